@@ -1,0 +1,46 @@
+"""Entry point: parse, dispatch, and turn every user-facing failure into one line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from swarm import __version__
+from swarm.cli import lifecycle, layouts
+from swarm.errors import EXIT_FAILURE, SwarmError
+
+# Each module adds its subcommands; handlers are stored as `func` on the namespace.
+COMMAND_MODULES = [lifecycle, layouts]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swarm",
+        description="A tmux swarm of coding agents: mayor, polecats, witness, refinery.",
+    )
+    parser.add_argument("--version", action="version", version=f"swarm {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for module in COMMAND_MODULES:
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code = args.func(args)
+    except SwarmError as exc:
+        print(f"swarm: {exc.message}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_FAILURE
+    return int(code or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,138 @@
+"""The controller's main loop (anyio): wake on store changes, dispatch, watch the helpers.
+
+It wakes when the store changes (SQLite's `data_version`, a free check) or every second,
+so a new task reaches an idle polecat within a tick. Hand-overs run in worker threads; the
+store is only touched from the loop's own thread.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+
+from swarm.controller.dispatch import Dispatcher, Handover, hand_over
+from swarm.delivery import Deliverer, DeliveryResult
+from swarm.errors import SwarmError
+from swarm.instance import SwarmInstance
+from swarm.store import Store
+from swarm.tmux.client import PaneInfo, Tmux
+
+TICK = 0.1  # seconds between looks at the store's data_version
+IDLE_TICK = 1.0  # a full pass at least this often, changed or not
+# Panes the controller keeps alive itself (the witness restarts agents, with backoff).
+SUPERVISED = ("witness", "refinery", "sidebar")
+RESPAWN_BACKOFF = 2.0
+
+Log = Callable[[str], None]
+
+
+def _print(message: str) -> None:
+    print(time.strftime("%H:%M:%S ") + message, flush=True)
+
+
+class AlreadyRunning(SwarmError):
+    """Another controller holds the lock: exactly one dispatches."""
+
+
+def take_lock(state_dir: Path) -> int:
+    fd = os.open(state_dir / "controller.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning("another controller is running for this swarm") from None
+    (state_dir / "controller.pid").write_text(f"{os.getpid()}\n")
+    return fd
+
+
+@dataclass
+class Controller:
+    instance: SwarmInstance
+    log: Log = _print
+    in_flight: set[str] = field(default_factory=set)
+    dead_since: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.tmux = Tmux(self.instance.socket)
+        self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
+
+    async def run(self, *, until: Callable[[], bool] | None = None) -> None:
+        lock = take_lock(self.instance.state_dir)
+        store = Store.open(self.instance.db_path)
+        dispatcher = Dispatcher(self.instance, store)
+        store.add_event("controller.start", f"controller started (pid {os.getpid()})")
+        self.log(f"controller for swarm {self.instance.session} (pid {os.getpid()})")
+        try:
+            async with anyio.create_task_group() as group:
+                last_version = -1
+                last_pass = 0.0
+                while until is None or not until():
+                    version = store.data_version()
+                    now = time.monotonic()
+                    if version != last_version or now - last_pass >= IDLE_TICK:
+                        last_version, last_pass = version, now
+                        self.tick(store, dispatcher, group)
+                    await anyio.sleep(TICK)
+                group.cancel_scope.cancel()
+        finally:
+            store.close()
+            os.close(lock)
+
+    def tick(self, store: Store, dispatcher: Dispatcher, group: anyio.abc.TaskGroup) -> None:
+        panes = {p.agent: p for p in self.tmux.list_panes(self.instance.session) if p.agent}
+        if not panes:
+            return  # the session is gone (swarm down): nothing to drive
+        self.supervise(store, panes)
+        for handover in dispatcher.plan_handovers(panes):
+            if handover.agent in self.in_flight:
+                continue
+            self.in_flight.add(handover.agent)
+            verb = "re-delivering" if handover.redelivery else "handing"
+            self.log(f"{verb} {handover.task.id} to {handover.agent}: {handover.task.title}")
+            group.start_soon(self._hand_over, dispatcher, handover)
+
+    async def _hand_over(self, dispatcher: Dispatcher, handover: Handover) -> None:
+        outcome: DeliveryResult | Exception
+        try:
+            outcome = await anyio.to_thread.run_sync(hand_over, self.instance, self.deliverer, handover)
+        except Exception as exc:  # reported and recorded; the loop goes on
+            outcome = exc
+            self.log(f"hand-over of {handover.task.id} to {handover.agent} failed: {exc}")
+        finally:
+            self.in_flight.discard(handover.agent)
+        dispatcher.record(handover, outcome)
+
+    def supervise(self, store: Store, panes: dict[str, PaneInfo]) -> None:
+        """Respawn a dead witness, refinery or sidebar in place (same pane, same command)."""
+        now = time.monotonic()
+        for name in SUPERVISED:
+            pane = panes.get(name)
+            if pane is None or not pane.dead:
+                self.dead_since.pop(name, None)
+                continue
+            first_seen = self.dead_since.setdefault(name, now)
+            if now - first_seen < RESPAWN_BACKOFF:
+                continue
+            self.tmux.run(("respawn-pane", "-t", pane.pane_id), check=False)
+            self.dead_since.pop(name, None)
+            message = f"{name} pane died (status {pane.dead_status}); respawned"
+            store.add_event("controller.respawn", message, agent=name)
+            if store.find_agent(name) is not None:
+                store.record_restart(name)
+            self.log(message)
+
+
+def run_controller(instance: SwarmInstance) -> int:
+    try:
+        anyio.run(Controller(instance).run)
+    except AlreadyRunning as exc:
+        print(f"swarm: {exc.message}", file=sys.stderr)
+        return 1
+    return 0

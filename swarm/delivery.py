@@ -1,0 +1,147 @@
+"""Typing text into an agent's pane so that it arrives verbatim and is submitted.
+
+The peers' most hated bug is a prompt typed but never submitted: `send-keys -l` followed at
+once by Enter lets the agent read the end of the paste and the Enter as one event, and
+characters like `/` or `@` typed one by one open pickers that swallow it. So:
+
+1. the text goes into a tmux buffer through stdin (`load-buffer -`): no shell and no tmux
+   format ever sees it, so `$(…)`, `;` and `#{…}` stay text;
+2. `paste-buffer -p -r` pastes it bracketed (the agent knows it is one paste) and unchanged
+   (`-r` keeps line feeds as they are);
+3. a short gap, then Enter on its own;
+4. the delivery is confirmed (the agent reported a new turn, or its input line emptied),
+   and Enter is sent once more if the text still sits in the input line.
+
+One sender per pane at a time: a lock file per pane serialises senders across processes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from swarm.errors import SwarmError
+from swarm.tmux.client import Tmux
+
+# The end-of-paste marker inside a text would end the paste early and let the rest be read
+# as typed keys; it is the one sequence that cannot travel verbatim in a bracketed paste.
+PASTE_END = "\x1b[201~"
+
+Confirm = Callable[[], bool]
+PendingInput = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class DeliveryResult:
+    pane_id: str
+    size: int
+    enters: int  # how many times Enter was sent (2 means the retry was needed)
+    confirmed: bool
+
+
+class DeliveryError(SwarmError):
+    """The pane is gone, or another sender held it too long."""
+
+
+@contextmanager
+def pane_lock(lock_dir: Path, pane_id: str, timeout: float = 30.0) -> Iterator[None]:
+    """Hold the pane's send lock; other processes delivering to it wait their turn."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    path = lock_dir / f"deliver-{pane_id.lstrip('%')}.lock"
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise DeliveryError(f"pane {pane_id}: another sender held it for {timeout:.0f}s") from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def paste_gap(size: int) -> float:
+    """The pause between paste and Enter: ~100 ms, longer for big texts the agent must take in."""
+    return 0.1 + min(size / 200_000, 1.5)
+
+
+def _wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if check():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval)
+
+
+class Deliverer:
+    """Delivers texts into panes of one tmux server."""
+
+    def __init__(self, tmux: Tmux, lock_dir: Path, *, confirm_timeout: float = 2.0) -> None:
+        self.tmux = tmux
+        self.lock_dir = lock_dir
+        self.confirm_timeout = confirm_timeout
+        self._counter = 0
+
+    def screen(self, pane_id: str, lines: int = 15) -> str:
+        """The bottom of a pane's screen, for input-line checks (only asked when needed)."""
+        return self.tmux.run(("capture-pane", "-p", "-J", "-t", pane_id, "-S", f"-{lines}"), check=False)
+
+    def deliver(
+        self,
+        pane_id: str,
+        text: str,
+        *,
+        submit: bool = True,
+        confirm: Confirm | None = None,
+        pending: PendingInput | None = None,
+    ) -> DeliveryResult:
+        """Paste `text` into the pane and submit it.
+
+        `confirm` says the agent took the input (e.g. its hook reported a new turn);
+        `pending` says, from the screen, that the text still waits in the input line.
+        With neither, the delivery is taken as done once Enter is sent.
+        """
+        data = text.replace(PASTE_END, "").encode()
+        self._counter += 1
+        buffer = f"swarm-{os.getpid()}-{self._counter}"
+        with pane_lock(self.lock_dir, pane_id):
+            try:
+                self.tmux.run(
+                    ("load-buffer", "-b", buffer, "-"),
+                    ("paste-buffer", "-d", "-p", "-r", "-b", buffer, "-t", pane_id),
+                    input_bytes=data,
+                )
+            except SwarmError as exc:
+                raise DeliveryError(f"pane {pane_id}: {exc.message}") from None
+            if not submit:
+                return DeliveryResult(pane_id, len(data), 0, True)
+            time.sleep(paste_gap(len(data)))
+            enters = 0
+            for _attempt in range(2):
+                self.tmux.run(("send-keys", "-t", pane_id, "Enter"), check=False)
+                enters += 1
+                if self._confirmed(pane_id, confirm, pending):
+                    return DeliveryResult(pane_id, len(data), enters, True)
+            return DeliveryResult(pane_id, len(data), enters, False)
+
+    def _confirmed(self, pane_id: str, confirm: Confirm | None, pending: PendingInput | None) -> bool:
+        if confirm is None and pending is None:
+            return True
+
+        def taken() -> bool:
+            if confirm is not None and confirm():
+                return True
+            return pending is not None and not pending(self.screen(pane_id))
+
+        return _wait_for(taken, self.confirm_timeout, interval=0.05 if confirm else 0.15)

@@ -1,0 +1,1 @@
+"""Git plumbing: the repository, worktrees and branches the swarm works on."""

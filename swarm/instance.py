@@ -1,0 +1,73 @@
+"""The identity of one swarm, recorded in `.swarm/swarm.json` by `swarm up`.
+
+Every other command (`status`, `attach`, `down`, and the commands agents run from their
+worktrees) finds its swarm from here without reading the layout again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from swarm import paths
+from swarm.errors import NotFoundError
+from swarm.git.repo import find_repo
+
+RECORD_NAME = "swarm.json"
+
+
+@dataclass(frozen=True)
+class SwarmInstance:
+    repo: Path
+    state_dir: Path
+    session: str
+    socket: str
+    layout_name: str
+    layout_path: Path
+    target_branch: str = "main"  # where finished work is merged; polecat branches start here
+
+    @property
+    def db_path(self) -> Path:
+        return paths.db_path(self.state_dir)
+
+    def save(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        data = {k: str(v) for k, v in asdict(self).items()}
+        tmp = self.state_dir / (RECORD_NAME + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(self.state_dir / RECORD_NAME)
+
+    @classmethod
+    def load(cls, state_dir: Path) -> SwarmInstance:
+        record = state_dir / RECORD_NAME
+        try:
+            data = json.loads(record.read_text())
+        except FileNotFoundError:
+            raise NotFoundError(
+                f"{state_dir.parent}: no swarm here yet (run `swarm up` first)"
+            ) from None
+        except json.JSONDecodeError as exc:
+            raise NotFoundError(f"{record}:{exc.lineno}:{exc.colno}: unreadable swarm record") from None
+        return cls(
+            repo=Path(data["repo"]),
+            state_dir=Path(data["state_dir"]),
+            session=data["session"],
+            socket=data["socket"],
+            layout_name=data["layout_name"],
+            layout_path=Path(data["layout_path"]),
+            target_branch=data.get("target_branch", "main"),
+        )
+
+
+def state_dir_for(cwd: Path | None = None, repo: Path | None = None) -> Path:
+    """The state folder a command acts on: `SWARM_HOME` (set in agent panes) wins."""
+    home = os.environ.get("SWARM_HOME")
+    if home and repo is None:
+        return Path(home)
+    return paths.state_dir(repo if repo is not None else find_repo(cwd or Path.cwd()))
+
+
+def locate(cwd: Path | None = None, repo: Path | None = None) -> SwarmInstance:
+    return SwarmInstance.load(state_dir_for(cwd, repo))

@@ -1,0 +1,104 @@
+"""Bringing a swarm up and down: the pipeline behind `swarm up` and `swarm down`.
+
+find the layout -> load and validate -> expand into a plan -> build or reconcile tmux ->
+record the agents in the store. Validation happens before tmux is touched, so a bad
+layout never leaves a half-built session behind.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from swarm import paths
+from swarm.config import load_plan
+from swarm.errors import SwarmError
+from swarm.git.repo import exclude_path, find_repo
+from swarm.instance import RECORD_NAME, SwarmInstance
+from swarm.plan import SwarmPlan
+from swarm.store import Store
+from swarm.tmux.builder import BuildReport, ProgressFn, SwarmBuilder
+from swarm.tmux.client import Tmux
+
+
+@dataclass(frozen=True)
+class UpResult:
+    plan: SwarmPlan
+    instance: SwarmInstance
+    report: BuildReport
+
+
+def previous_instance(repo: Path) -> SwarmInstance | None:
+    record = paths.state_dir(repo) / RECORD_NAME
+    return SwarmInstance.load(record.parent) if record.exists() else None
+
+
+def bring_up(
+    layout: str | None,
+    repo_hint: Path | None = None,
+    on_progress: ProgressFn | None = None,
+) -> UpResult:
+    """Build the swarm of `layout` in the repository, or reconcile the running one."""
+    progress = on_progress or (lambda _msg: None)
+    repo = find_repo(repo_hint or Path.cwd())
+    previous = previous_instance(repo)
+    if layout is None and previous is not None:
+        layout = str(previous.layout_path)
+    plan = load_plan(layout, repo)
+    progress(f"layout {plan.layout_name}: {len(plan.agents)} agents in {len(plan.windows)} windows")
+
+    if previous is not None and previous.session != plan.session:
+        if Tmux(previous.socket).has_session(previous.session):
+            raise SwarmError(
+                f"swarm '{previous.session}' (layout {previous.layout_name}) is running in {repo}; "
+                "run `swarm down` first"
+            )
+
+    plan.state_dir.mkdir(parents=True, exist_ok=True)
+    exclude_path(repo, "/" + paths.STATE_DIR_NAME + "/")
+    instance = SwarmInstance(
+        repo=repo,
+        state_dir=plan.state_dir,
+        session=plan.session,
+        socket=plan.socket,
+        layout_name=plan.layout_name,
+        layout_path=plan.layout_path,
+    )
+    instance.save()
+
+    with Store.open(instance.db_path) as store:
+        report = SwarmBuilder(plan, Tmux(plan.socket), on_progress=progress).build()
+        register_agents(store, plan, report)
+    return UpResult(plan=plan, instance=instance, report=report)
+
+
+def register_agents(store: Store, plan: SwarmPlan, report: BuildReport) -> None:
+    """The store learns each agent's pane; agents gone from the plan are forgotten."""
+    for agent in plan.agents:
+        pane = report.panes.get(agent.name)
+        store.upsert_agent(
+            agent.name,
+            agent.role.name,
+            agent.runtime,
+            pane.pane_id if pane else None,
+            pane.pid if pane else None,
+        )
+        if agent.name in report.created or agent.name in report.respawned:
+            store.set_agent_state(agent.name, "starting", "pane started by swarm up")
+    planned = {a.name for a in plan.agents}
+    for known in store.list_agents():
+        if known.name not in planned:
+            if known.hook:
+                store.release_task(known.hook, f"{known.name} was removed from the layout")
+            store.remove_agent(known.name)
+
+
+def bring_down(instance: SwarmInstance) -> bool:
+    """Stop every process of the swarm, keep its state; True if it was running."""
+    was_running = Tmux(instance.socket).kill_server()
+    if instance.db_path.exists():
+        with Store.open(instance.db_path) as store:
+            for agent in store.list_agents():
+                store.set_agent_state(agent.name, "stopped", "swarm down")
+            store.add_event("swarm.down", f"swarm {instance.session} stopped")
+    return was_running

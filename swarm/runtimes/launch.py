@@ -1,0 +1,71 @@
+"""The launch line of an agent's pane for each runtime.
+
+The command is the pane's own command (no shell in between), so `pane_current_command`
+names the agent and a dead agent is a dead pane the witness can see.
+"""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from swarm.errors import ConfigError
+from swarm.plan import AgentSpec
+
+KNOWN_RUNTIMES = ("sim", "claude", "codex", "gemini", "aider", "command", "builtin")
+
+
+@dataclass(frozen=True)
+class LaunchContext:
+    repo: Path
+    state_dir: Path
+    socket: str
+    session: str
+
+
+def swarm_argv(*args: str) -> tuple[str, ...]:
+    """Run this same swarm installation, whatever PATH says inside the pane."""
+    return (sys.executable, "-m", "swarm", *args)
+
+
+def agent_environment(agent: AgentSpec, ctx: LaunchContext) -> dict[str, str]:
+    """The contract every agent relies on: who it is and where the swarm lives."""
+    return {
+        "SWARM_AGENT": agent.name,
+        "SWARM_ROLE": agent.role.name,
+        "SWARM_HOME": str(ctx.state_dir),
+        "SWARM_REPO": str(ctx.repo),
+        "SWARM_TMUX_SOCKET": ctx.socket,
+        "SWARM_SESSION": ctx.session,
+    }
+
+
+def _missing(program: str, hint: str) -> tuple[str, ...]:
+    message = f"swarm: runtime '{program}' not found on PATH. {hint}"
+    # The pane stays open with the message so the person sees why nothing runs.
+    script = f"printf '%s\\n' {shlex.quote(message)}; exec sleep 2147483647"
+    return ("/bin/sh", "-c", script)
+
+
+def launch_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
+    """The argv that starts `agent` in its pane."""
+    runtime = agent.runtime
+    if runtime == "sim":
+        return swarm_argv("agent", "sim")
+    if runtime == "builtin":
+        return swarm_argv(agent.role.name)
+    if runtime == "command":
+        if not agent.role.command:
+            raise ConfigError(f"role {agent.role.name}: runtime 'command' needs a 'command' list")
+        return agent.role.command
+    if runtime in ("claude", "codex", "gemini", "aider"):
+        if shutil.which(runtime) is None:
+            return _missing(runtime, "Install it, or run `swarm doctor` for help.")
+        return (runtime,)
+    raise ConfigError(
+        f"role {agent.role.name}: unknown runtime '{runtime}' "
+        f"(expected one of: {', '.join(KNOWN_RUNTIMES)})"
+    )

@@ -1,0 +1,32 @@
+"""Reading an agent's screen: the fallback signal when a runtime has no hooks.
+
+Only asked for when a signal calls for it (a delivery to confirm, a silent agent to
+check), never captured for every pane on every tick.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from swarm.runtimes import sim
+
+PendingInput = Callable[[str], bool]
+
+
+def claude_input_pending(screen: str) -> bool:
+    """Claude Code's input line (`❯ ` between two rules) still holds text."""
+    for line in reversed(screen.splitlines()):
+        stripped = line.replace("\u00a0", " ").strip()
+        if stripped.startswith("❯"):
+            return bool(stripped[1:].strip())
+    return False
+
+
+_DETECTORS: dict[str, PendingInput] = {
+    "sim": sim.is_input_pending,
+    "claude": claude_input_pending,
+}
+
+
+def pending_detector(runtime: str) -> PendingInput | None:
+    return _DETECTORS.get(runtime)

@@ -1,0 +1,63 @@
+"""Who runs where: the store's view of each agent, confirmed by one look at tmux."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from swarm.instance import SwarmInstance
+from swarm.store import Store
+from swarm.tmux.client import PaneInfo, Tmux
+from swarm.tmux.focus import agent_sort_key
+
+ROLE_ORDER = {"mayor": 0, "polecat": 1, "witness": 2, "refinery": 3}
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    name: str
+    role: str
+    runtime: str
+    state: str
+    state_since: float | None
+    pane: str | None
+    pid: int | None
+    task: str | None
+    restarts: int
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def live_state(stored: str, pane: PaneInfo | None, running: bool) -> str:
+    """tmux overrides the store where it knows better: a vanished or dead pane is dead."""
+    if stored == "stopped" and not running:
+        return "stopped"
+    if pane is None or pane.dead:
+        return "dead"
+    return stored
+
+
+def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
+    panes = {p.agent: p for p in Tmux(instance.socket).list_panes(instance.session) if p.agent}
+    running = bool(panes)
+    rows = []
+    for agent in store.list_agents():
+        pane = panes.get(agent.name)
+        rows.append(
+            AgentStatus(
+                name=agent.name,
+                role=agent.role,
+                runtime=agent.runtime,
+                state=live_state(agent.state, pane, running),
+                state_since=agent.state_since,
+                pane=pane.pane_id if pane else agent.pane,
+                pid=pane.pid if pane else None,
+                task=agent.hook,
+                restarts=agent.restarts,
+                detail=agent.detail,
+            )
+        )
+    rows.sort(key=lambda r: (ROLE_ORDER.get(r.role, 9), agent_sort_key(r.name)))
+    return rows

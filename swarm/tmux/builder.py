@@ -1,0 +1,289 @@
+"""Build a swarm's tmux session from a plan, or bring an existing one back in line with it.
+
+`swarm up` is idempotent: it reads the live panes once, then issues only what is missing
+(panes killed, polecats added), what is dead (respawned in place, same pane id) and what is
+extra (polecats removed), all in two batched tmux invocations:
+
+1. structure: create the session, windows and panes, each tagged with its agent name
+   (pane options `@swarm_agent`, `@swarm_role`), respawn dead panes, kill extra ones;
+2. arrangement: put panes back in plan order, apply each window's layout string, session
+   options, border format and key bindings.
+
+Panes are found again by their `@swarm_agent` tag, never by position or title, so a person
+rearranging windows or an agent renaming its pane does not confuse a later `up`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from swarm.errors import TmuxError
+from swarm.plan import PaneSpec, SwarmPlan, WindowSpec
+from swarm.tmux.client import Command, PaneInfo, Tmux, exact_session
+from swarm.tmux.keys import key_binding_commands
+from swarm.tmux.tiling import LayoutTooSmall, window_layout
+
+ProgressFn = Callable[[str], None]
+
+BORDER_FORMAT = (
+    "#{?@swarm_agent,#[bold]#{@swarm_agent}#[nobold] #{@swarm_role}"
+    "#{?@swarm_state, · #{@swarm_state},}#{?@swarm_task, · #{@swarm_task},},#{pane_title}}"
+)
+
+# Options of our own private server; the person's own server is never touched.
+SERVER_OPTIONS: tuple[Command, ...] = (
+    ("set-option", "-wg", "remain-on-exit", "on"),
+    ("set-option", "-wg", "pane-border-status", "top"),
+    ("set-option", "-wg", "pane-border-format", BORDER_FORMAT),
+    ("set-option", "-wg", "allow-rename", "off"),
+    ("set-option", "-wg", "automatic-rename", "off"),
+)
+
+
+@dataclass
+class BuildReport:
+    """What `build` changed, by pane name."""
+
+    session_created: bool = False
+    created: list[str] = field(default_factory=list)
+    respawned: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    panes: dict[str, PaneInfo] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        parts = []
+        if self.session_created:
+            parts.append("session created")
+        for label, names in (
+            ("created", self.created),
+            ("respawned", self.respawned),
+            ("removed", self.removed),
+        ):
+            if names:
+                parts.append(f"{label} {len(names)}")
+        parts.append(f"{len(self.panes)} panes")
+        return ", ".join(parts)
+
+
+def pane_launch_args(pane: PaneSpec, plan: SwarmPlan) -> list[str]:
+    """`-c DIR -e K=V ... -- argv`: where and how a pane's command starts."""
+    args = ["-c", str(pane.start_directory or plan.start_directory)]
+    env = dict(plan.environment)
+    env.update(dict(pane.environment))
+    for key, value in env.items():
+        args += ["-e", f"{key}={value}"]
+    return [*args, "--", *pane.command]
+
+
+def tag_commands(target: str, pane: PaneSpec) -> list[Command]:
+    """Name the pane just created; `target` resolves to it (its window's active pane)."""
+    return [
+        ("set-option", "-p", "-t", target, "@swarm_agent", pane.name),
+        ("set-option", "-p", "-t", target, "@swarm_role", pane.role),
+        ("select-pane", "-t", target, "-T", pane.name),
+    ]
+
+
+class SwarmBuilder:
+    """Reconciles the tmux session of one plan; reports progress through a callback."""
+
+    def __init__(self, plan: SwarmPlan, tmux: Tmux, on_progress: ProgressFn | None = None) -> None:
+        self.plan = plan
+        self.tmux = tmux
+        self.on_progress: ProgressFn = on_progress or (lambda _msg: None)
+        self.session_target = exact_session(plan.session)
+
+    def build(self) -> BuildReport:
+        report = BuildReport()
+        live = self.tmux.list_panes(self.plan.session)
+        fresh = not live
+        try:
+            structure = self._structure_commands(live, report)
+            if structure:
+                self.on_progress(
+                    f"creating {len(report.created)} panes, respawning {len(report.respawned)}, "
+                    f"removing {len(report.removed)}"
+                )
+                self.tmux.run(*structure)
+            live = self.tmux.list_panes(self.plan.session)
+            self.on_progress("arranging windows and key bindings")
+            self.tmux.run(*self._arrangement_commands(live, fresh))
+        except TmuxError:
+            if fresh:
+                # Nothing half-built is left behind: the server is this swarm's own.
+                self.tmux.kill_server()
+            raise
+        report.panes = {p.agent: p for p in self.tmux.list_panes(self.plan.session) if p.agent}
+        self.on_progress(f"swarm {self.plan.session}: {report.summary()}")
+        return report
+
+    # -- structure ---------------------------------------------------------------------
+
+    def _structure_commands(self, live: list[PaneInfo], report: BuildReport) -> list[Command]:
+        plan = self.plan
+        commands: list[Command] = []
+        by_agent = {p.agent: p for p in live if p.agent}
+        wanted = {pane.name for pane in plan.pane_specs()}
+
+        for pane in live:
+            if pane.agent and pane.agent not in wanted:
+                commands.append(("kill-pane", "-t", pane.pane_id))
+                report.removed.append(pane.agent)
+
+        session_exists = bool(live)
+        for window in plan.windows:
+            window_panes = [p for p in live if p.swarm_window == window.name and p.agent in wanted]
+            if not session_exists:
+                commands += self._new_session(window)
+                session_exists = True
+                report.session_created = True
+                report.created += [p.name for p in window.panes]
+            elif not window_panes and not any(by_agent.get(p.name) for p in window.panes):
+                commands += self._new_window(window)
+                report.created += [p.name for p in window.panes]
+            else:
+                window_id = window_panes[0].window_id if window_panes else None
+                commands += self._fill_window(window, window_id, by_agent, report)
+        return commands
+
+    def _new_session(self, window: WindowSpec) -> list[Command]:
+        plan = self.plan
+        width, height = plan.size
+        first, *rest = window.panes
+        target = self.session_target + ":"
+        commands: list[Command] = [
+            (
+                "new-session", "-d", "-s", plan.session, "-n", window.name,
+                "-x", str(width), "-y", str(height),
+                *pane_launch_args(first, plan),
+            ),
+            *SERVER_OPTIONS,
+            ("set-option", "-w", "-t", target, "@swarm_window", window.name),
+            *tag_commands(target, first),
+        ]
+        return commands + self._split_rest(target, rest)
+
+    def _new_window(self, window: WindowSpec) -> list[Command]:
+        first, *rest = window.panes
+        target = self.session_target + ":"
+        commands: list[Command] = [
+            ("new-window", "-t", target, "-n", window.name, *pane_launch_args(first, self.plan)),
+            ("set-option", "-w", "-t", target, "@swarm_window", window.name),
+            *tag_commands(target, first),
+        ]
+        return commands + self._split_rest(target, rest)
+
+    def _split_rest(self, target: str, panes: Sequence[PaneSpec]) -> list[Command]:
+        """Split the newest pane again and again: panes end up in plan order."""
+        commands: list[Command] = []
+        for pane in panes:
+            commands.append(("split-window", "-t", target, *pane_launch_args(pane, self.plan)))
+            commands += tag_commands(target, pane)
+            # Re-tile as we go so a window of many panes never runs out of room to split.
+            commands.append(("select-layout", "-t", target, "tiled"))
+        return commands
+
+    def _fill_window(
+        self,
+        window: WindowSpec,
+        window_id: str | None,
+        by_agent: dict[str, PaneInfo],
+        report: BuildReport,
+    ) -> list[Command]:
+        """Re-create missing panes next to their neighbours; respawn dead ones in place."""
+        commands: list[Command] = []
+        previous: str | None = None  # a tmux target that resolves to the pane before
+        existing = [by_agent[p.name] for p in window.panes if p.name in by_agent]
+        if window_id is None and existing:
+            window_id = existing[0].window_id
+        for index, pane in enumerate(window.panes):
+            info = by_agent.get(pane.name)
+            if info is not None:
+                if info.dead:
+                    commands.append(
+                        ("respawn-pane", "-k", "-t", info.pane_id, *pane_launch_args(pane, self.plan))
+                    )
+                    report.respawned.append(pane.name)
+                else:
+                    report.kept.append(pane.name)
+                previous = info.pane_id
+                continue
+            assert window_id is not None  # a window with no live pane was created whole
+            launch = pane_launch_args(pane, self.plan)
+            if previous is not None:
+                commands.append(("split-window", "-t", previous, *launch))
+            else:
+                following = next(
+                    by_agent[p.name].pane_id for p in window.panes[index + 1 :] if p.name in by_agent
+                )
+                commands.append(("split-window", "-b", "-t", following, *launch))
+            commands += tag_commands(window_id, pane)
+            commands.append(("select-layout", "-t", window_id, "tiled"))
+            previous = window_id  # the new pane is now its window's active pane
+            report.created.append(pane.name)
+        return commands
+
+    # -- arrangement -------------------------------------------------------------------
+
+    def _arrangement_commands(self, live: list[PaneInfo], fresh: bool) -> list[Command]:
+        plan = self.plan
+        commands: list[Command] = []
+        by_agent = {p.agent: p for p in live if p.agent}
+        for window in plan.windows:
+            placed = [by_agent[p.name] for p in window.panes if p.name in by_agent]
+            if not placed:
+                continue
+            window_id = placed[0].window_id
+            members = [p for p in placed if p.window_id == window_id]
+            in_window = [p for p in live if p.window_id == window_id]
+            commands += _order_commands(members, in_window)
+            commands += self._layout_commands(window, window_id, in_window)
+        for key, value in plan.options:
+            commands.append(("set-option", "-t", self.session_target, key, value))
+        commands += key_binding_commands(plan, {name: p.pane_id for name, p in by_agent.items()})
+        if fresh:
+            first_agent = next((p for p in plan.pane_specs() if p.kind == "agent"), None)
+            if first_agent is not None and first_agent.name in by_agent:
+                pane_id = by_agent[first_agent.name].pane_id
+                commands += [("select-window", "-t", pane_id), ("select-pane", "-t", pane_id)]
+        return commands
+
+    def _layout_commands(
+        self, window: WindowSpec, window_id: str, in_window: list[PaneInfo]
+    ) -> list[Command]:
+        sidebar = window.sidebar_side if any(p.kind == "sidebar" for p in window.panes) else None
+        agent_count = len(in_window) - (1 if sidebar else 0)
+        width, height = in_window[0].window_width, in_window[0].window_height
+        try:
+            layout = window_layout(
+                window.layout,
+                width,
+                height,
+                agent_count,
+                main_size=window.main_size,
+                sidebar_side=sidebar,
+                sidebar_width=window.sidebar_width,
+            )
+        except LayoutTooSmall:
+            # A very small terminal: tmux's own layout still shows every pane.
+            layout = window.layout
+        return [("select-layout", "-t", window_id, layout)]
+
+
+def _order_commands(members: list[PaneInfo], in_window: list[PaneInfo]) -> list[Command]:
+    """Swap panes so the window lists the plan's panes first, in plan order.
+
+    Layout strings assign cells in pane order; a person may have swapped panes by hand.
+    Panes the swarm does not know (a person's own split) keep their place after ours.
+    """
+    order = [p.pane_id for p in sorted(in_window, key=lambda p: p.pane_index)]
+    commands: list[Command] = []
+    for position, pane in enumerate(members):
+        current = order.index(pane.pane_id)
+        if current != position:
+            other = order[position]
+            commands.append(("swap-pane", "-d", "-s", pane.pane_id, "-t", other))
+            order[position], order[current] = order[current], order[position]
+    return commands

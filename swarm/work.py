@@ -1,0 +1,62 @@
+"""A polecat's unit of work, from hand-over to `swarm done`.
+
+Both ends are deterministic code: the controller prepares the task's branch in the
+polecat's worktree before it says a word to the agent, and `swarm done` checks the work
+(at least one commit, nothing uncommitted) before it queues the merge request.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from swarm.errors import SwarmError
+from swarm.git import worktrees
+from swarm.git.repo import head_sha
+from swarm.instance import SwarmInstance
+from swarm.store import Store
+from swarm.store.models import MergeRequest, Task
+
+
+def agent_worktree(instance: SwarmInstance, agent: str) -> Path:
+    return worktrees.worktree_path(instance.state_dir, agent)
+
+
+def prepare_task(instance: SwarmInstance, agent: str, task: Task) -> Path:
+    """Check out the task's branch in the agent's worktree (created if missing)."""
+    path = agent_worktree(instance, agent)
+    worktrees.ensure_worktree(instance.repo, path, instance.target_branch)
+    worktrees.start_task_branch(path, task.branch or worktrees.task_branch(task.id), instance.target_branch)
+    return path
+
+
+def task_prompt(agent: str, task: Task) -> str:
+    """What the agent is told: which task is on its hook and how to finish it."""
+    lines = [
+        f"{agent}: task {task.id} is on your hook: {task.title}",
+        f"You are on branch {task.branch} in your own worktree. Do the task, commit your work,",
+        "then run `swarm done`.",
+    ]
+    if task.body.strip():
+        lines += ["", task.body.strip()]
+    if task.notes.strip():
+        lines += ["", "Notes from earlier attempts:", task.notes.strip()]
+    return "\n".join(lines)
+
+
+def finish_work(instance: SwarmInstance, store: Store, agent: str) -> MergeRequest:
+    """`swarm done`: the agent's branch has commits; queue it and free the polecat."""
+    record = store.get_agent(agent)
+    if not record.hook:
+        raise SwarmError(f"{agent} holds no task (nothing to finish)")
+    task = store.get_task(record.hook)
+    path = agent_worktree(instance, agent)
+    branch = task.branch or worktrees.task_branch(task.id)
+    if worktrees.current_branch(path) != branch:
+        raise SwarmError(f"{agent}: worktree {path} is not on {branch} (task {task.id})")
+    worktrees.require_clean(path, agent)
+    base = head_sha(path, instance.target_branch)
+    if worktrees.commits_ahead(path, instance.target_branch) < 1:
+        raise SwarmError(f"{agent}: branch {branch} has no commit beyond {instance.target_branch}; commit your work first")
+    request = store.finish_task(agent, head_sha(path), base)
+    worktrees.park(path, instance.target_branch)
+    return request

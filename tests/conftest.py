@@ -1,0 +1,61 @@
+"""Shared fixtures: every test gets its own tmux server and its own git repository.
+
+No test may reach the person's tmux server: TMUX_TMPDIR points at a private folder for
+the whole run, every swarm gets a unique socket name, and each test kills only the
+servers it started.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+_TMUX_DIR = tempfile.mkdtemp(prefix="swt-")  # short: socket paths are limited to ~100 bytes
+os.environ["TMUX_TMPDIR"] = _TMUX_DIR
+os.environ.pop("TMUX", None)
+os.environ.pop("TMUX_PANE", None)
+for _var in ("SWARM_HOME", "SWARM_AGENT", "SWARM_ROLE", "SWARM_TMUX_SOCKET"):
+    os.environ.pop(_var, None)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    shutil.rmtree(_TMUX_DIR, ignore_errors=True)
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def make_repo(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    git(path, "config", "user.email", "test@swarm.local")
+    git(path, "config", "user.name", "Swarm Test")
+    (path / "README.md").write_text("# test repo\n")
+    git(path, "add", "README.md")
+    git(path, "commit", "-q", "-m", "initial commit")
+    return path
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A real git repository with one commit on main."""
+    return make_repo(tmp_path / "repo")
+
+
+@pytest.fixture
+def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A unique socket name for this test's swarm; its server is killed afterwards."""
+    name = f"swt-{uuid.uuid4().hex[:10]}"
+    monkeypatch.setenv("SWARM_TMUX_SOCKET", name)
+    yield name
+    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
