@@ -60,3 +60,15 @@ def finish_work(instance: SwarmInstance, store: Store, agent: str) -> MergeReque
     request = store.finish_task(agent, head_sha(path), base)
     worktrees.park(path, instance.target_branch)
     return request
+
+
+def give_up(instance: SwarmInstance, store: Store, agent: str, reason: str) -> Task:
+    """`swarm done --failed`: the agent cannot do its task; it fails, with why, and the agent is free."""
+    record = store.get_agent(agent)
+    if not record.hook:
+        raise SwarmError(f"{agent} holds no task (nothing to give up)")
+    task = store.fail_task(record.hook, f"{agent} gave up: {reason}")
+    path = agent_worktree(instance, agent)
+    if path.exists() and not worktrees.is_dirty(path):
+        worktrees.park(path, instance.target_branch)
+    return task

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import typing
@@ -255,9 +256,7 @@ def test_agent_names(repo: Path) -> None:
 
 
 def test_overrides_from_command_line(repo: Path) -> None:
-    plan = load_plan(
-        "team", repo, overrides={"runtime": "sim", "roles": {"polecat": {"count": 2}}}
-    )
+    plan = load_plan("team", repo, overrides={"runtime": "sim", "roles": {"polecat": {"count": 2}}})
     assert [a.name for a in plan.agents if a.role.name == "polecat"] == ["polecat-1", "polecat-2"]
     assert {a.runtime for a in plan.agents} == {"sim", "builtin"}
 
@@ -430,6 +429,6 @@ def test_config_imports_stay_light() -> None:
         check=True,
         cwd=Path(__file__).resolve().parent.parent,
     ).stdout
-    loaded = eval(out)
+    loaded = ast.literal_eval(out)
     assert not [m for m in loaded if not m.startswith("swarm")]
     assert all(not m.startswith(("swarm.tmux", "swarm.store", "swarm.ui")) for m in loaded)

@@ -108,7 +108,8 @@ CASES: list[tuple[str, str, str]] = [
     ),
     (
         "size-in-tiled-window",
-        "roles: {mayor: {}}\nwindows:\n  - name: a\n    panes:\n      - {agent: mayor, size: 30%}\n",
+        "roles: {mayor: {}}\nwindows:\n  - name: a\n    panes:\n"
+        "      - {agent: mayor, size: 30%}\n",
         "{file}:5:30: windows[0].panes[0].size: size is allowed only on the first pane of a "
         "main-vertical or main-horizontal window",
     ),

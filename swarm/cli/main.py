@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from swarm import __version__
-from swarm.cli import lifecycle, layouts
+from swarm.cli import agents, layouts, lifecycle, tasks
 from swarm.errors import EXIT_FAILURE, SwarmError
 
 # Each module adds its subcommands; handlers are stored as `func` on the namespace.
-COMMAND_MODULES = [lifecycle, layouts]
+COMMAND_MODULES = [lifecycle, tasks, agents, layouts]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,7 +26,14 @@ from swarm.config.schema import suggest
 from swarm.config.yamlpos import KeyPath, format_path
 from swarm.errors import NotFoundError
 from swarm.plan import AgentSpec, MergeSpec, PaneSpec, SwarmPlan, TmuxLayoutName, WindowSpec
-from swarm.runtimes.launch import LaunchContext, agent_environment, launch_command, swarm_argv
+from swarm.runtimes.launch import (
+    LaunchContext,
+    agent_environment,
+    agent_start_directory,
+    controller_command,
+    launch_command,
+    swarm_argv,
+)
 
 CONTROLLER_WINDOW = "controller"
 
@@ -157,7 +164,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
             role=agent.role.name,
             command=launch_command(agent, ctx),
             environment=tuple(env.items()),
-            start_directory=start,
+            start_directory=agent_start_directory(agent, ctx, start),
         )
 
     specs: list[WindowSpec] = []
@@ -194,7 +201,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
                     name="controller",
                     kind="controller",
                     role="controller",
-                    command=swarm_argv("controller"),
+                    command=controller_command(),
                     environment=tuple({**swarm_env, "SWARM_AGENT": "controller"}.items()),
                     start_directory=start,
                 ),

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from swarm import paths
 from swarm.errors import ConfigError
 from swarm.plan import AgentSpec
 
@@ -41,6 +42,23 @@ def agent_environment(agent: AgentSpec, ctx: LaunchContext) -> dict[str, str]:
         "SWARM_TMUX_SOCKET": ctx.socket,
         "SWARM_SESSION": ctx.session,
     }
+
+
+def agent_start_directory(agent: AgentSpec, ctx: LaunchContext, default: Path) -> Path:
+    """Polecats live in their own worktree; every other agent in the layout's folder."""
+    if agent.role.name == "polecat":
+        return paths.worktrees_dir(ctx.state_dir) / agent.name
+    return default
+
+
+def controller_command() -> tuple[str, ...]:
+    """The controller restarts itself: its pane runs a tiny shell loop around it."""
+    python = shlex.quote(sys.executable)
+    loop = (
+        f"while :; do {python} -m swarm controller; "
+        "echo 'swarm: controller exited; restarting in 1s'; sleep 1; done"
+    )
+    return ("/bin/sh", "-c", loop)
 
 
 def _missing(program: str, hint: str) -> tuple[str, ...]:

@@ -30,3 +30,14 @@ _DETECTORS: dict[str, PendingInput] = {
 
 def pending_detector(runtime: str) -> PendingInput | None:
     return _DETECTORS.get(runtime)
+
+
+# Keys that answer a permission prompt, per runtime. Claude Code's menu has "1. Yes"
+# selected: Enter approves, Escape refuses; the sim takes the option's number.
+_APPROVE: dict[str, tuple[str, ...]] = {"claude": ("Enter",), "sim": ("1",)}
+_REFUSE: dict[str, tuple[str, ...]] = {"claude": ("Escape",), "sim": ("3",)}
+
+
+def answer_keys(runtime: str, approve: bool) -> tuple[str, ...]:
+    table = _APPROVE if approve else _REFUSE
+    return table.get(runtime, ("Enter",) if approve else ("Escape",))

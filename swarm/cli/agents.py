@@ -1,0 +1,159 @@
+"""Commands agents and people use to talk to agents: nudge, done, hook, and the runtimes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from swarm.errors import EXIT_USAGE, SwarmError
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    nudge = sub.add_parser("nudge", help="type text into an agent's pane and submit it, reliably")
+    nudge.add_argument("agent")
+    nudge.add_argument("text", help="the text ('-' reads it from stdin)")
+    nudge.set_defaults(func=cmd_nudge)
+
+    for name, func, text in (
+        ("approve", cmd_approve, "approve the permission prompt an agent waits at"),
+        ("refuse", cmd_refuse, "refuse the permission prompt an agent waits at"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("agent")
+        p.set_defaults(func=func)
+
+    restart = sub.add_parser("restart", help="restart an agent in its pane (same worktree, same hook)")
+    restart.add_argument("agent")
+    restart.add_argument("--reason", default="asked by a person")
+    restart.set_defaults(func=cmd_restart)
+
+    done = sub.add_parser("done", help="(run by a polecat) my work is finished: queue it for merging")
+    done.add_argument("--agent", help="default: $SWARM_AGENT")
+    done.add_argument("--failed", metavar="REASON", help="give the task up as failed, with why")
+    done.set_defaults(func=cmd_done)
+
+    hook = sub.add_parser("hook", help="(run by agent hooks) report an agent event")
+    hook.add_argument("event", help="SessionStart, UserPromptSubmit, Notification, Stop, …")
+    hook.add_argument("--agent", help="default: $SWARM_AGENT")
+    hook.set_defaults(func=cmd_hook)
+
+    agent = sub.add_parser("agent", help="run a built-in agent runtime in this terminal")
+    agent.add_argument("runtime", choices=["sim"])
+    agent.set_defaults(func=cmd_agent)
+
+    controller = sub.add_parser("controller", help="run the swarm's controller (in its own window)")
+    controller.set_defaults(func=cmd_controller)
+
+
+def _agent_name(given: str | None) -> str:
+    name = given or os.environ.get("SWARM_AGENT")
+    if not name:
+        raise SwarmError("no agent: pass --agent or run this inside an agent's pane", EXIT_USAGE)
+    return name
+
+
+def cmd_nudge(args: argparse.Namespace) -> int:
+    from swarm.actions import nudge
+    from swarm.instance import locate
+    from swarm.store import Store
+
+    text = sys.stdin.read() if args.text == "-" else args.text
+    instance = locate()
+    with Store.open(instance.db_path) as store:
+        result = nudge(instance, store, args.agent, text)
+    if not result.confirmed:
+        print(f"{args.agent}: text pasted, but the input line still held it after {result.enters} Enters")
+        return 1
+    print(f"{args.agent}: delivered ({result.size} bytes)")
+    return 0
+
+
+def _answer(args: argparse.Namespace, approve: bool) -> int:
+    from swarm.actions import answer_prompt
+    from swarm.instance import locate
+    from swarm.store import Store
+
+    instance = locate()
+    with Store.open(instance.db_path) as store:
+        print(answer_prompt(instance, store, args.agent, approve))
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    return _answer(args, True)
+
+
+def cmd_refuse(args: argparse.Namespace) -> int:
+    return _answer(args, False)
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    from swarm.actions import restart_agent
+    from swarm.instance import locate
+    from swarm.store import Store
+
+    instance = locate()
+    with Store.open(instance.db_path) as store:
+        print(restart_agent(instance, store, args.agent, args.reason))
+    return 0
+
+
+def cmd_done(args: argparse.Namespace) -> int:
+    from swarm.instance import locate
+    from swarm.store import Store
+    from swarm.work import give_up, finish_work
+
+    agent = _agent_name(args.agent)
+    instance = locate()
+    with Store.open(instance.db_path) as store:
+        if args.failed is not None:
+            task = give_up(instance, store, agent, args.failed)
+            print(f"{task.id} failed: {args.failed}")
+            return 0
+        request = finish_work(instance, store, agent)
+    print(f"{request.task_id} done: merge request #{request.id} queued ({request.branch})")
+    return 0
+
+
+def cmd_hook(args: argparse.Namespace) -> int:
+    """Never fails the runtime: a hook that errors must not stop an agent's work."""
+    from swarm.hooks import handle_hook
+    from swarm.instance import locate
+    from swarm.store import Store
+
+    payload: dict[str, object] = {}
+    if not sys.stdin.isatty():
+        raw = sys.stdin.read()
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+            payload = data if isinstance(data, dict) else {}
+        except json.JSONDecodeError:
+            payload = {}
+    name = args.agent or os.environ.get("SWARM_AGENT")
+    if not name:
+        return 0
+    try:
+        instance = locate()
+        with Store.open(instance.db_path) as store:
+            outcome = handle_hook(store, name, args.event, payload)
+    except SwarmError as exc:
+        print(f"swarm hook {args.event}: {exc.message}", file=sys.stderr)
+        return 0
+    if outcome.output:
+        print(outcome.output)
+    return outcome.exit_code
+
+
+def cmd_agent(args: argparse.Namespace) -> int:
+    from swarm.runtimes import sim
+
+    return sim.main()
+
+
+def cmd_controller(args: argparse.Namespace) -> int:
+    from swarm.controller.loop import run_controller
+    from swarm.instance import locate
+
+    return run_controller(locate())
