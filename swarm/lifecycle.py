@@ -7,8 +7,10 @@ layout never leaves a half-built session behind.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from swarm import paths
 from swarm.config import load_plan
@@ -38,14 +40,20 @@ def bring_up(
     layout: str | None,
     repo_hint: Path | None = None,
     on_progress: ProgressFn | None = None,
+    *,
+    overrides: Mapping[str, Any] | None = None,
 ) -> UpResult:
-    """Build the swarm of `layout` in the repository, or reconcile the running one."""
+    """Build the swarm of `layout` in the repository, or reconcile the running one.
+
+    `overrides` are layout keys merged over the file (validated like it), e.g.
+    `{"roles": {"polecat": {"count": 8}}}`.
+    """
     progress = on_progress or (lambda _msg: None)
     repo = find_repo(repo_hint or Path.cwd())
     previous = previous_instance(repo)
     if layout is None and previous is not None:
         layout = str(previous.layout_path)
-    plan = load_plan(layout, repo)
+    plan = load_plan(layout, repo, overrides=overrides)
     progress(f"layout {plan.layout_name}: {len(plan.agents)} agents in {len(plan.windows)} windows")
 
     if previous is not None and previous.session != plan.session:

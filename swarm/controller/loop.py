@@ -28,7 +28,9 @@ TICK = 0.1  # seconds between looks at the store's data_version
 IDLE_TICK = 1.0  # a full pass at least this often, changed or not
 # Panes the controller keeps alive itself (the witness restarts agents, with backoff).
 SUPERVISED = ("witness", "refinery", "sidebar")
-RESPAWN_BACKOFF = 2.0
+RESPAWN_BACKOFF = 2.0  # doubled after each respawn that did not last
+RESPAWN_BACKOFF_MAX = 120.0
+STABLE_AFTER = 60.0  # a pane alive this long resets its backoff
 
 Log = Callable[[str], None]
 
@@ -58,6 +60,8 @@ class Controller:
     log: Log = _print
     in_flight: set[str] = field(default_factory=set)
     dead_since: dict[str, float] = field(default_factory=dict)
+    backoff: dict[str, float] = field(default_factory=dict)
+    respawned_at: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tmux = Tmux(self.instance.socket)
@@ -110,19 +114,28 @@ class Controller:
         dispatcher.record(handover, outcome)
 
     def supervise(self, store: Store, panes: dict[str, PaneInfo]) -> None:
-        """Respawn a dead witness, refinery or sidebar in place (same pane, same command)."""
+        """Respawn a dead witness, refinery or sidebar in place (same pane, same command).
+
+        A pane that keeps dying is respawned less and less often (2 s, 4 s, … 2 min), so a
+        broken command never turns into a fork storm.
+        """
         now = time.monotonic()
         for name in SUPERVISED:
             pane = panes.get(name)
             if pane is None or not pane.dead:
                 self.dead_since.pop(name, None)
+                if now - self.respawned_at.get(name, 0.0) > STABLE_AFTER:
+                    self.backoff.pop(name, None)
                 continue
             first_seen = self.dead_since.setdefault(name, now)
-            if now - first_seen < RESPAWN_BACKOFF:
+            wait = self.backoff.get(name, RESPAWN_BACKOFF)
+            if now - first_seen < wait:
                 continue
             self.tmux.run(("respawn-pane", "-t", pane.pane_id), check=False)
             self.dead_since.pop(name, None)
-            message = f"{name} pane died (status {pane.dead_status}); respawned"
+            self.respawned_at[name] = now
+            self.backoff[name] = min(wait * 2, RESPAWN_BACKOFF_MAX)
+            message = f"{name} pane died (status {pane.dead_status}); respawned, next wait {self.backoff[name]:.0f}s"
             store.add_event("controller.respawn", message, agent=name)
             if store.find_agent(name) is not None:
                 store.record_restart(name)

@@ -183,3 +183,12 @@ def set_worktree(conn: sqlite3.Connection, now: float, name: str, path: Path | s
 def set_hook(conn: sqlite3.Connection, now: float, name: str, task_id: str | None) -> None:
     """Point an agent's hook at a task, or clear it (no event: the task change records it)."""
     conn.execute("UPDATE agents SET hook = ?, updated_at = ? WHERE name = ?", (task_id, now, name))
+
+
+def set_resources(
+    conn: sqlite3.Connection, name: str, cpu_percent: float | None, rss_bytes: int | None
+) -> None:
+    """The witness's measurement of the agent's process tree; no event (it runs every tick)."""
+    conn.execute(
+        "UPDATE agents SET cpu_percent = ?, rss_bytes = ? WHERE name = ?", (cpu_percent, rss_bytes, name)
+    )

@@ -104,6 +104,11 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX events_agent ON events (agent, id);
     CREATE INDEX events_task ON events (task, id);
     """,
+    # 2: what the witness measures of each agent's process tree.
+    """
+    ALTER TABLE agents ADD COLUMN cpu_percent REAL;
+    ALTER TABLE agents ADD COLUMN rss_bytes INTEGER;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -84,6 +84,8 @@ class Agent:
     detail: str
     created_at: float
     updated_at: float
+    cpu_percent: float | None = None  # of the pane's whole process tree, measured by the witness
+    rss_bytes: int | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Agent:
@@ -102,6 +104,8 @@ class Agent:
             detail=row["detail"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
+            cpu_percent=row["cpu_percent"],
+            rss_bytes=row["rss_bytes"],
         )
 
 

@@ -67,13 +67,28 @@ class BuildReport:
         return ", ".join(parts)
 
 
+def pane_environment(pane: PaneSpec, plan: SwarmPlan) -> dict[str, str]:
+    return {**dict(plan.environment), **dict(pane.environment)}
+
+
+def shared_environment(plan: SwarmPlan) -> dict[str, str]:
+    """Variables every pane has alike: set once on the session instead of on each pane."""
+    envs = [pane_environment(p, plan) for p in plan.pane_specs()]
+    if not envs:
+        return {}
+    common = dict(envs[0])
+    for env in envs[1:]:
+        common = {k: v for k, v in common.items() if env.get(k) == v}
+    return common
+
+
 def pane_launch_args(pane: PaneSpec, plan: SwarmPlan) -> list[str]:
     """`-c DIR -e K=V ... -- argv`: where and how a pane's command starts."""
     args = ["-c", str(pane.start_directory or plan.start_directory)]
-    env = dict(plan.environment)
-    env.update(dict(pane.environment))
-    for key, value in env.items():
-        args += ["-e", f"{key}={value}"]
+    shared = shared_environment(plan)
+    for key, value in pane_environment(pane, plan).items():
+        if shared.get(key) != value:
+            args += ["-e", f"{key}={value}"]
     return [*args, "--", *pane.command]
 
 
@@ -133,6 +148,9 @@ class SwarmBuilder:
                 report.removed.append(pane.agent)
 
         session_exists = bool(live)
+        if session_exists:
+            for key, value in shared_environment(plan).items():
+                commands.append(("set-environment", "-t", self.session_target, key, value))
         for window in plan.windows:
             window_panes = [p for p in live if p.swarm_window == window.name and p.agent in wanted]
             if not session_exists:
@@ -153,10 +171,11 @@ class SwarmBuilder:
         width, height = plan.size
         first, *rest = window.panes
         target = self.session_target + ":"
+        session_env = [f"-e{key}={value}" for key, value in shared_environment(plan).items()]
         commands: list[Command] = [
             (
                 "new-session", "-d", "-s", plan.session, "-n", window.name,
-                "-x", str(width), "-y", str(height),
+                "-x", str(width), "-y", str(height), *session_env,
                 *pane_launch_args(first, plan),
             ),
             *SERVER_OPTIONS,

@@ -106,6 +106,24 @@ def escape_arg(arg: str) -> str:
     return arg
 
 
+# tmux refuses a client message over 16 KiB ("command too long"); stay well below.
+MAX_BATCH_BYTES = 12_000
+
+
+def chunk_commands(commands: Sequence[Command], limit: int = MAX_BATCH_BYTES) -> list[list[Command]]:
+    """Group commands into batches small enough for one tmux client message each."""
+    chunks: list[list[Command]] = [[]]
+    size = 0
+    for command in commands:
+        cost = sum(len(a.encode()) + 2 for a in command) + 2
+        if chunks[-1] and size + cost > limit:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(command)
+        size += cost
+    return chunks
+
+
 def join_commands(commands: Iterable[Command]) -> list[str]:
     """Flatten commands into one argv with `;` between them."""
     argv: list[str] = []
@@ -137,14 +155,21 @@ class Tmux:
         return env
 
     def run(self, *commands: Command, check: bool = True, input_bytes: bytes | None = None) -> str:
-        """Run commands in one tmux process; return what they printed."""
-        argv = self.base_argv() + join_commands(commands)
-        proc = subprocess.run(argv, capture_output=True, env=self._env(), input=input_bytes)
-        if check and proc.returncode != 0:
-            err = proc.stderr.decode(errors="replace").strip().splitlines()
-            first = err[0] if err else f"exit status {proc.returncode}"
-            raise TmuxError(f"tmux ({self.socket}): {first}")
-        return proc.stdout.decode(errors="replace")
+        """Run commands in as few tmux processes as the message size allows (usually one).
+
+        Commands keep their order; state such as the current window carries over between
+        batches because it lives in the server.
+        """
+        output = []
+        for chunk in chunk_commands(commands):
+            argv = self.base_argv() + join_commands(chunk)
+            proc = subprocess.run(argv, capture_output=True, env=self._env(), input=input_bytes)
+            if check and proc.returncode != 0:
+                err = proc.stderr.decode(errors="replace").strip().splitlines()
+                first = err[0] if err else f"exit status {proc.returncode}"
+                raise TmuxError(f"tmux ({self.socket}): {first}")
+            output.append(proc.stdout.decode(errors="replace"))
+        return "".join(output)
 
     def server_running(self) -> bool:
         argv = [*self.base_argv(), "list-sessions", "-F", "#{session_name}"]
