@@ -76,3 +76,40 @@ def focus(instance: SwarmInstance, agent: str, zoom: bool = False) -> str:
         raise SwarmError(f"{agent} has no pane in swarm {instance.session}")
     Tmux(instance.socket).run(*focus_commands(pane.pane_id, zoom=zoom))
     return f"focus: {agent}"
+
+
+def retry_merge(store: Store, mr_id: int) -> str:
+    """Give a merge request another go, within the store's rules.
+
+    A request still in the queue is put back to `queued` (one stuck in `testing` is tested
+    again from scratch). A request that left the queue cannot come back, because its branch
+    may be gone; if its task failed (it was rejected) the task is reopened instead, and a new
+    request is queued when the work is done again.
+    """
+    mr = store.get_merge_request(mr_id)
+    if mr.status == "queued":
+        return f"merge request #{mr_id} is already queued (position {store.queue_position(mr_id)})"
+    if mr.status == "testing":
+        store.set_merge_status(mr_id, "queued", "retried by a person")
+        return f"merge request #{mr_id} queued again ({mr.task_id})"
+    task = store.get_task(mr.task_id)
+    if task.status in ("failed", "cancelled"):
+        store.retry_task(task.id)
+        return f"merge request #{mr_id} was {mr.status}: {task.id} reopened for another attempt"
+    raise SwarmError(
+        f"merge request #{mr_id} is {mr.status} and its task {task.id} is {task.status}: "
+        "nothing to retry (a bounced task is already back with an agent or in the queue)"
+    )
+
+
+def reject_merge(store: Store, mr_id: int, reason: str = "rejected by a person") -> str:
+    """Take a request out of the refinery's queue for good: request rejected, task failed.
+
+    Both change in one transaction (`fail_task` rejects the task's live request), so the
+    task is never left `done` with no request to merge it; `swarm task retry` reopens it.
+    """
+    mr = store.get_merge_request(mr_id)
+    if mr.status not in ("queued", "testing"):
+        raise SwarmError(f"merge request #{mr_id} is already {mr.status}")
+    store.fail_task(mr.task_id, f"merge request #{mr_id} rejected: {reason}")
+    return f"merge request #{mr_id} rejected; {mr.task_id} failed (swarm task retry {mr.task_id})"

@@ -16,7 +16,6 @@ from swarm import paths
 from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.git.repo import current_branch, exclude_path, find_repo
-from swarm.git.worktrees import ensure_worktree
 from swarm.instance import RECORD_NAME, SwarmInstance
 from swarm.plan import SwarmPlan
 from swarm.store import Store
@@ -75,22 +74,11 @@ def bring_up(
         target_branch=plan.merge.target or current_branch(repo),
     )
     instance.save()
-    prepare_worktrees(instance, plan, progress)
 
     with Store.open(instance.db_path) as store:
         report = SwarmBuilder(plan, Tmux(plan.socket), on_progress=progress).build()
         register_agents(store, plan, report)
     return UpResult(plan=plan, instance=instance, report=report)
-
-
-def prepare_worktrees(instance: SwarmInstance, plan: SwarmPlan, progress: ProgressFn) -> None:
-    """Every polecat pane starts in its worktree, so the worktrees come first."""
-    made = 0
-    for pane in plan.pane_specs():
-        if pane.role == "polecat" and pane.start_directory is not None:
-            made += ensure_worktree(instance.repo, pane.start_directory, instance.target_branch)
-    if made:
-        progress(f"created {made} polecat worktrees under {paths.worktrees_dir(instance.state_dir)}")
 
 
 def register_agents(store: Store, plan: SwarmPlan, report: BuildReport) -> None:

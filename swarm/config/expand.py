@@ -144,7 +144,9 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
     session = layout.session or session_name(repo, loaded.name)
     state = paths.state_dir(repo)
     socket = paths.socket_name(repo, session)
-    ctx = LaunchContext(repo=repo, state_dir=state, socket=socket, session=session)
+    ctx = LaunchContext(
+        repo=repo, state_dir=state, socket=socket, session=session, base_ref=layout.merge.target or "HEAD"
+    )
     layout_env = dict(layout.environment)
     swarm_env = {
         **layout_env,

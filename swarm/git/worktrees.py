@@ -13,7 +13,7 @@ from pathlib import Path
 
 from swarm import paths
 from swarm.errors import SwarmError
-from swarm.git.repo import git
+from swarm.git.repo import GitError, git
 
 BRANCH_PREFIX = "swarm/"
 
@@ -37,9 +37,13 @@ def ensure_worktree(repo: Path, path: Path, base_ref: str) -> bool:
     if path.exists():
         # A folder left behind without its git link (a half-made worktree): start over.
         shutil.rmtree(path)
-    git(repo, "worktree", "prune")
     path.parent.mkdir(parents=True, exist_ok=True)
-    git(repo, "worktree", "add", "--detach", "-q", str(path), base_ref)
+    try:
+        git(repo, "worktree", "add", "--detach", "-q", str(path), base_ref)
+    except GitError:
+        # Registered but deleted by hand: forget the stale entry and try once more.
+        git(repo, "worktree", "prune")
+        git(repo, "worktree", "add", "--detach", "-q", str(path), base_ref)
     return True
 
 

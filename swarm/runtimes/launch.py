@@ -25,6 +25,7 @@ class LaunchContext:
     state_dir: Path
     socket: str
     session: str
+    base_ref: str = "HEAD"  # what a new polecat worktree starts from (the merge target)
 
 
 def swarm_argv(*args: str) -> tuple[str, ...]:
@@ -45,10 +46,33 @@ def agent_environment(agent: AgentSpec, ctx: LaunchContext) -> dict[str, str]:
 
 
 def agent_start_directory(agent: AgentSpec, ctx: LaunchContext, default: Path) -> Path:
-    """Polecats live in their own worktree; every other agent in the layout's folder."""
+    """Where tmux starts the pane; a polecat's command then moves into its worktree."""
+    return default
+
+
+def agent_worktree(agent: AgentSpec, ctx: LaunchContext) -> Path | None:
     if agent.role.name == "polecat":
         return paths.worktrees_dir(ctx.state_dir) / agent.name
-    return default
+    return None
+
+
+# Run by /bin/sh as the pane's command: enter the worktree, making it on first use (in the
+# pane, so the panes of 30 polecats make theirs in parallel and `swarm up` never waits for
+# them), then become the agent. A stale registration (folder deleted by hand) is pruned.
+_WORKTREE_PRELUDE = """\
+wt=$1 repo=$2 base=$3; shift 3; n=0
+while [ ! -e "$wt/.git" ]; do
+  n=$((n + 1)); rm -rf "$wt"
+  nice git -C "$repo" worktree add --detach -q "$wt" "$base" && break
+  if [ "$n" -ge 5 ]; then echo "swarm: cannot prepare the worktree $wt"; exec sleep 2147483647; fi
+  git -C "$repo" worktree prune; sleep "0.$n"
+done
+cd "$wt" && exec "$@"
+"""
+
+
+def in_worktree(argv: tuple[str, ...], worktree: Path, ctx: LaunchContext) -> tuple[str, ...]:
+    return ("/bin/sh", "-c", _WORKTREE_PRELUDE, "swarm-agent", str(worktree), str(ctx.repo), ctx.base_ref, *argv)
 
 
 def controller_command() -> tuple[str, ...]:
@@ -69,7 +93,13 @@ def _missing(program: str, hint: str) -> tuple[str, ...]:
 
 
 def launch_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
-    """The argv that starts `agent` in its pane."""
+    """The argv that starts `agent` in its pane (in its worktree, for a polecat)."""
+    argv = runtime_command(agent, ctx)
+    worktree = agent_worktree(agent, ctx)
+    return in_worktree(argv, worktree, ctx) if worktree is not None else argv
+
+
+def runtime_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
     runtime = agent.runtime
     if runtime == "sim":
         return swarm_argv("agent", "sim")

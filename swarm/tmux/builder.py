@@ -16,7 +16,7 @@ rearranging windows or an agent renaming its pane does not confuse a later `up`.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from swarm.errors import TmuxError
 from swarm.plan import PaneSpec, SwarmPlan, WindowSpec
@@ -151,10 +151,16 @@ class SwarmBuilder:
         if session_exists:
             for key, value in shared_environment(plan).items():
                 commands.append(("set-environment", "-t", self.session_target, key, value))
+        deferred: list[Command] = []
         for window in plan.windows:
             window_panes = [p for p in live if p.swarm_window == window.name and p.agent in wanted]
             if not session_exists:
-                commands += self._new_session(window)
+                # The sidebar (a Textual app, the heaviest start) is split off last, once
+                # every agent pane exists; the arrangement moves it back to its place.
+                first_window = replace(window, panes=tuple(p for p in window.panes if p.kind != "sidebar"))
+                commands += self._new_session(first_window)
+                later = [p for p in window.panes if p.kind == "sidebar"]
+                deferred = self._split_rest(self.session_target + ":^", later)
                 session_exists = True
                 report.session_created = True
                 report.created += [p.name for p in window.panes]
@@ -164,7 +170,7 @@ class SwarmBuilder:
             else:
                 window_id = window_panes[0].window_id if window_panes else None
                 commands += self._fill_window(window, window_id, by_agent, report)
-        return commands
+        return commands + deferred
 
     def _new_session(self, window: WindowSpec) -> list[Command]:
         plan = self.plan

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -194,6 +195,11 @@ class Tmux:
         """Stop this swarm's own server (never any other); True if one was running."""
         argv = [*self.base_argv(), "kill-server"]
         proc = subprocess.run(argv, capture_output=True, env=self._env())
+        # kill-server returns before the server has exited; a new server started on the
+        # same socket meanwhile would be torn down with it ("server exited unexpectedly").
+        deadline = time.monotonic() + 5.0
+        while proc.returncode == 0 and self.server_running() and time.monotonic() < deadline:
+            time.sleep(0.01)
         return proc.returncode == 0
 
 

@@ -1,0 +1,160 @@
+"""Running the gate: the layout's commands, in one folder, with a timeout and an output tail.
+
+Each command runs through `/bin/sh -c` in its own process group (so a timeout kills the whole
+tree, not just the shell), with stdout and stderr going to one temporary file (so a chatty
+test suite cannot fill a pipe and hang). Only the tail of the output is kept: it is what a
+polecat needs to see to fix a failure, and it is stored in the task's notes.
+
+Every gate process carries `SWARM_REFINERY_GATE=<state dir>` in its environment. A refinery
+killed with -9 cannot kill its gate; the next one finds such leftovers by that mark (and only
+those) and ends them before it resets the worktree under their feet.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+MARK_VAR = "SWARM_REFINERY_GATE"
+DEFAULT_TIMEOUT = 1800.0  # seconds for the whole gate of one candidate
+TAIL_LINES = 40
+TAIL_CHARS = 4000
+# Variables of the swarm or of an enclosing git command that must not leak into the gate.
+_DROPPED_PREFIXES = ("SWARM_",)
+_DROPPED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX")
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """The verdict on one candidate."""
+
+    passed: bool
+    command: str = ""  # the command that failed (or the last one run)
+    exit_code: int = 0
+    duration: float = 0.0
+    tail: str = ""  # the end of the failing command's output
+    timed_out: bool = False
+
+    def summary(self) -> str:
+        """One line: what happened, for the pane and the merge queue listing."""
+        if self.passed:
+            return f"gate passed ({self.duration:.1f}s)"
+        if self.timed_out:
+            return f"gate timed out: `{self.command}` after {self.duration:.0f}s"
+        return f"gate failed: `{self.command}` exited {self.exit_code}"
+
+    def report(self) -> str:
+        """The summary and the output tail: what a polecat is told."""
+        if self.passed or not self.tail.strip():
+            return self.summary()
+        return f"{self.summary()}\n--- output (tail) ---\n{self.tail.rstrip()}"
+
+
+def tail_of(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+    """The last `lines` lines of `text`, at most `chars` characters."""
+    kept = "\n".join(text.rstrip().splitlines()[-lines:])
+    return kept[-chars:]
+
+
+def gate_environment(marker: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in (os.environ if base is None else base).items()
+        if not k.startswith(_DROPPED_PREFIXES) and k not in _DROPPED
+    }
+    env[MARK_VAR] = marker
+    return env
+
+
+def run_gate(
+    commands: Sequence[str],
+    cwd: Path,
+    *,
+    marker: str,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> GateResult:
+    """Run `commands` one after the other in `cwd`; stop at the first failure.
+
+    An empty gate always passes. `timeout` bounds the whole gate, not each command.
+    """
+    started = time.monotonic()
+    env = gate_environment(marker)
+    for command in commands:
+        left = timeout - (time.monotonic() - started)
+        code, output, timed_out = _run_one(command, cwd, env, max(left, 0.001))
+        if timed_out or code != 0:
+            return GateResult(
+                passed=False,
+                command=command,
+                exit_code=code,
+                duration=time.monotonic() - started,
+                tail=tail_of(output),
+                timed_out=timed_out,
+            )
+    last = commands[-1] if commands else ""
+    return GateResult(passed=True, command=last, duration=time.monotonic() - started)
+
+
+def _run_one(command: str, cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, bool]:
+    with tempfile.TemporaryFile(mode="w+b") as out:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: a timeout kills the whole tree
+        )
+        timed_out = False
+        try:
+            code = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            timed_out = True
+            _kill_group(proc.pid)
+            code = proc.wait()
+        except BaseException:  # the refinery is stopping: take the gate down with it
+            _kill_group(proc.pid)
+            proc.wait()
+            raise
+        _kill_group(proc.pid)  # a background child the command left behind
+        out.seek(0, os.SEEK_END)
+        size = out.tell()
+        out.seek(max(0, size - 64 * 1024))
+        text = out.read().decode(errors="replace")
+    return code, text, timed_out
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def kill_leftover_gates(marker: str) -> list[int]:
+    """End gate processes a killed refinery of this swarm left running; their pids.
+
+    Only processes of this user whose environment carries this swarm's mark are touched.
+    """
+    killed: list[int] = []
+    me = os.getuid()
+    for proc in psutil.process_iter(["pid", "uids"]):
+        try:
+            uids = proc.info["uids"]
+            if uids is None or uids.real != me or proc.pid == os.getpid():
+                continue
+            if proc.environ().get(MARK_VAR) != marker:
+                continue
+            proc.kill()
+            killed.append(proc.pid)
+        except (psutil.Error, OSError):
+            continue
+    return killed

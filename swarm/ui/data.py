@@ -1,0 +1,405 @@
+"""What the sidebar shows, read in one pass: a `Snapshot` of agents, queue, merges and events.
+
+The sidebar never reads the store from its UI thread. A background worker owns one `Store`
+connection and asks `SnapshotSource.poll` about four times a second; `poll` costs one
+`PRAGMA data_version` when nothing changed and does a full read only when another process
+committed something, or every couple of seconds anyway (tmux liveness and the ages tick).
+Liveness is one `tmux list-panes` call for the whole session, never a call per pane.
+
+Nothing here imports Textual: the snapshot is plain frozen data, so the benchmark and the
+tests can build and compare it without a UI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from swarm.errors import SwarmError
+from swarm.instance import SwarmInstance
+from swarm.status import ROLE_ORDER, live_state
+from swarm.store import Store
+from swarm.store.models import TASK_STATUSES, Agent, Event, MergeRequest, Task
+from swarm.tmux.client import PaneInfo, Tmux
+from swarm.tmux.focus import agent_sort_key
+
+Clock = Callable[[], float]
+PaneLister = Callable[[], Sequence[PaneInfo]]
+
+POLL_INTERVAL = 0.25  # seconds between `data_version` checks
+FULL_EVERY = 2.0  # a full read (and one tmux call) at least this often
+QUEUE_ROWS = 12  # queued tasks kept in a snapshot (the counts cover the rest)
+RECENT_MERGES = 6  # finished merge requests kept (newest first)
+EVENT_ROWS = 40  # recent events kept
+QUEUE_REREAD = 30.0  # seconds: re-read the open tasks at least this often, changed or not
+# States in which an agent needs a person; "escalated" is written by the witness into
+# the agent's detail (there is no stored state for it), so it is matched there too.
+ATTENTION_STATES = ("waiting", "stalled", "dead")
+QUEUE_STATUSES = ("open", "hooked")
+LIVE_MERGES = ("queued", "testing")
+FINISHED_MERGES = ("merged", "bounced", "rejected")
+
+
+def is_escalated(detail: str) -> bool:
+    return detail.lower().startswith("escalat")
+
+
+def needs_person(state: str, detail: str) -> bool:
+    """Waiting at a prompt, stalled, dead or escalated: shown first, counted in the title."""
+    return state in ATTENTION_STATES or is_escalated(detail)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRow:
+    """One agent as the sidebar shows it; `state` is the live state (tmux overrides)."""
+
+    name: str
+    role: str
+    runtime: str
+    state: str
+    since: float | None
+    task: str | None
+    task_title: str
+    detail: str
+    cpu_percent: float | None
+    rss_bytes: int | None
+    restarts: int
+    pane: str | None
+
+    @property
+    def needs_person(self) -> bool:
+        return needs_person(self.state, self.detail)
+
+    @property
+    def shown_state(self) -> str:
+        """The state word to draw: `escalated` wins over the stored state."""
+        return "escalated" if is_escalated(self.detail) else self.state
+
+
+@dataclass(frozen=True, slots=True)
+class TaskRow:
+    id: str
+    title: str
+    priority: int
+    status: str
+    assignee: str | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRow:
+    id: int
+    task_id: str
+    agent: str
+    branch: str
+    status: str
+    result: str  # the last non-empty line of the refinery's result: the "why"
+    attempts: int
+    updated_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class EventRow:
+    id: int
+    ts: float
+    kind: str
+    agent: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything on screen at one moment; equal snapshots mean nothing to redraw."""
+
+    now: float
+    session: str = ""
+    agents: tuple[AgentRow, ...] = ()
+    queue: tuple[TaskRow, ...] = ()
+    queue_total: int = 0
+    counts: tuple[tuple[str, int], ...] = ()
+    merges_live: tuple[MergeRow, ...] = ()
+    merges_done: tuple[MergeRow, ...] = ()
+    events: tuple[EventRow, ...] = ()
+    tmux_seen: bool = True  # False when tmux could not be asked (liveness unknown)
+
+    @property
+    def attention(self) -> int:
+        return sum(1 for a in self.agents if a.needs_person)
+
+    def agent(self, name: str) -> AgentRow | None:
+        return next((a for a in self.agents if a.name == name), None)
+
+    def merge(self, mr_id: int) -> MergeRow | None:
+        return next((m for m in (*self.merges_live, *self.merges_done) if m.id == mr_id), None)
+
+
+def order_agents(rows: Sequence[AgentRow]) -> tuple[AgentRow, ...]:
+    """Agents that need a person first, then mayor, polecats (2 before 10), witness, refinery."""
+    return tuple(
+        sorted(
+            rows,
+            key=lambda r: (
+                0 if r.needs_person else 1,
+                ROLE_ORDER.get(r.role, 9),
+                agent_sort_key(r.name),
+            ),
+        )
+    )
+
+
+def agent_row(agent: Agent, state: str, task_title: str) -> AgentRow:
+    return AgentRow(
+        name=agent.name,
+        role=agent.role,
+        runtime=agent.runtime,
+        state=state,
+        since=agent.state_since,
+        task=agent.hook,
+        task_title=task_title,
+        detail=agent.detail,
+        cpu_percent=agent.cpu_percent,
+        rss_bytes=agent.rss_bytes,
+        restarts=agent.restarts,
+        pane=agent.pane,
+    )
+
+
+def task_row(task: Task) -> TaskRow:
+    return TaskRow(
+        id=task.id,
+        title=task.title,
+        priority=task.priority,
+        status=task.status,
+        assignee=task.assignee,
+        created_at=task.created_at,
+    )
+
+
+def merge_row(mr: MergeRequest) -> MergeRow:
+    lines = [line.strip() for line in mr.result.splitlines() if line.strip()]
+    return MergeRow(
+        id=mr.id,
+        task_id=mr.task_id,
+        agent=mr.agent,
+        branch=mr.branch,
+        status=mr.status,
+        result=lines[-1] if lines else "",
+        attempts=mr.attempts,
+        updated_at=mr.updated_at,
+    )
+
+
+def event_row(event: Event) -> EventRow:
+    return EventRow(
+        id=event.id, ts=event.ts, kind=event.kind, agent=event.agent, message=event.message
+    )
+
+
+class SnapshotSource(Protocol):
+    """Where snapshots come from; `open`, `poll` and `close` run on the worker's thread."""
+
+    def open(self) -> None: ...
+
+    def poll(self, force: bool = False) -> Snapshot | None:
+        """A new snapshot if anything changed (or `force`), else None."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class StaticSource:
+    """Fixed snapshots, for tests and snapshot images: `poll` hands out the next one once."""
+
+    snapshots: list[Snapshot]
+    _given: int = 0
+
+    def open(self) -> None:
+        return None
+
+    def push(self, snapshot: Snapshot) -> None:
+        self.snapshots.append(snapshot)
+
+    def poll(self, force: bool = False) -> Snapshot | None:
+        if self._given < len(self.snapshots):
+            self._given += 1
+            return self.snapshots[self._given - 1]
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+@dataclass
+class StoreSource:
+    """Snapshots read from `.swarm/swarm.db`, confirmed by one `list-panes` per full read.
+
+    Cheap by construction: between changes a poll is one pragma; events are read
+    incrementally (`after_id`), and finished merge requests, which never change again, are
+    read once and then only when a merge event names them.
+    """
+
+    db_path: Path
+    session: str = ""
+    panes: PaneLister | None = None
+    clock: Clock = time.time
+    full_every: float = FULL_EVERY
+    monotonic: Clock = time.monotonic
+    store: Store | None = field(default=None, init=False)
+    _version: int | None = field(default=None, init=False)
+    _last_full: float = field(default=float("-inf"), init=False)
+    _events: deque[EventRow] = field(default_factory=lambda: deque(maxlen=EVENT_ROWS), init=False)
+    _done_merges: dict[int, MergeRow] = field(default_factory=dict, init=False)
+    _pane_cache: dict[str, PaneInfo] | None = field(default=None, init=False)
+    _merges_loaded: bool = field(default=False, init=False)
+    _open_top: list[Task] | None = field(default=None, init=False)
+    _open_read_at: float = field(default=float("-inf"), init=False)
+    _tasks_moved: bool = field(default=True, init=False)
+    _counts_seen: dict[str, int] = field(default_factory=dict, init=False)
+    _agents_seen: tuple[tuple[str, str, str | None, int], ...] = field(default=(), init=False)
+
+    @classmethod
+    def for_instance(cls, instance: SwarmInstance, clock: Clock = time.time) -> StoreSource:
+        tmux = Tmux(instance.socket)
+        return cls(
+            db_path=instance.db_path,
+            session=instance.session,
+            panes=lambda: tmux.list_panes(instance.session),
+            clock=clock,
+        )
+
+    def open(self) -> None:
+        if self.store is None:
+            self.store = Store.open(self.db_path, clock=self.clock)
+
+    def close(self) -> None:
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+
+    def poll(self, force: bool = False) -> Snapshot | None:
+        self.open()
+        assert self.store is not None
+        version = self.store.data_version()
+        due = self.monotonic() - self._last_full >= self.full_every
+        if version == self._version and not due and not force:
+            return None
+        self._version = version
+        snapshot = self.read(refresh_panes=due or force)
+        self._last_full = self.monotonic() if due or force else self._last_full
+        return snapshot
+
+    def read(self, refresh_panes: bool = True) -> Snapshot:
+        """One full read of everything the sidebar shows."""
+        self.open()
+        store = self.store
+        assert store is not None
+        agents = store.list_agents()
+        seen = tuple((a.name, a.state, a.pane, a.restarts) for a in agents)
+        if refresh_panes or seen != self._agents_seen or self._pane_cache is None:
+            # A restart or a new pane must not wait for the next timed tmux call.
+            self._pane_cache = self._read_panes()
+        self._agents_seen = seen
+        events = self._read_events(store)  # first: it tells whether tasks or merges moved
+        held = store.list_tasks(("hooked", "working"))
+        titles = {t.id: t.title for t in held}
+        counts = store.task_counts()
+        queued = [t for t in held if t.status == "hooked"] + self._open_tasks(store, counts)
+        queued.sort(key=lambda t: (t.priority, t.seq))
+        return Snapshot(
+            now=self.clock(),
+            session=self.session,
+            agents=order_agents([self._agent(a, titles) for a in agents]),
+            queue=tuple(task_row(t) for t in queued[:QUEUE_ROWS]),
+            queue_total=counts.get("open", 0) + counts.get("hooked", 0),
+            counts=tuple((s, counts.get(s, 0)) for s in TASK_STATUSES),
+            merges_live=tuple(merge_row(m) for m in store.list_merge_requests(LIVE_MERGES)),
+            merges_done=self._finished_merges(),
+            events=events,
+            tmux_seen=self._pane_cache is not None,
+        )
+
+    def _open_tasks(self, store: Store, counts: Mapping[str, int]) -> list[Task]:
+        """The first open tasks in queue order, re-read only when tasks moved.
+
+        Reading every open task costs milliseconds per thousand; most changes (an agent's
+        state, a touch, a merge status) leave the queue alone. Every task change writes a
+        `task.*` event and almost every one changes the counts, so either one triggers a
+        re-read, and a slow timer re-reads anyway as a safety net.
+        """
+        stale = (
+            self._open_top is None
+            or self._tasks_moved
+            or dict(counts) != self._counts_seen
+            or self.monotonic() - self._open_read_at >= QUEUE_REREAD
+        )
+        if stale:
+            self._open_top = store.list_tasks(("open",))[:QUEUE_ROWS]
+            self._open_read_at = self.monotonic()
+        self._tasks_moved = False
+        self._counts_seen = dict(counts)
+        assert self._open_top is not None
+        return list(self._open_top)
+
+    def _agent(self, agent: Agent, titles: dict[str, str]) -> AgentRow:
+        state = agent.state
+        if self._pane_cache is not None:
+            running = bool(self._pane_cache)
+            state = live_state(agent.state, self._pane_cache.get(agent.name), running)
+        return agent_row(agent, state, titles.get(agent.hook or "", ""))
+
+    def _read_panes(self) -> dict[str, PaneInfo] | None:
+        if self.panes is None:
+            return None
+        try:
+            return {p.agent: p for p in self.panes() if p.agent}
+        except Exception:  # tmux missing or refusing: show the store's view, say so
+            return None
+
+    def _read_events(self, store: Store) -> tuple[EventRow, ...]:
+        if not self._merges_loaded:
+            self._load_finished_merges(store)
+        if not self._events:
+            fresh = store.latest_events(EVENT_ROWS)
+        else:
+            fresh = store.events(after_id=self._events[-1].id, limit=EVENT_ROWS + 1)
+            if len(fresh) > EVENT_ROWS:
+                # A burst: only the newest events are shown anyway, and merge events may
+                # have been skipped, so the finished requests are read again too.
+                self._events.clear()
+                self._load_finished_merges(store)
+                self._tasks_moved = True
+                fresh = store.latest_events(EVENT_ROWS)
+        for event in fresh:
+            self._events.append(event_row(event))
+            if event.kind.startswith("task."):
+                self._tasks_moved = True
+            mr_id = event.data.get("mr")
+            if event.kind.startswith("merge.") and isinstance(mr_id, int):
+                self._note_merge(store, mr_id)
+        return tuple(self._events)
+
+    def _load_finished_merges(self, store: Store) -> None:
+        finished = store.list_merge_requests(FINISHED_MERGES)
+        self._done_merges = {mr.id: merge_row(mr) for mr in finished[-RECENT_MERGES * 2 :]}
+        self._merges_loaded = True
+
+    def _note_merge(self, store: Store, mr_id: int) -> None:
+        """A merge event named this request: keep it if it left the queue."""
+        try:
+            mr = store.get_merge_request(mr_id)
+        except SwarmError:
+            return
+        if mr.status in FINISHED_MERGES:
+            self._done_merges[mr.id] = merge_row(mr)
+            if len(self._done_merges) > RECENT_MERGES * 4:
+                keep = sorted(self._done_merges.values(), key=lambda m: (m.updated_at, m.id))
+                self._done_merges = {m.id: m for m in keep[-RECENT_MERGES * 2 :]}
+
+    def _finished_merges(self) -> tuple[MergeRow, ...]:
+        rows = sorted(self._done_merges.values(), key=lambda m: (m.updated_at, m.id), reverse=True)
+        return tuple(rows[:RECENT_MERGES])

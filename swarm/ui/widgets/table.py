@@ -1,0 +1,123 @@
+"""A `DataTable` that is given whole rows each refresh and touches only what changed.
+
+The sidebar redraws four times a second at most, with up to 30 agents; re-adding every row
+each time would reset the cursor and repaint the table. `sync` compares each row's cells
+with what is on screen: same rows in the same order -> `update_cell` for the changed cells
+only; rows added, removed or reordered -> one rebuild that keeps the cursor on the same key.
+Column widths are fixed and computed from the widget's width, so a narrow pane never gets
+a horizontal scrollbar.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    key: str
+    cells: tuple[Text, ...]
+    height: int = 1
+
+    @property
+    def signature(self) -> tuple[object, ...]:
+        """What the row looks like; `Text.__eq__` ignores the base style, this does not."""
+        return tuple((c.plain, str(c.style), tuple(c.spans)) for c in self.cells)
+
+
+def _looks(cell: Text) -> tuple[object, ...]:
+    return (cell.plain, str(cell.style), tuple(cell.spans))
+
+
+class SyncedTable(DataTable[Text]):
+    """Rows in, minimal updates out; j/k move like up/down."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("j", "cursor_down", "down", show=False),
+        Binding("k", "cursor_up", "up", show=False),
+    ]
+
+    def __init__(self, *, id: str | None = None, classes: str | None = None) -> None:
+        super().__init__(
+            id=id,
+            classes=classes,
+            show_header=False,
+            cursor_type="row",
+            cell_padding=0,
+            zebra_stripes=False,
+        )
+        self._columns: tuple[tuple[str, int], ...] = ()
+        self._rows: tuple[Row, ...] = ()
+        self.rebuilds = 0  # how often the rows were re-laid out (tests check it stays low)
+        self.cell_updates = 0
+
+    @property
+    def selected_key(self) -> str | None:
+        if not self._rows or self.cursor_row < 0 or self.cursor_row >= len(self._rows):
+            return None
+        return self._rows[self.cursor_row].key
+
+    def select_key(self, key: str) -> bool:
+        for index, row in enumerate(self._rows):
+            if row.key == key:
+                self.move_cursor(row=index)
+                return True
+        return False
+
+    def sync(
+        self,
+        columns: Sequence[tuple[str, int]],
+        rows: Sequence[Row],
+        header: Sequence[Text] | None = None,
+    ) -> None:
+        """Show `rows` under `columns` (key, width), changing as little as possible."""
+        columns = tuple(columns)
+        rows = tuple(rows)
+        if columns != self._columns or header is not None and not self.show_header:
+            self._relayout(columns, rows, header)
+            return
+        if tuple(r.key for r in rows) != tuple(r.key for r in self._rows) or any(
+            new.height != old.height for new, old in zip(rows, self._rows, strict=True)
+        ):
+            self._rebuild(rows)
+            return
+        for new, old in zip(rows, self._rows, strict=True):
+            if new.signature == old.signature:
+                continue
+            for (column, _width), value, before in zip(columns, new.cells, old.cells, strict=True):
+                if _looks(value) != _looks(before):
+                    self.update_cell(new.key, column, value)
+                    self.cell_updates += 1
+        self._rows = rows
+
+    def _relayout(
+        self,
+        columns: tuple[tuple[str, int], ...],
+        rows: tuple[Row, ...],
+        header: Sequence[Text] | None,
+    ) -> None:
+        keep = self.selected_key
+        self.clear(columns=True)
+        self.show_header = header is not None
+        labels = list(header) if header is not None else [Text("")] * len(columns)
+        for (key, width), label in zip(columns, labels, strict=True):
+            self.add_column(label, width=width, key=key)
+        self._columns = columns
+        self._rows = ()
+        self._rebuild(rows, keep)
+
+    def _rebuild(self, rows: tuple[Row, ...], keep: str | None = None) -> None:
+        keep = keep if keep is not None else self.selected_key
+        self.clear()
+        for row in rows:
+            self.add_row(*row.cells, key=row.key, height=row.height)
+        self._rows = rows
+        self.rebuilds += 1
+        if keep is not None and not self.select_key(keep) and rows:
+            self.move_cursor(row=min(self.cursor_row, len(rows) - 1))
