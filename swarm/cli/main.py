@@ -12,6 +12,8 @@ from swarm.errors import EXIT_FAILURE, SwarmError
 
 # Each module adds its subcommands; handlers are stored as `func` on the namespace.
 COMMAND_MODULES = [lifecycle, tasks, agents, layouts]
+COMMAND_MODULES.append(__import__("swarm.cli.sidebar", fromlist=["register"]))
+COMMAND_MODULES.append(__import__("swarm.cli.mq", fromlist=["register"]))
 
 
 def build_parser() -> argparse.ArgumentParser:

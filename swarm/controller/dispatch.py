@@ -7,6 +7,7 @@ worker threads, so ten idle polecats are served at once rather than one after an
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,6 +22,9 @@ from swarm.work import prepare_task, task_prompt
 # A held task is typed again into an idle agent at most this often per controller life:
 # enough for a restarted agent, never a loop with an agent that keeps stopping.
 MAX_REDELIVERIES = 3
+# A hand-over whose task has not started (no UserPromptSubmit) after this long is typed
+# again: the controller that made it may have died between claiming and typing.
+HANDOVER_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
@@ -39,13 +43,19 @@ class Dispatcher:
     instance: SwarmInstance
     store: Store
     redelivered: dict[tuple[str, str], int] = field(default_factory=dict)
+    started_at: float = field(default_factory=time.time)
 
-    def plan_handovers(self, panes: dict[str, PaneInfo]) -> list[Handover]:
-        """Claim tasks for idle polecats; mark them working so no other tick takes them."""
+    def plan_handovers(self, panes: dict[str, PaneInfo], busy: set[str] | None = None) -> list[Handover]:
+        """Claim tasks for idle polecats; mark them working so no other tick takes them.
+
+        `busy` names agents whose hand-over is still in flight in this process.
+        """
         handovers: list[Handover] = []
         for agent in self.store.list_agents(role="polecat"):
             pane = panes.get(agent.name)
-            if pane is None or pane.dead or agent.state != "idle":
+            if pane is None or pane.dead or agent.name in (busy or ()):
+                continue
+            if agent.state != "idle" and not self._handover_lost(agent):
                 continue
             handover = self._handover_for(agent, pane)
             if handover is None:
@@ -53,6 +63,15 @@ class Dispatcher:
             self.store.set_agent_state(agent.name, "working", f"task {handover.task.id} handed over")
             handovers.append(handover)
         return handovers
+
+    def _handover_lost(self, agent: Agent) -> bool:
+        """Handed over (by us or a controller that died) but never started."""
+        if agent.state != "working" or not agent.hook:
+            return False
+        if self.store.get_task(agent.hook).status != "hooked":
+            return False
+        since = max(agent.state_since, self.started_at)
+        return time.time() - since > HANDOVER_TIMEOUT or agent.state_since < self.started_at
 
     def _handover_for(self, agent: Agent, pane: PaneInfo) -> Handover | None:
         if agent.hook:

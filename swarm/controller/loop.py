@@ -94,9 +94,7 @@ class Controller:
         if not panes:
             return  # the session is gone (swarm down): nothing to drive
         self.supervise(store, panes)
-        for handover in dispatcher.plan_handovers(panes):
-            if handover.agent in self.in_flight:
-                continue
+        for handover in dispatcher.plan_handovers(panes, busy=set(self.in_flight)):
             self.in_flight.add(handover.agent)
             verb = "re-delivering" if handover.redelivery else "handing"
             self.log(f"{verb} {handover.task.id} to {handover.agent}: {handover.task.title}")

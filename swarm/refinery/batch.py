@@ -111,7 +111,7 @@ def find_culprits(items: Sequence[T], probe: Probe[T], jobs: int = 1) -> Search[
             known = {}
             continue
         if high is None:
-            points = [len(rest), *spread(low, len(rest), jobs - 1)]
+            points = [*spread(low, len(rest), jobs - 1), len(rest)]
         else:
             points = spread(low, high, jobs)
         verdicts = list(probe(list(accepted), list(rest), points))

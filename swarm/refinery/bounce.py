@@ -40,7 +40,9 @@ def bounce_count(store: Store, task_id: str) -> int:
     return sum(1 for mr in store.list_merge_requests(["bounced"]) if mr.task_id == task_id)
 
 
-def conflict_notes(mr: MergeRequest, target: str, tip: str, files: Sequence[str], bounce: int) -> str:
+def conflict_notes(
+    mr: MergeRequest, target: str, tip: str, files: Sequence[str], bounce: int
+) -> str:
     listed = "\n".join(f"  {name}" for name in files)
     return (
         f"{BOUNCE_MARK} (merge conflict, bounce {bounce}): {mr.branch} @ {mr.head_sha[:12]} "
@@ -65,7 +67,8 @@ def send_back(store: Store, mr: MergeRequest, notes: str, max_bounces: int) -> S
     if bounces > max_bounces:
         store.fail_task(
             mr.task_id,
-            f"{notes}\nrefinery: gave up after {bounces} bounces (merge.max_bounces is {max_bounces}).",
+            f"{notes}\nrefinery: gave up after {bounces} bounces "
+            f"(merge.max_bounces is {max_bounces}).",
         )
         return SentBack("failed", None, bounces)
     agent = store.find_agent(mr.agent)

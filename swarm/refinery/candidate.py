@@ -60,9 +60,7 @@ def commit_flags(repo: Path) -> tuple[str, ...]:
 
 
 def _git_run(cwd: Path, flags: tuple[str, ...], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", *flags, "-C", str(cwd), *args], capture_output=True, text=True
-    )
+    return subprocess.run(["git", *flags, "-C", str(cwd), *args], capture_output=True, text=True)
 
 
 class CandidateWorktree:
@@ -147,7 +145,11 @@ class CandidateWorktree:
 
     def _conflict(self, proc: subprocess.CompletedProcess[str], abort: tuple[str, ...]) -> Conflict:
         files = tuple(
-            f for f in git(self.path, "diff", "--name-only", "--diff-filter=U", check=False).splitlines() if f
+            f
+            for f in git(
+                self.path, "diff", "--name-only", "--diff-filter=U", check=False
+            ).splitlines()
+            if f
         )
         git(self.path, *abort, check=False)
         self.abort_in_progress()

@@ -52,6 +52,15 @@ class GateResult:
             return f"gate timed out: `{self.command}` after {self.duration:.0f}s"
         return f"gate failed: `{self.command}` exited {self.exit_code}"
 
+    def brief(self) -> str:
+        """Shorter than `summary` (no command): a line under the command in the pane."""
+        if self.passed:
+            return f"passed in {self.duration:.1f}s"
+        how = "timed out" if self.timed_out else f"failed (exit {self.exit_code})"
+        lines = [line.strip() for line in self.tail.splitlines() if line.strip()]
+        last = f": {lines[-1][:100]}" if lines else ""
+        return f"{how} in {self.duration:.1f}s{last}"
+
     def report(self) -> str:
         """The summary and the output tail: what a polecat is told."""
         if self.passed or not self.tail.strip():

@@ -64,14 +64,25 @@ def fast_forward(repo: Path, branch: str, old: str, new: str) -> Advance:
     checkout = checked_out_in(repo, branch)
     if checkout is None:
         proc = subprocess.run(
-            ["git", "-C", str(repo), "update-ref", "-m", "swarm refinery: fast-forward",
-             f"refs/heads/{branch}", new, old],
+            [
+                "git",
+                "-C",
+                str(repo),
+                "update-ref",
+                "-m",
+                "swarm refinery: fast-forward",
+                f"refs/heads/{branch}",
+                new,
+                old,
+            ],
             capture_output=True,
             text=True,
         )
     else:
         if branch_tip(repo, branch) != old:
-            return Advance(False, moved=True, reason=f"{branch} moved since the candidate was built")
+            return Advance(
+                False, moved=True, reason=f"{branch} moved since the candidate was built"
+            )
         proc = subprocess.run(
             ["git", "-C", str(checkout), "merge", "--ff-only", "-q", new],
             capture_output=True,

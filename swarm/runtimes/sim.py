@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swarm.refinery import BOUNCE_MARK
+
 PROMPT = "sim❯ "
 PENDING_MARK = "⟨pasted "  # shown in the input line while a paste waits for Enter
 PASTE_START = b"\x1b[200~"
@@ -238,6 +240,8 @@ class SimAgent:
             return
         task_id, title, body = task["id"], task["title"], task.get("body") or ""
         self.say(f"⏺ working on {task_id}: {title}")
+        if BOUNCE_MARK in (task.get("notes") or ""):
+            self.start_over()
         for behaviour in directives(body):
             self.misbehave(task_id, behaviour)
         script = shell_block(body)
@@ -258,6 +262,21 @@ class SimAgent:
             [sys.executable, "-m", "swarm", "done"], capture_output=True, text=True
         )
         self.say(("⏺ " if result.returncode == 0 else "✗ ") + (result.stdout + result.stderr).strip())
+
+    def start_over(self) -> None:
+        """The refinery sent this task back (a conflict or a failing gate): throw the last
+        attempt away and redo the work on the current target, so the next try applies."""
+        target = self.target_branch()
+        subprocess.run(["git", "reset", "-q", "--hard", target], check=True, capture_output=True)
+        self.say(f"⏺ bounced by the refinery: starting over from {target}")
+
+    def target_branch(self) -> str:
+        """The branch work is merged into, as `swarm up` recorded it."""
+        try:
+            data = json.loads((self.home / "swarm.json").read_text())
+        except (OSError, ValueError):
+            return "main"
+        return str(data.get("target_branch") or "main") if isinstance(data, dict) else "main"
 
     def commit(self, message: str) -> None:
         subprocess.run(["git", "add", "-A"], check=True, capture_output=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from swarm.store import agents, db, events, merges, tasks
+from swarm.store import agents, db, events, merges, requeue, tasks
 from swarm.store.models import (
     DEFAULT_PRIORITY,
     Agent,
@@ -211,6 +211,11 @@ class Store:
         """Merge request and task -> merged together, exactly once."""
         with self._write() as (conn, now):
             return tasks.mark_request_merged(conn, now, mr_id, merge_sha)
+
+    def requeue_task(self, task_id: str, head_sha: str, base_sha: str) -> MergeRequest:
+        """Queue an open or failed task's branch for merging again (`swarm mq retry`)."""
+        with self._write() as (conn, now):
+            return requeue.requeue(conn, now, task_id, head_sha, base_sha)
 
     # -- events -----------------------------------------------------------------------------
 

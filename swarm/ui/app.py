@@ -92,6 +92,7 @@ class SidebarApp(App[None]):
         self.snapshot: Snapshot | None = None
         self.filter_text = ""
         self.results: list[tuple[str, bool]] = []  # every action's outcome, for tests
+        self.read_errors: list[str] = []
         self.apply_times: list[float] = []  # seconds spent updating widgets per snapshot
         self.started_at = time.perf_counter()
         self.first_paint: float | None = None  # seconds from start to the first data shown
@@ -159,6 +160,7 @@ class SidebarApp(App[None]):
     def on_source_failed(self, message: SourceFailed) -> None:
         if message.error != self._last_error:
             self._last_error = message.error
+            self.read_errors.append(message.error)
             self.notify(f"cannot read the swarm: {message.error}", severity="error", timeout=8)
 
     def apply(self, snapshot: Snapshot) -> None:
@@ -166,18 +168,22 @@ class SidebarApp(App[None]):
         self.snapshot = snapshot
         agents = self.query_one(AgentsTable)
         agents.show(snapshot, self.filter_text)
-        self.query_one(AgentDetail).show(agents.selected, snapshot.now)
+        self.query_one(AgentDetail).show(agents.selected, snapshot.now, not snapshot.agents)
         self.query_one(QueueView).show(snapshot)
         self.query_one(MergesTable).show(snapshot)
         self.query_one(EventsView).show(snapshot)
         self._titles(snapshot)
 
     def _titles(self, snapshot: Snapshot) -> None:
-        title = Text(f"agents {len(snapshot.agents)}", style="bold")
+        title = Text("agents ", style="bold")
+        if self.filter_text:  # first, so a narrow pane still shows what is filtered
+            shown = len(self.query_one(AgentsTable).shown)
+            title.append(f"{shown}/{len(snapshot.agents)} ", style="bold")
+            title.append(f"/{self.filter_text}", style="italic")
+        else:
+            title.append(str(len(snapshot.agents)), style="bold")
         if snapshot.attention:
             title.append(f" · {snapshot.attention} need you", style="bold yellow")
-        if self.filter_text:
-            title.append(f" · /{self.filter_text}", style="italic")
         if not snapshot.tmux_seen:
             title.append(" · tmux?", style="bold red")
         self._set_label("#agents-title", title)
@@ -199,7 +205,7 @@ class SidebarApp(App[None]):
         """Enter on an agent, or a click on the selected one: go to its pane."""
         if isinstance(event.data_table, AgentsTable):
             event.stop()
-            self.action_focus()
+            self.action_focus_agent()
 
     # -- selection --------------------------------------------------------------------------
 
@@ -260,7 +266,7 @@ class SidebarApp(App[None]):
 
     # -- key actions ------------------------------------------------------------------------
 
-    def action_focus(self, agent: str | None = None) -> None:
+    def action_focus_agent(self, agent: str | None = None) -> None:
         name = self._need_agent(agent)
         if name:
             self.run_control(f"focus {name}", lambda c: c.focus(name))

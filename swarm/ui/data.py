@@ -23,7 +23,7 @@ from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.status import ROLE_ORDER, live_state
 from swarm.store import Store
-from swarm.store.models import TASK_STATUSES, Agent, Event, MergeRequest, Task
+from swarm.store.models import TASK_STATUSES, Agent, Event, MergeRequest, Task, TaskStatus
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import agent_sort_key
 
@@ -259,7 +259,7 @@ class StoreSource:
     _open_top: list[Task] | None = field(default=None, init=False)
     _open_read_at: float = field(default=float("-inf"), init=False)
     _tasks_moved: bool = field(default=True, init=False)
-    _counts_seen: dict[str, int] = field(default_factory=dict, init=False)
+    _counts_seen: dict[TaskStatus, int] = field(default_factory=dict, init=False)
     _agents_seen: tuple[tuple[str, str, str | None, int], ...] = field(default=(), init=False)
 
     @classmethod
@@ -323,7 +323,7 @@ class StoreSource:
             tmux_seen=self._pane_cache is not None,
         )
 
-    def _open_tasks(self, store: Store, counts: Mapping[str, int]) -> list[Task]:
+    def _open_tasks(self, store: Store, counts: Mapping[TaskStatus, int]) -> list[Task]:
         """The first open tasks in queue order, re-read only when tasks moved.
 
         Reading every open task costs milliseconds per thousand; most changes (an agent's
@@ -346,7 +346,7 @@ class StoreSource:
         return list(self._open_top)
 
     def _agent(self, agent: Agent, titles: dict[str, str]) -> AgentRow:
-        state = agent.state
+        state: str = agent.state
         if self._pane_cache is not None:
             running = bool(self._pane_cache)
             state = live_state(agent.state, self._pane_cache.get(agent.name), running)

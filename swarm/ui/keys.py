@@ -17,7 +17,7 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    Key("enter", "⏎", "focus", "focus", "focus the selected agent's pane", agent=True),
+    Key("enter", "⏎", "focus_agent", "focus", "focus the selected agent's pane", agent=True),
     Key("z", "z", "zoom", "zoom", "focus the selected agent's pane, zoomed", agent=True),
     Key("n", "n", "nudge", "nudge", "type a message into the selected agent", agent=True),
     Key("a", "a", "approve", "approve", "approve the selected agent's waiting prompt", agent=True),

@@ -21,9 +21,9 @@ MB = 1024 * 1024
 
 # A cycle of polecat states and details, so any count of agents shows a mix.
 _POLECAT_STATES = (
+    ("waiting", "permission: git push origin sw-task"),
     ("working", "tool Bash"),
     ("idle", "turn ended"),
-    ("waiting", "permission: git push origin sw-task"),
     ("working", "turn started"),
     ("stalled", "no output for 6m"),
     ("dead", "pane died (status 137)"),
@@ -133,12 +133,24 @@ def sample_snapshot(agents: int, session: str = "demo-swarm") -> Snapshot:
     done = (
         MergeRow(39, task_id(300), "polecat-3", "swarm/a", "merged", "", 1, NOW - 75),
         MergeRow(
-            38, task_id(301), "polecat-1", "swarm/b", "bounced",
-            "gate failed: 2 failed, 40 passed", 1, NOW - 300,
+            38,
+            task_id(301),
+            "polecat-1",
+            "swarm/b",
+            "bounced",
+            "gate failed: 2 failed, 40 passed",
+            1,
+            NOW - 300,
         ),
         MergeRow(
-            37, task_id(302), "polecat-2", "swarm/c", "bounced",
-            "conflict in src/app/login.py", 2, NOW - 900,
+            37,
+            task_id(302),
+            "polecat-2",
+            "swarm/c",
+            "bounced",
+            "conflict in src/app/login.py",
+            2,
+            NOW - 900,
         ),
         MergeRow(36, task_id(303), "polecat-4", "swarm/d", "merged", "", 1, NOW - 1800),
     )
@@ -187,10 +199,13 @@ def populate_store(store: Store, agents: int, tasks: int, events: int) -> None:
             store.upsert_agent(row.name, row.role, row.runtime, row.pane, None)
             store.set_agent_state(row.name, row.state, row.detail)
             store.set_agent_resources(row.name, row.cpu_percent, row.rss_bytes)
-        ids = [store.add_task(f"{_TITLES[n % len(_TITLES)]} #{n}", priority=n % 5).id for n in range(tasks)]
+        ids = [
+            store.add_task(f"{_TITLES[n % len(_TITLES)]} #{n}", priority=n % 5).id
+            for n in range(tasks)
+        ]
     polecats = [a.name for a in sample_agents(agents) if a.role == "polecat" and a.state != "dead"]
     # Most of the history is finished work: done -> merged or bounced, a few failed.
-    finished = ids[: tasks * 3 // 5]
+    finished = ids[: tasks // 5]
     with store.transaction():
         for n, tid in enumerate(finished):
             agent = polecats[n % len(polecats)] if polecats else "polecat-1"
@@ -201,10 +216,12 @@ def populate_store(store: Store, agents: int, tasks: int, events: int) -> None:
                 continue
             store.hook_task(tid, agent)
             mr = store.finish_task(agent, f"{n:040x}", "0" * 40)
+            if n % 50 == 49:
+                continue  # left in the refinery's queue
             if n % 10 == 9:
                 store.set_merge_status(mr.id, "bounced", "gate failed: pytest -q\n1 failed")
                 store.fail_task(tid, "bounced too often")
-            elif n % 50 != 49:
+            else:
                 store.mark_request_merged(mr.id, f"{n + 1:040x}")
         # Hold one task per live polecat, like a busy swarm.
         for n, agent in enumerate(polecats):
@@ -213,5 +230,5 @@ def populate_store(store: Store, agents: int, tasks: int, events: int) -> None:
     have = len(store.events(after_id=0))
     with store.transaction():
         for n in range(max(0, events - have)):
-            agent = polecats[n % len(polecats)] if polecats else None
-            store.add_event("bench.tick", f"{agent or 'swarm'}: synthetic event {n}", agent=agent)
+            who = polecats[n % len(polecats)] if polecats else None
+            store.add_event("bench.tick", f"{who or 'swarm'}: synthetic event {n}", agent=who)

@@ -8,9 +8,10 @@ fit a row is in the detail lines under the table, for the selected agent.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.widgets import Static
 
 from swarm.ui import format as fmt
@@ -48,7 +49,7 @@ def columns_for(width: int) -> list[tuple[str, int]]:
             ("sym", 2),
             ("name", 12),
             ("role", 9),
-            ("state", 9),
+            ("state", 10),
             ("age", 5),
             ("cpu", 5),
             ("mem", 6),
@@ -60,14 +61,18 @@ def columns_for(width: int) -> list[tuple[str, int]]:
     return [*fixed, ("task", max(1, rest))]
 
 
-def agent_cells(agent: AgentRow, columns: Sequence[tuple[str, int]], now: float) -> tuple[Text, ...]:
+def agent_cells(
+    agent: AgentRow, columns: Sequence[tuple[str, int]], now: float
+) -> tuple[Text, ...]:
     look = fmt.state_look(agent.shown_state)
     widths = dict(columns)
     wide = "role" in widths
     values: dict[str, Text] = {
         "sym": fmt.cell(look.symbol, widths["sym"], look.style),
         "name": fmt.cell(agent.name, widths["name"] - 1, "bold" if agent.needs_person else ""),
-        "state": fmt.cell(agent.shown_state if wide else look.short, widths["state"] - 1, look.style),
+        "state": fmt.cell(
+            agent.shown_state if wide else look.short, widths["state"] - 1, look.style
+        ),
         "age": fmt.cell(fmt.age(agent.since, now), widths["age"] - 1, "dim"),
     }
     for key in ("name", "state", "age"):
@@ -103,7 +108,7 @@ WIDE_HEADER = {
 class AgentsTable(SyncedTable):
     """Agents, cursor on the selected one; Enter (or a click on it) focuses its pane."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         *SyncedTable.BINDINGS,
         Binding("enter", "select_cursor", "focus", show=True),
     ]
@@ -140,10 +145,12 @@ class AgentsTable(SyncedTable):
         return next((a for a in self.shown if a.name == key), None)
 
 
-def detail_lines(agent: AgentRow | None, width: int, now: float) -> Text:
+def detail_lines(agent: AgentRow | None, width: int, now: float, empty: bool = False) -> Text:
     """What the row had no room for: role and runtime, CPU and memory, task title, detail."""
+    if empty:
+        return Text("no agents yet (`swarm up` starts them)", style="dim")
     if agent is None:
-        return Text("no agent selected", style="dim")
+        return Text("no agent selected (↑↓ j k, or a click)", style="dim")
     look = fmt.state_look(agent.shown_state)
     lines = Text(no_wrap=True, overflow="crop")
     head = f"{agent.name} · {agent.role} · {agent.runtime}"
@@ -172,8 +179,8 @@ class AgentDetail(Static):
         super().__init__("", id=id)
         self._shown: tuple[str, str] | None = None
 
-    def show(self, agent: AgentRow | None, now: float) -> None:
-        text = detail_lines(agent, max(10, self.size.width or 30), now)
+    def show(self, agent: AgentRow | None, now: float, empty: bool = False) -> None:
+        text = detail_lines(agent, max(10, self.size.width or 30), now, empty)
         look = (text.plain, str(text.spans))
         if look != self._shown:
             self._shown = look

@@ -29,7 +29,9 @@ def counts_line(snapshot: Snapshot, width: int) -> Text:
             continue
         if line.plain:
             line.append(" · ", style="dim")
-        line.append(f"{COUNT_NAMES.get(status, status)} {count}", style=COUNT_STYLES.get(status, ""))
+        line.append(
+            f"{COUNT_NAMES.get(status, status)} {count}", style=COUNT_STYLES.get(status, "")
+        )
     if not line.plain:
         line.append("no tasks yet (t adds one)", style="dim")
     line.truncate(width, overflow="ellipsis")

@@ -79,7 +79,7 @@ class SyncedTable(DataTable[Text]):
         """Show `rows` under `columns` (key, width), changing as little as possible."""
         columns = tuple(columns)
         rows = tuple(rows)
-        if columns != self._columns or header is not None and not self.show_header:
+        if columns != self._columns or (header is not None) != self.show_header:
             self._relayout(columns, rows, header)
             return
         if tuple(r.key for r in rows) != tuple(r.key for r in self._rows) or any(

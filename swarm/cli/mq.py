@@ -1,0 +1,148 @@
+"""`swarm mq …` (the merge queue) and `swarm refinery` (the process that works it)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+from swarm.cli.output import ago, print_json, table
+from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
+
+if TYPE_CHECKING:
+    from swarm.instance import SwarmInstance
+    from swarm.store import MergeRequest, Store
+
+HISTORY = 15  # finished requests `swarm mq --all` shows under the live queue
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    mq = sub.add_parser("mq", help="the merge queue: position, task, branch, state, gate result")
+    mq.add_argument("--all", action="store_true", help=f"also the last {HISTORY} finished requests")
+    mq.add_argument("--json", action="store_true")
+    mq.set_defaults(func=cmd_list)
+    mq_sub = mq.add_subparsers(dest="mq_command", metavar="ACTION")
+
+    retry = mq_sub.add_parser(
+        "retry", help="queue a bounced or rejected request's branch again, as it is now"
+    )
+    retry.add_argument("id", help="merge request number (12 or #12) or task id")
+    retry.set_defaults(func=cmd_retry)
+
+    reject = mq_sub.add_parser("reject", help="take a request out of the queue; its task fails")
+    reject.add_argument("id", help="merge request number (12 or #12) or task id")
+    reject.add_argument("--reason", default="", help="why (kept in the task's notes)")
+    reject.set_defaults(func=cmd_reject)
+
+    refinery = sub.add_parser("refinery", help="run the merge queue (in the refinery pane)")
+    refinery.add_argument("--once", action="store_true", help="merge what is ready, then exit")
+    refinery.add_argument("--jobs", type=int, help="gate runs at once (default: CPUs, ≤ batch)")
+    refinery.set_defaults(func=cmd_refinery)
+
+
+def _open() -> tuple[SwarmInstance, Store]:
+    from swarm.instance import locate
+    from swarm.store import Store
+
+    instance = locate()
+    return instance, Store.open(instance.db_path)
+
+
+def resolve(store: Store, ident: str) -> MergeRequest:
+    """A merge request by number (`12`, `#12`) or by task id (its latest request)."""
+    text = ident.strip().lstrip("#")
+    if text.isdigit():
+        return store.get_merge_request(int(text))
+    store.get_task(text)  # a clear "unknown task" first
+    found = [mr for mr in store.list_merge_requests() if mr.task_id == text]
+    if not found:
+        raise NotFoundError(f"{text} has no merge request (it never ran `swarm done`)")
+    return found[-1]
+
+
+def _first_line(text: str) -> str:
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else "-"
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    _instance, store = _open()
+    with store:
+        live = store.list_merge_requests(["queued", "testing"])
+        done = store.list_merge_requests(["merged", "bounced", "rejected"]) if args.all else []
+    done = sorted(done, key=lambda mr: mr.updated_at)[-HISTORY:]
+    if args.json:
+        rows = [{**asdict(mr), "position": i} for i, mr in enumerate(live, start=1)]
+        rows += [{**asdict(mr), "position": None} for mr in done]
+        print_json(rows)
+        return 0
+    if not live and not done:
+        print("the merge queue is empty")
+        return 0
+    headers = ("POS", "MR", "TASK", "BRANCH", "STATE", "TRIES", "AGE", "LAST RESULT")
+    rows_out = [
+        (
+            str(pos) if pos else "-",
+            f"#{mr.id}",
+            mr.task_id,
+            mr.branch,
+            mr.status,
+            str(mr.attempts),
+            ago(mr.created_at),
+            _first_line(mr.result)[:70],
+        )
+        for pos, mr in [*enumerate(live, start=1), *((0, mr) for mr in done)]
+    ]
+    print(table(rows_out, headers))
+    return 0
+
+
+def cmd_retry(args: argparse.Namespace) -> int:
+    from swarm.git.repo import git
+    from swarm.refinery.target import branch_tip
+
+    instance, store = _open()
+    with store:
+        mr = resolve(store, args.id)
+        if mr.status in ("queued", "testing"):
+            position = store.queue_position(mr.id)
+            print(f"#{mr.id} ({mr.task_id}) is already in the queue, position {position}")
+            return 0
+        if mr.status == "merged":
+            raise SwarmError(f"#{mr.id} ({mr.task_id}) is merged already")
+        head = branch_tip(instance.repo, mr.branch) or mr.head_sha
+        base = git(instance.repo, "merge-base", head, instance.target_branch, check=False).strip()
+        if not base:
+            raise SwarmError(
+                f"{mr.branch} @ {head[:12]} shares no history with {instance.target_branch}",
+                EXIT_USAGE,
+            )
+        new = store.requeue_task(mr.task_id, head, base)
+        position = store.queue_position(new.id)
+    what = f"merge request #{new.id} queued ({new.branch} @ {head[:12]})"
+    print(f"{new.task_id}: {what}, position {position}")
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    _instance, store = _open()
+    with store:
+        mr = resolve(store, args.id)
+        if mr.status not in ("queued", "testing"):
+            raise SwarmError(f"#{mr.id} ({mr.task_id}) is not in the queue (it is {mr.status})")
+        reason = "rejected from the merge queue by a person" + (
+            f": {args.reason}" if args.reason else ""
+        )
+        store.fail_task(mr.task_id, reason)
+    print(f"#{mr.id} rejected; {mr.task_id} failed (`swarm task retry {mr.task_id}` reopens it)")
+    return 0
+
+
+def cmd_refinery(args: argparse.Namespace) -> int:
+    from swarm.instance import locate
+    from swarm.refinery.loop import run_refinery
+
+    if args.jobs is not None and args.jobs < 1:
+        raise SwarmError("--jobs must be at least 1", EXIT_USAGE)
+    return run_refinery(locate(), once=args.once, gate_jobs=args.jobs)

@@ -1,0 +1,162 @@
+"""The refinery process (`swarm refinery`, in the refinery pane): lock, poll, print, repeat.
+
+Exactly one refinery runs per swarm (an flock on `.swarm/refinery.lock`; the kernel drops
+it when the process dies, even by kill -9). On start it repairs whatever a killed refinery
+left behind, then wakes when the store changes (SQLite's `data_version`, a free check every
+0.2 s) or when a batch's wait is over. Everything it does is printed as plain timestamped
+lines, so the pane reads as a live log, and recorded as events in the store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from types import FrameType
+
+from swarm.config import load_plan
+from swarm.errors import SwarmError
+from swarm.instance import SwarmInstance
+from swarm.refinery.bounce import GONE_STATES
+from swarm.refinery.queue import Escalate, Log, Refinery, Settings, default_gate_jobs
+from swarm.store import Store
+
+TICK = 0.2  # seconds between looks at the store's data_version
+IDLE_RECHECK = 2.0  # a step at least this often, changed or not (a held batch, a moved branch)
+ERROR_PAUSE = 5.0
+
+
+class AlreadyRunning(SwarmError):
+    """Another refinery holds the lock: exactly one merges."""
+
+
+def _print(message: str) -> None:
+    print(time.strftime("%H:%M:%S ") + message, flush=True)
+
+
+def take_lock(instance: SwarmInstance) -> int:
+    """Hold `.swarm/refinery.lock` for the life of this process."""
+    instance.state_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(instance.state_dir / "refinery.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise AlreadyRunning("another refinery is running for this swarm") from None
+    (instance.state_dir / "refinery.pid").write_text(f"{os.getpid()}\n")
+    return fd
+
+
+def settings_for(instance: SwarmInstance, gate_jobs: int | None = None) -> Settings:
+    """The refinery's settings: the layout's `gate` and `merge` keys, the swarm's target."""
+    plan = load_plan(str(instance.layout_path), instance.repo)
+    merge = plan.merge
+    return Settings(
+        repo=instance.repo,
+        state_dir=instance.state_dir,
+        target=instance.target_branch,
+        gate=plan.gate,
+        strategy=merge.strategy,
+        batch_size=merge.batch_size,
+        batch_wait=merge.batch_wait,
+        max_bounces=merge.max_bounces,
+        gate_jobs=gate_jobs or default_gate_jobs(merge.batch_size),
+    )
+
+
+def mayor_nudger(instance: SwarmInstance, store: Store, log: Log) -> Escalate:
+    """Tell a live mayor, in its own pane, that a task needs a decision."""
+
+    def escalate(task_id: str, text: str) -> None:
+        from swarm.actions import nudge  # tmux is needed only for this
+
+        for mayor in store.list_agents(role="mayor"):
+            if mayor.state in GONE_STATES:
+                continue
+            nudge(instance, store, mayor.name, text)
+            log(f"  told {mayor.name} about {task_id}")
+            return
+        log(f"  no live mayor to tell about {task_id}; the escalation event is in the log")
+
+    return escalate
+
+
+def serve(
+    refinery: Refinery,
+    store: Store,
+    *,
+    log: Log = _print,
+    until: Callable[[], bool] | None = None,
+    once: bool = False,
+) -> None:
+    """Recover, then step whenever the store changes or a wait is over.
+
+    `once`: process what is ready and return (no waiting for batches to fill).
+    """
+    refinery.recover()
+    last_version: int | None = None
+    next_step = 0.0
+    while until is None or not until():
+        version = store.data_version()
+        now = time.monotonic()
+        if version != last_version or now >= next_step:
+            last_version = version
+            try:
+                wait = refinery.step()
+            except Exception as exc:  # a bug must not take the merge queue down
+                log(f"✗ unexpected error: {exc!r}")
+                traceback.print_exc()
+                wait = ERROR_PAUSE
+            if wait == 0.0:
+                next_step = 0.0  # a batch was done: look for the next one at once
+                continue
+            if once:
+                return
+            next_step = now + min(wait if wait is not None else IDLE_RECHECK, IDLE_RECHECK)
+        time.sleep(TICK)
+
+
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def run_refinery(
+    instance: SwarmInstance, *, once: bool = False, gate_jobs: int | None = None
+) -> int:
+    """`swarm refinery`: the merge queue's process."""
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _stop)  # leave through `finally`: the gate is killed, the lock freed
+    try:
+        lock = take_lock(instance)
+    except AlreadyRunning as exc:
+        print(f"swarm: {exc.message}", file=sys.stderr)
+        return 1
+    try:
+        settings = settings_for(instance, gate_jobs)
+        with Store.open(instance.db_path) as store:
+            agent = os.environ.get("SWARM_AGENT") or "refinery"
+            refinery = Refinery(
+                settings,
+                store,
+                log=_print,
+                escalate=mayor_nudger(instance, store, _print),
+                agent=agent,
+            )
+            gate = " && ".join(settings.gate) or "(none: every candidate passes)"
+            _print(
+                f"refinery for swarm {instance.session} (pid {os.getpid()}): target "
+                f"{settings.target}, {settings.strategy}, batches of up to {settings.batch_size} "
+                f"after {settings.batch_wait:g}s, {settings.gate_jobs} gate job(s)"
+            )
+            _print(f"gate: {gate}")
+            store.add_event("refinery.start", f"refinery started (pid {os.getpid()})", agent=agent)
+            serve(refinery, store, once=once)
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        os.close(lock)
+    return 0

@@ -1,0 +1,700 @@
+"""`Refinery`: one batch of merge requests, from the queue to the target or back to a polecat.
+
+One call of `step()` does at most one batch, start to end, and leaves the store consistent:
+
+1. refresh: a request whose branch moved since it was queued is tested with its new head;
+2. build: stack the batch in queue order onto the target's tip in the refinery's worktree;
+   a request that conflicts is bounced at once, with the files named, and the rest go on;
+3. gate: run the layout's gate on the stack (and, with several gate jobs, on prefixes of it
+   at the same time); on a failure, search for the culprits (`batch.find_culprits`);
+4. land: fast-forward the target to the largest stack that passed, mark each of its
+   requests merged with the commit after its own changes (exactly once), delete their
+   branches; bounce the culprits with the gate's output tail.
+
+The target is never red by the refinery's doing: it only moves to a commit the gate passed,
+in one atomic fast-forward. A refinery killed anywhere leaves `testing` requests, maybe a
+half-done cherry-pick and maybe a landing journal; `recover()` cleans all three.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swarm import paths
+from swarm.errors import SwarmError
+from swarm.git.repo import GitError
+from swarm.refinery import target as target_git
+from swarm.refinery.batch import find_culprits, ready_batch, seconds_until_ready
+from swarm.refinery.bounce import SentBack, bounce_count, conflict_notes, gate_notes, send_back
+from swarm.refinery.candidate import Applied, CandidateWorktree, Conflict, commit_flags
+from swarm.refinery.gate import DEFAULT_TIMEOUT, GateResult, kill_leftover_gates, run_gate
+from swarm.refinery.journal import Journal, Landing
+from swarm.store import Store
+from swarm.store.models import LIVE_MERGE_STATUSES, MergeRequest
+
+Log = Callable[[str], None]
+Escalate = Callable[[str, str], None]  # (task id, what happened)
+Clock = Callable[[], float]
+
+WORKTREE_NAME = "refinery"
+BLOCKED_RETRY = 5.0  # seconds before trying again a fast-forward git refused
+RED_TARGET_RETRY = 60.0  # seconds before re-testing a target that fails the gate by itself
+ERROR_RETRY = (5.0, 60.0)  # first and longest pause after an unexpected error
+
+
+def _quiet(_message: str) -> None:
+    pass
+
+
+def default_gate_jobs(batch_size: int) -> int:
+    """Gate runs at once: `SWARM_GATE_JOBS`, else one per request up to the CPU count."""
+    raw = os.environ.get("SWARM_GATE_JOBS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return int(raw)
+    return max(1, min(batch_size, os.cpu_count() or 1, 8))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the refinery needs to know about its swarm (from the layout and `swarm.json`)."""
+
+    repo: Path
+    state_dir: Path
+    target: str
+    gate: tuple[str, ...] = ()
+    strategy: str = "rebase"
+    batch_size: int = 4
+    batch_wait: float = 2.0
+    max_bounces: int = 3
+    gate_jobs: int = 1
+    gate_timeout: float = DEFAULT_TIMEOUT
+
+    @property
+    def worktree(self) -> Path:
+        return paths.worktrees_dir(self.state_dir) / WORKTREE_NAME
+
+    def slot(self, index: int) -> Path:
+        """Gate slot 0 is the refinery's worktree; more slots exist for parallel gate jobs."""
+        if index == 0:
+            return self.worktree
+        return paths.worktrees_dir(self.state_dir) / f"{WORKTREE_NAME}-gate-{index}"
+
+    @property
+    def journal_path(self) -> Path:
+        return self.state_dir / WORKTREE_NAME / "landing.json"
+
+    @property
+    def marker(self) -> str:
+        return str(self.state_dir.resolve())
+
+
+@dataclass
+class Stats:
+    batches: int = 0
+    rounds: int = 0
+    gate_runs: int = 0
+    merged: int = 0
+    bounced: int = 0
+
+
+@dataclass
+class _Hold:
+    """Do not start a batch before `until`; when `tip` is set, a target that moves ends it."""
+
+    until: float
+    tip: str | None
+    why: str
+
+
+@dataclass
+class _Prepared:
+    """A stack that passed the gate but could not land yet (git refused the fast-forward)."""
+
+    tip: str
+    key: tuple[tuple[int, str], ...]  # (request id, head) in order
+    new: str
+    shas: tuple[str, ...]  # per request: the candidate after its own commits
+    result: GateResult
+
+
+@dataclass
+class _Batch:
+    """Per-batch memory: candidates built and verdicts by stack."""
+
+    tip: str
+    shas: dict[tuple[int, ...], str] = field(default_factory=dict)
+    results: dict[tuple[int, ...], GateResult] = field(default_factory=dict)
+    conflicts: dict[tuple[int, ...], Conflict] = field(default_factory=dict)
+    by_tree: dict[str, GateResult] = field(default_factory=dict)
+
+
+class _Changed(Exception):
+    """A request of the stack left `testing` during the gate (a person rejected it)."""
+
+
+class _Refused(Exception):
+    def __init__(self, moved: bool, reason: str) -> None:
+        super().__init__(reason)
+        self.moved = moved
+        self.reason = reason
+
+
+class Refinery:
+    """The merge queue's engine; `loop.py` drives it, tests call `step()` directly."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        log: Log = _quiet,
+        clock: Clock = time.time,
+        escalate: Escalate | None = None,
+        agent: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.log = log
+        self.clock = clock
+        self.escalate = escalate
+        self.agent = agent
+        self.stats = Stats()
+        self.journal = Journal(settings.journal_path)
+        flags = commit_flags(settings.repo)
+        self.builder = CandidateWorktree(settings.repo, settings.worktree, flags)
+        self._slots = [self.builder]
+        self._green: set[str] = set()  # trees that passed the gate
+        self._hold: _Hold | None = None
+        self._prepared: _Prepared | None = None
+        self._errors = 0
+        self._state: tuple[str, str] | None = None
+
+    # -- the public steps -------------------------------------------------------------------
+
+    def recover(self) -> list[str]:
+        """Clean up after a refinery that was killed: run once before the first step."""
+        found: list[str] = []
+        killed = kill_leftover_gates(self.settings.marker)
+        if killed:
+            found.append(f"ended {len(killed)} gate process(es) left running")
+        for path in self._existing_slots():
+            aborted = CandidateWorktree(self.settings.repo, path).abort_in_progress()
+            if aborted:
+                found.append(f"aborted a half-done {', '.join(aborted)} in {path.name}")
+        self._reset_builder(self._tip())
+        found += self._finish_journal()
+        for mr in self.store.list_merge_requests(["testing"]):
+            self.store.set_merge_status(mr.id, "queued", "interrupted: the refinery restarted")
+            found.append(f"{mr.task_id} (#{mr.id}) back to queued")
+        if found:
+            message = "recovered: " + "; ".join(found)
+            self.store.add_event("merge.recovered", message, data={"found": found})
+            self.log(message)
+        self._set_state("idle", "waiting for merge requests")
+        return found
+
+    def step(self) -> float | None:
+        """Process at most one ready batch. Returns the seconds until a batch could be ready
+        by time alone (0: call again now; None: only when the store changes)."""
+        now = self.clock()
+        hold = self._hold
+        if hold is not None:
+            if now < hold.until and (hold.tip is None or self._tip() == hold.tip):
+                return hold.until - now
+            self._hold = None
+        s = self.settings
+        queued = self.store.list_merge_requests(["queued"])
+        batch = ready_batch(queued, now, s.batch_size, s.batch_wait)
+        if not batch:
+            return seconds_until_ready(queued, now, s.batch_size, s.batch_wait)
+        try:
+            self._process(batch)
+            self._errors = 0
+        except (SwarmError, OSError) as exc:
+            self._on_error(batch, exc)
+        finally:
+            self._set_state("idle", "waiting for merge requests")
+        return 0.0
+
+    def drain(self, max_batches: int = 1000) -> None:
+        """Process batches until none is ready now (tests and benchmarks)."""
+        for _ in range(max_batches):
+            wait = self.step()
+            if wait is None or wait > 0:
+                return
+
+    # -- one batch --------------------------------------------------------------------------
+
+    def _process(self, batch: list[MergeRequest]) -> None:
+        tip = self._tip()
+        batch = [self._refresh(mr) for mr in batch]
+        prepared = self._matching_prepared(tip, batch)
+        if prepared is not None:
+            batch = batch[: len(prepared.key)]
+        self.stats.batches += 1
+        names = ", ".join(mr.task_id for mr in batch)
+        for mr in batch:
+            self.store.set_merge_status(mr.id, "testing", f"testing in a batch of {len(batch)}")
+        self.store.add_event(
+            "merge.testing",
+            f"batch of {len(batch)} on {self.settings.target} @ {tip[:12]}: {names}",
+            data={
+                "mrs": [mr.id for mr in batch],
+                "tasks": [mr.task_id for mr in batch],
+                "tip": tip,
+            },
+        )
+        self.log(f"batch of {len(batch)} on {self.settings.target} @ {tip[:10]}: {names}")
+        self._set_state("working", f"testing {names}")
+        try:
+            if prepared is not None:
+                self.log("  the same stack passed the gate already: fast-forwarding again")
+                self._land(tip, batch, prepared.new, prepared.shas, prepared.result)
+                return
+            memo = _Batch(tip)
+            applied = self._initial_build(memo, batch)
+            if not applied:
+                return
+            search = find_culprits(
+                applied,
+                lambda acc, rest, pts: self._probe(memo, acc, rest, pts),
+                self.settings.gate_jobs,
+            )
+            self.stats.rounds += search.rounds
+            if any(len(stack) == 1 for _, stack in search.bad) and not self._tip_green(memo):
+                self._hold_red_target(tip, batch)
+                return
+            for mr, stack in search.bad:
+                self._bounce_culprit(memo, mr, stack)
+            if search.good:
+                ids = tuple(mr.id for mr in search.good)
+                shas = tuple(memo.shas[ids[: i + 1]] for i in range(len(ids)))
+                self._land(
+                    tip, search.good, memo.shas[ids], shas, memo.results.get(ids, GateResult(True))
+                )
+        finally:
+            for mr in batch:
+                fresh = self.store.get_merge_request(mr.id)
+                if fresh.status == "testing":
+                    self.store.set_merge_status(mr.id, "queued", "not finished: tried again next")
+
+    def _refresh(self, mr: MergeRequest) -> MergeRequest:
+        """Test what the branch holds now: a branch that moved since queueing is re-tested."""
+        current = target_git.branch_tip(self.settings.repo, mr.branch)
+        if current is None:
+            gone = f"branch {mr.branch} is gone"
+            self.log(f"  {mr.task_id}: {gone}; testing the queued head {mr.head_sha[:10]}")
+            return mr
+        if current != mr.head_sha:
+            moved = f"{mr.branch} moved {mr.head_sha[:10]} -> {current[:10]}"
+            self.log(f"  {mr.task_id}: {moved}; testing the new head")
+            return self.store.update_merge_head(mr.id, current)
+        return mr
+
+    def _initial_build(self, memo: _Batch, batch: list[MergeRequest]) -> list[MergeRequest]:
+        """Stack the batch on the tip; conflicting requests are bounced now, the rest go on."""
+        self._reset_builder(memo.tip)
+        memo.shas[()] = memo.tip
+        applied: list[MergeRequest] = []
+        for mr in batch:
+            outcome = self.builder.apply(
+                mr.head_sha, memo.tip, self.settings.strategy, self._message(mr)
+            )
+            if isinstance(outcome, Conflict):
+                self._bounce(mr, "conflict", memo.tip, conflict=outcome)
+                continue
+            applied.append(mr)
+            memo.shas[tuple(m.id for m in applied)] = outcome.sha
+        return applied
+
+    def _build(self, memo: _Batch, stack: Sequence[MergeRequest]) -> list[str | None]:
+        """The candidate sha of every prefix of `stack` (None past a request that conflicts)."""
+        ids = tuple(mr.id for mr in stack)
+        done = max(i for i in range(len(ids) + 1) if ids[:i] in memo.shas)
+        shas: list[str | None] = [memo.shas[ids[:i]] for i in range(done + 1)]
+        if done == len(ids):
+            return shas
+        self.builder.reset_to(memo.shas[ids[:done]])
+        broken = False
+        for i in range(done, len(ids)):
+            mr = stack[i]
+            if broken:
+                shas.append(None)
+                continue
+            outcome = self.builder.apply(
+                mr.head_sha, memo.tip, self.settings.strategy, self._message(mr)
+            )
+            if isinstance(outcome, Applied):
+                memo.shas[ids[: i + 1]] = outcome.sha
+                shas.append(outcome.sha)
+            else:
+                memo.conflicts[ids[: i + 1]] = outcome
+                self.log(
+                    f"  {mr.task_id} conflicts on this smaller stack: {', '.join(outcome.files)}"
+                )
+                broken = True
+                shas.append(None)
+        return shas
+
+    def _probe(
+        self,
+        memo: _Batch,
+        accepted: Sequence[MergeRequest],
+        rest: Sequence[MergeRequest],
+        points: Sequence[int],
+    ) -> list[bool]:
+        """Gate the stacks `accepted + rest[:p]`, as many at once as there are gate jobs."""
+        full = [*accepted, *rest]
+        shas = self._build(memo, full)
+        stacks = [tuple(mr.id for mr in full[: len(accepted) + p]) for p in points]
+        todo: dict[str, str] = {}  # tree -> candidate sha
+        trees: list[str | None] = []
+        for stack in stacks:
+            sha = shas[len(stack)]
+            tree = None if sha is None else self.builder.tree(sha)
+            trees.append(tree)
+            if tree is not None and tree not in memo.by_tree and sha is not None:
+                if tree in self._green:
+                    memo.by_tree[tree] = GateResult(True, command="(this tree passed before)")
+                else:
+                    todo[tree] = sha
+        labels = {
+            sha: self._describe(full, len(stack)) for stack in stacks if (sha := shas[len(stack)])
+        }
+        self._run_gates(memo, todo, labels)
+        verdicts: list[bool] = []
+        for stack, tree in zip(stacks, trees, strict=True):
+            if tree is None:
+                verdicts.append(False)
+                continue
+            result = memo.by_tree[tree]
+            memo.results[stack] = result
+            verdicts.append(result.passed)
+        return verdicts
+
+    def _run_gates(self, memo: _Batch, todo: dict[str, str], labels: dict[str, str]) -> None:
+        """Run the gate on each candidate (tree -> sha), `gate_jobs` of them at a time."""
+        if not todo:
+            return
+        s = self.settings
+        items = list(todo.items())
+        jobs = min(len(items), max(1, s.gate_jobs))
+        commands = " && ".join(f"`{c}`" for c in s.gate) or "(no commands: always passes)"
+        if len(items) == 1:
+            self.log(f"  gate {commands} on {labels.get(items[0][1], items[0][1][:10])}")
+        else:
+            self.log(f"  gate {commands} on {len(items)} candidates, {jobs} at a time")
+        slots = [self._slot(i) for i in range(jobs)]
+
+        def run(index: int, sha: str) -> GateResult:
+            if not s.gate:
+                return GateResult(True)
+            slot = slots[index % jobs]
+            slot.reset_to(sha)
+            return run_gate(s.gate, slot.path, marker=s.marker, timeout=s.gate_timeout)
+
+        results: list[GateResult] = []
+        for start in range(0, len(items), jobs):
+            chunk = items[start : start + jobs]
+            if len(chunk) == 1:
+                results.append(run(0, chunk[0][1]))
+            else:
+                with ThreadPoolExecutor(max_workers=len(chunk)) as pool:
+                    results += list(
+                        pool.map(lambda pair: run(*pair), enumerate(sha for _, sha in chunk))
+                    )
+        self.stats.gate_runs += len(items)
+        for (tree, sha), result in zip(items, results, strict=True):
+            memo.by_tree[tree] = result
+            if result.passed:
+                self._green.add(tree)
+            mark = "✓" if result.passed else "✗"
+            self.log(f"    {mark} {labels.get(sha, sha[:10])}: {result.brief()}")
+        self.store.add_event(
+            "merge.gate",
+            f"gate on {len(items)} candidate(s): {sum(r.passed for r in results)} passed",
+            data={
+                "candidates": [sha for _, sha in items],
+                "passed": [r.passed for r in results],
+                "summaries": [r.summary() for r in results],
+            },
+        )
+
+    def _tip_green(self, memo: _Batch) -> bool:
+        """A culprit found at the bottom of the stack is only guilty if the tip itself is
+        green; a red target (or a gate broken by the environment) must not bounce anyone."""
+        tree = self.builder.tree(memo.tip)
+        if tree in self._green:
+            return True
+        self.log(f"  checking that {self.settings.target} itself passes the gate")
+        self._run_gates(memo, {tree: memo.tip}, {memo.tip: f"{self.settings.target} alone"})
+        return memo.by_tree[tree].passed
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _bounce_culprit(
+        self, memo: _Batch, mr: MergeRequest, stack: tuple[MergeRequest, ...]
+    ) -> None:
+        ids = tuple(m.id for m in stack)
+        conflict = memo.conflicts.get(ids)
+        if conflict is not None:
+            self._bounce(mr, "conflict", memo.tip, conflict=conflict)
+            return
+        result = memo.results.get(ids) or GateResult(False, tail="(no gate output kept)")
+        self._bounce(mr, "gate", memo.tip, result=result)
+
+    def _bounce(
+        self,
+        mr: MergeRequest,
+        why: str,
+        tip: str,
+        *,
+        conflict: Conflict | None = None,
+        result: GateResult | None = None,
+    ) -> None:
+        number = bounce_count(self.store, mr.task_id) + 1
+        data: dict[str, Any] = {"mr": mr.id, "why": why, "head_sha": mr.head_sha, "tip": tip}
+        if conflict is not None:
+            notes = conflict_notes(mr, self.settings.target, tip, conflict.files, number)
+            short = f"conflict in {', '.join(conflict.files)}"
+            data["files"] = list(conflict.files)
+        else:
+            assert result is not None
+            notes = gate_notes(mr, self.settings.target, tip, result.report(), number)
+            short = f"gate {result.brief()}"
+            data["tail"] = result.tail
+            data["command"] = result.command
+        try:
+            sent = send_back(self.store, mr, notes, self.settings.max_bounces)
+        except SwarmError as exc:  # changed under us (rejected by a person): say so, go on
+            self.log(f"  {mr.task_id}: could not bounce ({exc.message})")
+            return
+        self.stats.bounced += 1
+        data["to"] = sent.destination
+        data["agent"] = sent.agent
+        message = f"{mr.task_id} (#{mr.id}) bounced, {short}: {sent.describe()}"
+        self.store.add_event("merge.bounced", message, agent=mr.agent, task=mr.task_id, data=data)
+        self.log(f"  ↩ {message}")
+        if sent.destination == "failed":
+            self._escalate(mr, sent, short)
+
+    def _escalate(self, mr: MergeRequest, sent: SentBack, short: str) -> None:
+        text = (
+            f"refinery: task {mr.task_id} failed after {sent.bounces} bounces "
+            f"(last: {short}). See `swarm task show {mr.task_id}`; decide whether to split it, "
+            f"fix it yourself, or retry it with `swarm task retry {mr.task_id}`."
+        )
+        self.store.add_event(
+            "escalation", text, task=mr.task_id, data={"mr": mr.id, "bounces": sent.bounces}
+        )
+        self.log(f"  ! escalated to the mayor: {mr.task_id}")
+        if self.escalate is not None:
+            try:
+                self.escalate(mr.task_id, text)
+            except SwarmError as exc:
+                self.log(f"  (the mayor could not be told: {exc.message})")
+
+    def _land(
+        self,
+        tip: str,
+        stack: Sequence[MergeRequest],
+        new: str,
+        shas: Sequence[str],
+        result: GateResult,
+    ) -> None:
+        """Fast-forward the target to `new` and mark the stack merged, or requeue it."""
+        s = self.settings
+        moved = [
+            mr
+            for mr in stack
+            if (head := target_git.branch_tip(s.repo, mr.branch)) is not None
+            and head != mr.head_sha
+        ]
+        if moved:
+            names = ", ".join(mr.task_id for mr in moved)
+            self._requeue(stack, f"not merged: {names} moved during the gate; testing again")
+            self.log(f"  {names} moved during the gate: the stack goes back to the queue")
+            return
+        pairs = tuple((mr.id, sha) for mr, sha in zip(stack, shas, strict=True))
+        self.journal.write(Landing(s.target, tip, new, pairs))
+        try:
+            with self.store.transaction():
+                for mr in stack:
+                    fresh = self.store.get_merge_request(mr.id)
+                    if fresh.status != "testing":
+                        raise _Changed(f"{mr.task_id} became {fresh.status} during the gate")
+                advance = target_git.fast_forward(s.repo, s.target, tip, new)
+                if not advance.ok:
+                    raise _Refused(advance.moved, advance.reason)
+                for mr, sha in zip(stack, shas, strict=True):
+                    self.store.set_merge_status(mr.id, "testing", result.summary())
+                    self.store.mark_request_merged(mr.id, sha)
+                self.store.add_event(
+                    "merge.landed",
+                    f"{s.target} {tip[:12]} -> {new[:12]}: {len(stack)} request(s)",
+                    data={"old": tip, "new": new, "mrs": [mr.id for mr in stack]},
+                )
+        except _Changed as changed:
+            self.journal.clear()
+            self._requeue(stack, f"not merged: {changed}; testing again without it")
+            self.log(f"  {changed}: the rest goes back to the queue")
+            return
+        except _Refused as refused:
+            self.journal.clear()
+            self._refused(tip, stack, new, shas, result, refused)
+            return
+        except BaseException:
+            self._finish_journal()  # the fast-forward may have happened: make the store agree
+            raise
+        self.journal.clear()
+        self._prepared = None
+        self._green.add(self.builder.tree(new))
+        self.stats.merged += len(stack)
+        for mr, sha in zip(stack, shas, strict=True):
+            target_git.delete_branch(s.repo, mr.branch, mr.head_sha)
+            self.log(f"  ✓ merged {mr.task_id} (#{mr.id}) as {sha[:10]}")
+        self.log(f"  {s.target} -> {new[:10]} ({len(stack)} merged)")
+
+    def _refused(
+        self,
+        tip: str,
+        stack: Sequence[MergeRequest],
+        new: str,
+        shas: Sequence[str],
+        result: GateResult,
+        refused: _Refused,
+    ) -> None:
+        if refused.moved:
+            self._requeue(stack, f"{self.settings.target} moved during the gate; testing again")
+            self.log(
+                f"  {self.settings.target} moved during the gate: testing again on the new tip"
+            )
+            return
+        key = tuple((mr.id, mr.head_sha) for mr in stack)
+        self._prepared = _Prepared(tip, key, new, tuple(shas), result)
+        self._hold = _Hold(self.clock() + BLOCKED_RETRY, tip, refused.reason)
+        self._requeue(stack, f"passed, waiting to fast-forward: {refused.reason}")
+        self.store.add_event(
+            "merge.blocked",
+            f"cannot fast-forward {self.settings.target} yet: {refused.reason}",
+            data={"mrs": [mr.id for mr in stack], "reason": refused.reason},
+        )
+        what = f"cannot fast-forward {self.settings.target}: {refused.reason}"
+        self.log(f"  ⏸ {what}; retrying in {BLOCKED_RETRY:.0f}s")
+
+    def _hold_red_target(self, tip: str, batch: Sequence[MergeRequest]) -> None:
+        reason = f"{self.settings.target} @ {tip[:12]} fails the gate by itself"
+        self._hold = _Hold(self.clock() + RED_TARGET_RETRY, tip, reason)
+        self._requeue(batch, f"waiting: {reason}")
+        self.store.add_event("merge.blocked", f"{reason}; nobody bounced", data={"tip": tip})
+        later = f"retrying when it changes or in {RED_TARGET_RETRY:.0f}s"
+        self.log(f"  ⏸ {reason}: nobody is bounced; {later}")
+
+    def _requeue(self, stack: Sequence[MergeRequest], why: str) -> None:
+        for mr in stack:
+            fresh = self.store.get_merge_request(mr.id)
+            if fresh.status == "testing":
+                self.store.set_merge_status(mr.id, "queued", why)
+
+    def _matching_prepared(self, tip: str, batch: Sequence[MergeRequest]) -> _Prepared | None:
+        prepared = self._prepared
+        if prepared is None:
+            return None
+        key = tuple((mr.id, mr.head_sha) for mr in batch[: len(prepared.key)])
+        if prepared.tip == tip and key == prepared.key:
+            return prepared
+        self._prepared = None
+        return None
+
+    def _on_error(self, batch: Sequence[MergeRequest], exc: BaseException) -> None:
+        self._errors += 1
+        first, longest = ERROR_RETRY
+        pause = min(longest, first * 2 ** (self._errors - 1))
+        message = getattr(exc, "message", None) or str(exc)
+        self.log(f"  ✗ refinery error: {message}; pausing {pause:.0f}s")
+        self.store.add_event(
+            "merge.error", f"refinery error: {message}", data={"mrs": [m.id for m in batch]}
+        )
+        self._requeue(batch, f"refinery error: {message}")
+        self._hold = _Hold(self.clock() + pause, None, message)
+
+    # -- recovery helpers -------------------------------------------------------------------
+
+    def _finish_journal(self) -> list[str]:
+        """Finish (or drop) a landing a killed refinery left in flight."""
+        landing = self.journal.read()
+        if landing is None:
+            self.journal.clear()
+            return []
+        found: list[str] = []
+        current = target_git.branch_tip(self.settings.repo, landing.target)
+        if current is not None and target_git.is_ancestor(self.settings.repo, landing.new, current):
+            for mr_id, sha in landing.requests:
+                try:
+                    mr = self.store.get_merge_request(mr_id)
+                    if mr.status in LIVE_MERGE_STATUSES:
+                        self.store.mark_request_merged(mr_id, sha)
+                        found.append(f"{mr.task_id} (#{mr_id}) was landed: marked merged")
+                except SwarmError as exc:
+                    found.append(f"#{mr_id}: {exc.message}")
+        self.journal.clear()
+        return found
+
+    def _reset_builder(self, sha: str) -> None:
+        try:
+            self.builder.reset_to(sha)
+        except GitError:
+            # A worktree too broken to reset (its git metadata gone): make it again.
+            shutil.rmtree(self.builder.path, ignore_errors=True)
+            self.builder.reset_to(sha)
+
+    def _existing_slots(self) -> list[Path]:
+        base = paths.worktrees_dir(self.settings.state_dir)
+        if not base.is_dir():
+            return []
+        return sorted(
+            p
+            for p in base.iterdir()
+            if p.name == WORKTREE_NAME or p.name.startswith(f"{WORKTREE_NAME}-gate-")
+        )
+
+    def _slot(self, index: int) -> CandidateWorktree:
+        while len(self._slots) <= index:
+            path = self.settings.slot(len(self._slots))
+            self._slots.append(CandidateWorktree(self.settings.repo, path, self.builder.flags))
+        return self._slots[index]
+
+    # -- small things -----------------------------------------------------------------------
+
+    def _tip(self) -> str:
+        return target_git.tip(self.settings.repo, self.settings.target)
+
+    def _message(self, mr: MergeRequest) -> str:
+        try:
+            title = self.store.get_task(mr.task_id).title
+        except SwarmError:
+            title = mr.task_id
+        return f"Merge {mr.branch}: {title}\n\nTask {mr.task_id}, merge request #{mr.id}."
+
+    @staticmethod
+    def _describe(stack: Sequence[MergeRequest], length: int) -> str:
+        if length == 0:
+            return "the tip"
+        last = stack[length - 1].task_id
+        return last if length == 1 else f"{length} requests, the last {last}"
+
+    def _set_state(self, state: str, detail: str) -> None:
+        """The refinery is an agent too: the sidebar and the witness see it idle or working."""
+        if self.agent is None or self._state == (state, detail):
+            return
+        if self.store.find_agent(self.agent) is None:
+            return
+        self.store.set_agent_state(self.agent, state, detail)
+        self._state = (state, detail)

@@ -1,0 +1,1 @@
+"""One module per sidebar section; each is given the whole snapshot and redraws only what changed."""

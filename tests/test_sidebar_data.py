@@ -1,0 +1,258 @@
+"""The sidebar's data layer (no Textual): what a snapshot holds and when the store is read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from swarm import actions
+from swarm.errors import SwarmError
+from swarm.store import Store
+from swarm.tmux.client import PaneInfo
+from swarm.ui import format as fmt
+from swarm.ui.controls import parse_task_input
+from swarm.ui.data import EVENT_ROWS, StoreSource, needs_person
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def pane(agent: str, pane_id: str, dead: bool = False) -> PaneInfo:
+    return PaneInfo(
+        pane_id=pane_id,
+        window_id="@1",
+        window_name="demo",
+        window_index=0,
+        pane_index=0,
+        agent=agent,
+        role="polecat",
+        swarm_window="demo",
+        dead=dead,
+        dead_status=1 if dead else None,
+        pid=None if dead else 4242,
+        current_command="python",
+        width=80,
+        height=20,
+        window_width=200,
+        window_height=50,
+        active=False,
+        window_active=True,
+    )
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / ".swarm" / "swarm.db"
+
+
+@pytest.fixture
+def writer(db: Path) -> Iterator[Store]:
+    """Another process's connection: its commits change the reader's data_version."""
+    with Store.open(db) as store:
+        yield store
+
+
+@pytest.fixture
+def mono() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def source(db: Path, writer: Store, mono: FakeClock) -> Iterator[StoreSource]:
+    src = StoreSource(db_path=db, session="t", monotonic=mono, clock=lambda: 5000.0)
+    yield src
+    src.close()
+
+
+def test_poll_reads_only_when_something_changed(source: StoreSource, writer: Store, mono: FakeClock) -> None:
+    first = source.poll()
+    assert first is not None and first.queue_total == 0
+    assert source.poll() is None  # nothing committed: one pragma, no read
+    writer.add_task("write the docs")
+    changed = source.poll()
+    assert changed is not None and [t.title for t in changed.queue] == ["write the docs"]
+    assert source.poll() is None
+    mono.now += 2.5  # a full read is due anyway (tmux liveness, ages)
+    assert source.poll() is not None
+    assert source.poll(force=True) is not None
+
+
+def test_agents_that_need_a_person_come_first(source: StoreSource, writer: Store) -> None:
+    for name, role in (("mayor", "mayor"), ("polecat-10", "polecat"), ("polecat-2", "polecat"),
+                       ("witness", "witness"), ("polecat-3", "polecat")):
+        writer.upsert_agent(name, role, "sim")
+    writer.set_agent_state("polecat-10", "waiting", "permission prompt")
+    writer.set_agent_state("polecat-2", "working")
+    writer.set_agent_state("witness", "idle", "escalated: polecat-3 died 3 times")
+    writer.set_agent_state("polecat-3", "stalled", "no output for 6m")
+    snap = source.poll()
+    assert snap is not None
+    assert [a.name for a in snap.agents] == [
+        "polecat-3", "polecat-10", "witness", "mayor", "polecat-2",
+    ]
+    assert snap.attention == 3
+    assert snap.agent("witness") is not None
+    assert snap.agent("witness").shown_state == "escalated"  # type: ignore[union-attr]
+
+
+def test_tmux_overrides_the_store_and_failure_is_shown(db: Path, writer: Store) -> None:
+    writer.upsert_agent("polecat-1", "polecat", "sim", "%1")
+    writer.upsert_agent("polecat-2", "polecat", "sim", "%2")
+    writer.set_agent_state("polecat-1", "working")
+    writer.set_agent_state("polecat-2", "working")
+    calls: list[int] = []
+
+    def panes() -> list[PaneInfo]:
+        calls.append(1)
+        return [pane("polecat-1", "%1", dead=True), pane("polecat-2", "%2")]
+
+    src = StoreSource(db_path=db, panes=panes)
+    snap = src.poll()
+    assert snap is not None and snap.tmux_seen
+    states = {a.name: a.state for a in snap.agents}
+    assert states == {"polecat-1": "dead", "polecat-2": "working"}
+    assert snap.agents[0].name == "polecat-1"  # dead: first
+    assert len(calls) == 1  # one tmux call for all panes
+
+    def broken() -> list[PaneInfo]:
+        raise OSError("tmux is gone")
+
+    src.panes = broken
+    snap = src.poll(force=True)
+    assert snap is not None and not snap.tmux_seen
+    assert {a.name: a.state for a in snap.agents} == {"polecat-1": "working", "polecat-2": "working"}
+    src.close()
+
+
+def test_open_tasks_are_reread_only_when_tasks_moved(source: StoreSource, writer: Store) -> None:
+    writer.upsert_agent("polecat-1", "polecat", "sim")
+    for n in range(30):
+        writer.add_task(f"task {n}", priority=n % 5)
+    first = source.poll()
+    assert first is not None
+    assert first.queue_total == 30 and len(first.queue) == 12
+    assert [t.priority for t in first.queue] == sorted(t.priority for t in first.queue)
+    assert source.store is not None
+    reads: list[tuple[str, ...]] = []
+    original = source.store.list_tasks
+
+    def counting(statuses: tuple[str, ...] | None = None) -> list[object]:
+        reads.append(tuple(statuses or ()))
+        return original(statuses)  # type: ignore[return-value]
+
+    source.store.list_tasks = counting  # type: ignore[method-assign, assignment]
+    writer.set_agent_state("polecat-1", "working")  # not a task change
+    assert source.poll() is not None
+    assert ("open",) not in reads
+    task = writer.claim_next_task("polecat-1")  # a task change: the queue is read again
+    assert task is not None
+    snap = source.poll()
+    assert ("open",) in reads
+    assert snap is not None and snap.queue_total == 30
+    assert snap.queue[0].status == "hooked" or any(t.status == "hooked" for t in snap.queue)
+    assert snap.agent("polecat-1") is not None
+    assert snap.agent("polecat-1").task_title == task.title  # type: ignore[union-attr]
+
+
+def test_merges_show_the_queue_and_the_latest_results(source: StoreSource, writer: Store) -> None:
+    writer.upsert_agent("polecat-1", "polecat", "sim")
+    writer.upsert_agent("polecat-2", "polecat", "sim")
+    first = writer.add_task("first")
+    second = writer.add_task("second")
+    writer.hook_task(first.id, "polecat-1")
+    writer.hook_task(second.id, "polecat-2")
+    mr1 = writer.finish_task("polecat-1", "a" * 40, "b" * 40)
+    mr2 = writer.finish_task("polecat-2", "c" * 40, "b" * 40)
+    snap = source.poll()
+    assert snap is not None
+    assert [m.id for m in snap.merges_live] == [mr1.id, mr2.id]
+    assert snap.merges_done == ()
+    writer.set_merge_status(mr1.id, "testing")
+    writer.bounce_task_to(first.id, "polecat-1", "conflict in src/a.py\n")
+    writer.mark_request_merged(mr2.id, "d" * 40)
+    snap = source.poll()
+    assert snap is not None
+    assert snap.merges_live == ()
+    done = {m.id: m for m in snap.merges_done}
+    assert done[mr1.id].status == "bounced" and done[mr1.id].result == "conflict in src/a.py"
+    assert done[mr2.id].status == "merged"
+    # A fresh source (a restarted sidebar) finds the same results without the events.
+    fresh = StoreSource(db_path=source.db_path)
+    again = fresh.poll()
+    fresh.close()
+    assert again is not None and {m.id for m in again.merges_done} == {mr1.id, mr2.id}
+
+
+def test_events_are_read_incrementally_and_survive_a_burst(source: StoreSource, writer: Store) -> None:
+    for n in range(5):
+        writer.add_event("test.event", f"event {n}")
+    snap = source.poll()
+    assert snap is not None and [e.message for e in snap.events][-1] == "event 4"
+    with writer.transaction():
+        for n in range(5, 200):
+            writer.add_event("test.event", f"event {n}")
+    snap = source.poll()
+    assert snap is not None
+    assert len(snap.events) == EVENT_ROWS
+    assert snap.events[-1].message == "event 199"
+    assert [e.id for e in snap.events] == sorted(e.id for e in snap.events)
+
+
+def test_needs_person() -> None:
+    assert needs_person("waiting", "")
+    assert needs_person("dead", "")
+    assert needs_person("stalled", "")
+    assert needs_person("idle", "Escalated to the mayor")
+    assert not needs_person("working", "tool Bash")
+
+
+def test_formatting_fits_narrow_columns() -> None:
+    assert fmt.age(None, 100.0) == "-"
+    assert fmt.age(95.0, 100.0) == "5s"
+    assert fmt.age(50_000.0 - 3 * 3600, 50_000.0) == "3h"
+    assert fmt.size(None) == "-"
+    assert fmt.size(340 * 1024 * 1024) == "340M"
+    assert fmt.size(3 * 1024**3) == "3.0G"
+    assert fmt.cpu(12.4) == "12%"
+    assert fmt.clip("a long line\nwith a break", 8) == "a long …"
+    assert fmt.cell("abc", 5).plain == "abc  "
+    assert all(len(look.symbol) == 1 for look in fmt.STATE_LOOKS.values())
+
+
+def test_task_input_takes_an_optional_priority() -> None:
+    assert parse_task_input("fix the login page") == ("fix the login page", 2)
+    assert parse_task_input("P0 fix the login page") == ("fix the login page", 0)
+    assert parse_task_input("p4  later ") == ("later", 4)
+    assert parse_task_input("P12 is a title") == ("P12 is a title", 2)
+    with pytest.raises(SwarmError, match="out of range"):
+        parse_task_input("P7 too low")
+
+
+def test_retry_and_reject_follow_the_store_rules(writer: Store) -> None:
+    writer.upsert_agent("polecat-1", "polecat", "sim")
+    task = writer.add_task("work")
+    writer.hook_task(task.id, "polecat-1")
+    mr = writer.finish_task("polecat-1", "a" * 40, "b" * 40)
+    assert "already queued (position 1)" in actions.retry_merge(writer, mr.id)
+    writer.set_merge_status(mr.id, "testing")
+    assert "queued again" in actions.retry_merge(writer, mr.id)
+    assert writer.get_merge_request(mr.id).status == "queued"
+    line = actions.reject_merge(writer, mr.id, "not wanted")
+    assert "rejected" in line
+    assert writer.get_merge_request(mr.id).status == "rejected"
+    assert writer.get_task(task.id).status == "failed"
+    with pytest.raises(SwarmError, match="already rejected"):
+        actions.reject_merge(writer, mr.id)
+    assert "reopened" in actions.retry_merge(writer, mr.id)  # the failed task goes back
+    assert writer.get_task(task.id).status == "open"
+    with pytest.raises(SwarmError, match="nothing to retry"):
+        actions.retry_merge(writer, mr.id)
+    with pytest.raises(SwarmError, match="unknown merge request"):
+        actions.retry_merge(writer, 999)
