@@ -35,6 +35,17 @@ def previous_instance(repo: Path) -> SwarmInstance | None:
     return SwarmInstance.load(record.parent) if record.exists() else None
 
 
+REPO_LAYOUT = "swarm.yaml"
+
+
+def default_layout(repo: Path, previous: SwarmInstance | None) -> str | None:
+    """The swarm that ran here last, else the repository's own `swarm.yaml`, else `team`."""
+    if previous is not None and previous.layout_path.exists():
+        return str(previous.layout_path)
+    own = repo / REPO_LAYOUT
+    return str(own) if own.exists() else None
+
+
 def bring_up(
     layout: str | None,
     repo_hint: Path | None = None,
@@ -50,8 +61,8 @@ def bring_up(
     progress = on_progress or (lambda _msg: None)
     repo = find_repo(repo_hint or Path.cwd())
     previous = previous_instance(repo)
-    if layout is None and previous is not None:
-        layout = str(previous.layout_path)
+    if layout is None:
+        layout = default_layout(repo, previous)
     plan = load_plan(layout, repo, overrides=overrides)
     progress(f"layout {plan.layout_name}: {len(plan.agents)} agents in {len(plan.windows)} windows")
 

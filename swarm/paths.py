@@ -21,6 +21,14 @@ def bundled_dir(kind: str) -> Path:
     return _PACKAGE_DIR.parent / kind
 
 
+def demo_dir() -> Path:
+    """The demo's project and task script (`examples/demo` in the source tree)."""
+    installed = _PACKAGE_DIR / "_bundled" / "demo"
+    if installed.is_dir():
+        return installed
+    return _PACKAGE_DIR.parent / "examples" / "demo"
+
+
 def state_dir(repo: Path) -> Path:
     return repo / STATE_DIR_NAME
 

@@ -51,7 +51,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     print(f"  attach: swarm attach    status: swarm status    stop: swarm down")
     if args.detach or not sys.stdout.isatty() or not sys.stdin.isatty():
         return 0
-    return _attach(plan.socket, plan.session)
+    return attach_session(plan.socket, plan.session)
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -73,10 +73,10 @@ def cmd_attach(args: argparse.Namespace) -> int:
     instance = locate(repo=args.repo)
     if not Tmux(instance.socket).has_session(instance.session):
         raise NotFoundError(f"swarm {instance.session} is not running (run `swarm up`)")
-    return _attach(instance.socket, instance.session)
+    return attach_session(instance.socket, instance.session)
 
 
-def _attach(socket: str, session: str) -> int:
+def attach_session(socket: str, session: str) -> int:
     tmux = shutil.which("tmux")
     if tmux is None:
         raise SwarmError("tmux is not installed")

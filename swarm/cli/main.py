@@ -7,11 +7,11 @@ import sys
 from collections.abc import Sequence
 
 from swarm import __version__
-from swarm.cli import agents, layouts, lifecycle, tasks
+from swarm.cli import agents, demo, layouts, lifecycle, tasks
 from swarm.errors import EXIT_FAILURE, SwarmError
 
 # Each module adds its subcommands; handlers are stored as `func` on the namespace.
-COMMAND_MODULES = [lifecycle, tasks, agents, layouts]
+COMMAND_MODULES = [lifecycle, tasks, agents, layouts, demo]
 COMMAND_MODULES.append(__import__("swarm.cli.sidebar", fromlist=["register"]))
 COMMAND_MODULES.append(__import__("swarm.cli.mq", fromlist=["register"]))
 

@@ -11,7 +11,7 @@ from typing import ClassVar
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
@@ -69,7 +69,8 @@ def help_text() -> Text:
     text = Text()
     for key in KEYS:
         text.append(f"{key.label:>7} ", style="bold")
-        text.append(f"{key.help}\n")
+        text.append(f"{key.short}", style="bold")
+        text.append(f": {key.help}\n")
     text.append("\n")
     for label, meaning in MOVES:
         text.append(f"{label:>7} ", style="bold")
@@ -89,7 +90,7 @@ class HelpScreen(ModalScreen[None]):
     ]
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="help-box"):
+        with VerticalScroll(id="help-box"):
             yield Label("swarm sidebar: keys", classes="dialog-title")
             yield Static(help_text(), id="help-text")
 

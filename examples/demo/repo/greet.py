@@ -1,0 +1,5 @@
+"""A tiny library the demo swarm works on."""
+
+
+def greet(name: str) -> str:
+    return f"Hello, {name}!"
