@@ -66,16 +66,17 @@ class ConfirmScreen(ModalScreen[bool]):
 
 
 def help_text() -> Text:
+    """Keys first (the footer's word in bold), then moves, then what the symbols mean;
+    no columns, so it wraps cleanly in a 30-column pane."""
     text = Text()
     for key in KEYS:
-        text.append(f"{key.label:>7} ", style="bold")
-        text.append(f"{key.short}", style="bold")
-        text.append(f": {key.help}\n")
+        text.append(f"{key.label} {key.short}", style="bold")
+        text.append(f"  {key.help}\n")
     text.append("\n")
     for label, meaning in MOVES:
-        text.append(f"{label:>7} ", style="bold")
-        text.append(f"{meaning}\n")
-    text.append("\nstates: ", style="bold")
+        text.append(label, style="bold")
+        text.append(f"  {meaning}\n")
+    text.append("\nstates  ", style="bold")
     text.append("● work ○ idle ◌ start ? wait ◔ stall ✗ dead ! escalated ✓ done ■ stop")
     return text
 
