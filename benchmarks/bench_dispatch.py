@@ -27,7 +27,9 @@ GOAL_P95 = 1.0
 def make_repo(path: Path) -> None:
     path.mkdir(parents=True)
     for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "init"]):
-        subprocess.run(["git", "-C", str(path), "-c", "user.name=b", "-c", "user.email=b@b", *args], check=True)
+        subprocess.run(
+            ["git", "-C", str(path), "-c", "user.name=b", "-c", "user.email=b@b", *args], check=True
+        )
     subprocess.run(["git", "-C", str(path), "config", "user.email", "b@b"], check=True)
     subprocess.run(["git", "-C", str(path), "config", "user.name", "b"], check=True)
 
@@ -68,9 +70,14 @@ def main() -> int:
     os.environ.pop("TMUX", None)
     repo = work / "repo"
     make_repo(repo)
-    overrides = {"runtime": "sim", "roles": {"polecat": {"count": args.polecats}, "refinery": {"count": 0}}}
+    overrides = {
+        "runtime": "sim",
+        "roles": {"polecat": {"count": args.polecats}, "refinery": {"count": 0}},
+    }
     result = bring_up("demo", repo, overrides=overrides)
-    inboxes = [repo / ".swarm" / "sim" / f"polecat-{n}" / "inbox" for n in range(1, args.polecats + 1)]
+    inboxes = [
+        repo / ".swarm" / "sim" / f"polecat-{n}" / "inbox" for n in range(1, args.polecats + 1)
+    ]
     latencies: list[float] = []
     try:
         with Store.open(result.instance.db_path) as store:
@@ -79,15 +86,22 @@ def main() -> int:
             for n in range(args.tasks):
                 title = f"bench task {n:03d}"
                 start = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "swarm", "task", "add", title], cwd=repo,
-                               check=True, capture_output=True)
+                subprocess.run(
+                    [sys.executable, "-m", "swarm", "task", "add", title],
+                    cwd=repo,
+                    check=True,
+                    capture_output=True,
+                )
                 while not received(inboxes, title.encode()):
                     if time.perf_counter() - start > 30:
                         sys.exit(f"{title} never reached a polecat")
                     time.sleep(0.005)
                 latencies.append(time.perf_counter() - start)
                 if (n + 1) % 10 == 0:
-                    print(f"  {n + 1}/{args.tasks} tasks: last {latencies[-1] * 1000:.0f} ms", flush=True)
+                    print(
+                        f"  {n + 1}/{args.tasks} tasks: last {latencies[-1] * 1000:.0f} ms",
+                        flush=True,
+                    )
                 wait_idle(store, max(1, args.polecats // 2))
     finally:
         bring_down(result.instance)
@@ -96,10 +110,15 @@ def main() -> int:
 
     latencies.sort()
     median = statistics.median(latencies)
-    p95 = latencies[max(0, int(round(0.95 * len(latencies))) - 1)]
-    print(f"\ntask add -> text in an idle polecat, {len(latencies)} tasks, {args.polecats} polecats: "
-          f"median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms")
-    print(f"p95 / goal ({GOAL_P95:.1f} s) = {p95 / GOAL_P95:.2f} -> {'OK' if p95 < GOAL_P95 else 'MISSED'}")
+    p95 = latencies[max(0, round(0.95 * len(latencies)) - 1)]
+    print(
+        f"\ntask add -> text in an idle polecat, {len(latencies)} tasks, {args.polecats} polecats: "
+        f"median {median * 1000:.0f} ms, p95 {p95 * 1000:.0f} ms, max {latencies[-1] * 1000:.0f} ms"
+    )
+    print(
+        f"p95 / goal ({GOAL_P95:.1f} s) = {p95 / GOAL_P95:.2f} -> "
+        f"{'OK' if p95 < GOAL_P95 else 'MISSED'}"
+    )
     return 0
 
 

@@ -41,8 +41,11 @@ def swarm_layout() -> dict[str, object]:
             "refinery": {"count": 1, **trivial},
         },
         "windows": [
-            {"name": "control", "layout": "main-vertical",
-             "panes": [{"agent": "mayor", "size": "60%"}, "witness", "refinery"]},
+            {
+                "name": "control",
+                "layout": "main-vertical",
+                "panes": [{"agent": "mayor", "size": "60%"}, "witness", "refinery"],
+            },
             {"name": "polecats", "layout": "tiled", "panes": ["polecat"]},
         ],
     }
@@ -51,22 +54,31 @@ def swarm_layout() -> dict[str, object]:
 def tmuxp_workspace(session: str, start: Path) -> dict[str, object]:
     command = " ".join(AGENT)
     windows = [
-        {"window_name": "control", "layout": "main-vertical",
-         "panes": [command] * 4},  # sidebar, mayor, witness, refinery
+        {
+            "window_name": "control",
+            "layout": "main-vertical",
+            "panes": [command] * 4,
+        },  # sidebar, mayor, witness, refinery
     ]
     for n in range(POLECATS // PER_WINDOW):
-        windows.append({"window_name": f"polecats-{n + 1}", "layout": "tiled", "panes": [command] * PER_WINDOW})
+        windows.append(
+            {"window_name": f"polecats-{n + 1}", "layout": "tiled", "panes": [command] * PER_WINDOW}
+        )
     return {"session_name": session, "start_directory": str(start), "windows": windows}
 
 
 def make_repo(path: Path) -> None:
     path.mkdir(parents=True)
     for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "init"]):
-        subprocess.run(["git", "-C", str(path), "-c", "user.name=b", "-c", "user.email=b@b", *args], check=True)
+        subprocess.run(
+            ["git", "-C", str(path), "-c", "user.name=b", "-c", "user.email=b@b", *args], check=True
+        )
 
 
 def count_panes(socket: str, env: dict[str, str]) -> int:
-    out = subprocess.run(["tmux", "-L", socket, "list-panes", "-a"], capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        ["tmux", "-L", socket, "list-panes", "-a"], capture_output=True, text=True, env=env
+    )
     return len(out.stdout.splitlines())
 
 
@@ -124,19 +136,30 @@ def main() -> int:
             workspace = work / f"tmuxp-{run}.yaml"
             workspace.write_text(yaml.safe_dump(tmuxp_workspace(f"bench-{run}", repo)))
             socket = f"bench-tmuxp-{run}"
-            tmuxp_times.append(time_command([tmuxp, "load", "-d", "-L", socket, str(workspace)], env, repo))
+            tmuxp_times.append(
+                time_command([tmuxp, "load", "-d", "-L", socket, str(workspace)], env, repo)
+            )
             tmuxp_panes = count_panes(socket, env)
             subprocess.run(["tmux", "-L", socket, "kill-server"], env=env, capture_output=True)
-            print(f"run {run + 1}: swarm {swarm_times[-1]:.3f}s ({swarm_panes} panes incl. controller; "
-                  f"30 worktrees ready at {ready_times[-1]:.3f}s)  tmuxp {tmuxp_times[-1]:.3f}s ({tmuxp_panes} panes)")
+            print(
+                f"run {run + 1}: swarm {swarm_times[-1]:.3f}s "
+                f"({swarm_panes} panes incl. controller; "
+                f"30 worktrees ready at {ready_times[-1]:.3f}s)  "
+                f"tmuxp {tmuxp_times[-1]:.3f}s ({tmuxp_panes} panes)"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(tmux_dir, ignore_errors=True)
 
     s, t = statistics.median(swarm_times), statistics.median(tmuxp_times)
-    print(f"\npolecat worktrees all ready (made in the panes, in parallel): {statistics.median(ready_times):.3f}s median")
-    print(f"swarm up factory: {s:.3f}s median | tmuxp load -d: {t:.3f}s median | "
-          f"ratio swarm/tmuxp = {s / t:.3f} (goal <= 0.100) -> {'OK' if s / t <= 0.1 else 'MISSED'}")
+    print(
+        "\npolecat worktrees all ready (made in the panes, in parallel): "
+        f"{statistics.median(ready_times):.3f}s median"
+    )
+    print(
+        f"swarm up factory: {s:.3f}s median | tmuxp load -d: {t:.3f}s median | "
+        f"ratio swarm/tmuxp = {s / t:.3f} (goal <= 0.100) -> {'OK' if s / t <= 0.1 else 'MISSED'}"
+    )
     return 0
 
 

@@ -24,7 +24,10 @@ def live_pane(instance: SwarmInstance, agent: str) -> PaneInfo | None:
 def _require_pane(instance: SwarmInstance, record: Agent) -> PaneInfo:
     pane = live_pane(instance, record.name)
     if pane is None or pane.dead:
-        raise SwarmError(f"{record.name} has no live pane (state {record.state}); try `swarm restart {record.name}`")
+        raise SwarmError(
+            f"{record.name} has no live pane (state {record.state}); "
+            f"try `swarm restart {record.name}`"
+        )
     return pane
 
 

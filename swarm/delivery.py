@@ -62,7 +62,9 @@ def pane_lock(lock_dir: Path, pane_id: str, timeout: float = 30.0) -> Iterator[N
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise DeliveryError(f"pane {pane_id}: another sender held it for {timeout:.0f}s") from None
+                    raise DeliveryError(
+                        f"pane {pane_id}: another sender held it for {timeout:.0f}s"
+                    ) from None
                 time.sleep(0.02)
         yield
     finally:
@@ -95,7 +97,9 @@ class Deliverer:
 
     def screen(self, pane_id: str, lines: int = 15) -> str:
         """The bottom of a pane's screen, for input-line checks (only asked when needed)."""
-        return self.tmux.run(("capture-pane", "-p", "-J", "-t", pane_id, "-S", f"-{lines}"), check=False)
+        return self.tmux.run(
+            ("capture-pane", "-p", "-J", "-t", pane_id, "-S", f"-{lines}"), check=False
+        )
 
     def deliver(
         self,
@@ -135,7 +139,9 @@ class Deliverer:
                     return DeliveryResult(pane_id, len(data), enters, True)
             return DeliveryResult(pane_id, len(data), enters, False)
 
-    def _confirmed(self, pane_id: str, confirm: Confirm | None, pending: PendingInput | None) -> bool:
+    def _confirmed(
+        self, pane_id: str, confirm: Confirm | None, pending: PendingInput | None
+    ) -> bool:
         if confirm is None and pending is None:
             return True
 

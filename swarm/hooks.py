@@ -77,7 +77,9 @@ def handle_hook(store: Store, agent_name: str, event: str, payload: dict[str, An
             store.set_agent_state(agent_name, "idle", "waiting for input")
     elif event in ("PreToolUse", "PostToolUse"):
         if agent.state in ("idle", "waiting", "stalled"):
-            store.set_agent_state(agent_name, "working", f"tool {payload.get('tool_name', '')}".strip())
+            store.set_agent_state(
+                agent_name, "working", f"tool {payload.get('tool_name', '')}".strip()
+            )
     elif event == "Stop":
         fresh = store.get_agent(agent_name)
         detail = "turn ended"
@@ -85,5 +87,7 @@ def handle_hook(store: Store, agent_name: str, event: str, payload: dict[str, An
             detail = f"turn ended still holding {fresh.hook} (no `swarm done` yet)"
         store.set_agent_state(agent_name, "idle", detail)
     elif event == "SessionEnd":
-        store.set_agent_state(agent_name, "dead", f"session ended ({payload.get('reason', 'exit')})")
+        store.set_agent_state(
+            agent_name, "dead", f"session ended ({payload.get('reason', 'exit')})"
+        )
     return HookOutcome()

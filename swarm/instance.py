@@ -49,7 +49,9 @@ class SwarmInstance:
                 f"{state_dir.parent}: no swarm here yet (run `swarm up` first)"
             ) from None
         except json.JSONDecodeError as exc:
-            raise NotFoundError(f"{record}:{exc.lineno}:{exc.colno}: unreadable swarm record") from None
+            raise NotFoundError(
+                f"{record}:{exc.lineno}:{exc.colno}: unreadable swarm record"
+            ) from None
         return cls(
             repo=Path(data["repo"]),
             state_dir=Path(data["state_dir"]),

@@ -66,12 +66,12 @@ def bring_up(
     plan = load_plan(layout, repo, overrides=overrides)
     progress(f"layout {plan.layout_name}: {len(plan.agents)} agents in {len(plan.windows)} windows")
 
-    if previous is not None and previous.session != plan.session:
-        if Tmux(previous.socket).has_session(previous.session):
-            raise SwarmError(
-                f"swarm '{previous.session}' (layout {previous.layout_name}) is running in {repo}; "
-                "run `swarm down` first"
-            )
+    other = previous if previous is not None and previous.session != plan.session else None
+    if other is not None and Tmux(other.socket).has_session(other.session):
+        raise SwarmError(
+            f"swarm '{other.session}' (layout {other.layout_name}) is running in {repo}; "
+            "run `swarm down` first"
+        )
 
     plan.state_dir.mkdir(parents=True, exist_ok=True)
     exclude_path(repo, "/" + paths.STATE_DIR_NAME + "/")

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Literal
 
 PaneKind = Literal["agent", "sidebar", "controller"]
-TmuxLayoutName = Literal["main-vertical", "main-horizontal", "tiled", "even-horizontal", "even-vertical"]
+TmuxLayoutName = Literal[
+    "main-vertical", "main-horizontal", "tiled", "even-horizontal", "even-vertical"
+]
 SidebarSide = Literal["left", "right"]
 
 

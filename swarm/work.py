@@ -25,7 +25,9 @@ def prepare_task(instance: SwarmInstance, agent: str, task: Task) -> Path:
     """Check out the task's branch in the agent's worktree (created if missing)."""
     path = agent_worktree(instance, agent)
     worktrees.ensure_worktree(instance.repo, path, instance.target_branch)
-    worktrees.start_task_branch(path, task.branch or worktrees.task_branch(task.id), instance.target_branch)
+    worktrees.start_task_branch(
+        path, task.branch or worktrees.task_branch(task.id), instance.target_branch
+    )
     return path
 
 
@@ -56,14 +58,17 @@ def finish_work(instance: SwarmInstance, store: Store, agent: str) -> MergeReque
     worktrees.require_clean(path, agent)
     base = head_sha(path, instance.target_branch)
     if worktrees.commits_ahead(path, instance.target_branch) < 1:
-        raise SwarmError(f"{agent}: branch {branch} has no commit beyond {instance.target_branch}; commit your work first")
+        raise SwarmError(
+            f"{agent}: branch {branch} has no commit beyond {instance.target_branch}; "
+            "commit your work first"
+        )
     request = store.finish_task(agent, head_sha(path), base)
     worktrees.park(path, instance.target_branch)
     return request
 
 
 def give_up(instance: SwarmInstance, store: Store, agent: str, reason: str) -> Task:
-    """`swarm done --failed`: the agent cannot do its task; it fails, with why, and the agent is free."""
+    """`swarm done --failed`: the agent cannot do its task; it fails with why; the agent is free."""
     record = store.get_agent(agent)
     if not record.hook:
         raise SwarmError(f"{agent} holds no task (nothing to give up)")

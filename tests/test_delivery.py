@@ -133,7 +133,9 @@ def test_enter_is_sent_again_when_the_text_still_waits(tmp_path: Path) -> None:
     result = deliverer.deliver("%3", "hello", pending=is_input_pending)
     assert result.enters == 2 and not result.confirmed
     fake = RecordingTmux(pending_screens=1)
-    result = Deliverer(fake, tmp_path, confirm_timeout=0.3).deliver("%3", "hi", pending=is_input_pending)
+    result = Deliverer(fake, tmp_path, confirm_timeout=0.3).deliver(
+        "%3", "hi", pending=is_input_pending
+    )
     assert result.confirmed and result.enters == 1
 
 

@@ -43,11 +43,13 @@ def git(repo: Path, *args: str) -> str:
 
 
 class Clock:
+    """Real time, which a test can move forward (past a refinery's wait before a retry)."""
+
     def __init__(self) -> None:
-        self.now = time.time()
+        self.ahead = 0.0
 
     def __call__(self) -> float:
-        return self.now
+        return time.time() + self.ahead
 
 
 class Rig:
@@ -322,7 +324,7 @@ def test_fast_forward_refused_by_local_changes_waits_then_lands(rig: Rig) -> Non
     git(rig.repo, "checkout", "--", "README.md")  # the person puts their edit away
     refinery.drain()
     assert rig.store.get_merge_request(mr.id).status == "queued"  # still waiting its turn
-    rig.clock.now += 10
+    rig.clock.ahead += 10
     refinery.drain()
     assert rig.store.get_merge_request(mr.id).status == "merged"
     assert refinery.stats.gate_runs == runs  # the stack that passed was not tested again

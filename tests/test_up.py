@@ -120,7 +120,9 @@ def test_killed_pane_is_recreated_in_place(repo: Path, tmux_socket: str) -> None
     again = up("team", repo)
     assert again.report.created == ["polecat-2"]
     live = tmux.list_panes(result.plan.session)
-    window = [p.agent for p in sorted(live, key=lambda p: p.pane_index) if p.swarm_window == "polecats"]
+    window = [
+        p.agent for p in sorted(live, key=lambda p: p.pane_index) if p.swarm_window == "polecats"
+    ]
     assert window == ["polecat-1", "polecat-2", "polecat-3", "polecat-4"]
 
 
@@ -128,7 +130,9 @@ def test_first_pane_of_window_recreated_before_the_others(repo: Path, tmux_socke
     result = up("team", repo)
     tmux = Tmux(tmux_socket)
     panes = agent_panes(tmux_socket, result.plan.session)
-    tmux.run(("kill-pane", "-t", panes["sidebar"].pane_id), ("kill-pane", "-t", panes["mayor"].pane_id))
+    tmux.run(
+        ("kill-pane", "-t", panes["sidebar"].pane_id), ("kill-pane", "-t", panes["mayor"].pane_id)
+    )
     up("team", repo)
     live = sorted(tmux.list_panes(result.plan.session), key=lambda p: p.pane_index)
     control = [p.agent for p in live if p.swarm_window == "control"]
@@ -200,10 +204,14 @@ def test_focus_next_and_previous_polecat(repo: Path, tmux_socket: str) -> None:
     env = {**os.environ, "SWARM_TMUX_SOCKET": tmux_socket}
 
     def focus(*args: str) -> None:
-        subprocess.run([sys.executable, "-m", "swarm", "focus", *args], cwd=repo, check=True, env=env)
+        subprocess.run(
+            [sys.executable, "-m", "swarm", "focus", *args], cwd=repo, check=True, env=env
+        )
 
     def active() -> str:
-        out = Tmux(tmux_socket).run(("display-message", "-p", "-t", f"={result.plan.session}:", "#{@swarm_agent}"))
+        out = Tmux(tmux_socket).run(
+            ("display-message", "-p", "-t", f"={result.plan.session}:", "#{@swarm_agent}")
+        )
         return out.strip()
 
     focus("polecat-4")
@@ -221,7 +229,11 @@ def test_bad_layout_leaves_no_session(repo: Path, tmux_socket: str) -> None:
     bad.write_text("roles:\n  polecat: {count: 101}\n")
     env = {**os.environ, "SWARM_TMUX_SOCKET": tmux_socket}
     proc = subprocess.run(
-        [sys.executable, "-m", "swarm", "up", str(bad), "--detach"], cwd=repo, capture_output=True, text=True, env=env
+        [sys.executable, "-m", "swarm", "up", str(bad), "--detach"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -233,7 +245,10 @@ def test_bad_layout_leaves_no_session(repo: Path, tmux_socket: str) -> None:
 
 def test_up_outside_a_repository_is_one_line(tmp_path: Path, tmux_socket: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "swarm", "up", "solo", "--detach"], cwd=tmp_path, capture_output=True, text=True
+        [sys.executable, "-m", "swarm", "up", "solo", "--detach"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "not a git repository" in proc.stderr
@@ -245,7 +260,12 @@ def test_status_json_lists_every_agent(repo: Path, tmux_socket: str) -> None:
     result = up("solo", repo)
     env = {**os.environ, "SWARM_TMUX_SOCKET": tmux_socket}
     out = subprocess.run(
-        [sys.executable, "-m", "swarm", "status", "--json"], cwd=repo, capture_output=True, text=True, env=env, check=True
+        [sys.executable, "-m", "swarm", "status", "--json"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
     ).stdout
     rows = json.loads(out)
     assert {r["name"] for r in rows} == {a.name for a in result.plan.agents}

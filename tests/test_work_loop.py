@@ -22,7 +22,9 @@ NO_REFINERY = {"roles": {"polecat": {"count": 3}, "refinery": {"count": 0}}}
 
 
 def swarm_cli(repo: Path, *args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "swarm", *args], cwd=repo, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "swarm", *args], cwd=repo, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.strip()
 
@@ -52,20 +54,28 @@ def check_each_done_once(result: UpResult, ids: list[str]) -> None:
     for task_id in ids:
         log = subprocess.run(
             ["git", "-C", str(repo), "log", "--format=%s", f"main..swarm/{task_id}"],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.splitlines()
         assert len(log) == 1 and task_id in log[0]
 
 
 def test_demo_finishes_ten_tasks(repo: Path, tmux_socket: str) -> None:
     result = bring_up("demo", repo, overrides=NO_REFINERY)
-    ids = [swarm_cli(repo, "task", "add", f"Feature {n}", "--priority", str(n % 5)) for n in range(10)]
+    ids = [
+        swarm_cli(repo, "task", "add", f"Feature {n}", "--priority", str(n % 5)) for n in range(10)
+    ]
     with Store.open(result.instance.db_path) as store:
         wait_all_done(store, ids, timeout=120)
     check_each_done_once(result, ids)
     # the person's checkout was never touched
-    assert subprocess.run(["git", "-C", str(repo), "status", "--porcelain"], capture_output=True,
-                          text=True).stdout == ""
+    assert (
+        subprocess.run(
+            ["git", "-C", str(repo), "status", "--porcelain"], capture_output=True, text=True
+        ).stdout
+        == ""
+    )
 
 
 def test_task_body_commands_run_in_the_worktree(repo: Path, tmux_socket: str) -> None:
@@ -75,8 +85,12 @@ def test_task_body_commands_run_in_the_worktree(repo: Path, tmux_socket: str) ->
     task_id = swarm_cli(repo, "task", "add", "Greeting", "--body", str(body))
     with Store.open(result.instance.db_path) as store:
         wait_all_done(store, [task_id], timeout=60)
-    shown = subprocess.run(["git", "-C", str(repo), "show", f"swarm/{task_id}:greeting.txt"],
-                           capture_output=True, text=True, check=True).stdout
+    shown = subprocess.run(
+        ["git", "-C", str(repo), "show", f"swarm/{task_id}:greeting.txt"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert shown == "hello from the sim\n"
 
 
@@ -112,7 +126,9 @@ def test_controller_killed_mid_run_every_task_done_once(repo: Path, tmux_socket:
 
 
 def test_sling_hands_a_task_to_the_named_polecat(repo: Path, tmux_socket: str) -> None:
-    result = bring_up("demo", repo, overrides={"roles": {"polecat": {"count": 2}, "refinery": {"count": 0}}})
+    result = bring_up(
+        "demo", repo, overrides={"roles": {"polecat": {"count": 2}, "refinery": {"count": 0}}}
+    )
     # Keep both polecats busy-free: sling before the controller sees the task as open.
     with Store.open(result.instance.db_path) as store:
         task = store.add_task("Only for polecat-2")

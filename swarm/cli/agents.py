@@ -24,12 +24,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         p.add_argument("agent")
         p.set_defaults(func=func)
 
-    restart = sub.add_parser("restart", help="restart an agent in its pane (same worktree, same hook)")
+    restart = sub.add_parser(
+        "restart", help="restart an agent in its pane (same worktree, same hook)"
+    )
     restart.add_argument("agent")
     restart.add_argument("--reason", default="asked by a person")
     restart.set_defaults(func=cmd_restart)
 
-    done = sub.add_parser("done", help="(run by a polecat) my work is finished: queue it for merging")
+    done = sub.add_parser(
+        "done", help="(run by a polecat) my work is finished: queue it for merging"
+    )
     done.add_argument("--agent", help="default: $SWARM_AGENT")
     done.add_argument("--failed", metavar="REASON", help="give the task up as failed, with why")
     done.set_defaults(func=cmd_done)
@@ -64,7 +68,10 @@ def cmd_nudge(args: argparse.Namespace) -> int:
     with Store.open(instance.db_path) as store:
         result = nudge(instance, store, args.agent, text)
     if not result.confirmed:
-        print(f"{args.agent}: text pasted, but the input line still held it after {result.enters} Enters")
+        print(
+            f"{args.agent}: text pasted, but the input line still held it "
+            f"after {result.enters} Enters"
+        )
         return 1
     print(f"{args.agent}: delivered ({result.size} bytes)")
     return 0
@@ -103,7 +110,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
 def cmd_done(args: argparse.Namespace) -> int:
     from swarm.instance import locate
     from swarm.store import Store
-    from swarm.work import give_up, finish_work
+    from swarm.work import finish_work, give_up
 
     agent = _agent_name(args.agent)
     instance = locate()

@@ -14,10 +14,19 @@ FINAL = ("merged", "failed", "cancelled")
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="run the demo swarm (sim agents) on a small project")
-    demo.add_argument("dir", nargs="?", type=Path, default=Path("swarm-demo"),
-                      help="where to make the demo repository (default ./swarm-demo)")
-    demo.add_argument("-d", "--detach", action="store_true",
-                      help="do not attach; follow the tasks until they are merged")
+    demo.add_argument(
+        "dir",
+        nargs="?",
+        type=Path,
+        default=Path("swarm-demo"),
+        help="where to make the demo repository (default ./swarm-demo)",
+    )
+    demo.add_argument(
+        "-d",
+        "--detach",
+        action="store_true",
+        help="do not attach; follow the tasks until they are merged",
+    )
     demo.add_argument("--timeout", type=float, default=600.0, help="seconds to follow (detached)")
     demo.set_defaults(func=cmd_demo)
 

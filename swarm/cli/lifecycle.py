@@ -14,7 +14,9 @@ from swarm.errors import NotFoundError, SwarmError
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up = sub.add_parser("up", help="build the swarm from a layout (or reconcile it) and attach")
-    up.add_argument("layout", nargs="?", help="a bundled layout name or a YAML file (default: team)")
+    up.add_argument(
+        "layout", nargs="?", help="a bundled layout name or a YAML file (default: team)"
+    )
     up.add_argument("--repo", type=Path, help="the git repository (default: the current one)")
     up.add_argument("-d", "--detach", action="store_true", help="do not attach")
     up.set_defaults(func=cmd_up)
@@ -48,7 +50,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     result = bring_up(args.layout, args.repo, on_progress=progress)
     plan = result.plan
     print(f"swarm {plan.session} is up: {result.report.summary()}")
-    print(f"  attach: swarm attach    status: swarm status    stop: swarm down")
+    print("  attach: swarm attach    status: swarm status    stop: swarm down")
     if args.detach or not sys.stdout.isatty() or not sys.stdin.isatty():
         return 0
     return attach_session(plan.socket, plan.session)

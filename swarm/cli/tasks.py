@@ -85,7 +85,9 @@ def cmd_add(args: argparse.Namespace) -> int:
             try:
                 body = args.body.read_text()
             except OSError as exc:
-                raise SwarmError(f"{args.body}: cannot read the task body ({exc.strerror})", EXIT_USAGE) from None
+                raise SwarmError(
+                    f"{args.body}: cannot read the task body ({exc.strerror})", EXIT_USAGE
+                ) from None
     with _store() as store:
         task = store.add_task(args.title, body, args.priority)
     print(task.id)
@@ -162,7 +164,9 @@ def cmd_sling(args: argparse.Namespace) -> int:
         if agent is None:
             idle = store.idle_agents("polecat")
             if not idle:
-                raise SwarmError(f"no idle polecat for {args.id}; name one: swarm sling {args.id} polecat-N")
+                raise SwarmError(
+                    f"no idle polecat for {args.id}; name one: swarm sling {args.id} polecat-N"
+                )
             agent = idle[0].name
         task = store.hook_task(args.id, agent)
     print(f"{task.id} is on {agent}'s hook; the controller hands it over now")

@@ -45,7 +45,9 @@ class Dispatcher:
     redelivered: dict[tuple[str, str], int] = field(default_factory=dict)
     started_at: float = field(default_factory=time.time)
 
-    def plan_handovers(self, panes: dict[str, PaneInfo], busy: set[str] | None = None) -> list[Handover]:
+    def plan_handovers(
+        self, panes: dict[str, PaneInfo], busy: set[str] | None = None
+    ) -> list[Handover]:
         """Claim tasks for idle polecats; mark them working so no other tick takes them.
 
         `busy` names agents whose hand-over is still in flight in this process.
@@ -60,7 +62,9 @@ class Dispatcher:
             handover = self._handover_for(agent, pane)
             if handover is None:
                 continue
-            self.store.set_agent_state(agent.name, "working", f"task {handover.task.id} handed over")
+            self.store.set_agent_state(
+                agent.name, "working", f"task {handover.task.id} handed over"
+            )
             handovers.append(handover)
         return handovers
 
@@ -79,12 +83,12 @@ class Dispatcher:
             if self.redelivered.get(key, 0) >= MAX_REDELIVERIES:
                 return None
             self.redelivered[key] = self.redelivered.get(key, 0) + 1
-            task = self.store.get_task(agent.hook)
-            return Handover(agent.name, agent.runtime, pane.pane_id, task, redelivery=True)
-        task = self.store.claim_next_task(agent.name)
-        if task is None:
+            held = self.store.get_task(agent.hook)
+            return Handover(agent.name, agent.runtime, pane.pane_id, held, redelivery=True)
+        claimed = self.store.claim_next_task(agent.name)
+        if claimed is None:
             return None
-        return Handover(agent.name, agent.runtime, pane.pane_id, task, redelivery=False)
+        return Handover(agent.name, agent.runtime, pane.pane_id, claimed, redelivery=False)
 
     def record(self, handover: Handover, outcome: DeliveryResult | Exception) -> None:
         """The loop thread writes what a worker thread did."""
@@ -109,4 +113,6 @@ def hand_over(instance: SwarmInstance, deliverer: Deliverer, handover: Handover)
     """In a worker thread: branch checked out, then the prompt typed and submitted."""
     prepare_task(instance, handover.agent, handover.task)
     pending: Callable[[str], bool] | None = pending_detector(handover.runtime)
-    return deliverer.deliver(handover.pane_id, task_prompt(handover.agent, handover.task), pending=pending)
+    return deliverer.deliver(
+        handover.pane_id, task_prompt(handover.agent, handover.task), pending=pending
+    )

@@ -103,7 +103,9 @@ class Controller:
     async def _hand_over(self, dispatcher: Dispatcher, handover: Handover) -> None:
         outcome: DeliveryResult | Exception
         try:
-            outcome = await anyio.to_thread.run_sync(hand_over, self.instance, self.deliverer, handover)
+            outcome = await anyio.to_thread.run_sync(
+                hand_over, self.instance, self.deliverer, handover
+            )
         except Exception as exc:  # reported and recorded; the loop goes on
             outcome = exc
             self.log(f"hand-over of {handover.task.id} to {handover.agent} failed: {exc}")
@@ -133,7 +135,10 @@ class Controller:
             self.dead_since.pop(name, None)
             self.respawned_at[name] = now
             self.backoff[name] = min(wait * 2, RESPAWN_BACKOFF_MAX)
-            message = f"{name} pane died (status {pane.dead_status}); respawned, next wait {self.backoff[name]:.0f}s"
+            message = (
+                f"{name} pane died (status {pane.dead_status}); "
+                f"respawned, next wait {self.backoff[name]:.0f}s"
+            )
             store.add_event("controller.respawn", message, agent=name)
             if store.find_agent(name) is not None:
                 store.record_restart(name)

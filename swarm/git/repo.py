@@ -14,9 +14,7 @@ class GitError(SwarmError):
 
 def git(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None = None) -> str:
     """Run git in `repo` and return its stdout (stripped of the final newline)."""
-    proc = subprocess.run(
-        ["git", "-C", str(repo), *args], capture_output=True, text=True, env=env
-    )
+    proc = subprocess.run(["git", "-C", str(repo), *args], capture_output=True, text=True, env=env)
     if check and proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
         first = lines[0] if lines else f"exit status {proc.returncode}"

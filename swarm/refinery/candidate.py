@@ -5,7 +5,9 @@ worktree `.swarm/worktrees/refinery` sits detached; a candidate is made there by
 each request onto the previous one:
 
 - `rebase`: cherry-pick the request's own commits (`target..head`, merges left out, as
-  `git rebase` does) onto the candidate, keeping authors and messages;
+  `git rebase` does) onto the candidate, keeping author and message; a request of several
+  commits is squashed into one, because only its end state passes through the gate and
+  every commit on the target must be one the gate passed;
 - `merge`: `git merge --no-ff` the request's head, so the target's first-parent history
   holds one merge commit per task.
 
@@ -112,17 +114,25 @@ class CandidateWorktree:
     def tree(self, ref: str = "HEAD") -> str:
         return git(self.path, "rev-parse", f"{ref}^{{tree}}")
 
-    def apply(self, head: str, exclude: str, strategy: str, message: str) -> Applied | Conflict:
-        """Apply the request whose tip is `head` (its base: what `exclude` contains)."""
-        if strategy == "merge":
-            return self._merge(head, message)
-        return self._cherry_pick(head, exclude)
+    def apply(
+        self, head: str, exclude: str, strategy: str, summary: str, branch: str
+    ) -> Applied | Conflict:
+        """Apply the request whose tip is `head` (its base: what `exclude` contains).
 
-    def _cherry_pick(self, head: str, exclude: str) -> Applied | Conflict:
+        `summary` is one line naming the task; it titles a merge commit or a squash.
+        """
+        if strategy == "merge":
+            return self._merge(head, f"Merge {branch}: {summary}")
+        return self._cherry_pick(head, exclude, summary, branch)
+
+    def _cherry_pick(
+        self, head: str, exclude: str, summary: str, branch: str
+    ) -> Applied | Conflict:
         listed = git(self.path, "rev-list", "--reverse", "--no-merges", head, f"^{exclude}")
         commits = [c for c in listed.split() if c]
         if not commits:
             return Applied(self.head(), 0)
+        before = self.head()
         proc = _git_run(
             self.path,
             self.flags,
@@ -131,9 +141,32 @@ class CandidateWorktree:
             "--keep-redundant-commits",
             *commits,
         )
-        if proc.returncode == 0:
-            return Applied(self.head(), len(commits))
-        return self._conflict(proc, ("cherry-pick", "--abort"))
+        if proc.returncode != 0:
+            return self._conflict(proc, ("cherry-pick", "--abort"))
+        if len(commits) > 1:
+            self._squash(before, commits, summary, branch)
+        return Applied(self.head(), len(commits))
+
+    def _squash(self, before: str, commits: list[str], summary: str, branch: str) -> None:
+        """Several commits of one request become one: only the request's end state was gated,
+        so only it may become a commit on the target (green at every commit)."""
+        subjects = git(self.path, "log", "--reverse", "--format=  - %s", f"{before}..HEAD")
+        author = git(self.path, "log", "-1", "--format=%an <%ae>", commits[-1])
+        message = f"{summary}\n\nSquashed from {len(commits)} commits of {branch}:\n{subjects}\n"
+        git(self.path, "reset", "-q", "--soft", before)
+        proc = _git_run(
+            self.path,
+            self.flags,
+            "commit",
+            "-q",
+            "--allow-empty",
+            "--author",
+            author,
+            "-m",
+            message,
+        )
+        if proc.returncode != 0:
+            raise GitError(f"git commit (squash) failed: {_first_line(proc.stderr or proc.stdout)}")
 
     def _merge(self, head: str, message: str) -> Applied | Conflict:
         before = self.head()

@@ -676,12 +676,12 @@ class Refinery:
     def _tip(self) -> str:
         return target_git.tip(self.settings.repo, self.settings.target)
 
-    def _message(self, mr: MergeRequest) -> str:
+    def _summary(self, mr: MergeRequest) -> str:
         try:
             title = self.store.get_task(mr.task_id).title
         except SwarmError:
-            title = mr.task_id
-        return f"Merge {mr.branch}: {title}\n\nTask {mr.task_id}, merge request #{mr.id}."
+            title = "(task gone)"
+        return f"{title} ({mr.task_id}, merge request #{mr.id})"
 
     @staticmethod
     def _describe(stack: Sequence[MergeRequest], length: int) -> str:

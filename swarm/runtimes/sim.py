@@ -154,7 +154,11 @@ class SimAgent:
         if size == 0:
             line = PROMPT
         elif size <= 60 and b"\n" not in self.editor.buffer:
-            line = PROMPT + self.editor.buffer.decode(errors="replace") + f"  {PENDING_MARK}{size} bytes⟩"
+            line = (
+                PROMPT
+                + self.editor.buffer.decode(errors="replace")
+                + f"  {PENDING_MARK}{size} bytes⟩"
+            )
         else:
             line = f"{PROMPT}{PENDING_MARK}{size} bytes⟩"
         sys.stdout.write("\r\x1b[K" + line)
@@ -261,7 +265,9 @@ class SimAgent:
         result = subprocess.run(
             [sys.executable, "-m", "swarm", "done"], capture_output=True, text=True
         )
-        self.say(("⏺ " if result.returncode == 0 else "✗ ") + (result.stdout + result.stderr).strip())
+        self.say(
+            ("⏺ " if result.returncode == 0 else "✗ ") + (result.stdout + result.stderr).strip()
+        )
 
     def start_over(self) -> None:
         """The refinery sent this task back (a conflict or a failing gate): throw the last
@@ -318,8 +324,11 @@ class SimAgent:
             f" Bash command\n   {command}\n This command requires approval\n"
             " Do you want to proceed?\n ❯ 1. Yes\n   3. No"
         )
-        self.hook("Notification", notification_type="permission_prompt",
-                  message="Claude needs your permission")
+        self.hook(
+            "Notification",
+            notification_type="permission_prompt",
+            message="Claude needs your permission",
+        )
         key = self.read_key()
         approved = key in (b"\r", b"\n", b"1", b"y")
         self.say("⏺ approved" if approved else "⏺ refused")

@@ -157,7 +157,9 @@ class SwarmBuilder:
             if not session_exists:
                 # The sidebar (a Textual app, the heaviest start) is split off last, once
                 # every agent pane exists; the arrangement moves it back to its place.
-                first_window = replace(window, panes=tuple(p for p in window.panes if p.kind != "sidebar"))
+                first_window = replace(
+                    window, panes=tuple(p for p in window.panes if p.kind != "sidebar")
+                )
                 commands += self._new_session(first_window)
                 later = [p for p in window.panes if p.kind == "sidebar"]
                 deferred = self._split_rest(self.session_target + ":^", later)
@@ -180,8 +182,17 @@ class SwarmBuilder:
         session_env = [f"-e{key}={value}" for key, value in shared_environment(plan).items()]
         commands: list[Command] = [
             (
-                "new-session", "-d", "-s", plan.session, "-n", window.name,
-                "-x", str(width), "-y", str(height), *session_env,
+                "new-session",
+                "-d",
+                "-s",
+                plan.session,
+                "-n",
+                window.name,
+                "-x",
+                str(width),
+                "-y",
+                str(height),
+                *session_env,
                 *pane_launch_args(first, plan),
             ),
             *SERVER_OPTIONS,
@@ -228,7 +239,13 @@ class SwarmBuilder:
             if info is not None:
                 if info.dead:
                     commands.append(
-                        ("respawn-pane", "-k", "-t", info.pane_id, *pane_launch_args(pane, self.plan))
+                        (
+                            "respawn-pane",
+                            "-k",
+                            "-t",
+                            info.pane_id,
+                            *pane_launch_args(pane, self.plan),
+                        )
                     )
                     report.respawned.append(pane.name)
                 else:
@@ -241,7 +258,9 @@ class SwarmBuilder:
                 commands.append(("split-window", "-t", previous, *launch))
             else:
                 following = next(
-                    by_agent[p.name].pane_id for p in window.panes[index + 1 :] if p.name in by_agent
+                    by_agent[p.name].pane_id
+                    for p in window.panes[index + 1 :]
+                    if p.name in by_agent
                 )
                 commands.append(("split-window", "-b", "-t", following, *launch))
             commands += tag_commands(window_id, pane)

@@ -111,7 +111,9 @@ def escape_arg(arg: str) -> str:
 MAX_BATCH_BYTES = 12_000
 
 
-def chunk_commands(commands: Sequence[Command], limit: int = MAX_BATCH_BYTES) -> list[list[Command]]:
+def chunk_commands(
+    commands: Sequence[Command], limit: int = MAX_BATCH_BYTES
+) -> list[list[Command]]:
     """Group commands into batches small enough for one tmux client message each."""
     chunks: list[list[Command]] = [[]]
     size = 0
@@ -142,7 +144,9 @@ class Tmux:
         self.socket = socket
         found = tmux_bin or shutil.which("tmux")
         if found is None:
-            raise TmuxError("tmux is not installed (install it: apt-get install tmux, brew install tmux)")
+            raise TmuxError(
+                "tmux is not installed (install it: apt-get install tmux, brew install tmux)"
+            )
         self.tmux_bin = found
 
     def base_argv(self) -> list[str]:
@@ -184,7 +188,15 @@ class Tmux:
 
     def list_panes(self, session: str) -> list[PaneInfo]:
         """Every pane of the session in one tmux call; [] when there is no such session."""
-        argv = [*self.base_argv(), "list-panes", "-s", "-t", exact_session(session), "-F", PANE_FORMAT]
+        argv = [
+            *self.base_argv(),
+            "list-panes",
+            "-s",
+            "-t",
+            exact_session(session),
+            "-F",
+            PANE_FORMAT,
+        ]
         proc = subprocess.run(argv, capture_output=True, env=self._env())
         if proc.returncode != 0:
             return []

@@ -17,7 +17,9 @@ def agent_sort_key(name: str) -> tuple[str, int]:
     return name, 0
 
 
-def neighbour(panes: list[PaneInfo], current: str | None, direction: str, role: str = "polecat") -> PaneInfo | None:
+def neighbour(
+    panes: list[PaneInfo], current: str | None, direction: str, role: str = "polecat"
+) -> PaneInfo | None:
     """The next (or previous) agent of `role` after the pane `current`, wrapping around."""
     ring = sorted((p for p in panes if p.role == role), key=lambda p: agent_sort_key(p.agent))
     if not ring:

@@ -161,7 +161,9 @@ class SidebarApp(App[None]):
         if message.error != self._last_error:
             self._last_error = message.error
             self.read_errors.append(message.error)
-            self.notify(f"cannot read the swarm: {message.error}", severity="error", timeout=8)
+            self.notify(
+                f"cannot read the swarm: {message.error}", severity="error", timeout=8, markup=False
+            )
 
     def apply(self, snapshot: Snapshot) -> None:
         """Hand the snapshot to every section; each changes only what differs."""
@@ -253,7 +255,8 @@ class SidebarApp(App[None]):
 
     def _report(self, line: str, ok: bool) -> None:
         self.results.append((line, ok))
-        self.notify(line, severity="information" if ok else "error", timeout=4 if ok else 8)
+        severity = "information" if ok else "error"
+        self.notify(line, severity=severity, timeout=4 if ok else 8, markup=False)
 
     def run_action_named(self, action: str) -> None:
         """The palette's way to press a key."""

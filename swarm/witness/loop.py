@@ -1,0 +1,415 @@
+"""The witness process: every tick, one look at all panes, one state per agent, recovery.
+
+A tick is: one tmux question for every pane (plus what printed since the last tick), a
+process-tree sample every `proc_interval`, one store read, the pure decisions of
+`state.decide`, screens captured only for the agents whose verdict asked for one (in one
+batch, then decided again), the changed states written, the recovery actions carried out,
+and the pane borders updated in one batch for the panes whose state or task changed.
+
+Everything the witness remembers (deaths in the window, nudges sent) is rebuilt from the
+event history when it restarts; everything it decides is in the store.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from swarm.config import load_plan
+from swarm.controller.loop import SUPERVISED
+from swarm.errors import SwarmError
+from swarm.instance import SwarmInstance
+from swarm.plan import HealthSpec, SwarmPlan
+from swarm.runtimes.patterns import ScreenVerdict, classify
+from swarm.store import Store
+from swarm.store.models import Agent
+from swarm.tmux.client import Tmux
+from swarm.witness.effects import Effects
+from swarm.witness.notify import Notifier
+from swarm.witness.overseer import CONTROLLER, ControllerWatch
+from swarm.witness.proc import ProcessTracker, TreeSample
+from swarm.witness.recovery import Memory, Policy, recover
+from swarm.witness.signals import PaneMonitor, PaneSignal, Snapshot
+from swarm.witness.state import CPU_BUSY, Observation, Verdict, decide, has_hooks
+
+Log = Callable[[str], None]
+Clock = Callable[[], float]
+
+ECHO_WINDOW = 3.0  # seconds after the witness typed into a pane in which its output is an echo
+SCREEN_MIN_INTERVAL = 1.0  # never capture one pane more often than this
+CPU_REPORT_STEP = 5.0  # percent points: a smaller change is not worth a store write
+RSS_REPORT_STEP = 0.10  # a tenth of the last written value
+SEED_EVENTS = 5000  # how far back a restarted witness looks for deaths it saw
+
+
+def _print(message: str) -> None:
+    print(time.strftime("%H:%M:%S ") + message, flush=True)
+
+
+class WitnessRunning(SwarmError):
+    """Another witness holds the lock: exactly one recovers."""
+
+
+def take_lock(state_dir: Path) -> int:
+    fd = os.open(state_dir / "witness.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise WitnessRunning("another witness is running for this swarm") from None
+    (state_dir / "witness.pid").write_text(f"{os.getpid()}\n")
+    return fd
+
+
+@dataclass
+class WitnessConfig:
+    tick: float = 0.5
+    proc_interval: float = 1.0
+    control: bool = True  # use a tmux control-mode client (else one list-panes per tick)
+
+
+@dataclass
+class Screen:
+    verdict: ScreenVerdict
+    at: float  # wall clock of the capture
+    pid: int | None  # the pane's process when captured: a respawn makes it stale
+
+
+@dataclass
+class TickReport:
+    """What one tick saw and did (for tests and the benchmark)."""
+
+    states: dict[str, Verdict] = field(default_factory=dict)
+    changed: dict[str, tuple[str, str]] = field(default_factory=dict)  # agent -> (old, new)
+    captured: list[str] = field(default_factory=list)
+    actions: list[str] = field(default_factory=list)
+    border_updates: int = 0
+
+
+class Witness:
+    """Watches one swarm; `tick()` once, or `run()` until stopped."""
+
+    def __init__(
+        self,
+        instance: SwarmInstance,
+        store: Store,
+        *,
+        log: Log = _print,
+        config: WitnessConfig | None = None,
+        clock: Clock = time.time,
+        plan: SwarmPlan | None = None,
+    ) -> None:
+        self.instance = instance
+        self.store = store
+        self.log = log
+        self.config = config or WitnessConfig()
+        self.clock = clock
+        self.tmux = Tmux(instance.socket)
+        self.monitor = PaneMonitor(self.tmux, instance.session, control=self.config.control)
+        self.procs = ProcessTracker()
+        self.effects = Effects(instance, self.tmux, log, Notifier(self.tmux, instance.session))
+        self.controller = ControllerWatch(instance.state_dir / "controller.pid")
+        self.plan = plan if plan is not None else self._load_plan()
+        self.memory: dict[str, Memory] = {}
+        self.screens: dict[str, Screen] = {}  # pane id -> last capture
+        self.samples: dict[str, TreeSample] = {}
+        self.sampled_pid: dict[str, int] = {}
+        self.last_cpu: dict[str, float] = {}
+        self.real_output: dict[str, float] = {}  # agent -> last output that was not our echo
+        self.resources: dict[str, tuple[float | None, int | None]] = {}
+        self._next_sample = 0.0
+        self._session_missing_logged = False
+        self._seed_memory()
+
+    def close(self) -> None:
+        self.effects.close()
+        self.monitor.close()
+
+    # -- configuration -----------------------------------------------------------------
+
+    def _load_plan(self) -> SwarmPlan | None:
+        try:
+            return load_plan(str(self.instance.layout_path), self.instance.repo)
+        except SwarmError as exc:
+            self.log(f"layout unreadable ({exc.message}); using default health thresholds")
+            return None
+
+    def policy(self, agent: Agent) -> Policy:
+        spec = self.plan.agent(agent.name) if self.plan is not None else None
+        health = spec.role.health if spec is not None else HealthSpec()
+        auto = spec.role.permissions.auto_approve if spec is not None else ()
+        restartable = agent.name not in SUPERVISED and agent.runtime != "builtin"
+        return Policy(health=health, auto_approve=auto, restartable=restartable)
+
+    def _seed_memory(self) -> None:
+        """Deaths seen by an earlier witness still count towards the crash-loop window."""
+        now = self.clock()
+        for event in self.store.latest_events(SEED_EVENTS):
+            if event.kind == "witness.death" and event.agent:
+                self.memory.setdefault(event.agent, Memory()).deaths.append(event.ts)
+            elif event.kind == "witness.failed" and event.agent:
+                self.memory.setdefault(event.agent, Memory()).failed = event.message
+            elif event.kind == "agent.restart" and event.agent:
+                memory = self.memory.get(event.agent)
+                if memory is not None and memory.failed and "witness" not in event.message:
+                    memory.failed = None  # a person restarted it since
+        for memory in self.memory.values():
+            memory.deaths = [t for t in memory.deaths if now - t < 24 * 3600]
+
+    # -- the tick ----------------------------------------------------------------------
+
+    def tick(self) -> TickReport:
+        report = TickReport()
+        now = self.clock()
+        snap = self.monitor.snapshot()
+        if not snap.session_found:
+            if not self._session_missing_logged:
+                self.log(f"session {self.instance.session} not found; waiting for `swarm up`")
+                self._session_missing_logged = True
+            return report
+        self._session_missing_logged = False
+        panes = snap.by_agent()
+        agents = self.store.list_agents()
+        self._sample(agents, panes)
+        self._note_output(agents, panes, snap)
+
+        observations = {a.name: self._observe(a, panes.get(a.name), now) for a in agents}
+        verdicts = {a.name: decide(observations[a.name], self.policy(a).health) for a in agents}
+        wanted = [
+            a for a in agents if verdicts[a.name].wants_screen and self._may_capture(panes.get(a.name), now)
+        ]
+        if wanted:
+            self._capture([panes[a.name] for a in wanted], agents, report)
+            for agent in wanted:
+                observations[agent.name] = self._observe(agent, panes.get(agent.name), now)
+                verdicts[agent.name] = decide(observations[agent.name], self.policy(agent).health)
+
+        for agent in agents:
+            verdict = verdicts[agent.name]
+            memory = self.memory.setdefault(agent.name, Memory())
+            if memory.failed and verdict.state == "dead":
+                verdict = replace(verdict, detail=f"crash loop: {memory.failed}")
+            report.states[agent.name] = verdict
+            self._record(agent, verdict, report)
+        for agent in agents:
+            self._recover(agent, verdicts[agent.name], panes.get(agent.name), now, report)
+        for action in self.controller.observe(now, panes.get(CONTROLLER)):
+            report.actions.append(f"{CONTROLLER}: {type(action).__name__}")
+            self.effects.execute(self.store, action)
+        self._borders(panes, report)
+        self._write_resources(agents, panes)
+        self.effects.notifier.reap()
+        return report
+
+    # -- signals -----------------------------------------------------------------------
+
+    def _sample(self, agents: list[Agent], panes: dict[str, PaneSignal]) -> None:
+        mono = time.monotonic()
+        if mono < self._next_sample:
+            return
+        self._next_sample = mono + self.config.proc_interval
+        roots = {
+            a.name: p.pid for a in agents if (p := panes.get(a.name)) is not None and not p.dead and p.pid
+        }
+        self.samples = self.procs.sample(roots)
+        self.sampled_pid = dict(roots)
+        now = self.clock()
+        for name, sample in self.samples.items():
+            if sample.cpu_percent is not None and sample.cpu_percent >= CPU_BUSY:
+                self.last_cpu[name] = now
+
+    def _note_output(self, agents: list[Agent], panes: dict[str, PaneSignal], snap: Snapshot) -> None:
+        """Pane output, minus what merely echoes keys the witness itself typed."""
+        for agent in agents:
+            pane = panes.get(agent.name)
+            if pane is None:
+                continue
+            printed = snap.output.get(pane.pane_id)
+            if printed is None or printed <= self.real_output.get(agent.name, 0.0):
+                continue
+            poked = self.effects.poked.get(agent.name)
+            if poked is not None and poked <= printed <= poked + ECHO_WINDOW:
+                continue
+            self.real_output[agent.name] = printed
+
+    def _observe(self, agent: Agent, pane: PaneSignal | None, now: float) -> Observation:
+        alive: bool | None = None
+        if pane is not None and self.sampled_pid.get(agent.name) == pane.pid:
+            sample = self.samples.get(agent.name)
+            alive = sample.alive if sample is not None else None
+        screen = None
+        last_output = self.real_output.get(agent.name)
+        if pane is not None:
+            shot = self.screens.get(pane.pane_id)
+            if shot is not None and shot.pid == pane.pid and shot.at >= (last_output or 0.0):
+                screen = shot.verdict
+        return Observation(
+            now=now,
+            name=agent.name,
+            role=agent.role,
+            runtime=agent.runtime,
+            stored=agent.state,
+            state_since=agent.state_since,
+            detail=agent.detail,
+            hook=agent.hook,
+            last_hook=agent.last_activity,
+            pane_present=pane is not None,
+            pane_dead=pane.dead if pane is not None else False,
+            dead_status=pane.dead_status if pane is not None else None,
+            last_output=last_output,
+            proc_alive=alive,
+            last_cpu=self.last_cpu.get(agent.name),
+            screen=screen,
+            has_hooks=has_hooks(agent.runtime),
+        )
+
+    def _may_capture(self, pane: PaneSignal | None, now: float) -> bool:
+        if pane is None or pane.dead:
+            return False
+        shot = self.screens.get(pane.pane_id)
+        return shot is None or shot.pid != pane.pid or now - shot.at >= SCREEN_MIN_INTERVAL
+
+    def _capture(self, panes: list[PaneSignal], agents: list[Agent], report: TickReport) -> None:
+        runtimes = {a.name: a.runtime for a in agents}
+        at = self.clock()
+        texts = self.monitor.capture([p.pane_id for p in panes])
+        for pane in panes:
+            text = texts.get(pane.pane_id)
+            if text is None:
+                continue
+            verdict = classify(runtimes.get(pane.agent, ""), text)
+            self.screens[pane.pane_id] = Screen(verdict, at, pane.pid)
+            report.captured.append(pane.agent)
+
+    # -- decisions ---------------------------------------------------------------------
+
+    def _record(self, agent: Agent, verdict: Verdict, report: TickReport) -> None:
+        """Write a changed state, unless someone else changed it since this tick read it."""
+        if verdict.state == agent.state:
+            return
+        with self.store.transaction():
+            fresh = self.store.get_agent(agent.name)
+            if (fresh.state, fresh.state_since) != (agent.state, agent.state_since):
+                return  # a hook or the controller got there first; judge again next tick
+            self.store.set_agent_state(agent.name, verdict.state, verdict.detail)
+        report.changed[agent.name] = (agent.state, verdict.state)
+        detail = f" ({verdict.detail})" if verdict.detail else ""
+        self.log(f"{agent.name}: {agent.state} -> {verdict.state}{detail} [{verdict.source}]")
+
+    def _recover(
+        self, agent: Agent, verdict: Verdict, pane: PaneSignal | None, now: float, report: TickReport
+    ) -> None:
+        memory = self.memory.setdefault(agent.name, Memory())
+        prompt = None
+        seen = False
+        if pane is not None and verdict.state == "waiting":
+            shot = self.screens.get(pane.pane_id)
+            if shot is not None and shot.pid == pane.pid and shot.at >= agent.state_since - 1.0:
+                seen = True
+                prompt = shot.verdict.command
+        memory.poked_at = self.effects.poked.get(agent.name)
+        actions = recover(
+            agent.name,
+            verdict,
+            agent.hook,
+            memory,
+            self.policy(agent),
+            now,
+            pane_missing=pane is None,
+            prompt=prompt,
+            screen_seen=seen,
+        )
+        for action in actions:
+            report.actions.append(f"{agent.name}: {type(action).__name__}")
+            self.effects.execute(self.store, action)
+
+    # -- outputs -----------------------------------------------------------------------
+
+    def _borders(self, panes: dict[str, PaneSignal], report: TickReport) -> None:
+        """`@swarm_state` / `@swarm_task` on each pane, sent only where they changed."""
+        commands: list[tuple[str, ...]] = []
+        for agent in self.store.list_agents():
+            pane = panes.get(agent.name)
+            if pane is None or pane.dead and agent.state == pane.border_state:
+                continue
+            task = agent.hook or ""
+            if pane.border_state != agent.state:
+                commands.append(("set-option", "-p", "-t", pane.pane_id, "@swarm_state", agent.state))
+            if pane.border_task != task:
+                commands.append(("set-option", "-p", "-t", pane.pane_id, "@swarm_task", task))
+        if commands:
+            report.border_updates = len(commands)
+            self.monitor.run(commands)
+
+    def _write_resources(self, agents: list[Agent], panes: dict[str, PaneSignal]) -> None:
+        for agent in agents:
+            pane = panes.get(agent.name)
+            sample = self.samples.get(agent.name)
+            if pane is None or pane.dead or sample is None or self.sampled_pid.get(agent.name) != pane.pid:
+                value: tuple[float | None, int | None] = (None, None)
+            else:
+                cpu = round(sample.cpu_percent, 1) if sample.cpu_percent is not None else None
+                value = (cpu, sample.rss_bytes)
+            if not _worth_writing(self.resources.get(agent.name), value):
+                continue
+            self.resources[agent.name] = value
+            self.store.set_agent_resources(agent.name, value[0], value[1])
+
+    # -- the process -------------------------------------------------------------------
+
+    def run(self, until: Callable[[], bool] | None = None) -> None:
+        me = self.store.find_agent("witness")
+        if me is not None:
+            count = len(self.store.list_agents())
+            self.store.set_agent_state("witness", "working", f"watching {count} agents")
+        self.store.add_event("witness.start", f"witness started (pid {os.getpid()}, tick {self.config.tick:g}s)")
+        self.log(
+            f"witness for swarm {self.instance.session} (pid {os.getpid()}, tick {self.config.tick:g}s, "
+            f"tmux {self.monitor.mode})"
+        )
+        while until is None or not until():
+            started = time.monotonic()
+            try:
+                self.tick()
+            except SwarmError as exc:
+                self.log(f"tick failed: {exc.message}")
+            except Exception as exc:  # the witness must outlive any one bad tick
+                self.log(f"tick failed: {type(exc).__name__}: {exc}")
+            time.sleep(max(0.0, self.config.tick - (time.monotonic() - started)))
+
+
+def _worth_writing(before: tuple[float | None, int | None] | None, after: tuple[float | None, int | None]) -> bool:
+    if before is None:
+        return True
+    if (before[0] is None) != (after[0] is None) or (before[1] is None) != (after[1] is None):
+        return True
+    if before[0] is not None and after[0] is not None and abs(before[0] - after[0]) >= CPU_REPORT_STEP:
+        return True
+    if before[1] and after[1] is not None and abs(before[1] - after[1]) >= RSS_REPORT_STEP * before[1]:
+        return True
+    return False
+
+
+def run_witness(instance: SwarmInstance, config: WitnessConfig | None = None) -> int:
+    try:
+        lock = take_lock(instance.state_dir)
+    except WitnessRunning as exc:
+        print(f"swarm: {exc.message}", file=sys.stderr)
+        return 1
+    try:
+        with Store.open(instance.db_path) as store:
+            witness = Witness(instance, store, config=config)
+            try:
+                witness.run()
+            finally:
+                witness.close()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        os.close(lock)
+    return 0
