@@ -57,6 +57,23 @@ def answer_prompt(instance: SwarmInstance, store: Store, agent: str, approve: bo
     return f"{agent}: prompt {verdict}"
 
 
+def launch_args(instance: SwarmInstance, name: str) -> list[str]:
+    """How the plan starts pane `name` (`-c DIR -e K=V … -- argv`).
+
+    A respawn must say it again: without `-e`, tmux gives the new process the session's
+    environment, which `new-session -e` filled with the first pane's (the mayor's) identity.
+    """
+    from swarm.config import load_plan
+    from swarm.tmux.builder import pane_launch_args
+
+    try:
+        plan = load_plan(str(instance.layout_path), instance.repo)
+    except SwarmError:
+        return []
+    spec = next((p for p in plan.pane_specs() if p.name == name), None)
+    return pane_launch_args(spec, plan) if spec is not None else []
+
+
 def restart_agent(instance: SwarmInstance, store: Store, agent: str, reason: str) -> str:
     """Restart the agent's process in its pane: same command, worktree and hook.
 
@@ -66,7 +83,8 @@ def restart_agent(instance: SwarmInstance, store: Store, agent: str, reason: str
     pane = live_pane(instance, agent)
     if pane is None:
         raise SwarmError(f"{agent} has no pane; run `swarm up` to re-create it")
-    Tmux(instance.socket).run(("respawn-pane", "-k", "-t", pane.pane_id))
+    launch = launch_args(instance, agent)
+    Tmux(instance.socket).run(("respawn-pane", "-k", "-t", pane.pane_id, *launch))
     store.record_restart(agent)
     store.set_agent_state(agent, "starting", f"restarted: {reason}")
     store.add_event("agent.restart", f"{agent} restarted: {reason}", agent=agent, task=record.hook)

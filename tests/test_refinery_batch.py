@@ -55,7 +55,9 @@ class FakeGate:
         self.jobs = jobs
         self.calls: list[list[tuple[int, ...]]] = []
 
-    def __call__(self, accepted: Sequence[int], rest: Sequence[int], points: Sequence[int]) -> list[bool]:
+    def __call__(
+        self, accepted: Sequence[int], rest: Sequence[int], points: Sequence[int]
+    ) -> list[bool]:
         assert 1 <= len(points) <= self.jobs
         assert all(0 < p <= len(rest) for p in points)
         stacks = [(*accepted, *rest[:p]) for p in points]

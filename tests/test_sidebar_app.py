@@ -78,7 +78,9 @@ async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 
         await pilot.pause(0.01)
 
 
-def make_app(agents: int = 3, controls: FakeControls | None = None) -> tuple[SidebarApp, FakeControls]:
+def make_app(
+    agents: int = 3, controls: FakeControls | None = None
+) -> tuple[SidebarApp, FakeControls]:
     fake = controls or FakeControls()
     app = SidebarApp(StaticSource([sample_snapshot(agents)]), fake, poll_interval=0.02)
     return app, fake
@@ -206,9 +208,7 @@ async def test_filter_narrows_the_agents_and_escape_clears_it() -> None:
         assert len(table.shown) == 30
         await pilot.press("slash", *"polecat-2", "enter")
         await pilot.pause()
-        assert {a.name for a in table.shown} == {"polecat-2"} | {
-            f"polecat-2{n}" for n in range(8)
-        }
+        assert {a.name for a in table.shown} == {"polecat-2"} | {f"polecat-2{n}" for n in range(8)}
         assert "/polecat-2" in str(app.query_one("#agents-title").render())
         await pilot.press("slash", *"wait", "enter")  # states match too
         await pilot.pause()
@@ -316,7 +316,9 @@ async def test_a_change_updates_only_the_changed_cells() -> None:
         # One working agent's memory changes: no reorder, one cell.
         target = next(a for a in first.agents if a.name == "polecat-2")
         assert target.state == "working"
-        changed = dataclasses.replace(target, task="sw-zzzzz", rss_bytes=(target.rss_bytes or 0) * 2)
+        changed = dataclasses.replace(
+            target, task="sw-zzzzz", rss_bytes=(target.rss_bytes or 0) * 2
+        )
         source.push(_with_agent(first, changed))
         await until(pilot, lambda: table.cell_updates > updates)
         assert table.rebuilds == rebuilds

@@ -71,7 +71,9 @@ def source(db: Path, writer: Store, mono: FakeClock) -> Iterator[StoreSource]:
     src.close()
 
 
-def test_poll_reads_only_when_something_changed(source: StoreSource, writer: Store, mono: FakeClock) -> None:
+def test_poll_reads_only_when_something_changed(
+    source: StoreSource, writer: Store, mono: FakeClock
+) -> None:
     first = source.poll()
     assert first is not None and first.queue_total == 0
     assert source.poll() is None  # nothing committed: one pragma, no read
@@ -85,8 +87,13 @@ def test_poll_reads_only_when_something_changed(source: StoreSource, writer: Sto
 
 
 def test_agents_that_need_a_person_come_first(source: StoreSource, writer: Store) -> None:
-    for name, role in (("mayor", "mayor"), ("polecat-10", "polecat"), ("polecat-2", "polecat"),
-                       ("witness", "witness"), ("polecat-3", "polecat")):
+    for name, role in (
+        ("mayor", "mayor"),
+        ("polecat-10", "polecat"),
+        ("polecat-2", "polecat"),
+        ("witness", "witness"),
+        ("polecat-3", "polecat"),
+    ):
         writer.upsert_agent(name, role, "sim")
     writer.set_agent_state("polecat-10", "waiting", "permission prompt")
     writer.set_agent_state("polecat-2", "working")
@@ -95,7 +102,11 @@ def test_agents_that_need_a_person_come_first(source: StoreSource, writer: Store
     snap = source.poll()
     assert snap is not None
     assert [a.name for a in snap.agents] == [
-        "polecat-3", "polecat-10", "witness", "mayor", "polecat-2",
+        "polecat-3",
+        "polecat-10",
+        "witness",
+        "mayor",
+        "polecat-2",
     ]
     assert snap.attention == 3
     assert snap.agent("witness") is not None
@@ -127,18 +138,23 @@ def test_tmux_overrides_the_store_and_failure_is_shown(db: Path, writer: Store) 
     src.panes = broken
     snap = src.poll(force=True)
     assert snap is not None and not snap.tmux_seen
-    assert {a.name: a.state for a in snap.agents} == {"polecat-1": "working", "polecat-2": "working"}
+    assert {a.name: a.state for a in snap.agents} == {
+        "polecat-1": "working",
+        "polecat-2": "working",
+    }
     src.close()
 
 
-def test_open_tasks_are_reread_only_when_tasks_moved(source: StoreSource, writer: Store) -> None:
+def test_the_queue_follows_task_events_without_rereading(
+    source: StoreSource, writer: Store
+) -> None:
     writer.upsert_agent("polecat-1", "polecat", "sim")
     for n in range(30):
         writer.add_task(f"task {n}", priority=n % 5)
     first = source.poll()
     assert first is not None
     assert first.queue_total == 30 and len(first.queue) == 12
-    assert [t.priority for t in first.queue] == sorted(t.priority for t in first.queue)
+    assert [t.id for t in first.queue] == [t.id for t in writer.list_tasks(("open",))[:12]]
     assert source.store is not None
     reads: list[tuple[str, ...]] = []
     original = source.store.list_tasks
@@ -148,17 +164,60 @@ def test_open_tasks_are_reread_only_when_tasks_moved(source: StoreSource, writer
         return original(statuses)  # type: ignore[return-value]
 
     source.store.list_tasks = counting  # type: ignore[method-assign, assignment]
-    writer.set_agent_state("polecat-1", "working")  # not a task change
-    assert source.poll() is not None
-    assert ("open",) not in reads
-    task = writer.claim_next_task("polecat-1")  # a task change: the queue is read again
+    writer.set_agent_state("polecat-1", "working")
+    task = writer.claim_next_task("polecat-1")
+    urgent = writer.add_task("urgent", priority=0)
     assert task is not None
     snap = source.poll()
-    assert ("open",) in reads
-    assert snap is not None and snap.queue_total == 30
-    assert snap.queue[0].status == "hooked" or any(t.status == "hooked" for t in snap.queue)
+    assert snap is not None
+    assert ("open",) not in reads  # kept from the events, not read again
+    assert snap.queue[0].id == task.id and snap.queue[0].status == "hooked"
+    expected = [t.id for t in writer.list_tasks(("open",))[:11]]
+    assert [t.id for t in snap.queue[1:]] == expected
+    assert urgent.id in expected
     assert snap.agent("polecat-1") is not None
     assert snap.agent("polecat-1").task_title == task.title  # type: ignore[union-attr]
+
+
+def test_the_queue_head_stays_exact_through_every_change(tmp_path: Path) -> None:
+    """Adds, claims, cancels, retries, bursts: the kept head always equals a full read."""
+    import random
+
+    from swarm.ui.open_tasks import OpenTasks
+
+    rng = random.Random(7)
+    mono = FakeClock()
+    with Store.open(tmp_path / "a.db") as writer, Store.open(tmp_path / "a.db") as reader:
+        head = OpenTasks(monotonic=mono, keep=8)
+        for n in range(4):
+            writer.upsert_agent(f"polecat-{n}", "polecat", "sim")
+        after = 0
+        for step in range(300):
+            choice = rng.random()
+            open_now = writer.list_tasks(("open",))
+            if choice < 0.45 or not open_now:
+                writer.add_task(f"t{step}", priority=rng.randrange(5))
+            elif choice < 0.65:
+                free = [a.name for a in writer.list_agents() if a.hook is None]
+                if free:
+                    writer.claim_next_task(rng.choice(free))
+            elif choice < 0.8:
+                writer.cancel_task(rng.choice(open_now).id)
+            elif choice < 0.9:
+                gone = writer.list_tasks(("cancelled",))
+                if gone:
+                    writer.retry_task(rng.choice(gone).id)
+            else:
+                busy = [a for a in writer.list_agents() if a.hook]
+                if busy:
+                    writer.release_task(rng.choice(busy).hook or "", "back")
+            fresh = reader.events(after_id=after)
+            after = fresh[-1].id if fresh else after
+            head.changed(reader, [e.task for e in fresh if e.kind.startswith("task.") and e.task])
+            total = reader.task_counts()["open"]
+            got = [t.id for t in head.first(reader, 5, total)]
+            assert got == [t.id for t in reader.list_tasks(("open",))[:5]], step
+        assert head.full_reads < 20  # most steps needed no full read (2 when written)
 
 
 def test_merges_show_the_queue_and_the_latest_results(source: StoreSource, writer: Store) -> None:
@@ -190,7 +249,9 @@ def test_merges_show_the_queue_and_the_latest_results(source: StoreSource, write
     assert again is not None and {m.id for m in again.merges_done} == {mr1.id, mr2.id}
 
 
-def test_events_are_read_incrementally_and_survive_a_burst(source: StoreSource, writer: Store) -> None:
+def test_events_are_read_incrementally_and_survive_a_burst(
+    source: StoreSource, writer: Store
+) -> None:
     for n in range(5):
         writer.add_event("test.event", f"event {n}")
     snap = source.poll()
@@ -256,3 +317,15 @@ def test_retry_and_reject_follow_the_store_rules(writer: Store) -> None:
         actions.retry_merge(writer, mr.id)
     with pytest.raises(SwarmError, match="unknown merge request"):
         actions.retry_merge(writer, 999)
+
+
+def test_events_after_an_empty_start_are_all_followed(source: StoreSource, writer: Store) -> None:
+    """A sidebar started on an empty store must not lose task changes in a later burst."""
+    assert source.poll() is not None  # no events at all yet
+    with writer.transaction():
+        urgent = writer.add_task("urgent", priority=0)
+        for n in range(EVENT_ROWS + 10):
+            writer.add_event("test.event", f"event {n}")
+    snap = source.poll()
+    assert snap is not None and snap.events[-1].message == f"event {EVENT_ROWS + 9}"
+    assert [t.id for t in snap.queue] == [urgent.id]

@@ -14,6 +14,8 @@ from swarm.errors import EXIT_FAILURE, SwarmError
 COMMAND_MODULES = [lifecycle, tasks, agents, layouts, demo]
 COMMAND_MODULES.append(__import__("swarm.cli.sidebar", fromlist=["register"]))
 COMMAND_MODULES.append(__import__("swarm.cli.mq", fromlist=["register"]))
+COMMAND_MODULES.append(__import__("swarm.cli.witness", fromlist=["register"]))
+COMMAND_MODULES.append(__import__("swarm.cli.runtime_cmds", fromlist=["register"]))
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,9 +8,11 @@ output attached. Modules, from the bottom up:
 
     batch.py      pure logic: when a batch closes, and the culprit search (bisection)
     gate.py       run the gate commands in a folder, with a timeout and an output tail
+    slots.py      run the gate on several candidates at once, one worktree each
     candidate.py  git work in the refinery's worktree: stack requests, name conflict files
     target.py     the target branch: fast-forward (in the person's checkout or by CAS), cleanup
     journal.py    a landing in flight, so a kill between fast-forward and store is repaired
+    landing.py    fast-forward the target and mark the stack merged, as one step
     bounce.py     sending work back: same polecat, the queue, or failed and escalated
     queue.py      `Refinery`: one batch from queue to landed / bounced, and crash recovery
     loop.py       the process in the refinery pane: lock, poll the store, print what it does

@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from swarm.refinery import BOUNCE_MARK
+from swarm.refinery.candidate import Conflict
+from swarm.refinery.gate import GateResult
 from swarm.store import Store
 from swarm.store.models import MergeRequest
 
 Destination = Literal["agent", "queue", "failed"]
-GONE_STATES = ("dead", "stopped")
+GONE_STATES = ("dead", "stopped", "done")  # no live process to send work back to
 
 
 @dataclass(frozen=True)
@@ -43,20 +45,24 @@ def bounce_count(store: Store, task_id: str) -> int:
 def conflict_notes(
     mr: MergeRequest, target: str, tip: str, files: Sequence[str], bounce: int
 ) -> str:
-    listed = "\n".join(f"  {name}" for name in files)
+    """What a polecat reads when its branch does not apply: the first line says it all."""
     return (
-        f"{BOUNCE_MARK} (merge conflict, bounce {bounce}): {mr.branch} @ {mr.head_sha[:12]} "
-        f"does not apply on {target} @ {tip[:12]}.\n"
-        f"Conflicting files:\n{listed}\n"
-        f"Start again from the current {target} (or rebase onto it), resolve, commit, "
-        "then run `swarm done`."
+        f"{BOUNCE_MARK}: merge conflict in {', '.join(files)} (bounce {bounce})\n"
+        f"{mr.branch} @ {mr.head_sha[:12]} does not apply on {target} @ {tip[:12]}.\n"
+        f"Rebase your branch onto the current {target} (`git rebase {target}`), resolve the "
+        "conflicts keeping both sides' intent, commit, then run `swarm done`."
     )
 
 
-def gate_notes(mr: MergeRequest, target: str, tip: str, report: str, bounce: int) -> str:
+def gate_notes(
+    mr: MergeRequest, target: str, tip: str, summary: str, tail: str, bounce: int
+) -> str:
+    """What a polecat reads when its change breaks the gate: which command, and its output."""
+    output = f"--- output (tail) ---\n{tail.rstrip()}\n" if tail.strip() else ""
     return (
-        f"{BOUNCE_MARK} (gate failed, bounce {bounce}): {mr.branch} @ {mr.head_sha[:12]} "
-        f"on top of {target} @ {tip[:12]}.\n{report}\n"
+        f"{BOUNCE_MARK}: {summary} (bounce {bounce})\n"
+        f"{mr.branch} @ {mr.head_sha[:12]} on top of {target} @ {tip[:12]}.\n"
+        f"{output}"
         "Fix it on your branch, run the gate's commands yourself, commit, then run `swarm done`."
     )
 
@@ -79,3 +85,47 @@ def send_back(store: Store, mr: MergeRequest, notes: str, max_bounces: int) -> S
         return SentBack("queue", None, bounces)  # it took other work meanwhile
     store.release_task(mr.task_id, notes)
     return SentBack("queue", None, bounces)
+
+
+@dataclass(frozen=True)
+class Bounced:
+    sent: SentBack
+    message: str  # one line for the pane: who, why, where to
+    escalation: str | None  # for a task that failed: what to tell the mayor
+
+
+def bounce(
+    store: Store,
+    mr: MergeRequest,
+    *,
+    target: str,
+    tip: str,
+    max_bounces: int,
+    cause: Conflict | GateResult,
+) -> Bounced:
+    """Send `mr`'s task back for `cause`, and record it (`merge.bounced`, `escalation`)."""
+    number = bounce_count(store, mr.task_id) + 1
+    data: dict[str, Any] = {"mr": mr.id, "head_sha": mr.head_sha, "tip": tip}
+    if isinstance(cause, Conflict):
+        notes = conflict_notes(mr, target, tip, cause.files, number)
+        short = f"conflict in {', '.join(cause.files)}"
+        data.update(why="conflict", files=list(cause.files))
+    else:
+        notes = gate_notes(mr, target, tip, cause.summary(), cause.tail, number)
+        short = f"gate {cause.brief()}"
+        data.update(why="gate", command=cause.command, tail=cause.tail)
+    sent = send_back(store, mr, notes, max_bounces)
+    data.update(to=sent.destination, agent=sent.agent, bounces=sent.bounces)
+    message = f"{mr.task_id} (#{mr.id}) bounced, {short}: {sent.describe()}"
+    store.add_event("merge.bounced", message, agent=mr.agent, task=mr.task_id, data=data)
+    escalation = None
+    if sent.destination == "failed":
+        escalation = (
+            f"refinery: task {mr.task_id} failed after {sent.bounces} bounces (last: {short}). "
+            f"See `swarm task show {mr.task_id}`; decide whether to split it, fix it yourself, "
+            f"or retry it with `swarm task retry {mr.task_id}`."
+        )
+        store.add_event(
+            "escalation", escalation, task=mr.task_id, data={"mr": mr.id, "bounces": sent.bounces}
+        )
+    return Bounced(sent, message, escalation)

@@ -22,6 +22,7 @@ from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.refinery.bounce import GONE_STATES
+from swarm.refinery.gate import DEFAULT_TIMEOUT
 from swarm.refinery.queue import Escalate, Log, Refinery, Settings, default_gate_jobs
 from swarm.store import Store
 
@@ -65,7 +66,17 @@ def settings_for(instance: SwarmInstance, gate_jobs: int | None = None) -> Setti
         batch_wait=merge.batch_wait,
         max_bounces=merge.max_bounces,
         gate_jobs=gate_jobs or default_gate_jobs(merge.batch_size),
+        gate_timeout=_env_seconds("SWARM_GATE_TIMEOUT", DEFAULT_TIMEOUT),
     )
+
+
+def _env_seconds(name: str, default: float) -> float:
+    """A positive number of seconds from the environment, else `default`."""
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
 
 
 def mayor_nudger(instance: SwarmInstance, store: Store, log: Log) -> Escalate:
@@ -155,6 +166,9 @@ def run_refinery(
             _print(f"gate: {gate}")
             store.add_event("refinery.start", f"refinery started (pid {os.getpid()})", agent=agent)
             serve(refinery, store, once=once)
+    except SwarmError as exc:  # a broken layout, no target branch: say it, the pane keeps it
+        _print(f"swarm: {exc.message}")
+        return exc.exit_code
     except KeyboardInterrupt:
         return 130
     finally:

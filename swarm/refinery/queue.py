@@ -22,29 +22,30 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from swarm import paths
 from swarm.errors import SwarmError
 from swarm.git.repo import GitError
 from swarm.refinery import target as target_git
 from swarm.refinery.batch import find_culprits, ready_batch, seconds_until_ready
-from swarm.refinery.bounce import SentBack, bounce_count, conflict_notes, gate_notes, send_back
+from swarm.refinery.bounce import bounce
 from swarm.refinery.candidate import Applied, CandidateWorktree, Conflict, commit_flags
-from swarm.refinery.gate import DEFAULT_TIMEOUT, GateResult, kill_leftover_gates, run_gate
-from swarm.refinery.journal import Journal, Landing
+from swarm.refinery.gate import DEFAULT_TIMEOUT, GateResult, kill_leftover_gates
+from swarm.refinery.journal import Journal
+from swarm.refinery.landing import finish_journal, land
+from swarm.refinery.slots import GateSlots
 from swarm.store import Store
-from swarm.store.models import LIVE_MERGE_STATUSES, MergeRequest
+from swarm.store.models import MergeRequest
 
 Log = Callable[[str], None]
 Escalate = Callable[[str, str], None]  # (task id, what happened)
 Clock = Callable[[], float]
 
 WORKTREE_NAME = "refinery"
-BLOCKED_RETRY = 5.0  # seconds before trying again a fast-forward git refused
+BLOCKED_RETRY = 5.0  # seconds before trying again a fast-forward git refused (doubling)
+BLOCKED_RETRY_MAX = 60.0
 RED_TARGET_RETRY = 60.0  # seconds before re-testing a target that fails the gate by itself
 ERROR_RETRY = (5.0, 60.0)  # first and longest pause after an unexpected error
 
@@ -135,17 +136,6 @@ class _Batch:
     by_tree: dict[str, GateResult] = field(default_factory=dict)
 
 
-class _Changed(Exception):
-    """A request of the stack left `testing` during the gate (a person rejected it)."""
-
-
-class _Refused(Exception):
-    def __init__(self, moved: bool, reason: str) -> None:
-        super().__init__(reason)
-        self.moved = moved
-        self.reason = reason
-
-
 class Refinery:
     """The merge queue's engine; `loop.py` drives it, tests call `step()` directly."""
 
@@ -169,10 +159,17 @@ class Refinery:
         self.journal = Journal(settings.journal_path)
         flags = commit_flags(settings.repo)
         self.builder = CandidateWorktree(settings.repo, settings.worktree, flags)
-        self._slots = [self.builder]
+        self.slots = GateSlots(
+            self.builder,
+            settings.slot,
+            gate=settings.gate,
+            marker=settings.marker,
+            timeout=settings.gate_timeout,
+        )
         self._green: set[str] = set()  # trees that passed the gate
         self._hold: _Hold | None = None
         self._prepared: _Prepared | None = None
+        self._blocked: tuple[str, int] | None = None  # why git refused, and how often since
         self._errors = 0
         self._state: tuple[str, str] | None = None
 
@@ -189,7 +186,7 @@ class Refinery:
             if aborted:
                 found.append(f"aborted a half-done {', '.join(aborted)} in {path.name}")
         self._reset_builder(self._tip())
-        found += self._finish_journal()
+        found += finish_journal(self.store, self.journal, self.settings.repo)
         for mr in self.store.list_merge_requests(["testing"]):
             self.store.set_merge_status(mr.id, "queued", "interrupted: the refinery restarted")
             found.append(f"{mr.task_id} (#{mr.id}) back to queued")
@@ -237,7 +234,11 @@ class Refinery:
         batch = [self._refresh(mr) for mr in batch]
         prepared = self._matching_prepared(tip, batch)
         if prepared is not None:
-            batch = batch[: len(prepared.key)]
+            # The same stack passed the gate on this same tip; only git refused to move.
+            ready = batch[: len(prepared.key)]
+            self.log(f"  retrying the fast-forward of {', '.join(mr.task_id for mr in ready)}")
+            self._land(tip, ready, prepared.new, prepared.shas, prepared.result, waiting=True)
+            return
         self.stats.batches += 1
         names = ", ".join(mr.task_id for mr in batch)
         for mr in batch:
@@ -254,10 +255,6 @@ class Refinery:
         self.log(f"batch of {len(batch)} on {self.settings.target} @ {tip[:10]}: {names}")
         self._set_state("working", f"testing {names}")
         try:
-            if prepared is not None:
-                self.log("  the same stack passed the gate already: fast-forwarding again")
-                self._land(tip, batch, prepared.new, prepared.shas, prepared.result)
-                return
             memo = _Batch(tip)
             applied = self._initial_build(memo, batch)
             if not applied:
@@ -265,7 +262,7 @@ class Refinery:
             search = find_culprits(
                 applied,
                 lambda acc, rest, pts: self._probe(memo, acc, rest, pts),
-                self.settings.gate_jobs,
+                self.settings.gate_jobs if self.settings.gate else 1,  # nothing to parallelise
             )
             self.stats.rounds += search.rounds
             if any(len(stack) == 1 for _, stack in search.bad) and not self._tip_green(memo):
@@ -304,11 +301,9 @@ class Refinery:
         memo.shas[()] = memo.tip
         applied: list[MergeRequest] = []
         for mr in batch:
-            outcome = self.builder.apply(
-                mr.head_sha, memo.tip, self.settings.strategy, self._message(mr)
-            )
+            outcome = self._apply(memo, mr)
             if isinstance(outcome, Conflict):
-                self._bounce(mr, "conflict", memo.tip, conflict=outcome)
+                self._bounce(mr, memo.tip, outcome)
                 continue
             applied.append(mr)
             memo.shas[tuple(m.id for m in applied)] = outcome.sha
@@ -328,9 +323,7 @@ class Refinery:
             if broken:
                 shas.append(None)
                 continue
-            outcome = self.builder.apply(
-                mr.head_sha, memo.tip, self.settings.strategy, self._message(mr)
-            )
+            outcome = self._apply(memo, mr)
             if isinstance(outcome, Applied):
                 memo.shas[ids[: i + 1]] = outcome.sha
                 shas.append(outcome.sha)
@@ -391,25 +384,7 @@ class Refinery:
             self.log(f"  gate {commands} on {labels.get(items[0][1], items[0][1][:10])}")
         else:
             self.log(f"  gate {commands} on {len(items)} candidates, {jobs} at a time")
-        slots = [self._slot(i) for i in range(jobs)]
-
-        def run(index: int, sha: str) -> GateResult:
-            if not s.gate:
-                return GateResult(True)
-            slot = slots[index % jobs]
-            slot.reset_to(sha)
-            return run_gate(s.gate, slot.path, marker=s.marker, timeout=s.gate_timeout)
-
-        results: list[GateResult] = []
-        for start in range(0, len(items), jobs):
-            chunk = items[start : start + jobs]
-            if len(chunk) == 1:
-                results.append(run(0, chunk[0][1]))
-            else:
-                with ThreadPoolExecutor(max_workers=len(chunk)) as pool:
-                    results += list(
-                        pool.map(lambda pair: run(*pair), enumerate(sha for _, sha in chunk))
-                    )
+        results = self.slots.run([sha for _, sha in items], jobs)
         self.stats.gate_runs += len(items)
         for (tree, sha), result in zip(items, results, strict=True):
             memo.by_tree[tree] = result
@@ -443,61 +418,26 @@ class Refinery:
         self, memo: _Batch, mr: MergeRequest, stack: tuple[MergeRequest, ...]
     ) -> None:
         ids = tuple(m.id for m in stack)
-        conflict = memo.conflicts.get(ids)
-        if conflict is not None:
-            self._bounce(mr, "conflict", memo.tip, conflict=conflict)
-            return
-        result = memo.results.get(ids) or GateResult(False, tail="(no gate output kept)")
-        self._bounce(mr, "gate", memo.tip, result=result)
+        cause = memo.conflicts.get(ids) or memo.results.get(ids)
+        self._bounce(mr, memo.tip, cause or GateResult(False, tail="(no gate output kept)"))
 
-    def _bounce(
-        self,
-        mr: MergeRequest,
-        why: str,
-        tip: str,
-        *,
-        conflict: Conflict | None = None,
-        result: GateResult | None = None,
-    ) -> None:
-        number = bounce_count(self.store, mr.task_id) + 1
-        data: dict[str, Any] = {"mr": mr.id, "why": why, "head_sha": mr.head_sha, "tip": tip}
-        if conflict is not None:
-            notes = conflict_notes(mr, self.settings.target, tip, conflict.files, number)
-            short = f"conflict in {', '.join(conflict.files)}"
-            data["files"] = list(conflict.files)
-        else:
-            assert result is not None
-            notes = gate_notes(mr, self.settings.target, tip, result.report(), number)
-            short = f"gate {result.brief()}"
-            data["tail"] = result.tail
-            data["command"] = result.command
+    def _bounce(self, mr: MergeRequest, tip: str, cause: Conflict | GateResult) -> None:
+        s = self.settings
         try:
-            sent = send_back(self.store, mr, notes, self.settings.max_bounces)
+            bounced = bounce(
+                self.store, mr, target=s.target, tip=tip, max_bounces=s.max_bounces, cause=cause
+            )
         except SwarmError as exc:  # changed under us (rejected by a person): say so, go on
             self.log(f"  {mr.task_id}: could not bounce ({exc.message})")
             return
         self.stats.bounced += 1
-        data["to"] = sent.destination
-        data["agent"] = sent.agent
-        message = f"{mr.task_id} (#{mr.id}) bounced, {short}: {sent.describe()}"
-        self.store.add_event("merge.bounced", message, agent=mr.agent, task=mr.task_id, data=data)
-        self.log(f"  ↩ {message}")
-        if sent.destination == "failed":
-            self._escalate(mr, sent, short)
-
-    def _escalate(self, mr: MergeRequest, sent: SentBack, short: str) -> None:
-        text = (
-            f"refinery: task {mr.task_id} failed after {sent.bounces} bounces "
-            f"(last: {short}). See `swarm task show {mr.task_id}`; decide whether to split it, "
-            f"fix it yourself, or retry it with `swarm task retry {mr.task_id}`."
-        )
-        self.store.add_event(
-            "escalation", text, task=mr.task_id, data={"mr": mr.id, "bounces": sent.bounces}
-        )
+        self.log(f"  ↩ {bounced.message}")
+        if bounced.escalation is None:
+            return
         self.log(f"  ! escalated to the mayor: {mr.task_id}")
         if self.escalate is not None:
             try:
-                self.escalate(mr.task_id, text)
+                self.escalate(mr.task_id, bounced.escalation)
             except SwarmError as exc:
                 self.log(f"  (the mayor could not be told: {exc.message})")
 
@@ -508,53 +448,35 @@ class Refinery:
         new: str,
         shas: Sequence[str],
         result: GateResult,
+        *,
+        waiting: bool = False,
     ) -> None:
-        """Fast-forward the target to `new` and mark the stack merged, or requeue it."""
+        """Fast-forward the target to `new` and mark the stack merged, or requeue it.
+
+        `waiting`: the stack passed before and waits, queued, for git to let it land.
+        """
         s = self.settings
-        moved = [
-            mr
-            for mr in stack
-            if (head := target_git.branch_tip(s.repo, mr.branch)) is not None
-            and head != mr.head_sha
-        ]
-        if moved:
-            names = ", ".join(mr.task_id for mr in moved)
-            self._requeue(stack, f"not merged: {names} moved during the gate; testing again")
-            self.log(f"  {names} moved during the gate: the stack goes back to the queue")
+        landed = land(
+            self.store,
+            self.journal,
+            s.repo,
+            s.target,
+            tip,
+            stack,
+            new,
+            shas,
+            expected="queued" if waiting else "testing",
+            result_text=result.summary(),
+        )
+        if landed.outcome == "refused":
+            self._refused(tip, stack, new, shas, result, landed.reason)
             return
-        pairs = tuple((mr.id, sha) for mr, sha in zip(stack, shas, strict=True))
-        self.journal.write(Landing(s.target, tip, new, pairs))
-        try:
-            with self.store.transaction():
-                for mr in stack:
-                    fresh = self.store.get_merge_request(mr.id)
-                    if fresh.status != "testing":
-                        raise _Changed(f"{mr.task_id} became {fresh.status} during the gate")
-                advance = target_git.fast_forward(s.repo, s.target, tip, new)
-                if not advance.ok:
-                    raise _Refused(advance.moved, advance.reason)
-                for mr, sha in zip(stack, shas, strict=True):
-                    self.store.set_merge_status(mr.id, "testing", result.summary())
-                    self.store.mark_request_merged(mr.id, sha)
-                self.store.add_event(
-                    "merge.landed",
-                    f"{s.target} {tip[:12]} -> {new[:12]}: {len(stack)} request(s)",
-                    data={"old": tip, "new": new, "mrs": [mr.id for mr in stack]},
-                )
-        except _Changed as changed:
-            self.journal.clear()
-            self._requeue(stack, f"not merged: {changed}; testing again without it")
-            self.log(f"  {changed}: the rest goes back to the queue")
+        if landed.outcome != "landed":
+            self._requeue(stack, f"not merged: {landed.reason}; testing again")
+            self.log(f"  {landed.reason}: back to the queue, to be tested again")
             return
-        except _Refused as refused:
-            self.journal.clear()
-            self._refused(tip, stack, new, shas, result, refused)
-            return
-        except BaseException:
-            self._finish_journal()  # the fast-forward may have happened: make the store agree
-            raise
-        self.journal.clear()
         self._prepared = None
+        self._blocked = None
         self._green.add(self.builder.tree(new))
         self.stats.merged += len(stack)
         for mr, sha in zip(stack, shas, strict=True):
@@ -569,25 +491,26 @@ class Refinery:
         new: str,
         shas: Sequence[str],
         result: GateResult,
-        refused: _Refused,
+        reason: str,
     ) -> None:
-        if refused.moved:
-            self._requeue(stack, f"{self.settings.target} moved during the gate; testing again")
-            self.log(
-                f"  {self.settings.target} moved during the gate: testing again on the new tip"
-            )
-            return
+        """Git would not fast-forward (the person's uncommitted changes, a lock): keep the
+        passing stack, leave it queued, and try again later, less and less often."""
         key = tuple((mr.id, mr.head_sha) for mr in stack)
         self._prepared = _Prepared(tip, key, new, tuple(shas), result)
-        self._hold = _Hold(self.clock() + BLOCKED_RETRY, tip, refused.reason)
-        self._requeue(stack, f"passed, waiting to fast-forward: {refused.reason}")
-        self.store.add_event(
-            "merge.blocked",
-            f"cannot fast-forward {self.settings.target} yet: {refused.reason}",
-            data={"mrs": [mr.id for mr in stack], "reason": refused.reason},
-        )
-        what = f"cannot fast-forward {self.settings.target}: {refused.reason}"
-        self.log(f"  ⏸ {what}; retrying in {BLOCKED_RETRY:.0f}s")
+        again = self._blocked is not None and self._blocked[0] == reason
+        tries = self._blocked[1] + 1 if again and self._blocked is not None else 0
+        self._blocked = (reason, tries)
+        pause = min(BLOCKED_RETRY_MAX, BLOCKED_RETRY * 2**tries)
+        self._hold = _Hold(self.clock() + pause, tip, reason)
+        self._requeue(stack, f"passed, waiting to fast-forward: {reason}")
+        what = f"cannot fast-forward {self.settings.target}: {reason}"
+        self.log(f"  ⏸ {what}; retrying in {pause:.0f}s")
+        if not again:  # one event per reason, not one per retry
+            self.store.add_event(
+                "merge.blocked",
+                f"cannot fast-forward {self.settings.target} yet: {reason}",
+                data={"mrs": [mr.id for mr in stack], "reason": reason},
+            )
 
     def _hold_red_target(self, tip: str, batch: Sequence[MergeRequest]) -> None:
         reason = f"{self.settings.target} @ {tip[:12]} fails the gate by itself"
@@ -627,26 +550,6 @@ class Refinery:
 
     # -- recovery helpers -------------------------------------------------------------------
 
-    def _finish_journal(self) -> list[str]:
-        """Finish (or drop) a landing a killed refinery left in flight."""
-        landing = self.journal.read()
-        if landing is None:
-            self.journal.clear()
-            return []
-        found: list[str] = []
-        current = target_git.branch_tip(self.settings.repo, landing.target)
-        if current is not None and target_git.is_ancestor(self.settings.repo, landing.new, current):
-            for mr_id, sha in landing.requests:
-                try:
-                    mr = self.store.get_merge_request(mr_id)
-                    if mr.status in LIVE_MERGE_STATUSES:
-                        self.store.mark_request_merged(mr_id, sha)
-                        found.append(f"{mr.task_id} (#{mr_id}) was landed: marked merged")
-                except SwarmError as exc:
-                    found.append(f"#{mr_id}: {exc.message}")
-        self.journal.clear()
-        return found
-
     def _reset_builder(self, sha: str) -> None:
         try:
             self.builder.reset_to(sha)
@@ -665,23 +568,19 @@ class Refinery:
             if p.name == WORKTREE_NAME or p.name.startswith(f"{WORKTREE_NAME}-gate-")
         )
 
-    def _slot(self, index: int) -> CandidateWorktree:
-        while len(self._slots) <= index:
-            path = self.settings.slot(len(self._slots))
-            self._slots.append(CandidateWorktree(self.settings.repo, path, self.builder.flags))
-        return self._slots[index]
-
     # -- small things -----------------------------------------------------------------------
 
     def _tip(self) -> str:
         return target_git.tip(self.settings.repo, self.settings.target)
 
-    def _summary(self, mr: MergeRequest) -> str:
+    def _apply(self, memo: _Batch, mr: MergeRequest) -> Applied | Conflict:
+        """Apply one request onto the builder's HEAD (its own commits: those not on the tip)."""
         try:
             title = self.store.get_task(mr.task_id).title
         except SwarmError:
             title = "(task gone)"
-        return f"{title} ({mr.task_id}, merge request #{mr.id})"
+        summary = f"{title} ({mr.task_id}, merge request #{mr.id})"
+        return self.builder.apply(mr.head_sha, memo.tip, self.settings.strategy, summary, mr.branch)
 
     @staticmethod
     def _describe(stack: Sequence[MergeRequest], length: int) -> str:

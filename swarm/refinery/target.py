@@ -16,7 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from swarm.git.repo import git
+from swarm.git.repo import GitError, git
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,11 @@ class Advance:
 
 
 def tip(repo: Path, branch: str) -> str:
-    return git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}^{{commit}}")
+    """The target's tip; a missing target is an error the person must fix, said plainly."""
+    found = branch_tip(repo, branch)
+    if found is None:
+        raise GitError(f"{repo}: there is no branch '{branch}' to merge into")
+    return found
 
 
 def branch_tip(repo: Path, branch: str) -> str | None:

@@ -26,6 +26,7 @@ class LaunchContext:
     socket: str
     session: str
     base_ref: str = "HEAD"  # what a new polecat worktree starts from (the merge target)
+    gate: tuple[str, ...] = ()  # the layout's gate commands (agents may run them unasked)
 
 
 def swarm_argv(*args: str) -> tuple[str, ...]:
@@ -109,7 +110,25 @@ def runtime_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
         if not agent.role.command:
             raise ConfigError(f"role {agent.role.name}: runtime 'command' needs a 'command' list")
         return agent.role.command
-    if runtime in ("claude", "codex", "gemini", "aider"):
+    if runtime == "claude":
+        from swarm.runtimes import claude
+
+        binary = claude.find_binary()
+        if binary is None:
+            return _missing(
+                "claude",
+                "Install it (npm install -g @anthropic-ai/claude-code) or set SWARM_CLAUDE_BIN; "
+                "`swarm doctor` checks the machine.",
+            )
+        return claude.launch_argv(
+            agent,
+            binary=binary,
+            state_dir=ctx.state_dir,
+            repo=ctx.repo,
+            worktree=agent_worktree(agent, ctx),
+            gate=ctx.gate,
+        )
+    if runtime in ("codex", "gemini", "aider"):
         if shutil.which(runtime) is None:
             return _missing(runtime, "Install it, or run `swarm doctor` for help.")
         return (runtime,)

@@ -87,7 +87,8 @@ SIM = ScreenPatterns(
     ),
     ready=(
         Pattern(
-            r"^(swarm sim agent: |⏺ \S+ done: |⏺ \S+ failed: |⏺ task |nothing on my hook|✗ |⏺ refused)",
+            r"^(swarm sim agent: |⏺ \S+ done: |⏺ \S+ failed: |⏺ task "
+            r"|nothing on my hook|✗ |⏺ refused)",
             within=1,
             label="sim at its prompt",
         ),
@@ -186,7 +187,9 @@ def classify(runtime: str, screen: str) -> ScreenVerdict:
         return ScreenVerdict("unknown", "blank screen")
     menu = [p for p in patterns.waiting if p in _PERMISSION_MENU]
     if _matches_all(tuple(menu), lines):
-        return ScreenVerdict("waiting", "permission prompt on screen", prompt_command(runtime, screen))
+        return ScreenVerdict(
+            "waiting", "permission prompt on screen", prompt_command(runtime, screen)
+        )
     others = tuple(p for p in patterns.waiting if p not in _PERMISSION_MENU)
     gate = _matches(others, lines)
     if gate is not None:

@@ -23,6 +23,7 @@ from textual import work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Label
 from textual.worker import get_current_worker
@@ -71,8 +72,13 @@ class SidebarApp(App[None]):
     CSS_PATH = "sidebar.tcss"
     TITLE = "swarm"
     COMMANDS = App.COMMANDS | {SwarmCommands}
+    # "? help" first: a 30-column footer has room for three keys, and help lists the rest.
     BINDINGS: ClassVar[list[BindingType]] = [
-        *(Binding(k.key, k.action, k.short) for k in KEYS if k.key != "enter"),
+        *(
+            Binding(k.key, k.action, k.short)
+            for k in sorted(KEYS, key=lambda k: k.action != "help")
+            if k.key != "enter"
+        ),
         Binding("escape", "clear_filter", "clear filter", show=False),
     ]
 
@@ -99,6 +105,7 @@ class SidebarApp(App[None]):
         self._wake = threading.Event()
         self._force = threading.Event()
         self._last_error = ""
+        self._labels: dict[str, tuple[str, str]] = {}
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -194,10 +201,11 @@ class SidebarApp(App[None]):
         self._set_label("#events-title", Text("events", style="bold"))
 
     def _set_label(self, selector: str, text: Text) -> None:
-        label = self.query_one(selector, Label)
-        if getattr(label, "_swarm_text", None) != (text.plain, str(text.spans)):
-            label._swarm_text = (text.plain, str(text.spans))  # type: ignore[attr-defined]
-            label.update(text)
+        """Titles change rarely: update a label only when its text or colours do."""
+        look = (text.plain, str(text.spans))
+        if self._labels.get(selector) != look:
+            self._labels[selector] = look
+            self.query_one(selector, Label).update(text)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if isinstance(event.data_table, AgentsTable) and self.snapshot is not None:
@@ -255,7 +263,7 @@ class SidebarApp(App[None]):
 
     def _report(self, line: str, ok: bool) -> None:
         self.results.append((line, ok))
-        severity = "information" if ok else "error"
+        severity: SeverityLevel = "information" if ok else "error"
         self.notify(line, severity=severity, timeout=4 if ok else 8, markup=False)
 
     def run_action_named(self, action: str) -> None:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -23,9 +23,10 @@ from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.status import ROLE_ORDER, live_state
 from swarm.store import Store
-from swarm.store.models import TASK_STATUSES, Agent, Event, MergeRequest, Task, TaskStatus
+from swarm.store.models import TASK_STATUSES, Agent, Event, MergeRequest, Task
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import agent_sort_key
+from swarm.ui.open_tasks import OpenTasks
 
 Clock = Callable[[], float]
 PaneLister = Callable[[], Sequence[PaneInfo]]
@@ -35,7 +36,7 @@ FULL_EVERY = 2.0  # a full read (and one tmux call) at least this often
 QUEUE_ROWS = 12  # queued tasks kept in a snapshot (the counts cover the rest)
 RECENT_MERGES = 6  # finished merge requests kept (newest first)
 EVENT_ROWS = 40  # recent events kept
-QUEUE_REREAD = 30.0  # seconds: re-read the open tasks at least this often, changed or not
+FOLLOW_LIMIT = 500  # new events read incrementally; a bigger burst means a full re-read
 # States in which an agent needs a person; "escalated" is written by the witness into
 # the agent's detail (there is no stored state for it), so it is matched there too.
 ATTENTION_STATES = ("waiting", "stalled", "dead")
@@ -239,8 +240,9 @@ class StoreSource:
     """Snapshots read from `.swarm/swarm.db`, confirmed by one `list-panes` per full read.
 
     Cheap by construction: between changes a poll is one pragma; events are read
-    incrementally (`after_id`), and finished merge requests, which never change again, are
-    read once and then only when a merge event names them.
+    incrementally (`after_id`); the head of the open queue is kept from `task.*` events
+    (`OpenTasks`); finished merge requests, which never change again, are read once and then
+    only when a merge event names them.
     """
 
     db_path: Path
@@ -253,14 +255,15 @@ class StoreSource:
     _version: int | None = field(default=None, init=False)
     _last_full: float = field(default=float("-inf"), init=False)
     _events: deque[EventRow] = field(default_factory=lambda: deque(maxlen=EVENT_ROWS), init=False)
+    _last_event: int | None = field(default=None, init=False)
     _done_merges: dict[int, MergeRow] = field(default_factory=dict, init=False)
     _pane_cache: dict[str, PaneInfo] | None = field(default=None, init=False)
     _merges_loaded: bool = field(default=False, init=False)
-    _open_top: list[Task] | None = field(default=None, init=False)
-    _open_read_at: float = field(default=float("-inf"), init=False)
-    _tasks_moved: bool = field(default=True, init=False)
-    _counts_seen: dict[TaskStatus, int] = field(default_factory=dict, init=False)
-    _agents_seen: tuple[tuple[str, str, str | None, int], ...] = field(default=(), init=False)
+    _open: OpenTasks = field(init=False)
+    _agents_seen: tuple[tuple[str, str | None, int], ...] = field(default=(), init=False)
+
+    def __post_init__(self) -> None:
+        self._open = OpenTasks(monotonic=self.monotonic)
 
     @classmethod
     def for_instance(cls, instance: SwarmInstance, clock: Clock = time.time) -> StoreSource:
@@ -299,7 +302,7 @@ class StoreSource:
         store = self.store
         assert store is not None
         agents = store.list_agents()
-        seen = tuple((a.name, a.state, a.pane, a.restarts) for a in agents)
+        seen = tuple((a.name, a.pane, a.restarts) for a in agents)
         if refresh_panes or seen != self._agents_seen or self._pane_cache is None:
             # A restart or a new pane must not wait for the next timed tmux call.
             self._pane_cache = self._read_panes()
@@ -308,7 +311,8 @@ class StoreSource:
         held = store.list_tasks(("hooked", "working"))
         titles = {t.id: t.title for t in held}
         counts = store.task_counts()
-        queued = [t for t in held if t.status == "hooked"] + self._open_tasks(store, counts)
+        open_head = self._open.first(store, QUEUE_ROWS, counts.get("open", 0))
+        queued = [t for t in held if t.status == "hooked"] + open_head
         queued.sort(key=lambda t: (t.priority, t.seq))
         return Snapshot(
             now=self.clock(),
@@ -322,28 +326,6 @@ class StoreSource:
             events=events,
             tmux_seen=self._pane_cache is not None,
         )
-
-    def _open_tasks(self, store: Store, counts: Mapping[TaskStatus, int]) -> list[Task]:
-        """The first open tasks in queue order, re-read only when tasks moved.
-
-        Reading every open task costs milliseconds per thousand; most changes (an agent's
-        state, a touch, a merge status) leave the queue alone. Every task change writes a
-        `task.*` event and almost every one changes the counts, so either one triggers a
-        re-read, and a slow timer re-reads anyway as a safety net.
-        """
-        stale = (
-            self._open_top is None
-            or self._tasks_moved
-            or dict(counts) != self._counts_seen
-            or self.monotonic() - self._open_read_at >= QUEUE_REREAD
-        )
-        if stale:
-            self._open_top = store.list_tasks(("open",))[:QUEUE_ROWS]
-            self._open_read_at = self.monotonic()
-        self._tasks_moved = False
-        self._counts_seen = dict(counts)
-        assert self._open_top is not None
-        return list(self._open_top)
 
     def _agent(self, agent: Agent, titles: dict[str, str]) -> AgentRow:
         state: str = agent.state
@@ -363,24 +345,30 @@ class StoreSource:
     def _read_events(self, store: Store) -> tuple[EventRow, ...]:
         if not self._merges_loaded:
             self._load_finished_merges(store)
-        if not self._events:
+        if self._last_event is None:  # the first read: what is on screen is all we need
             fresh = store.latest_events(EVENT_ROWS)
         else:
-            fresh = store.events(after_id=self._events[-1].id, limit=EVENT_ROWS + 1)
-            if len(fresh) > EVENT_ROWS:
+            fresh = store.events(after_id=self._last_event, limit=FOLLOW_LIMIT + 1)
+            if len(fresh) > FOLLOW_LIMIT:
                 # A burst: only the newest events are shown anyway, and merge events may
                 # have been skipped, so the finished requests are read again too.
                 self._events.clear()
                 self._load_finished_merges(store)
-                self._tasks_moved = True
+                self._open.invalidate()
                 fresh = store.latest_events(EVENT_ROWS)
+        if fresh:
+            self._last_event = fresh[-1].id
+        elif self._last_event is None:
+            self._last_event = 0
+        moved: list[str] = []
         for event in fresh:
             self._events.append(event_row(event))
-            if event.kind.startswith("task."):
-                self._tasks_moved = True
+            if event.kind.startswith("task.") and event.task:
+                moved.append(event.task)
             mr_id = event.data.get("mr")
             if event.kind.startswith("merge.") and isinstance(mr_id, int):
                 self._note_merge(store, mr_id)
+        self._open.changed(store, moved)
         return tuple(self._events)
 
     def _load_finished_merges(self, store: Store) -> None:

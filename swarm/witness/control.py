@@ -1,14 +1,14 @@
-"""A tmux control-mode client: many commands, no forks, and pane output as it happens.
+"""A tmux control-mode client: many commands per tick, no process forked for any of them.
 
 `tmux -C attach-session` keeps one client connected to the swarm's session. Commands are
 written as lines and answered in `%begin … %end` (or `%error`) blocks, in order, at about
-0.1 ms each instead of a 2-3 ms `tmux` process; and tmux pushes `%output %pane …` whenever
-a pane prints, which is the per-pane activity signal no `list-panes` field gives.
+0.1 ms each instead of a 2-3 ms `tmux` process.
 
-To keep that stream cheap however much the agents print, a pane is paused for this client
-after its first output (`refresh-client -A %N:pause`: tmux keeps reading the pane, it only
-stops sending its bytes here) and resumed once per tick: the witness learns "this pane
-printed since the last tick" from one line per pane per tick at most.
+The client attaches with `no-output`: it never receives pane output. That is deliberate.
+tmux (3.3a here, and up to 3.6a per tmux issue #5499) crashes the whole server when a pane is
+respawned while a control client has not consumed all of that pane's output, and the swarm
+respawns panes routinely. A client that takes no output can never lag behind a pane, so
+the witness learns about output from cheap pane fields instead (see `signals`).
 
 One command per line: a line of several `;`-separated commands is answered with one block
 per command run, and a failing command drops the rest of its line, so several commands per
@@ -26,8 +26,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from swarm.tmux.client import exact_session
-
-Clock = time.time
 
 
 class ControlError(Exception):
@@ -69,14 +67,19 @@ class ControlClient:
         socket: str,
         session: str,
         *,
-        pause_output: bool = True,
         timeout: float = 5.0,
     ) -> None:
         self.argv = [
-            tmux_bin, "-L", socket, "-C", "attach-session", "-f", "ignore-size",
-            "-t", exact_session(session),
+            tmux_bin,
+            "-L",
+            socket,
+            "-C",
+            "attach-session",
+            "-f",
+            "ignore-size,no-output",
+            "-t",
+            exact_session(session),
         ]
-        self.pause_output = pause_output
         self.timeout = timeout
         self._proc: subprocess.Popen[bytes] | None = None
         self._reader: threading.Thread | None = None
@@ -86,9 +89,6 @@ class ControlClient:
         self._current: Reply | None = None
         self._attached = threading.Event()
         self._closed = threading.Event()
-        self._activity: dict[str, float] = {}
-        self._paused: set[str] = set()
-        self._state_lock = threading.Lock()
 
     # -- life --------------------------------------------------------------------------
 
@@ -173,29 +173,6 @@ class ControlClient:
                 self._fail_pending()
                 raise ControlError("tmux control client closed") from None
 
-    # -- activity ----------------------------------------------------------------------
-
-    def take_activity(self) -> dict[str, float]:
-        """When each pane last printed (wall clock), and resume the paused ones."""
-        with self._state_lock:
-            activity = dict(self._activity)
-            paused = sorted(self._paused)
-            self._paused.clear()
-        if paused and self.alive:
-            args: list[str] = ["refresh-client"]
-            for pane in paused:
-                args += ["-A", f"{pane}:continue"]
-            try:
-                self.send(args)
-            except ControlError:
-                pass
-        return activity
-
-    def forget(self, pane_id: str) -> None:
-        with self._state_lock:
-            self._activity.pop(pane_id, None)
-            self._paused.discard(pane_id)
-
     # -- the reader thread -------------------------------------------------------------
 
     def _read(self) -> None:
@@ -218,9 +195,7 @@ class ControlClient:
             else:
                 current.lines.append(raw.decode(errors="replace"))
             return
-        if raw.startswith(b"%output "):
-            self._output(raw)
-        elif raw.startswith(b"%begin "):
+        if raw.startswith(b"%begin "):
             parts = raw.split()
             ours = len(parts) >= 4 and parts[3] == b"1"
             if not ours:
@@ -233,20 +208,6 @@ class ControlClient:
             self._closed.set()
         elif not self._attached.is_set() and raw.startswith(b"%session-changed"):
             self._attached.set()
-
-    def _output(self, raw: bytes) -> None:
-        end = raw.find(b" ", 8)
-        pane = raw[8:end if end > 0 else None].decode(errors="replace")
-        with self._state_lock:
-            self._activity[pane] = Clock()
-            pause = self.pause_output and pane not in self._paused
-            if pause:
-                self._paused.add(pane)
-        if pause:
-            try:
-                self.send(("refresh-client", "-A", f"{pane}:pause"))
-            except ControlError:
-                pass
 
     def _fail_pending(self) -> None:
         with self._pending_lock:

@@ -64,13 +64,19 @@ class Effects:
             self._execute(store, action)
         except SwarmError as exc:
             self.log(f"{_subject(action)}: {type(action).__name__.lower()} failed: {exc.message}")
-            store.add_event("witness.error", f"{type(action).__name__.lower()} failed: {exc.message}", agent=_subject(action))
+            store.add_event(
+                "witness.error",
+                f"{type(action).__name__.lower()} failed: {exc.message}",
+                agent=_subject(action),
+            )
 
     def _execute(self, store: Store, action: Action) -> None:
         if isinstance(action, Restart):
             self._restart(store, action)
         elif isinstance(action, Nudge):
-            store.add_event("witness.nudge", f"{action.agent} nudged: {action.reason}", agent=action.agent)
+            store.add_event(
+                "witness.nudge", f"{action.agent} nudged: {action.reason}", agent=action.agent
+            )
             self.log(f"{action.agent}: nudge ({action.reason})")
             self._nudge(action.agent, action.text)
         elif isinstance(action, Escalate):
@@ -80,7 +86,9 @@ class Effects:
         elif isinstance(action, Notify):
             where = self.notifier.tell("swarm: an agent is waiting", action.message, action.agent)
             told = ", ".join(where) if where else "the sidebar only (no client attached)"
-            store.add_event("witness.notify", f"{action.message} (told: {told})", agent=action.agent)
+            store.add_event(
+                "witness.notify", f"{action.message} (told: {told})", agent=action.agent
+            )
             self.log(f"{action.agent}: waiting for a person; told {told}")
         elif isinstance(action, Approve):
             actions.answer_prompt(self.instance, store, action.agent, approve=True)
@@ -91,16 +99,23 @@ class Effects:
                 agent=action.agent,
                 data={"command": action.command, "pattern": action.pattern},
             )
-            self.log(f"{action.agent}: auto-approved `{action.command}` (matches '{action.pattern}')")
+            self.log(
+                f"{action.agent}: auto-approved `{action.command}` (matches '{action.pattern}')"
+            )
         elif isinstance(action, Note):
             store.add_event(action.kind, action.message, agent=action.agent)
             self.log(action.message)
         elif isinstance(action, Reconcile):
             self._reconcile(store, action)
         elif isinstance(action, RespawnPane):
-            args = ["respawn-pane", *(["-k"] if action.kill else []), "-t", action.pane_id]
-            self.tmux.run(tuple(args), check=False)
-            store.add_event("witness.respawn", f"{action.name} pane respawned: {action.reason}", agent=action.name)
+            kill = ["-k"] if action.kill else []
+            launch = actions.launch_args(self.instance, action.name)
+            self.tmux.run(("respawn-pane", *kill, "-t", action.pane_id, *launch), check=False)
+            store.add_event(
+                "witness.respawn",
+                f"{action.name} pane respawned: {action.reason}",
+                agent=action.name,
+            )
             self.log(f"{action.name}: pane respawned ({action.reason})")
 
     # -- the steps ---------------------------------------------------------------------
@@ -108,12 +123,26 @@ class Effects:
     def _restart(self, store: Store, action: Restart) -> None:
         record = store.get_agent(action.agent)
         if record.worktree or record.role == "polecat":
-            cleared = clear_stale_index_lock(worktree_of(self.instance, action.agent, record.worktree))
+            cleared = clear_stale_index_lock(
+                worktree_of(self.instance, action.agent, record.worktree)
+            )
             if cleared is not None:
-                store.add_event("witness.unlock", f"removed a stale git lock left by {action.agent}: {cleared}", agent=action.agent)
+                store.add_event(
+                    "witness.unlock",
+                    f"removed a stale git lock left by {action.agent}: {cleared}",
+                    agent=action.agent,
+                )
         actions.restart_agent(self.instance, store, action.agent, action.reason)
-        store.add_event("witness.restart", f"{action.agent} restarted: {action.reason}", agent=action.agent, task=record.hook)
-        self.log(f"{action.agent}: restart ({action.reason})" + (f", holding {record.hook}" if record.hook else ""))
+        store.add_event(
+            "witness.restart",
+            f"{action.agent} restarted: {action.reason}",
+            agent=action.agent,
+            task=record.hook,
+        )
+        self.log(
+            f"{action.agent}: restart ({action.reason})"
+            + (f", holding {record.hook}" if record.hook else "")
+        )
 
     def _nudge(self, agent: str, text: str) -> None:
         if agent in self._in_flight:
@@ -121,7 +150,11 @@ class Effects:
         self._in_flight.add(agent)
         self.poked[agent] = time.time()
         future = self._pool.submit(_nudge_job, self.instance, agent, text)
-        future.add_done_callback(lambda f, a=agent: self._nudged(a, f))
+
+        def done(finished: Future[str]) -> None:
+            self._nudged(agent, finished)
+
+        future.add_done_callback(done)
 
     def _nudged(self, agent: str, future: Future[str]) -> None:
         self._in_flight.discard(agent)
@@ -138,7 +171,11 @@ class Effects:
         self.log(f"{action.agent}: ESCALATION: {action.reason}")
         self.notifier.tell("swarm: escalation", action.reason, action.agent)
         mayor = store.find_agent(MAYOR)
-        if mayor is not None and action.agent != MAYOR and mayor.state not in ("dead", "stopped", "done"):
+        if (
+            mayor is not None
+            and action.agent != MAYOR
+            and mayor.state not in ("dead", "stopped", "done")
+        ):
             self._nudge(MAYOR, text)
 
     def _give_up(self, store: Store, action: GiveUp) -> None:
@@ -147,9 +184,14 @@ class Effects:
             if task.status in ("hooked", "working"):
                 store.release_task(action.task, f"released by the witness: {action.reason}")
                 self.log(f"{action.agent}: {action.task} back in the queue")
-        store.set_agent_state(action.agent, "dead", f"crash loop: {action.reason}")
-        store.add_event("witness.failed", f"{action.agent} given up (crash loop): {action.reason}", agent=action.agent, task=action.task)
-        self.log(f"{action.agent}: given up, crash loop ({action.reason})")
+        store.set_agent_state(action.agent, "dead", action.reason)
+        store.add_event(
+            "witness.failed",
+            f"{action.agent} given up: {action.reason}",
+            agent=action.agent,
+            task=action.task,
+        )
+        self.log(f"{action.agent}: given up ({action.reason})")
 
     def _reconcile(self, store: Store, action: Reconcile) -> None:
         now = time.monotonic()
@@ -160,7 +202,11 @@ class Effects:
         report = SwarmBuilder(plan, self.tmux).build()
         register_agents(store, plan, report)
         made = ", ".join(report.created + report.respawned) or "nothing"
-        store.add_event("witness.reconcile", f"{action.reason}: rebuilt {made}", data={"created": report.created, "respawned": report.respawned})
+        store.add_event(
+            "witness.reconcile",
+            f"{action.reason}: rebuilt {made}",
+            data={"created": report.created, "respawned": report.respawned},
+        )
         self.log(f"reconcile ({action.reason}): rebuilt {made}")
 
 

@@ -39,12 +39,14 @@ from swarm.witness.state import CPU_BUSY, Observation, Verdict, decide, has_hook
 
 Log = Callable[[str], None]
 Clock = Callable[[], float]
+Resources = tuple[float | None, int | None]  # CPU percent and RSS bytes of a process tree
 
 ECHO_WINDOW = 3.0  # seconds after the witness typed into a pane in which its output is an echo
 SCREEN_MIN_INTERVAL = 1.0  # never capture one pane more often than this
 CPU_REPORT_STEP = 5.0  # percent points: a smaller change is not worth a store write
 RSS_REPORT_STEP = 0.10  # a tenth of the last written value
 SEED_EVENTS = 5000  # how far back a restarted witness looks for deaths it saw
+CRASH_LOOP = "crash loop"
 
 
 def _print(message: str) -> None:
@@ -115,15 +117,17 @@ class Witness:
         self.effects = Effects(instance, self.tmux, log, Notifier(self.tmux, instance.session))
         self.controller = ControllerWatch(instance.state_dir / "controller.pid")
         self.plan = plan if plan is not None else self._load_plan()
+        self._policies: dict[str, Policy] = {}
         self.memory: dict[str, Memory] = {}
         self.screens: dict[str, Screen] = {}  # pane id -> last capture
         self.samples: dict[str, TreeSample] = {}
         self.sampled_pid: dict[str, int] = {}
         self.last_cpu: dict[str, float] = {}
         self.real_output: dict[str, float] = {}  # agent -> last output that was not our echo
-        self.resources: dict[str, tuple[float | None, int | None]] = {}
+        self.resources: dict[str, Resources] = {}
         self._next_sample = 0.0
         self._session_missing_logged = False
+        self._acted = False
         self._seed_memory()
 
     def close(self) -> None:
@@ -140,31 +144,32 @@ class Witness:
             return None
 
     def policy(self, agent: Agent) -> Policy:
+        cached = self._policies.get(agent.name)
+        if cached is not None:
+            return cached
         spec = self.plan.agent(agent.name) if self.plan is not None else None
         health = spec.role.health if spec is not None else HealthSpec()
         auto = spec.role.permissions.auto_approve if spec is not None else ()
         restartable = agent.name not in SUPERVISED and agent.runtime != "builtin"
-        return Policy(health=health, auto_approve=auto, restartable=restartable)
+        policy = Policy(health=health, auto_approve=auto, restartable=restartable)
+        self._policies[agent.name] = policy
+        return policy
 
     def _seed_memory(self) -> None:
-        """Deaths seen by an earlier witness still count towards the crash-loop window."""
-        now = self.clock()
+        """Deaths seen by an earlier witness still count towards the crash-loop window, and
+        an agent it gave up on (its stored detail says so) stays given up."""
         for event in self.store.latest_events(SEED_EVENTS):
             if event.kind == "witness.death" and event.agent:
                 self.memory.setdefault(event.agent, Memory()).deaths.append(event.ts)
-            elif event.kind == "witness.failed" and event.agent:
-                self.memory.setdefault(event.agent, Memory()).failed = event.message
-            elif event.kind == "agent.restart" and event.agent:
-                memory = self.memory.get(event.agent)
-                if memory is not None and memory.failed and "witness" not in event.message:
-                    memory.failed = None  # a person restarted it since
-        for memory in self.memory.values():
-            memory.deaths = [t for t in memory.deaths if now - t < 24 * 3600]
+        for agent in self.store.list_agents():
+            if agent.state == "dead" and agent.detail.startswith(CRASH_LOOP):
+                self.memory.setdefault(agent.name, Memory()).failed = agent.detail
 
     # -- the tick ----------------------------------------------------------------------
 
     def tick(self) -> TickReport:
         report = TickReport()
+        self._acted = False
         now = self.clock()
         snap = self.monitor.snapshot()
         if not snap.session_found:
@@ -181,7 +186,9 @@ class Witness:
         observations = {a.name: self._observe(a, panes.get(a.name), now) for a in agents}
         verdicts = {a.name: decide(observations[a.name], self.policy(a).health) for a in agents}
         wanted = [
-            a for a in agents if verdicts[a.name].wants_screen and self._may_capture(panes.get(a.name), now)
+            a
+            for a in agents
+            if verdicts[a.name].wants_screen and self._may_capture(panes.get(a.name), now)
         ]
         if wanted:
             self._capture([panes[a.name] for a in wanted], agents, report)
@@ -193,15 +200,16 @@ class Witness:
             verdict = verdicts[agent.name]
             memory = self.memory.setdefault(agent.name, Memory())
             if memory.failed and verdict.state == "dead":
-                verdict = replace(verdict, detail=f"crash loop: {memory.failed}")
+                verdict = replace(verdict, detail=memory.failed)
             report.states[agent.name] = verdict
             self._record(agent, verdict, report)
         for agent in agents:
-            self._recover(agent, verdicts[agent.name], panes.get(agent.name), now, report)
+            obs = observations[agent.name]
+            self._recover(agent, verdicts[agent.name], obs, now, report)
         for action in self.controller.observe(now, panes.get(CONTROLLER)):
             report.actions.append(f"{CONTROLLER}: {type(action).__name__}")
             self.effects.execute(self.store, action)
-        self._borders(panes, report)
+        self._borders(agents, panes, report)
         self._write_resources(agents, panes)
         self.effects.notifier.reap()
         return report
@@ -214,7 +222,9 @@ class Witness:
             return
         self._next_sample = mono + self.config.proc_interval
         roots = {
-            a.name: p.pid for a in agents if (p := panes.get(a.name)) is not None and not p.dead and p.pid
+            a.name: p.pid
+            for a in agents
+            if (p := panes.get(a.name)) is not None and not p.dead and p.pid
         }
         self.samples = self.procs.sample(roots)
         self.sampled_pid = dict(roots)
@@ -223,7 +233,9 @@ class Witness:
             if sample.cpu_percent is not None and sample.cpu_percent >= CPU_BUSY:
                 self.last_cpu[name] = now
 
-    def _note_output(self, agents: list[Agent], panes: dict[str, PaneSignal], snap: Snapshot) -> None:
+    def _note_output(
+        self, agents: list[Agent], panes: dict[str, PaneSignal], snap: Snapshot
+    ) -> None:
         """Pane output, minus what merely echoes keys the witness itself typed."""
         for agent in agents:
             pane = panes.get(agent.name)
@@ -302,16 +314,9 @@ class Witness:
         self.log(f"{agent.name}: {agent.state} -> {verdict.state}{detail} [{verdict.source}]")
 
     def _recover(
-        self, agent: Agent, verdict: Verdict, pane: PaneSignal | None, now: float, report: TickReport
+        self, agent: Agent, verdict: Verdict, obs: Observation, now: float, report: TickReport
     ) -> None:
         memory = self.memory.setdefault(agent.name, Memory())
-        prompt = None
-        seen = False
-        if pane is not None and verdict.state == "waiting":
-            shot = self.screens.get(pane.pane_id)
-            if shot is not None and shot.pid == pane.pid and shot.at >= agent.state_since - 1.0:
-                seen = True
-                prompt = shot.verdict.command
         memory.poked_at = self.effects.poked.get(agent.name)
         actions = recover(
             agent.name,
@@ -320,26 +325,33 @@ class Witness:
             memory,
             self.policy(agent),
             now,
-            pane_missing=pane is None,
-            prompt=prompt,
-            screen_seen=seen,
+            pane_missing=not obs.pane_present,
+            prompt=obs.screen.command if obs.screen is not None else None,
+            screen_seen=obs.screen is not None,
         )
         for action in actions:
             report.actions.append(f"{agent.name}: {type(action).__name__}")
             self.effects.execute(self.store, action)
+        if actions:
+            self._acted = True
 
     # -- outputs -----------------------------------------------------------------------
 
-    def _borders(self, panes: dict[str, PaneSignal], report: TickReport) -> None:
+    def _borders(
+        self, agents: list[Agent], panes: dict[str, PaneSignal], report: TickReport
+    ) -> None:
         """`@swarm_state` / `@swarm_task` on each pane, sent only where they changed."""
+        if self._acted:  # recovery changed states and hooks: read them back
+            agents = self.store.list_agents()
         commands: list[tuple[str, ...]] = []
-        for agent in self.store.list_agents():
+        for agent in agents:
             pane = panes.get(agent.name)
-            if pane is None or pane.dead and agent.state == pane.border_state:
+            if pane is None:
                 continue
+            state = report.states[agent.name].state if agent.name in report.changed else agent.state
             task = agent.hook or ""
-            if pane.border_state != agent.state:
-                commands.append(("set-option", "-p", "-t", pane.pane_id, "@swarm_state", agent.state))
+            if pane.border_state != state:
+                commands.append(("set-option", "-p", "-t", pane.pane_id, "@swarm_state", state))
             if pane.border_task != task:
                 commands.append(("set-option", "-p", "-t", pane.pane_id, "@swarm_task", task))
         if commands:
@@ -350,8 +362,13 @@ class Witness:
         for agent in agents:
             pane = panes.get(agent.name)
             sample = self.samples.get(agent.name)
-            if pane is None or pane.dead or sample is None or self.sampled_pid.get(agent.name) != pane.pid:
-                value: tuple[float | None, int | None] = (None, None)
+            if (
+                pane is None
+                or pane.dead
+                or sample is None
+                or self.sampled_pid.get(agent.name) != pane.pid
+            ):
+                value: Resources = (None, None)
             else:
                 cpu = round(sample.cpu_percent, 1) if sample.cpu_percent is not None else None
                 value = (cpu, sample.rss_bytes)
@@ -367,10 +384,12 @@ class Witness:
         if me is not None:
             count = len(self.store.list_agents())
             self.store.set_agent_state("witness", "working", f"watching {count} agents")
-        self.store.add_event("witness.start", f"witness started (pid {os.getpid()}, tick {self.config.tick:g}s)")
+        self.store.add_event(
+            "witness.start", f"witness started (pid {os.getpid()}, tick {self.config.tick:g}s)"
+        )
         self.log(
-            f"witness for swarm {self.instance.session} (pid {os.getpid()}, tick {self.config.tick:g}s, "
-            f"tmux {self.monitor.mode})"
+            f"witness for swarm {self.instance.session} (pid {os.getpid()}, "
+            f"tick {self.config.tick:g}s, tmux {self.monitor.connect()})"
         )
         while until is None or not until():
             started = time.monotonic()
@@ -383,16 +402,16 @@ class Witness:
             time.sleep(max(0.0, self.config.tick - (time.monotonic() - started)))
 
 
-def _worth_writing(before: tuple[float | None, int | None] | None, after: tuple[float | None, int | None]) -> bool:
+def _worth_writing(before: Resources | None, after: Resources) -> bool:
+    """Only a meaningful change reaches the store: the sidebar needs a trend, not noise."""
     if before is None:
         return True
-    if (before[0] is None) != (after[0] is None) or (before[1] is None) != (after[1] is None):
+    (cpu0, rss0), (cpu1, rss1) = before, after
+    if (cpu0 is None) != (cpu1 is None) or (rss0 is None) != (rss1 is None):
         return True
-    if before[0] is not None and after[0] is not None and abs(before[0] - after[0]) >= CPU_REPORT_STEP:
+    if cpu0 is not None and cpu1 is not None and abs(cpu0 - cpu1) >= CPU_REPORT_STEP:
         return True
-    if before[1] and after[1] is not None and abs(before[1] - after[1]) >= RSS_REPORT_STEP * before[1]:
-        return True
-    return False
+    return bool(rss0 and rss1 is not None and abs(rss0 - rss1) >= RSS_REPORT_STEP * rss0)
 
 
 def run_witness(instance: SwarmInstance, config: WitnessConfig | None = None) -> int:

@@ -36,7 +36,13 @@ class Notifier:
     def human_clients(self) -> list[str]:
         try:
             out = self.tmux.run(
-                ("list-clients", "-t", exact_session(self.session), "-F", "#{client_name}\x1f#{client_control_mode}"),
+                (
+                    "list-clients",
+                    "-t",
+                    exact_session(self.session),
+                    "-F",
+                    "#{client_name}\x1f#{client_control_mode}",
+                ),
                 check=False,
             )
         except TmuxError:

@@ -52,7 +52,9 @@ class ControllerWatch:
     respawned_at: float = float("-inf")
     noted_pid: int | None = None
 
-    def check(self, now: float, pane: PaneSignal | None, pid: int | None, alive: bool) -> list[Action]:
+    def check(
+        self, now: float, pane: PaneSignal | None, pid: int | None, alive: bool
+    ) -> list[Action]:
         if pane is None:
             return [Reconcile("the controller's pane is gone")]
         if pane.dead:
@@ -60,7 +62,11 @@ class ControllerWatch:
                 return []
             self.respawned_at = now
             self.down_since = None
-            return [RespawnPane(pane.pane_id, CONTROLLER, f"controller pane died (status {pane.dead_status})")]
+            return [
+                RespawnPane(
+                    pane.pane_id, CONTROLLER, f"controller pane died (status {pane.dead_status})"
+                )
+            ]
         if alive:
             self.down_since = None
             return []
@@ -70,7 +76,11 @@ class ControllerWatch:
             if pid != self.noted_pid:
                 self.noted_pid = pid
                 actions.append(
-                    Note(CONTROLLER, "witness.controller", f"controller (pid {pid}) is not running; its pane's loop restarts it")
+                    Note(
+                        CONTROLLER,
+                        "witness.controller",
+                        f"controller (pid {pid}) is not running; its pane's loop restarts it",
+                    )
                 )
             return actions
         if now - self.down_since >= CONTROLLER_GRACE and now - self.respawned_at >= RESPAWN_EVERY:

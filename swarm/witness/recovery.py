@@ -130,7 +130,7 @@ class Policy:
 
 def backoff(deaths: int) -> float:
     """Seconds to wait before restarting after the n-th death in the window."""
-    return min(BACKOFF_BASE * 2 ** max(0, deaths - 1), BACKOFF_MAX)
+    return float(min(BACKOFF_BASE * 2.0 ** max(0, deaths - 1), BACKOFF_MAX))
 
 
 def recover(
@@ -186,12 +186,12 @@ def on_dead(
         memory.deaths.append(now)
         count = len(memory.deaths)
         if count > health.max_restarts:
-            memory.failed = f"crash loop: {count} deaths in {health.restart_window:g}s"
-            reason = f"{name} died {count} times in {health.restart_window:g}s ({verdict.detail})"
-            return [
-                GiveUp(name, hook, reason),
-                Escalate(name, f"{reason}: given up" + (f", {hook} back in the queue" if hook else ""), hook),
-            ]
+            memory.failed = (
+                f"crash loop: {count} deaths in {health.restart_window:g}s ({verdict.detail})"
+            )
+            told = f"{name} died {count} times in {health.restart_window:g}s and was given up"
+            back = f"; {hook} went back to the queue" if hook else ""
+            return [GiveUp(name, hook, memory.failed), Escalate(name, told + back, hook)]
         delay = backoff(count)
         memory.restart_at = now + delay
         actions.append(
@@ -229,11 +229,22 @@ def on_stalled(
     if memory.stall_restarts == 0 and policy.restartable:
         memory.stall_restarts += 1
         memory.stall_since = None
-        return [Restart(name, f"stalled ({verdict.detail}); no progress {health.nudge_after:g}s after a nudge")]
+        return [
+            Restart(
+                name,
+                f"stalled ({verdict.detail}); no progress {health.nudge_after:g}s after a nudge",
+            )
+        ]
     if not memory.escalated:
         memory.escalated = True
         what = f" on {hook}" if hook else ""
-        return [Escalate(name, f"{name} is stalled{what} again after a nudge and a restart ({verdict.detail})", hook)]
+        return [
+            Escalate(
+                name,
+                f"{name} is stalled{what} again after a nudge and a restart ({verdict.detail})",
+                hook,
+            )
+        ]
     return []
 
 
@@ -278,7 +289,9 @@ def nudge_text(name: str, hook: str | None) -> str:
             f"{name}: the swarm's witness saw no progress from you. Task {hook} is on your hook: "
             "carry on with it; when it is finished, commit and run `swarm done`."
         )
-    return f"{name}: the swarm's witness saw no progress from you; carry on, or say what blocks you."
+    return (
+        f"{name}: the swarm's witness saw no progress from you; carry on, or say what blocks you."
+    )
 
 
 def escalation_text(reason: str) -> str:

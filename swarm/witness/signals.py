@@ -2,10 +2,14 @@
 
 The witness asks tmux once per tick for all panes of the session (`list-panes -s`): which
 agent each pane holds, whether it is dead and with what status, its pid and foreground
-command, and the state and task its border shows now. With a control-mode client that
-question costs no process at all, and the client also reports which panes printed since
-the last tick. Without one (tmux older than 3.2, or the client lost) it is one `tmux`
-process per tick, and the cursor position and history size stand in for pane output.
+command, and the state and task its border shows now. Through the control-mode client
+that question costs no process at all; without one (tmux older than 3.2, or the client
+lost) it is one `tmux` process per tick.
+
+Pane output is read from the same answer: a pane's cursor position, history size and
+title change when it prints (a new line, a redrawn input box, Claude Code's animated
+title), so a changed fingerprint between two ticks is output. The control client does
+not stream `%output` (see `control` for the tmux crash that rules it out).
 
 A pane's screen is captured only when the witness asks: a runtime without hooks whose
 output settled, a permission prompt whose command it must read, a turn that ended with
@@ -38,6 +42,7 @@ _FIELDS = (
     "cursor_x",
     "cursor_y",
     "history_size",
+    "pane_title",
 )
 PANE_FORMAT = _SEP.join("#{" + name + "}" for name in _FIELDS)
 SCREEN_LINES = 60  # how far up a capture reaches: the visible screen of any sane pane
@@ -56,7 +61,7 @@ class PaneSignal:
     current_command: str
     border_state: str
     border_task: str
-    cursor: str  # "x,y,history": changes when the pane prints (the fallback activity signal)
+    fingerprint: str  # cursor, history size and title: changes when the pane prints
 
     @classmethod
     def parse(cls, line: str) -> PaneSignal | None:
@@ -73,7 +78,7 @@ class PaneSignal:
             current_command=f[6],
             border_state=f[7],
             border_task=f[8],
-            cursor=f"{f[9]},{f[10]},{f[11]}",
+            fingerprint=_SEP.join(f[9:13]),
         )
 
 
@@ -115,8 +120,8 @@ class PaneMonitor:
         self.want_control = control
         self._client: ControlClient | None = None
         self._retry_at = 0.0
-        self._cursors: dict[str, str] = {}
-        self._polled_output: dict[str, float] = {}
+        self._fingerprints: dict[str, str] = {}
+        self._output: dict[str, float] = {}
         self.commands_sent = 0  # tmux commands issued (for the benchmark and the tests)
         self.processes_spawned = 0  # tmux processes forked (0 per tick with control mode)
 
@@ -128,6 +133,11 @@ class PaneMonitor:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def connect(self) -> str:
+        """Open the control client now (it is otherwise opened by the first snapshot)."""
+        self._control()
+        return self.mode
 
     def _control(self) -> ControlClient | None:
         """The live control client, (re)connected at most every few seconds."""
@@ -152,37 +162,40 @@ class PaneMonitor:
 
     def snapshot(self) -> Snapshot:
         now = time.time()
+        panes, found, mode = self._list()
+        return Snapshot(panes, self._note_output(panes, now), now, mode, found)
+
+    def _list(self) -> tuple[tuple[PaneSignal, ...], bool, str]:
+        command = ("list-panes", "-s", "-t", exact_session(self.session), "-F", PANE_FORMAT)
+        self.commands_sent += 1
         client = self._control()
         if client is not None:
             try:
-                output = client.take_activity()
-                (reply,) = client.run(("list-panes", "-s", "-t", exact_session(self.session), "-F", PANE_FORMAT))
-                self.commands_sent += 1
+                (reply,) = client.run(command)
                 if not reply.error:
-                    panes = _parse(reply.lines)
-                    return Snapshot(panes, output, now, "control", True)
+                    return _parse(reply.lines), True, "control"
             except ControlError:
                 self.close()
-        panes, found = self._poll()
-        return Snapshot(panes, self._poll_output(panes, now), now, "poll", found)
-
-    def _poll(self) -> tuple[tuple[PaneSignal, ...], bool]:
-        argv = [*self.tmux.base_argv(), "list-panes", "-s", "-t", exact_session(self.session), "-F", PANE_FORMAT]
         self.processes_spawned += 1
-        self.commands_sent += 1
+        argv = [*self.tmux.base_argv(), *command]
         proc = subprocess.run(argv, capture_output=True, env=_tmux_env())
         if proc.returncode != 0:
-            return (), False
-        return _parse(proc.stdout.decode(errors="replace").splitlines()), True
+            return (), False, "poll"
+        return _parse(proc.stdout.decode(errors="replace").splitlines()), True, "poll"
 
-    def _poll_output(self, panes: Iterable[PaneSignal], now: float) -> dict[str, float]:
-        """Without control mode: a pane whose cursor or history moved has printed."""
+    def _note_output(self, panes: Iterable[PaneSignal], now: float) -> dict[str, float]:
+        """A pane whose fingerprint moved since the last tick has printed (now, roughly)."""
+        live: set[str] = set()
         for pane in panes:
-            before = self._cursors.get(pane.pane_id)
-            if before is not None and before != pane.cursor:
-                self._polled_output[pane.pane_id] = now
-            self._cursors[pane.pane_id] = pane.cursor
-        return dict(self._polled_output)
+            live.add(pane.pane_id)
+            before = self._fingerprints.get(pane.pane_id)
+            if before is not None and before != pane.fingerprint:
+                self._output[pane.pane_id] = now
+            self._fingerprints[pane.pane_id] = pane.fingerprint
+        for gone in set(self._fingerprints) - live:
+            self._fingerprints.pop(gone, None)
+            self._output.pop(gone, None)
+        return dict(self._output)
 
     def capture(self, pane_ids: Sequence[str]) -> dict[str, str]:
         """The screens of these panes (the last SCREEN_LINES lines), in one batch."""

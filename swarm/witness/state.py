@@ -115,7 +115,7 @@ def _liveness(obs: Observation) -> Verdict | None:
         status = obs.dead_status
         if status == 0 and obs.hook is None:
             return Verdict("done", "exited cleanly (status 0), holding nothing", "tmux")
-        return Verdict("dead", f"exited (status {status if status is not None else '?'})", "tmux")
+        return Verdict("dead", "exited" if status is None else f"exited (status {status})", "tmux")
     if obs.proc_alive is False:
         return Verdict("dead", "its process is gone", "psutil")
     return None
@@ -197,10 +197,10 @@ def _from_screen(obs: Observation, health: HealthSpec) -> Verdict:
         if obs.stored == "working":
             return Verdict("working", obs.detail, "tmux")
         return Verdict("working", "printing", "tmux")
-    if obs.last_cpu is not None and obs.now - obs.last_cpu < CPU_RECENT:
-        if obs.stored in ("working", "stalled"):
-            detail = obs.detail if obs.stored == "working" else "psutil activity again"
-            return Verdict("working", detail, "psutil")
+    cpu_recent = obs.last_cpu is not None and obs.now - obs.last_cpu < CPU_RECENT
+    if cpu_recent and obs.stored in ("working", "stalled"):
+        detail = obs.detail if obs.stored == "working" else "psutil activity again"
+        return Verdict("working", detail, "psutil")
     screen = obs.screen
     if screen is None:
         verdict = _quiet_check(obs, health)

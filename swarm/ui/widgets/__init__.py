@@ -1,1 +1,1 @@
-"""One module per sidebar section; each is given the whole snapshot and redraws only what changed."""
+"""One module per sidebar section; each gets the whole snapshot, redraws only what changed."""

@@ -18,7 +18,7 @@ from swarm.ui import format as fmt
 from swarm.ui.data import AgentRow, Snapshot
 from swarm.ui.widgets.table import Row, SyncedTable
 
-WIDE = 52  # columns from which role, CPU and memory get their own columns
+WIDE = 56  # columns from which role, CPU and memory get their own columns
 SCROLLBAR = 1
 
 

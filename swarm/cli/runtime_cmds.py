@@ -1,0 +1,114 @@
+"""`swarm guard`, `swarm doctor` and the hidden `swarm claude-start`: the runtimes' commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+EXIT_BLOCK = 2  # Claude Code's hook contract: exit 2 blocks the call, stderr is the reason
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    guard = sub.add_parser(
+        "guard", help="(run by the PreToolUse hook) refuse a tool call that leaves the agent's folder"
+    )
+    guard.add_argument("--policy", type=Path, help="a JSON file {root, deny} (written by the claude runtime)")
+    guard.add_argument("--root", help="the folder the agent must stay in (default: its worktree)")
+    guard.add_argument("--deny", action="append", default=[], help="a command pattern to refuse (repeatable)")
+    guard.set_defaults(func=cmd_guard)
+
+    doctor = sub.add_parser("doctor", help="check this machine: tmux, git, runtimes, API keys")
+    doctor.add_argument("--layout", help="the layout to check for (default: the one `swarm up` would use)")
+    doctor.set_defaults(func=cmd_doctor)
+
+    # No help text, so not listed: the claude runtime's pane command (prepare, become Claude).
+    start = sub.add_parser("claude-start")
+    start.add_argument("setup")
+    start.add_argument("argv", nargs=argparse.REMAINDER)
+    start.set_defaults(func=cmd_claude_start)
+
+
+def _read_payload() -> dict[str, Any] | None:
+    if sys.stdin.isatty():
+        return None
+    try:
+        data = json.loads(sys.stdin.read() or "null")
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def cmd_guard(args: argparse.Namespace) -> int:
+    """Exit 0 lets the call run; exit 2 refuses it with the reason on stderr.
+
+    The guard fails closed: a tool call it cannot read is refused, since a guard that
+    silently lets everything through is worse than none.
+    """
+    from swarm.guard import Policy, check_tool, default_root
+
+    payload = _read_payload()
+    if payload is None:
+        print("swarm guard: could not read the tool call (expected PreToolUse JSON on stdin)", file=sys.stderr)
+        return EXIT_BLOCK
+    if args.policy is not None:
+        try:
+            policy = Policy.load(args.policy)
+        except (OSError, ValueError, KeyError) as exc:
+            print(f"swarm guard: cannot read the policy {args.policy}: {exc}", file=sys.stderr)
+            return EXIT_BLOCK
+    else:
+        root = args.root or default_root(os.environ) or str(payload.get("cwd") or os.getcwd())
+        policy = Policy(root=root)
+    if args.deny:
+        policy = Policy(root=policy.root, deny=(*policy.deny, *args.deny), writable=policy.writable)
+    verdict = check_tool(payload, policy)
+    _record(payload, verdict.allowed, verdict.reason)
+    if not verdict.allowed:
+        print(verdict.reason, file=sys.stderr)
+        return EXIT_BLOCK
+    return 0
+
+
+def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
+    """Best effort: a refusal is an event; an allowed call tells the store the agent works."""
+    agent = os.environ.get("SWARM_AGENT")
+    if not agent or not os.environ.get("SWARM_HOME"):
+        return
+    try:
+        from swarm.hooks import handle_hook
+        from swarm.instance import locate
+        from swarm.store import Store
+
+        with Store.open(locate().db_path) as store:
+            if store.find_agent(agent) is None:
+                return
+            if allowed:
+                handle_hook(store, agent, "PreToolUse", payload)
+            else:
+                store.add_event("agent.guarded", reason.removeprefix("swarm guard: "), agent=agent)
+    except Exception:  # never let bookkeeping change the verdict
+        return
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from swarm.doctor import report, run_checks
+    from swarm.errors import SwarmError
+    from swarm.git.repo import find_repo
+
+    try:
+        repo: Path | None = find_repo(Path.cwd())
+    except SwarmError:
+        repo = None
+    text, code = report(run_checks(layout=args.layout, repo=repo))
+    print(text)
+    return code
+
+
+def cmd_claude_start(args: argparse.Namespace) -> int:
+    from swarm.runtimes.claude import main_start
+
+    main_start([args.setup, *args.argv])
