@@ -23,7 +23,7 @@ from swarm.config.roles import RoleBody, check_role_file
 from swarm.config.yamlpos import parse_document
 from swarm.errors import NotFoundError
 from swarm.plan import SwarmPlan
-from swarm.runtimes.launch import KNOWN_RUNTIMES, swarm_argv
+from swarm.runtimes.launch import KNOWN_RUNTIMES, controller_command, swarm_argv
 
 BUNDLED = ("demo", "factory", "solo", "team")
 
@@ -69,7 +69,7 @@ def test_bundled_layout_expands(repo: Path, name: str) -> None:
     # The controller window is always last, with its one pane.
     last = plan.windows[-1]
     assert last.name == "controller" and last.layout == "tiled"
-    assert [(p.kind, p.command) for p in last.panes] == [("controller", swarm_argv("controller"))]
+    assert [(p.kind, p.command) for p in last.panes] == [("controller", controller_command())]
     # Every agent is placed exactly once.
     agent_panes = [p.name for p in plan.pane_specs() if p.kind == "agent"]
     assert sorted(agent_panes) == sorted(a.name for a in plan.agents)
@@ -129,7 +129,10 @@ def test_demo_layout_runs_without_claude(repo: Path) -> None:
     ]  # fmt: skip
     commands = {p.name: p.command for p in plan.pane_specs()}
     assert commands["mayor"] == swarm_argv("agent", "sim")
-    assert commands["polecat-3"] == swarm_argv("agent", "sim")
+    # a polecat enters its worktree first, then becomes the sim agent
+    assert commands["polecat-3"][0] == "/bin/sh"
+    assert commands["polecat-3"][4].endswith("/.swarm/worktrees/polecat-3")
+    assert commands["polecat-3"][-len(swarm_argv("agent", "sim")) :] == swarm_argv("agent", "sim")
     assert commands["witness"] == swarm_argv("witness")
     assert commands["refinery"] == swarm_argv("refinery")
 

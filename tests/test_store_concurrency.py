@@ -17,7 +17,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from swarm.store import Store
+from swarm.store import SCHEMA_VERSION, Store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 30
@@ -209,7 +209,7 @@ def test_thirty_processes_open_a_new_file_at_once(tmp_path: Path) -> None:
     assert len(set(added)) == PROCESSES * per_process
     assert len(claimed) == len(set(claimed)) == PROCESSES
     with Store.open(db) as store:
-        assert store.schema_version == 1
+        assert store.schema_version == SCHEMA_VERSION
         counts = store.task_counts()
         assert (counts["open"], counts["done"]) == (PROCESSES * (per_process - 1), PROCESSES)
         assert len({mr.task_id for mr in store.list_merge_requests()}) == PROCESSES
