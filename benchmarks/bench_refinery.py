@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from swarm.git.repo import exclude_path
 from swarm.refinery.candidate import CandidateWorktree
 from swarm.refinery.gate import run_gate
-from swarm.refinery.queue import Refinery, Settings
+from swarm.refinery.queue import Refinery
+from swarm.refinery.settings import Settings
 from swarm.store import Store
 
 CHECK = 'for f in BAD*; do if [ -e "$f" ]; then echo "broken by $f"; exit 1; fi; done'

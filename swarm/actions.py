@@ -7,8 +7,10 @@ and the tmux layer (so it happens on screen), and says in one line what it did.
 from __future__ import annotations
 
 from swarm.delivery import Deliverer, DeliveryResult
-from swarm.errors import SwarmError
+from swarm.errors import EXIT_USAGE, SwarmError
+from swarm.git.repo import git
 from swarm.instance import SwarmInstance
+from swarm.refinery.target import branch_tip
 from swarm.runtimes.screens import answer_keys, pending_detector
 from swarm.store import Store
 from swarm.store.models import Agent
@@ -99,38 +101,41 @@ def focus(instance: SwarmInstance, agent: str, zoom: bool = False) -> str:
     return f"focus: {agent}"
 
 
-def retry_merge(store: Store, mr_id: int) -> str:
-    """Give a merge request another go, within the store's rules.
+def retry_merge(instance: SwarmInstance, store: Store, mr_id: int) -> str:
+    """Queue a bounced or rejected request's branch again, as it is now (`swarm mq retry`).
 
-    A request still in the queue is put back to `queued` (one stuck in `testing` is tested
-    again from scratch). A request that left the queue cannot come back, because its branch
-    may be gone; if its task failed (it was rejected) the task is reopened instead, and a new
-    request is queued when the work is done again.
+    The branch's current head is queued as a new request (the old one stays in the history);
+    the task is `done` again until it merges. A request still in the queue is left alone.
     """
     mr = store.get_merge_request(mr_id)
-    if mr.status == "queued":
-        return f"merge request #{mr_id} is already queued (position {store.queue_position(mr_id)})"
-    if mr.status == "testing":
-        store.set_merge_status(mr_id, "queued", "retried by a person")
-        return f"merge request #{mr_id} queued again ({mr.task_id})"
-    task = store.get_task(mr.task_id)
-    if task.status in ("failed", "cancelled"):
-        store.retry_task(task.id)
-        return f"merge request #{mr_id} was {mr.status}: {task.id} reopened for another attempt"
-    raise SwarmError(
-        f"merge request #{mr_id} is {mr.status} and its task {task.id} is {task.status}: "
-        "nothing to retry (a bounced task is already back with an agent or in the queue)"
+    if mr.status in ("queued", "testing"):
+        position = store.queue_position(mr.id)
+        return f"#{mr.id} ({mr.task_id}) is already in the queue, position {position}"
+    if mr.status == "merged":
+        raise SwarmError(f"#{mr.id} ({mr.task_id}) is merged already")
+    head = branch_tip(instance.repo, mr.branch) or mr.head_sha
+    base = git(instance.repo, "merge-base", head, instance.target_branch, check=False).strip()
+    if not base:
+        raise SwarmError(
+            f"{mr.branch} @ {head[:12]} shares no history with {instance.target_branch}",
+            EXIT_USAGE,
+        )
+    new = store.requeue_task(mr.task_id, head, base)
+    position = store.queue_position(new.id)
+    return (
+        f"{new.task_id}: merge request #{new.id} queued ({new.branch} @ {head[:12]}), "
+        f"position {position}"
     )
 
 
-def reject_merge(store: Store, mr_id: int, reason: str = "rejected by a person") -> str:
-    """Take a request out of the refinery's queue for good: request rejected, task failed.
-
-    Both change in one transaction (`fail_task` rejects the task's live request), so the
-    task is never left `done` with no request to merge it; `swarm task retry` reopens it.
+def reject_merge(store: Store, mr_id: int, reason: str = "") -> str:
+    """Take a request out of the queue for good: request rejected, task failed
+    (`swarm mq reject`). One transaction (`fail_task` rejects the task's live request), so
+    the task is never left `done` with nothing to merge it; `swarm task retry` reopens it.
     """
     mr = store.get_merge_request(mr_id)
     if mr.status not in ("queued", "testing"):
-        raise SwarmError(f"merge request #{mr_id} is already {mr.status}")
-    store.fail_task(mr.task_id, f"merge request #{mr_id} rejected: {reason}")
-    return f"merge request #{mr_id} rejected; {mr.task_id} failed (swarm task retry {mr.task_id})"
+        raise SwarmError(f"#{mr.id} ({mr.task_id}) is not in the queue (it is {mr.status})")
+    why = "rejected from the merge queue by a person" + (f": {reason}" if reason else "")
+    store.fail_task(mr.task_id, why)
+    return f"#{mr.id} rejected; {mr.task_id} failed (`swarm task retry {mr.task_id}` reopens it)"

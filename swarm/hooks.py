@@ -21,6 +21,7 @@ HOOK_EVENTS = (
     "PreToolUse",
     "PostToolUse",
     "Notification",
+    "PermissionRequest",
     "Stop",
     "SubagentStop",
     "PreCompact",
@@ -75,6 +76,12 @@ def handle_hook(store: Store, agent_name: str, event: str, payload: dict[str, An
             store.add_event("agent.waiting", message or "permission prompt", agent=agent_name)
         elif kind == "idle_prompt":
             store.set_agent_state(agent_name, "idle", "waiting for input")
+    elif event == "PermissionRequest":
+        # Claude Code fires this as its permission menu appears; its Notification for the
+        # same menu comes ~6 s later, too late to show a waiting agent at once.
+        what = f"permission prompt for {payload.get('tool_name') or 'a tool'}"
+        store.set_agent_state(agent_name, "waiting", what)
+        store.add_event("agent.waiting", what, agent=agent_name)
     elif event in ("PreToolUse", "PostToolUse"):
         if agent.state in ("idle", "waiting", "stalled"):
             store.set_agent_state(

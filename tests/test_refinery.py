@@ -29,7 +29,8 @@ from swarm.refinery import BOUNCE_MARK
 from swarm.refinery.candidate import CandidateWorktree
 from swarm.refinery.gate import run_gate
 from swarm.refinery.journal import Journal, Landing
-from swarm.refinery.queue import Refinery, Settings
+from swarm.refinery.queue import Refinery
+from swarm.refinery.settings import Settings
 from swarm.store import MergeRequest, Store
 
 # Fails when any file named BAD* is in the tree, and says which.
@@ -621,3 +622,67 @@ def test_requeue_is_refused_for_work_in_progress(rig: Rig) -> None:
     rig.store.hook_task(task.id, "polecat-1")
     with pytest.raises(SwarmError, match="only open or failed"):
         rig.store.requeue_task(task.id, "a" * 40, "b" * 40)
+
+
+# -- the gate runner ------------------------------------------------------------------------
+
+
+def test_gate_keeps_the_tail_and_stops_at_the_first_failure(tmp_path: Path) -> None:
+    noisy = "for i in $(seq 1 100); do echo line $i; done; exit 3"
+    result = run_gate((noisy, "touch never-ran"), tmp_path, marker="t-tail")
+    assert not result.passed and result.exit_code == 3 and result.command == noisy
+    lines = result.tail.splitlines()
+    assert len(lines) == 40 and lines[-1] == "line 100"
+    assert not (tmp_path / "never-ran").exists()
+    assert "exited 3" in result.summary() and "line 100" in result.brief()
+
+
+def test_gate_timeout_kills_the_whole_process_tree(tmp_path: Path) -> None:
+    marker = f"t-timeout-{os.getpid()}"
+    started = time.monotonic()
+    result = run_gate(("sleep 30 & sleep 30; wait",), tmp_path, marker=marker, timeout=0.5)
+    assert result.timed_out and not result.passed and time.monotonic() - started < 10
+    assert "timed out" in result.summary()
+    time.sleep(0.2)
+    leftovers = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.environ().get("SWARM_REFINERY_GATE") == marker:
+                leftovers.append(proc)
+        except psutil.Error:
+            continue
+    assert [p for p in leftovers if p.status() != psutil.STATUS_ZOMBIE] == []
+
+
+def test_gate_does_not_see_the_swarm_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWARM_HOME", "/somewhere")
+    monkeypatch.setenv("GIT_DIR", "/elsewhere/.git")
+    result = run_gate(('test -z "$SWARM_HOME" && test -z "$GIT_DIR"',), tmp_path, marker="t-env")
+    assert result.passed
+    assert run_gate((), tmp_path, marker="t-empty").passed  # an empty gate passes
+
+
+def test_escalation_is_typed_into_a_live_mayor_only(
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import swarm.actions
+    from swarm.refinery.loop import mayor_nudger
+
+    instance = write_instance(rig, [], tmp_path)
+    typed: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        swarm.actions, "nudge", lambda inst, store, agent, text: typed.append((agent, text))
+    )
+    lines: list[str] = []
+    escalate = mayor_nudger(instance, rig.store, lines.append)
+    escalate("sw-aaaaa", "nobody to tell")
+    assert typed == [] and "no live mayor" in lines[-1]
+    rig.store.upsert_agent("mayor", "mayor", "sim")
+    rig.store.set_agent_state("mayor", "dead", "test")
+    escalate("sw-aaaaa", "still nobody")
+    assert typed == []
+    rig.store.set_agent_state("mayor", "idle", "test")
+    escalate("sw-aaaaa", "decide about sw-aaaaa")
+    assert typed == [("mayor", "decide about sw-aaaaa")]

@@ -296,27 +296,51 @@ def test_task_input_takes_an_optional_priority() -> None:
         parse_task_input("P7 too low")
 
 
-def test_retry_and_reject_follow_the_store_rules(writer: Store) -> None:
+def test_retry_and_reject_are_the_merge_queue_commands(repo: Path, writer: Store) -> None:
+    """The sidebar's m / R are `swarm mq retry` / `swarm mq reject`, same rules."""
+    from swarm.git.repo import git
+    from swarm.instance import SwarmInstance
+
+    instance = SwarmInstance(
+        repo=repo,
+        state_dir=repo / ".swarm",
+        session="t",
+        socket="unused",
+        layout_name="demo",
+        layout_path=repo / "demo.yaml",
+    )
     writer.upsert_agent("polecat-1", "polecat", "sim")
     task = writer.add_task("work")
     writer.hook_task(task.id, "polecat-1")
-    mr = writer.finish_task("polecat-1", "a" * 40, "b" * 40)
-    assert "already queued (position 1)" in actions.retry_merge(writer, mr.id)
-    writer.set_merge_status(mr.id, "testing")
-    assert "queued again" in actions.retry_merge(writer, mr.id)
-    assert writer.get_merge_request(mr.id).status == "queued"
+    base = git(repo, "rev-parse", "main")
+    branch = writer.get_task(task.id).branch or ""
+    git(repo, "checkout", "-q", "-b", branch)
+    (repo / "work.txt").write_text("done\n")
+    git(repo, "add", "work.txt")
+    git(repo, "commit", "-q", "-m", "work")
+    head = git(repo, "rev-parse", "HEAD")
+    git(repo, "checkout", "-q", "main")
+    mr = writer.finish_task("polecat-1", head, base)
+    assert "already in the queue, position 1" in actions.retry_merge(instance, writer, mr.id)
     line = actions.reject_merge(writer, mr.id, "not wanted")
-    assert "rejected" in line
+    assert line.startswith(f"#{mr.id} rejected; {task.id} failed")
     assert writer.get_merge_request(mr.id).status == "rejected"
     assert writer.get_task(task.id).status == "failed"
-    with pytest.raises(SwarmError, match="already rejected"):
+    assert "not wanted" in writer.get_task(task.id).notes
+    with pytest.raises(SwarmError, match="not in the queue"):
         actions.reject_merge(writer, mr.id)
-    assert "reopened" in actions.retry_merge(writer, mr.id)  # the failed task goes back
-    assert writer.get_task(task.id).status == "open"
-    with pytest.raises(SwarmError, match="nothing to retry"):
-        actions.retry_merge(writer, mr.id)
+    line = actions.retry_merge(instance, writer, mr.id)  # the branch goes back in the queue
+    again = writer.merge_request_for_task(task.id)
+    assert again is not None and again.id != mr.id and again.head_sha == head
+    assert (
+        line == f"{task.id}: merge request #{again.id} queued ({branch} @ {head[:12]}), position 1"
+    )
+    assert writer.get_task(task.id).status == "done"
+    writer.mark_request_merged(again.id, head)
+    with pytest.raises(SwarmError, match="merged already"):
+        actions.retry_merge(instance, writer, again.id)
     with pytest.raises(SwarmError, match="unknown merge request"):
-        actions.retry_merge(writer, 999)
+        actions.retry_merge(instance, writer, 999)
 
 
 def test_events_after_an_empty_start_are_all_followed(source: StoreSource, writer: Store) -> None:

@@ -91,6 +91,10 @@ def test_agent_environment_and_start_directory(repo: Path, tmux_socket: str) -> 
     result = up("solo", repo)
     panes = agent_panes(tmux_socket, result.plan.session)
     proc = psutil.Process(int(panes["polecat-1"].pane_pid))
+    deadline = time.monotonic() + 15
+    while proc.name() != "sleep":  # the pane first makes its worktree, then becomes the agent
+        assert time.monotonic() < deadline, f"still {proc.name()}"
+        time.sleep(0.05)
     env = proc.environ()
     assert env["SWARM_AGENT"] == "polecat-1"
     assert env["SWARM_ROLE"] == "polecat"

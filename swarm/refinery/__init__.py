@@ -14,6 +14,7 @@ output attached. Modules, from the bottom up:
     journal.py    a landing in flight, so a kill between fast-forward and store is repaired
     landing.py    fast-forward the target and mark the stack merged, as one step
     bounce.py     sending work back: same polecat, the queue, or failed and escalated
+    settings.py   what the refinery is told: target, gate, batch size, wait, gate jobs
     queue.py      `Refinery`: one batch from queue to landed / bounced, and crash recovery
     loop.py       the process in the refinery pane: lock, poll the store, print what it does
 

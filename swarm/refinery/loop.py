@@ -18,12 +18,11 @@ import traceback
 from collections.abc import Callable
 from types import FrameType
 
-from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.refinery.bounce import GONE_STATES
-from swarm.refinery.gate import DEFAULT_TIMEOUT
-from swarm.refinery.queue import Escalate, Log, Refinery, Settings, default_gate_jobs
+from swarm.refinery.queue import Escalate, Log, Refinery
+from swarm.refinery.settings import settings_for
 from swarm.store import Store
 
 TICK = 0.2  # seconds between looks at the store's data_version
@@ -50,33 +49,6 @@ def take_lock(instance: SwarmInstance) -> int:
         raise AlreadyRunning("another refinery is running for this swarm") from None
     (instance.state_dir / "refinery.pid").write_text(f"{os.getpid()}\n")
     return fd
-
-
-def settings_for(instance: SwarmInstance, gate_jobs: int | None = None) -> Settings:
-    """The refinery's settings: the layout's `gate` and `merge` keys, the swarm's target."""
-    plan = load_plan(str(instance.layout_path), instance.repo)
-    merge = plan.merge
-    return Settings(
-        repo=instance.repo,
-        state_dir=instance.state_dir,
-        target=instance.target_branch,
-        gate=plan.gate,
-        strategy=merge.strategy,
-        batch_size=merge.batch_size,
-        batch_wait=merge.batch_wait,
-        max_bounces=merge.max_bounces,
-        gate_jobs=gate_jobs or default_gate_jobs(merge.batch_size),
-        gate_timeout=_env_seconds("SWARM_GATE_TIMEOUT", DEFAULT_TIMEOUT),
-    )
-
-
-def _env_seconds(name: str, default: float) -> float:
-    """A positive number of seconds from the environment, else `default`."""
-    try:
-        value = float(os.environ.get(name, ""))
-    except ValueError:
-        return default
-    return value if value > 0 else default
 
 
 def mayor_nudger(instance: SwarmInstance, store: Store, log: Log) -> Escalate:

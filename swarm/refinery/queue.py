@@ -18,7 +18,6 @@ half-done cherry-pick and maybe a landing journal; `recover()` cleans all three.
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
@@ -32,9 +31,10 @@ from swarm.refinery import target as target_git
 from swarm.refinery.batch import find_culprits, ready_batch, seconds_until_ready
 from swarm.refinery.bounce import bounce
 from swarm.refinery.candidate import Applied, CandidateWorktree, Conflict, commit_flags
-from swarm.refinery.gate import DEFAULT_TIMEOUT, GateResult, kill_leftover_gates
+from swarm.refinery.gate import GateResult, kill_leftover_gates
 from swarm.refinery.journal import Journal
 from swarm.refinery.landing import finish_journal, land
+from swarm.refinery.settings import WORKTREE_NAME, Settings
 from swarm.refinery.slots import GateSlots
 from swarm.store import Store
 from swarm.store.models import MergeRequest
@@ -43,7 +43,6 @@ Log = Callable[[str], None]
 Escalate = Callable[[str, str], None]  # (task id, what happened)
 Clock = Callable[[], float]
 
-WORKTREE_NAME = "refinery"
 BLOCKED_RETRY = 5.0  # seconds before trying again a fast-forward git refused (doubling)
 BLOCKED_RETRY_MAX = 60.0
 RED_TARGET_RETRY = 60.0  # seconds before re-testing a target that fails the gate by itself
@@ -52,48 +51,6 @@ ERROR_RETRY = (5.0, 60.0)  # first and longest pause after an unexpected error
 
 def _quiet(_message: str) -> None:
     pass
-
-
-def default_gate_jobs(batch_size: int) -> int:
-    """Gate runs at once: `SWARM_GATE_JOBS`, else one per request up to the CPU count."""
-    raw = os.environ.get("SWARM_GATE_JOBS", "").strip()
-    if raw.isdigit() and int(raw) > 0:
-        return int(raw)
-    return max(1, min(batch_size, os.cpu_count() or 1, 8))
-
-
-@dataclass(frozen=True)
-class Settings:
-    """What the refinery needs to know about its swarm (from the layout and `swarm.json`)."""
-
-    repo: Path
-    state_dir: Path
-    target: str
-    gate: tuple[str, ...] = ()
-    strategy: str = "rebase"
-    batch_size: int = 4
-    batch_wait: float = 2.0
-    max_bounces: int = 3
-    gate_jobs: int = 1
-    gate_timeout: float = DEFAULT_TIMEOUT
-
-    @property
-    def worktree(self) -> Path:
-        return paths.worktrees_dir(self.state_dir) / WORKTREE_NAME
-
-    def slot(self, index: int) -> Path:
-        """Gate slot 0 is the refinery's worktree; more slots exist for parallel gate jobs."""
-        if index == 0:
-            return self.worktree
-        return paths.worktrees_dir(self.state_dir) / f"{WORKTREE_NAME}-gate-{index}"
-
-    @property
-    def journal_path(self) -> Path:
-        return self.state_dir / WORKTREE_NAME / "landing.json"
-
-    @property
-    def marker(self) -> str:
-        return str(self.state_dir.resolve())
 
 
 @dataclass

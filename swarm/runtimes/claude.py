@@ -37,8 +37,19 @@ from typing import Any, NoReturn
 
 from swarm.plan import AgentSpec
 
-# Claude Code's events the swarm listens to (see swarm.hooks), and the one it guards.
-STATE_EVENTS = ("SessionStart", "UserPromptSubmit", "Notification", "Stop", "SessionEnd")
+# Claude Code's events the swarm listens to (see swarm.hooks), each with its matcher (None:
+# every one). A permission menu is reported by PermissionRequest the moment it appears; the
+# Notification for the same menu comes ~6 s later (after the person may have answered), so
+# only Notification's other kinds are taken, and a late one never marks an agent waiting
+# again once approved.
+STATE_HOOKS: dict[str, str | None] = {
+    "SessionStart": None,
+    "UserPromptSubmit": None,
+    "PermissionRequest": None,
+    "Notification": "idle_prompt",
+    "Stop": None,
+    "SessionEnd": None,
+}
 GUARD_EVENT = "PreToolUse"
 HOOK_TIMEOUT = 30  # seconds; a hook is a short `python -m swarm …`
 
@@ -262,7 +273,7 @@ def hook_settings(python: str, guard_policy: Path) -> dict[str, Any]:
             group["matcher"] = matcher
         return [group]
 
-    hooks = {event: entry(hook_command(python, "hook", event)) for event in STATE_EVENTS}
+    hooks = {event: entry(hook_command(python, "hook", event), m) for event, m in STATE_HOOKS.items()}
     hooks[GUARD_EVENT] = entry(hook_command(python, "guard", "--policy", str(guard_policy)), "*")
     return {"hooks": hooks}
 

@@ -8,18 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from swarm.runtimes import sim
+from swarm.runtimes import claude, sim
 
 PendingInput = Callable[[str], bool]
 
 
 def claude_input_pending(screen: str) -> bool:
-    """Claude Code's input line (`❯ ` between two rules) still holds text."""
-    for line in reversed(screen.splitlines()):
-        stripped = line.replace("\u00a0", " ").strip()
-        if stripped.startswith("❯"):
-            return bool(stripped[1:].strip())
-    return False
+    """Claude Code's input line (`❯ ` right under a rule) still holds text.
+
+    A permission menu's `❯ 1. Yes` is a selection, not typed text: counting it as pending
+    input would make a delivery press Enter again, and Enter approves the menu.
+    """
+    return claude.is_input_pending(screen)
 
 
 _DETECTORS: dict[str, PendingInput] = {

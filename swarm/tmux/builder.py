@@ -285,7 +285,7 @@ class SwarmBuilder:
             commands += _order_commands(members, in_window)
             commands += self._layout_commands(window, window_id, in_window)
         for key, value in plan.options:
-            commands.append(("set-option", "-t", self.session_target, key, value))
+            commands.append(("set-option", "-t", self.session_target + ":", key, value))
         commands += key_binding_commands(plan, {name: p.pane_id for name, p in by_agent.items()})
         if fresh:
             first_agent = next((p for p in plan.pane_specs() if p.kind == "agent"), None)

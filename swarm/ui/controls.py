@@ -87,8 +87,8 @@ class SwarmControls:
 
     def retry_merge(self, mr_id: int) -> str:
         with self._store() as store:
-            return actions.retry_merge(store, mr_id)
+            return actions.retry_merge(self.instance, store, mr_id)
 
     def reject_merge(self, mr_id: int) -> str:
         with self._store() as store:
-            return actions.reject_merge(store, mr_id, "rejected from the sidebar")
+            return actions.reject_merge(store, mr_id, "from the sidebar")

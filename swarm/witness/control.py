@@ -87,6 +87,7 @@ class ControlClient:
         self._pending_lock = threading.Lock()  # the reader never waits for a blocked writer
         self._pending: deque[Reply] = deque()
         self._current: Reply | None = None
+        self._attach = Reply()
         self._attached = threading.Event()
         self._closed = threading.Event()
 
@@ -192,15 +193,16 @@ class ControlClient:
                 current.error = raw.startswith(b"%error ")
                 self._current = None
                 current.done.set()
+                if current is self._attach:  # the attach itself: it worked or it did not
+                    (self._closed if current.error else self._attached).set()
             else:
                 current.lines.append(raw.decode(errors="replace"))
             return
         if raw.startswith(b"%begin "):
             parts = raw.split()
             ours = len(parts) >= 4 and parts[3] == b"1"
-            if not ours:
-                self._current = Reply()  # the attach itself: read and dropped
-                self._attached.set()
+            if not ours:  # not a command of ours: the attach itself, read and dropped
+                self._current = self._attach if not self._attach.done.is_set() else Reply()
                 return
             with self._pending_lock:
                 self._current = self._pending.popleft() if self._pending else Reply()

@@ -226,21 +226,30 @@ def worktree_of(instance: SwarmInstance, agent: str, stored: str | None) -> Path
     return Path(stored) if stored else agent_worktree(instance, agent)
 
 
-def clear_stale_index_lock(worktree: Path) -> str | None:
-    """A git killed mid-commit leaves `index.lock`, and every later git in that worktree
-    fails. Remove it when it is old and no process works in the worktree; return its path."""
+def index_lock(worktree: Path) -> Path | None:
+    """Where git keeps the worktree's index lock (its gitdir is named by the `.git` file)."""
     gitfile = worktree / ".git"
     try:
         if gitfile.is_file():
-            gitdir = Path(gitfile.read_text().split("gitdir:", 1)[1].strip())
-        else:
-            gitdir = gitfile
-        lock = gitdir / "index.lock"
-        if time.time() - lock.stat().st_mtime < STALE_LOCK_AGE:
-            return None
+            return Path(gitfile.read_text().split("gitdir:", 1)[1].strip()) / "index.lock"
     except (OSError, IndexError):
         return None
-    if _anyone_in(worktree):
+    return gitfile / "index.lock"
+
+
+def clear_stale_index_lock(worktree: Path) -> str | None:
+    """A git killed mid-commit leaves `index.lock`, and every later git in that worktree
+    fails: the agent can never finish, and every hand-over to it fails. Remove the lock when
+    it is old and no git process works in the worktree; return its path if removed."""
+    lock = index_lock(worktree)
+    if lock is None:
+        return None
+    try:
+        if time.time() - lock.stat().st_mtime < STALE_LOCK_AGE:
+            return None
+    except OSError:
+        return None  # no lock: the normal case
+    if _git_running_in(worktree):
         return None
     try:
         lock.unlink()
@@ -249,8 +258,8 @@ def clear_stale_index_lock(worktree: Path) -> str | None:
     return str(lock)
 
 
-def _anyone_in(folder: Path) -> bool:
-    """Does any process run with its working directory in `folder`?"""
+def _git_running_in(folder: Path) -> bool:
+    """Does a git process run with its working directory in `folder`?"""
     target = str(folder.resolve())
     try:
         entries = os.listdir("/proc")
@@ -260,6 +269,9 @@ def _anyone_in(folder: Path) -> bool:
         if not name.isdigit():
             continue
         try:
+            with open(f"/proc/{name}/comm") as fh:
+                if not fh.read().strip().startswith("git"):
+                    continue
             cwd = os.readlink(f"/proc/{name}/cwd")
         except OSError:
             continue

@@ -29,13 +29,13 @@ from swarm.runtimes.patterns import ScreenVerdict, classify
 from swarm.store import Store
 from swarm.store.models import Agent
 from swarm.tmux.client import Tmux
-from swarm.witness.effects import Effects
+from swarm.witness.effects import Effects, clear_stale_index_lock, worktree_of
 from swarm.witness.notify import Notifier
 from swarm.witness.overseer import CONTROLLER, ControllerWatch
 from swarm.witness.proc import ProcessTracker, TreeSample
 from swarm.witness.recovery import Memory, Policy, recover
 from swarm.witness.signals import PaneMonitor, PaneSignal, Snapshot
-from swarm.witness.state import CPU_BUSY, Observation, Verdict, decide, has_hooks
+from swarm.witness.state import CPU_BUSY, SETTLE, Observation, Verdict, decide, has_hooks
 
 Log = Callable[[str], None]
 Clock = Callable[[], float]
@@ -43,6 +43,8 @@ Resources = tuple[float | None, int | None]  # CPU percent and RSS bytes of a pr
 
 ECHO_WINDOW = 3.0  # seconds after the witness typed into a pane in which its output is an echo
 SCREEN_MIN_INTERVAL = 1.0  # never capture one pane more often than this
+LOCK_SCAN_EVERY = 5.0  # seconds between looks for stale git locks in polecat worktrees
+DEATH_SETTLE = 0.8  # seconds to wait for tmux to say how a dead pane's process ended
 CPU_REPORT_STEP = 5.0  # percent points: a smaller change is not worth a store write
 RSS_REPORT_STEP = 0.10  # a tenth of the last written value
 SEED_EVENTS = 5000  # how far back a restarted witness looks for deaths it saw
@@ -123,9 +125,11 @@ class Witness:
         self.samples: dict[str, TreeSample] = {}
         self.sampled_pid: dict[str, int] = {}
         self.last_cpu: dict[str, float] = {}
+        self.dead_seen: dict[str, float] = {}  # pane id -> when it was first seen dead
         self.real_output: dict[str, float] = {}  # agent -> last output that was not our echo
         self.resources: dict[str, Resources] = {}
         self._next_sample = 0.0
+        self._next_lock_scan = 0.0
         self._session_missing_logged = False
         self._acted = False
         self._seed_memory()
@@ -188,7 +192,7 @@ class Witness:
         wanted = [
             a
             for a in agents
-            if verdicts[a.name].wants_screen and self._may_capture(panes.get(a.name), now)
+            if verdicts[a.name].wants_screen and self._may_capture(a, panes.get(a.name), now)
         ]
         if wanted:
             self._capture([panes[a.name] for a in wanted], agents, report)
@@ -210,6 +214,7 @@ class Witness:
             report.actions.append(f"{CONTROLLER}: {type(action).__name__}")
             self.effects.execute(self.store, action)
         self._borders(agents, panes, report)
+        self._locks(agents)
         self._write_resources(agents, panes)
         self.effects.notifier.reap()
         return report
@@ -271,8 +276,9 @@ class Witness:
             hook=agent.hook,
             last_hook=agent.last_activity,
             pane_present=pane is not None,
-            pane_dead=pane.dead if pane is not None else False,
+            pane_dead=self._dead(pane, now),
             dead_status=pane.dead_status if pane is not None else None,
+            dead_signal=pane.dead_signal if pane is not None else None,
             last_output=last_output,
             proc_alive=alive,
             last_cpu=self.last_cpu.get(agent.name),
@@ -280,11 +286,29 @@ class Witness:
             has_hooks=has_hooks(agent.runtime),
         )
 
-    def _may_capture(self, pane: PaneSignal | None, now: float) -> bool:
+    def _dead(self, pane: PaneSignal | None, now: float) -> bool:
+        """Dead, once tmux knows how it died (it reaps the process a moment after the pane
+        closes); a pane whose exit is still unknown after DEATH_SETTLE is dead anyway."""
+        if pane is None or not pane.dead:
+            if pane is not None:
+                self.dead_seen.pop(pane.pane_id, None)
+            return False
+        if pane.dead_status is not None or pane.dead_signal is not None:
+            return True
+        first = self.dead_seen.setdefault(pane.pane_id, now)
+        return now - first >= DEATH_SETTLE
+
+    def _may_capture(self, agent: Agent, pane: PaneSignal | None, now: float) -> bool:
+        """A pane still printing is looked at once a second at most; one that went quiet
+        (or never printed since its last capture) is looked at once."""
         if pane is None or pane.dead:
             return False
         shot = self.screens.get(pane.pane_id)
-        return shot is None or shot.pid != pane.pid or now - shot.at >= SCREEN_MIN_INTERVAL
+        if shot is None or shot.pid != pane.pid:
+            return True
+        printed = self.real_output.get(agent.name)
+        streaming = printed is not None and now - printed < SETTLE
+        return not streaming or now - shot.at >= SCREEN_MIN_INTERVAL
 
     def _capture(self, panes: list[PaneSignal], agents: list[Agent], report: TickReport) -> None:
         runtimes = {a.name: a.runtime for a in agents}
@@ -357,6 +381,22 @@ class Witness:
         if commands:
             report.border_updates = len(commands)
             self.monitor.run(commands)
+
+    def _locks(self, agents: list[Agent]) -> None:
+        """Every few seconds: a git lock left in a polecat's worktree by a killed git."""
+        mono = time.monotonic()
+        if mono < self._next_lock_scan:
+            return
+        self._next_lock_scan = mono + LOCK_SCAN_EVERY
+        for agent in agents:
+            if agent.role != "polecat":
+                continue
+            worktree = worktree_of(self.instance, agent.name, agent.worktree)
+            removed = clear_stale_index_lock(worktree)
+            if removed is not None:
+                message = f"removed a stale git lock in {agent.name}'s worktree: {removed}"
+                self.store.add_event("witness.unlock", message, agent=agent.name)
+                self.log(message)
 
     def _write_resources(self, agents: list[Agent], panes: dict[str, PaneSignal]) -> None:
         for agent in agents:

@@ -35,6 +35,7 @@ _FIELDS = (
     "@swarm_role",
     "pane_dead",
     "pane_dead_status",
+    "pane_dead_signal",
     "pane_pid",
     "pane_current_command",
     "@swarm_state",
@@ -57,6 +58,7 @@ class PaneSignal:
     role: str
     dead: bool
     dead_status: int | None
+    dead_signal: int | None
     pid: int | None
     current_command: str
     border_state: str
@@ -74,11 +76,12 @@ class PaneSignal:
             role=f[2],
             dead=f[3] == "1",
             dead_status=_int(f[4]),
-            pid=_int(f[5]),
-            current_command=f[6],
-            border_state=f[7],
-            border_task=f[8],
-            fingerprint=_SEP.join(f[9:13]),
+            dead_signal=_int(f[5]),
+            pid=_int(f[6]),
+            current_command=f[7],
+            border_state=f[8],
+            border_task=f[9],
+            fingerprint=_SEP.join(f[10:14]),
         )
 
 

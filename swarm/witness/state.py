@@ -47,6 +47,7 @@ class Observation:
     pane_present: bool
     pane_dead: bool = False
     dead_status: int | None = None
+    dead_signal: int | None = None
     last_output: float | None = None  # pane output, echoes of our own keys left out
     proc_alive: bool | None = None  # None: not sampled (yet)
     last_cpu: float | None = None  # the last sample whose tree CPU was above CPU_BUSY
@@ -115,6 +116,8 @@ def _liveness(obs: Observation) -> Verdict | None:
         status = obs.dead_status
         if status == 0 and obs.hook is None:
             return Verdict("done", "exited cleanly (status 0), holding nothing", "tmux")
+        if obs.dead_signal:
+            return Verdict("dead", f"killed by signal {obs.dead_signal}", "tmux")
         return Verdict("dead", "exited" if status is None else f"exited (status {status})", "tmux")
     if obs.proc_alive is False:
         return Verdict("dead", "its process is gone", "psutil")
@@ -194,9 +197,11 @@ def _active_since(obs: Observation, since: float) -> bool:
 def _from_screen(obs: Observation, health: HealthSpec) -> Verdict:
     """A runtime without hooks: output means working; a settled screen says the rest."""
     if obs.last_output is not None and obs.now - obs.last_output < SETTLE:
-        if obs.stored == "working":
-            return Verdict("working", obs.detail, "tmux")
-        return Verdict("working", "printing", "tmux")
+        # Printing: working, unless what it printed is a question (a prompt drawn in one go).
+        if obs.screen is not None and obs.screen.kind == "waiting":
+            return Verdict("waiting", obs.screen.reason, "screen")
+        detail = obs.detail if obs.stored == "working" else "printing"
+        return Verdict("working", detail, "tmux", wants_screen=obs.screen is None)
     cpu_recent = obs.last_cpu is not None and obs.now - obs.last_cpu < CPU_RECENT
     if cpu_recent and obs.stored in ("working", "stalled"):
         detail = obs.detail if obs.stored == "working" else "psutil activity again"

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,12 +30,18 @@ class Text:
 
 
 @dataclass(frozen=True)
-class Bash:
-    command: str
-    description: str = ""
+class Tool:
+    """Any tool call: `Tool("Write", {"file_path": …, "content": …})`."""
+
+    name: str
+    input: dict[str, Any]
 
 
-Block = Text | Bash
+def Bash(command: str, description: str = "") -> Tool:  # noqa: N802 (reads like a block)
+    return Tool("Bash", {"command": command, "description": description or command[:40]})
+
+
+Block = Text | Tool
 
 
 @dataclass
@@ -48,6 +55,7 @@ class Rule:
     when: str
     blocks: tuple[Block, ...]
     times: int | None = 1
+    delay: float = 0.0  # seconds the "model" thinks before answering
     fired: int = 0
 
     def live(self) -> bool:
@@ -88,13 +96,16 @@ def content_text(content: Any) -> str:
     return "\n".join(parts)
 
 
-def latest_user_text(messages: list[Any]) -> str:
-    """The text of the conversation's latest user message (the client may append system
-    messages after it)."""
+def latest_text(messages: list[Any]) -> str:
+    """What the conversation added since the model last spoke: the user's message or tool
+    results, and the system messages the client sends with them (SessionStart hook
+    output arrives that way: "SessionStart:startup hook success: …")."""
+    parts: list[str] = []
     for message in reversed(messages):
-        if isinstance(message, dict) and message.get("role") == "user":
-            return content_text(message.get("content"))
-    return ""
+        if not isinstance(message, dict) or message.get("role") == "assistant":
+            break
+        parts.append(content_text(message.get("content")))
+    return "\n".join(reversed(parts))
 
 
 @dataclass
@@ -107,8 +118,8 @@ class Script:
         with self.lock:
             self.rules.extend(rules)
 
-    def answer(self, request: dict[str, Any]) -> tuple[Block, ...]:
-        last = latest_user_text(request.get("messages") or [])
+    def answer(self, request: dict[str, Any]) -> tuple[tuple[Block, ...], float]:
+        last = latest_text(request.get("messages") or [])
         main_turn = bool(request.get("tools"))
         with self.lock:
             rule = None
@@ -118,8 +129,8 @@ class Script:
                 rule.fired += 1
             self.log.append(Exchange(main_turn, last, rule.when if rule else None))
         if rule is not None:
-            return rule.blocks
-        return (Text("OK." if main_turn else "Swarm task"),)
+            return rule.blocks, rule.delay
+        return (Text("OK." if main_turn else "Swarm task"),), 0.0
 
     def main_turns(self) -> list[Exchange]:
         with self.lock:
@@ -132,7 +143,7 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
 
 def stream_events(blocks: tuple[Block, ...], model: str) -> Iterator[bytes]:
     """The SSE stream of one assistant message made of `blocks`."""
-    tool_use = any(isinstance(b, Bash) for b in blocks)
+    tool_use = any(isinstance(b, Tool) for b in blocks)
     message = {
         "id": f"msg_{next(_ids):06d}",
         "type": "message",
@@ -149,9 +160,8 @@ def stream_events(blocks: tuple[Block, ...], model: str) -> Iterator[bytes]:
             start: dict[str, Any] = {"type": "text", "text": ""}
             delta: dict[str, Any] = {"type": "text_delta", "text": block.text}
         else:
-            start = {"type": "tool_use", "id": f"toolu_{next(_ids):06d}", "name": "Bash", "input": {}}
-            arguments = {"command": block.command, "description": block.description or block.command[:40]}
-            delta = {"type": "input_json_delta", "partial_json": json.dumps(arguments)}
+            start = {"type": "tool_use", "id": f"toolu_{next(_ids):06d}", "name": block.name, "input": {}}
+            delta = {"type": "input_json_delta", "partial_json": json.dumps(block.input)}
         yield _event("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
         yield _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
         yield _event("content_block_stop", {"type": "content_block_stop", "index": index})
@@ -170,10 +180,8 @@ def whole_message(blocks: tuple[Block, ...], model: str) -> dict[str, Any]:
         if isinstance(block, Text):
             content.append({"type": "text", "text": block.text})
         else:
-            content.append(
-                {"type": "tool_use", "id": f"toolu_{next(_ids):06d}", "name": "Bash", "input": {"command": block.command}}
-            )
-    tool_use = any(isinstance(b, Bash) for b in blocks)
+            content.append({"type": "tool_use", "id": f"toolu_{next(_ids):06d}", "name": block.name, "input": block.input})
+    tool_use = any(isinstance(b, Tool) for b in blocks)
     return {
         "id": f"msg_{next(_ids):06d}",
         "type": "message",
@@ -226,7 +234,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.requests_dump is not None:
             self.server.requests_dump.append(request)
         model = str(request.get("model", "claude-sonnet-4-5"))
-        blocks = self.server.script.answer(request)
+        blocks, delay = self.server.script.answer(request)
+        time.sleep(delay)
         if not request.get("stream"):
             self._send_json(200, whole_message(blocks, model))
             return

@@ -1,0 +1,177 @@
+"""The witness's pure state decisions: signals in, one state out (no tmux, no store)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from swarm.plan import HealthSpec
+from swarm.runtimes.patterns import ScreenVerdict
+from swarm.witness.state import Observation, decide
+
+HEALTH = HealthSpec(startup_grace=10, stall_after=60, nudge_after=30)
+T0 = 1_000_000.0
+
+BUSY = ScreenVerdict("busy", "spinner on screen")
+READY = ScreenVerdict("ready", "input line on screen")
+WAITING = ScreenVerdict("waiting", "permission prompt on screen", "git push")
+
+
+def obs(**changes: object) -> Observation:
+    base = Observation(
+        now=T0,
+        name="polecat-1",
+        role="polecat",
+        runtime="sim",
+        stored="working",
+        state_since=T0 - 5,
+        detail="turn started",
+        hook="sw-abcde",
+        last_hook=T0 - 5,
+        pane_present=True,
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+# -- liveness vetoes everything ------------------------------------------------------------
+
+
+def test_a_missing_pane_is_dead_whatever_the_hooks_said() -> None:
+    verdict = decide(obs(pane_present=False), HEALTH)
+    assert (verdict.state, verdict.source) == ("dead", "tmux")
+
+
+def test_a_dead_pane_is_dead_with_its_exit_status() -> None:
+    verdict = decide(obs(pane_dead=True, dead_status=137), HEALTH)
+    assert verdict.state == "dead" and "137" in verdict.detail
+
+
+def test_a_clean_exit_holding_nothing_is_done_not_dead() -> None:
+    verdict = decide(obs(pane_dead=True, dead_status=0, hook=None), HEALTH)
+    assert verdict.state == "done"
+    # ... but a clean exit with work on the hook would lose the work: dead, restarted.
+    assert decide(obs(pane_dead=True, dead_status=0), HEALTH).state == "dead"
+
+
+def test_psutil_sees_a_vanished_process_before_tmux() -> None:
+    verdict = decide(obs(proc_alive=False), HEALTH)
+    assert (verdict.state, verdict.source) == ("dead", "psutil")
+
+
+def test_a_dead_agent_whose_pane_lives_again_is_starting() -> None:
+    assert decide(obs(stored="dead"), HEALTH).state == "starting"
+
+
+# -- start-up grace ------------------------------------------------------------------------
+
+
+def test_a_fresh_agent_is_left_alone_during_its_grace() -> None:
+    verdict = decide(obs(stored="starting", state_since=T0 - 9, screen=WAITING), HEALTH)
+    assert verdict.state == "starting" and not verdict.wants_screen
+
+
+def test_after_the_grace_a_silent_starter_is_judged_by_its_screen() -> None:
+    late = obs(stored="starting", state_since=T0 - 11)
+    assert decide(late, HEALTH).wants_screen
+    assert decide(replace(late, screen=READY), HEALTH).state == "idle"
+    gate = decide(
+        replace(late, screen=ScreenVerdict("waiting", "trust question on screen")), HEALTH
+    )
+    assert gate.state == "waiting" and gate.source == "screen"
+
+
+def test_a_starter_that_never_reports_in_is_stalled_eventually() -> None:
+    never = obs(stored="starting", state_since=T0 - 71, screen=ScreenVerdict("unknown"))
+    assert decide(never, HEALTH).state == "stalled"
+
+
+# -- working, quiet, stalled ---------------------------------------------------------------
+
+
+def test_hooks_win_while_there_is_activity() -> None:
+    assert decide(obs(last_hook=T0 - 59), HEALTH).state == "working"
+
+
+def test_quiet_past_stall_after_asks_for_the_screen_before_calling_it_stalled() -> None:
+    quiet = obs(state_since=T0 - 100, last_hook=T0 - 61)
+    first = decide(quiet, HEALTH)
+    assert first.state == "working" and first.wants_screen
+    assert decide(replace(quiet, screen=BUSY), HEALTH).state == "stalled"
+
+
+def test_a_turn_that_ended_without_a_stop_hook_is_idle_by_the_screen() -> None:
+    quiet = obs(state_since=T0 - 100, last_hook=T0 - 61, screen=READY)
+    verdict = decide(quiet, HEALTH)
+    assert (verdict.state, verdict.source) == ("idle", "screen")
+
+
+def test_a_question_without_a_notification_hook_is_waiting_by_the_screen() -> None:
+    quiet = obs(state_since=T0 - 100, last_hook=T0 - 61, screen=WAITING)
+    assert decide(quiet, HEALTH).state == "waiting"
+
+
+def test_a_long_tool_run_burning_cpu_is_working_not_stalled() -> None:
+    busy = obs(state_since=T0 - 600, last_hook=T0 - 600, last_cpu=T0 - 1, screen=BUSY)
+    assert decide(busy, HEALTH).state == "working"
+
+
+def test_pane_output_counts_as_activity() -> None:
+    printing = obs(state_since=T0 - 600, last_hook=T0 - 600, last_output=T0 - 2, screen=BUSY)
+    assert decide(printing, HEALTH).state == "working"
+
+
+def test_a_stalled_agent_recovers_on_any_new_activity() -> None:
+    stalled = obs(stored="stalled", state_since=T0 - 10, last_hook=T0 - 80)
+    assert decide(stalled, HEALTH).state == "stalled"
+    verdict = decide(replace(stalled, last_cpu=T0 - 1), HEALTH)
+    assert (verdict.state, verdict.source) == ("working", "psutil")
+
+
+def test_idle_holding_a_task_too_long_is_stalled_idle_without_one_is_fine() -> None:
+    idle = obs(stored="idle", state_since=T0 - 31, last_hook=T0 - 31)
+    assert decide(idle, HEALTH).state == "stalled"
+    assert decide(replace(idle, hook=None), HEALTH).state == "idle"
+    assert decide(replace(idle, state_since=T0 - 29, last_hook=T0 - 29), HEALTH).state == "idle"
+
+
+def test_waiting_lasts_until_the_question_is_gone_and_the_agent_moved() -> None:
+    waiting = obs(stored="waiting", state_since=T0 - 5, detail="Claude needs your permission")
+    assert decide(waiting, HEALTH).wants_screen
+    assert decide(replace(waiting, screen=WAITING), HEALTH).state == "waiting"
+    answered = replace(waiting, screen=BUSY, last_output=T0 - 1)
+    assert decide(answered, HEALTH).state == "working"
+    # the screen moved on but nothing printed since the question: still waiting
+    assert decide(replace(waiting, screen=BUSY), HEALTH).state == "waiting"
+
+
+# -- runtimes without hooks: output and the screen -----------------------------------------
+
+
+def hookless(**changes: object) -> Observation:
+    return obs(runtime="codex", has_hooks=False, **changes)
+
+
+def test_hookless_output_means_working() -> None:
+    verdict = decide(hookless(stored="idle", last_output=T0 - 0.1), HEALTH)
+    assert (verdict.state, verdict.source) == ("working", "tmux")
+
+
+def test_hookless_settled_screen_decides() -> None:
+    settled = hookless(stored="working", last_output=T0 - 1)
+    assert decide(settled, HEALTH).wants_screen
+    assert decide(replace(settled, screen=READY), HEALTH).state == "idle"
+    assert decide(replace(settled, screen=WAITING), HEALTH).state == "waiting"
+    assert decide(replace(settled, screen=BUSY), HEALTH).state == "working"
+
+
+def test_hookless_quiet_and_busy_screen_stalls() -> None:
+    quiet = hookless(stored="working", state_since=T0 - 100, last_hook=None, last_output=T0 - 70)
+    assert decide(replace(quiet, screen=BUSY), HEALTH).state == "stalled"
+
+
+@pytest.mark.parametrize("stored", ["idle", "working", "stalled", "waiting", "starting"])
+def test_builtin_loops_are_only_judged_alive_or_dead(stored: str) -> None:
+    loop = obs(runtime="builtin", name="refinery", role="refinery", stored=stored, hook=None)
+    assert decide(loop, HEALTH).state in ("working", "idle", "waiting")
+    assert decide(replace(loop, pane_dead=True, dead_status=1), HEALTH).state == "dead"
