@@ -53,13 +53,22 @@ def parse_version(text: str) -> tuple[int, ...]:
 
 def check_tmux() -> Check:
     if shutil.which("tmux") is None:
-        return Check("tmux", False, "not found", "install tmux >= 3.2 (apt install tmux, brew install tmux)")
+        return Check(
+            "tmux", False, "not found", "install tmux >= 3.2 (apt install tmux, brew install tmux)"
+        )
     version = version_of(["tmux", "-V"])
     if version is None:
-        return Check("tmux", False, "found, but `tmux -V` printed no version", "reinstall tmux >= 3.2")
+        return Check(
+            "tmux", False, "found, but `tmux -V` printed no version", "reinstall tmux >= 3.2"
+        )
     if parse_version(version)[:2] < MIN_TMUX:
         need = ".".join(map(str, MIN_TMUX))
-        return Check("tmux", False, f"{version} is too old (>= {need} needed)", f"upgrade tmux to {need} or newer")
+        return Check(
+            "tmux",
+            False,
+            f"{version} is too old (>= {need} needed)",
+            f"upgrade tmux to {need} or newer",
+        )
     return Check("tmux", True, version)
 
 
@@ -77,10 +86,21 @@ INSTALL_HINTS = {
     "aider": "python -m pip install aider-install && aider-install",
 }
 KEY_VARIABLES: dict[str, tuple[str, ...]] = {
-    "claude": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_USE_BEDROCK", "CLAUDE_CODE_USE_VERTEX"),
+    "claude": (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "CLAUDE_CODE_USE_BEDROCK",
+        "CLAUDE_CODE_USE_VERTEX",
+    ),
     "codex": ("OPENAI_API_KEY",),
     "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"),
-    "aider": ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "GEMINI_API_KEY", "OPENROUTER_API_KEY", "DEEPSEEK_API_KEY"),
+    "aider": (
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "OPENROUTER_API_KEY",
+        "DEEPSEEK_API_KEY",
+    ),
 }
 # A login saved by the runtime itself also works (only whether the file exists is looked at).
 LOGIN_FILES = {
@@ -98,16 +118,23 @@ def check_runtime(runtime: str, env: Mapping[str, str], users: Sequence[str] = (
 
         binary = claude.find_binary(env)
         if binary is None:
-            where = f"SWARM_CLAUDE_BIN={env['SWARM_CLAUDE_BIN']} is not an executable" if env.get(
-                claude.BIN_ENV
-            ) else "not found on PATH"
+            where = (
+                f"SWARM_CLAUDE_BIN={env['SWARM_CLAUDE_BIN']} is not an executable"
+                if env.get(claude.BIN_ENV)
+                else "not found on PATH"
+            )
             return Check("claude", False, where + who, INSTALL_HINTS["claude"])
         version = claude.installed_version(binary) or "unknown version"
         return Check("claude", True, f"{version} at {binary}{who}")
     program = runtime
     path = shutil.which(program, path=env.get("PATH"))
     if path is None:
-        return Check(program, False, "not found on PATH" + who, INSTALL_HINTS.get(program, f"install {program}"))
+        return Check(
+            program,
+            False,
+            "not found on PATH" + who,
+            INSTALL_HINTS.get(program, f"install {program}"),
+        )
     version = version_of([path, "--version"]) or "unknown version"
     return Check(program, True, f"{version} at {path}{who}")
 
@@ -120,7 +147,12 @@ def check_command(argv: Sequence[str], env: Mapping[str, str], users: Sequence[s
         program if os.path.isabs(program) and os.access(program, os.X_OK) else None
     )
     if not found:
-        return Check(f"command {program}", False, "not found" + who, f"install {program} or fix the role's `command`")
+        return Check(
+            f"command {program}",
+            False,
+            "not found" + who,
+            f"install {program} or fix the role's `command`",
+        )
     return Check(f"command {program}", True, f"{found}{who}")
 
 

@@ -34,17 +34,46 @@ from typing import Any
 OPERATORS = frozenset({";", "&&", "||", "|", "&", "|&", "\n", "(", ")", ";;"})
 # Commands whose arguments are paths they change, and those where only the last one is.
 WRITES_ALL = frozenset(
-    {"rm", "rmdir", "mv", "touch", "mkdir", "tee", "truncate", "shred", "unlink", "chmod", "chown", "chgrp"}
+    {
+        "rm",
+        "rmdir",
+        "mv",
+        "touch",
+        "mkdir",
+        "tee",
+        "truncate",
+        "shred",
+        "unlink",
+        "chmod",
+        "chown",
+        "chgrp",
+    }
 )
 WRITES_LAST = frozenset({"cp", "ln", "install", "rsync"})
 WRAPPERS = frozenset({"sudo", "env", "command", "nohup", "time", "nice", "exec", "builtin"})
-EDIT_TOOLS = {"Write": "file_path", "Edit": "file_path", "MultiEdit": "file_path", "NotebookEdit": "notebook_path"}
-GIT_OPTIONS_WITH_VALUE = frozenset({"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path"})
+EDIT_TOOLS = {
+    "Write": "file_path",
+    "Edit": "file_path",
+    "MultiEdit": "file_path",
+    "NotebookEdit": "notebook_path",
+}
+GIT_OPTIONS_WITH_VALUE = frozenset(
+    {"-C", "-c", "--git-dir", "--work-tree", "--namespace", "--exec-path"}
+)
 
 
 def default_writable() -> tuple[str, ...]:
     """Where any agent may write besides its own folder: temp folders and the null device."""
-    places = {tempfile.gettempdir(), "/tmp", "/var/tmp", "/dev/null", "/dev/stdout", "/dev/stderr", "/dev/tty", "/dev/fd"}
+    places = {
+        tempfile.gettempdir(),
+        "/tmp",
+        "/var/tmp",
+        "/dev/null",
+        "/dev/stdout",
+        "/dev/stderr",
+        "/dev/tty",
+        "/dev/fd",
+    }
     return tuple(sorted(places))
 
 
@@ -302,7 +331,9 @@ def denied_by(command: str, words: Sequence[str], patterns: Sequence[str]) -> st
     return None
 
 
-def check_command(command: str, policy: Policy, cwd: str, env: Mapping[str, str] | None = None) -> Verdict:
+def check_command(
+    command: str, policy: Policy, cwd: str, env: Mapping[str, str] | None = None
+) -> Verdict:
     """Whether a shell command line may run for an agent under `policy`."""
     walk = _Walk(policy, cwd, os.environ if env is None else env)
     for words in split_commands(command):
@@ -312,11 +343,15 @@ def check_command(command: str, policy: Policy, cwd: str, env: Mapping[str, str]
         pattern = denied_by(command, words, policy.deny)
         if pattern is not None:
             shown = " ".join(_assignments_dropped(words))
-            return Verdict(False, f"swarm guard: `{shown}` is not allowed for your role (rule `{pattern}`).")
+            return Verdict(
+                False, f"swarm guard: `{shown}` is not allowed for your role (rule `{pattern}`)."
+            )
     return ALLOW
 
 
-def check_tool(payload: Mapping[str, Any], policy: Policy, env: Mapping[str, str] | None = None) -> Verdict:
+def check_tool(
+    payload: Mapping[str, Any], policy: Policy, env: Mapping[str, str] | None = None
+) -> Verdict:
     """Whether one PreToolUse call may run: Bash commands and file-editing tools."""
     env = os.environ if env is None else env
     tool = str(payload.get("tool_name") or "")

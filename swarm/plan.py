@@ -47,6 +47,7 @@ class MergeSpec:
     batch_size: int = 4
     batch_wait: float = 2.0
     max_bounces: int = 3
+    gate_jobs: int | None = None  # gate runs at once while bisecting; None: one per CPU
     target: str | None = None  # None: the repo's current branch
 
 

@@ -99,43 +99,20 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_retry(args: argparse.Namespace) -> int:
-    from swarm.git.repo import git
-    from swarm.refinery.target import branch_tip
+    from swarm.actions import retry_merge
 
     instance, store = _open()
     with store:
-        mr = resolve(store, args.id)
-        if mr.status in ("queued", "testing"):
-            position = store.queue_position(mr.id)
-            print(f"#{mr.id} ({mr.task_id}) is already in the queue, position {position}")
-            return 0
-        if mr.status == "merged":
-            raise SwarmError(f"#{mr.id} ({mr.task_id}) is merged already")
-        head = branch_tip(instance.repo, mr.branch) or mr.head_sha
-        base = git(instance.repo, "merge-base", head, instance.target_branch, check=False).strip()
-        if not base:
-            raise SwarmError(
-                f"{mr.branch} @ {head[:12]} shares no history with {instance.target_branch}",
-                EXIT_USAGE,
-            )
-        new = store.requeue_task(mr.task_id, head, base)
-        position = store.queue_position(new.id)
-    what = f"merge request #{new.id} queued ({new.branch} @ {head[:12]})"
-    print(f"{new.task_id}: {what}, position {position}")
+        print(retry_merge(instance, store, resolve(store, args.id).id))
     return 0
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
+    from swarm.actions import reject_merge
+
     _instance, store = _open()
     with store:
-        mr = resolve(store, args.id)
-        if mr.status not in ("queued", "testing"):
-            raise SwarmError(f"#{mr.id} ({mr.task_id}) is not in the queue (it is {mr.status})")
-        reason = "rejected from the merge queue by a person" + (
-            f": {args.reason}" if args.reason else ""
-        )
-        store.fail_task(mr.task_id, reason)
-    print(f"#{mr.id} rejected; {mr.task_id} failed (`swarm task retry {mr.task_id}` reopens it)")
+        print(reject_merge(store, resolve(store, args.id).id, args.reason or ""))
     return 0
 
 

@@ -14,15 +14,22 @@ EXIT_BLOCK = 2  # Claude Code's hook contract: exit 2 blocks the call, stderr is
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     guard = sub.add_parser(
-        "guard", help="(run by the PreToolUse hook) refuse a tool call that leaves the agent's folder"
+        "guard",
+        help="(run by the PreToolUse hook) refuse a tool call that leaves the agent's folder",
     )
-    guard.add_argument("--policy", type=Path, help="a JSON file {root, deny} (written by the claude runtime)")
+    guard.add_argument(
+        "--policy", type=Path, help="a JSON file {root, deny} (written by the claude runtime)"
+    )
     guard.add_argument("--root", help="the folder the agent must stay in (default: its worktree)")
-    guard.add_argument("--deny", action="append", default=[], help="a command pattern to refuse (repeatable)")
+    guard.add_argument(
+        "--deny", action="append", default=[], help="a command pattern to refuse (repeatable)"
+    )
     guard.set_defaults(func=cmd_guard)
 
     doctor = sub.add_parser("doctor", help="check this machine: tmux, git, runtimes, API keys")
-    doctor.add_argument("--layout", help="the layout to check for (default: the one `swarm up` would use)")
+    doctor.add_argument(
+        "--layout", help="the layout to check for (default: the one `swarm up` would use)"
+    )
     doctor.set_defaults(func=cmd_doctor)
 
     # No help text, so not listed: the claude runtime's pane command (prepare, become Claude).
@@ -52,7 +59,10 @@ def cmd_guard(args: argparse.Namespace) -> int:
 
     payload = _read_payload()
     if payload is None:
-        print("swarm guard: could not read the tool call (expected PreToolUse JSON on stdin)", file=sys.stderr)
+        print(
+            "swarm guard: could not read the tool call (expected PreToolUse JSON on stdin)",
+            file=sys.stderr,
+        )
         return EXIT_BLOCK
     if args.policy is not None:
         try:

@@ -232,6 +232,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
             batch_size=m.batch_size,
             batch_wait=m.batch_wait,
             max_bounces=m.max_bounces,
+            gate_jobs=m.gate_jobs,
             target=m.target,
         ),
     )

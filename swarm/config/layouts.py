@@ -87,6 +87,10 @@ class MergeConfig:
     batch_size: int = field(default=4, metadata={"min": 1, "max": 32})
     batch_wait: float = field(default=2.0, metadata={"min": 0, "max": 3600})
     max_bounces: int = field(default=3, metadata={"min": 1, "max": 20})
+    gate_jobs: int | None = field(
+        default=None,
+        metadata={"min": 1, "max": 32, "help": "gate runs at once when a batch fails; default: CPUs"},
+    )
     target: str | None = field(
         default=None, metadata={"help": "branch merged into; default: the repo's current branch"}
     )

@@ -58,7 +58,8 @@ class Settings:
 def settings_for(instance: SwarmInstance, gate_jobs: int | None = None) -> Settings:
     """The refinery's settings: the layout's `gate` and `merge` keys, the swarm's target.
 
-    Gate jobs: `gate_jobs`, else `SWARM_GATE_JOBS`, else one per CPU up to the batch size;
+    Gate jobs: `gate_jobs`, else the layout's `merge.gate_jobs`, else `SWARM_GATE_JOBS`, else
+    one per CPU up to the batch size;
     the gate's timeout: `SWARM_GATE_TIMEOUT` seconds, else 30 minutes.
     """
     from swarm.config import load_plan  # the layout pipeline, only for the real process
@@ -74,7 +75,7 @@ def settings_for(instance: SwarmInstance, gate_jobs: int | None = None) -> Setti
         batch_size=merge.batch_size,
         batch_wait=merge.batch_wait,
         max_bounces=merge.max_bounces,
-        gate_jobs=gate_jobs or default_gate_jobs(merge.batch_size),
+        gate_jobs=gate_jobs or merge.gate_jobs or default_gate_jobs(merge.batch_size),
         gate_timeout=_env_seconds("SWARM_GATE_TIMEOUT", DEFAULT_TIMEOUT),
     )
 

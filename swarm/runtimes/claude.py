@@ -98,7 +98,9 @@ def installed_version(binary: str) -> str | None:
     if re.fullmatch(r"\d+\.\d+\.\d+", real.name):
         return real.name
     try:
-        out = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=20).stdout
+        out = subprocess.run(
+            [binary, "--version"], capture_output=True, text=True, timeout=20
+        ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
     match = re.search(r"\d+\.\d+\.\d+", out)
@@ -268,12 +270,16 @@ def hook_settings(python: str, guard_policy: Path) -> dict[str, Any]:
     passes `swarm guard` first (it refuses with exit code 2 and a reason on stderr)."""
 
     def entry(command: str, matcher: str | None = None) -> list[dict[str, Any]]:
-        group: dict[str, Any] = {"hooks": [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT}]}
+        group: dict[str, Any] = {
+            "hooks": [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT}]
+        }
         if matcher is not None:
             group["matcher"] = matcher
         return [group]
 
-    hooks = {event: entry(hook_command(python, "hook", event), m) for event, m in STATE_HOOKS.items()}
+    hooks = {
+        event: entry(hook_command(python, "hook", event), m) for event, m in STATE_HOOKS.items()
+    }
     hooks[GUARD_EVENT] = entry(hook_command(python, "guard", "--policy", str(guard_policy)), "*")
     return {"hooks": hooks}
 
@@ -328,7 +334,7 @@ def read_json(path: Path) -> dict[str, Any]:
 def write_swarm_shim(bin_dir: Path, python: str) -> Path:
     """`swarm` on the agent's PATH runs this same installation, whatever PATH held."""
     shim = bin_dir / "swarm"
-    text = f"#!/bin/sh\nexec {shlex.quote(python)} -m swarm \"$@\"\n"
+    text = f'#!/bin/sh\nexec {shlex.quote(python)} -m swarm "$@"\n'
     if not shim.is_file() or shim.read_text() != text:
         bin_dir.mkdir(parents=True, exist_ok=True)
         tmp = bin_dir / f".swarm.{os.getpid()}.tmp"

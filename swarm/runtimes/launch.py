@@ -7,7 +7,6 @@ names the agent and a dead agent is a dead pane the witness can see.
 from __future__ import annotations
 
 import shlex
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -129,9 +128,14 @@ def runtime_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
             gate=ctx.gate,
         )
     if runtime in ("codex", "gemini", "aider"):
-        if shutil.which(runtime) is None:
-            return _missing(runtime, "Install it, or run `swarm doctor` for help.")
-        return (runtime,)
+        from swarm.runtimes import others
+
+        program = others.find_program(runtime)
+        if program is None:
+            return _missing(runtime, f"Install it ({others.RUNTIMES[runtime].install}); `swarm doctor` checks the machine.")
+        return others.launch_argv(
+            runtime, agent, program=program, repo=ctx.repo, worktree=agent_worktree(agent, ctx)
+        )
     raise ConfigError(
         f"role {agent.role.name}: unknown runtime '{runtime}' "
         f"(expected one of: {', '.join(KNOWN_RUNTIMES)})"

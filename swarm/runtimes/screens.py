@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from swarm.runtimes import claude, sim
+from swarm.runtimes import claude, others, sim
 
 PendingInput = Callable[[str], bool]
 
@@ -36,6 +36,8 @@ def pending_detector(runtime: str) -> PendingInput | None:
 # selected: Enter approves, Escape refuses; the sim takes the option's number.
 _APPROVE: dict[str, tuple[str, ...]] = {"claude": ("Enter",), "sim": ("1",)}
 _REFUSE: dict[str, tuple[str, ...]] = {"claude": ("Escape",), "sim": ("3",)}
+for _name, _info in others.RUNTIMES.items():
+    _APPROVE[_name], _REFUSE[_name] = _info.approve, _info.refuse
 
 
 def answer_keys(runtime: str, approve: bool) -> tuple[str, ...]:

@@ -45,17 +45,23 @@ KEY = "sk-ant-swarm-test-0123456789abcdefghij"
 class Pane:
     """One tmux pane on a private socket, running one command."""
 
-    def __init__(self, socket: str, name: str, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+    def __init__(
+        self, socket: str, name: str, argv: list[str], cwd: Path, env: dict[str, str]
+    ) -> None:
         self.socket, self.target = socket, f"={name}:"
         flags = [f"-e{k}={v}" for k, v in env.items()]
         size = ("-x", str(WIDTH), "-y", str(HEIGHT))
         # remain-on-exit first, so a command that exits at once leaves its message on screen
-        self.tmux("new-session", "-d", "-s", name, *size, "-c", str(cwd), *flags, "--", "sleep", "30")
+        self.tmux(
+            "new-session", "-d", "-s", name, *size, "-c", str(cwd), *flags, "--", "sleep", "30"
+        )
         self.tmux("set-option", "-w", "-t", self.target, "remain-on-exit", "on")
         self.tmux("respawn-pane", "-k", "-t", self.target, "-c", str(cwd), *flags, "--", *argv)
 
     def tmux(self, *args: str) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True).stdout
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True
+        ).stdout
 
     def screen(self) -> str:
         return self.tmux("capture-pane", "-p", "-t", self.target)
@@ -79,7 +85,9 @@ def polecat(state_dir: Path, repo: Path) -> AgentSpec:
     path = find_role("polecat", [HERE.parents[1] / "roles"])
     assert path is not None
     doc = load_document(path, what="role file")
-    role = resolve_role("polecat", {}, layout_doc=doc, folders=[path.parent], layout_runtime="claude")
+    role = resolve_role(
+        "polecat", {}, layout_doc=doc, folders=[path.parent], layout_runtime="claude"
+    )
     return AgentSpec("polecat-1", role.spec)
 
 
@@ -108,7 +116,9 @@ def capture(out: Path, binary: str) -> list[Path]:
         def save(name: str, text: str, folder: Path = out) -> None:
             """Trailing blanks dropped (a non-breaking space is kept: Claude draws one after
             its `❯`), the temp folder named the same in every run, tmux's own line left out."""
-            lines = [line.rstrip(" ") for line in text.replace(str(tmp), "/tmp/capture").splitlines()]
+            lines = [
+                line.rstrip(" ") for line in text.replace(str(tmp), "/tmp/capture").splitlines()
+            ]
             lines = [line for line in lines if not line.startswith("Pane is dead")]
             while lines and not lines[-1].strip():
                 lines.pop()
@@ -120,16 +130,24 @@ def capture(out: Path, binary: str) -> list[Path]:
         try:
             # The swarm's own launch line: config prepared, so no gate; then each state.
             state = repo / ".swarm"
-            argv = claude.launch_argv(polecat(state, repo), binary=binary, state_dir=state, repo=repo, worktree=None)
+            argv = claude.launch_argv(
+                polecat(state, repo), binary=binary, state_dir=state, repo=repo, worktree=None
+            )
             pane = Pane(socket, "agent", list(argv), repo, env)
-            save("claude-ready-started", pane.wait(lambda s: "● OK." in s and "esc to interrupt" not in s))
+            save(
+                "claude-ready-started",
+                pane.wait(lambda s: "● OK." in s and "esc to interrupt" not in s),
+            )
             pane.keys("-l", "please wait")
             save("claude-ready-input-pending", pane.wait(lambda s: "please wait" in s))
             pane.keys("C-u")
             script.add(Rule("think slowly", (Text("Thought about it."),), delay=4.0))
             pane.keys("-l", "think slowly")
             pane.keys("Enter")
-            save("claude-busy-thinking", pane.wait(lambda s: "esc to interrupt" in s and "think slowly" in s))
+            save(
+                "claude-busy-thinking",
+                pane.wait(lambda s: "esc to interrupt" in s and "think slowly" in s),
+            )
             pane.wait(lambda s: "Thought about it." in s, timeout=15)
             script.add(run("run a tool", "git status --short && sleep 4"))
             pane.keys("-l", "run a tool")
@@ -145,18 +163,35 @@ def capture(out: Path, binary: str) -> list[Path]:
             pane.keys("Enter")
             save("claude-waiting-permission", pane.wait(lambda s: "Do you want to proceed?" in s))
             pane.keys("Enter")
-            save("claude-ready-after-tool", pane.wait(lambda s: "Forty-two." in s and "esc to interrupt" not in s))
+            save(
+                "claude-ready-after-tool",
+                pane.wait(lambda s: "Forty-two." in s and "esc to interrupt" not in s),
+            )
 
             # The gates a bare config shows, in the order Claude Code shows them.
             gates = out / "gates"
             bare = tmp / "bare"
-            onboarding = Pane(socket, "onboarding", [binary], repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "a")})
-            save("onboarding", onboarding.wait(lambda s: "Unable to connect" in s or "text style" in s), gates)
+            onboarding = Pane(
+                socket, "onboarding", [binary], repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "a")}
+            )
+            save(
+                "onboarding",
+                onboarding.wait(lambda s: "Unable to connect" in s or "text style" in s),
+                gates,
+            )
             (bare / "b").mkdir(parents=True)
             (bare / "b" / ".claude.json").write_text(
-                json.dumps({"hasCompletedOnboarding": True, "lastOnboardingVersion": "2.1.197", "theme": "dark"})
+                json.dumps(
+                    {
+                        "hasCompletedOnboarding": True,
+                        "lastOnboardingVersion": "2.1.197",
+                        "theme": "dark",
+                    }
+                )
             )
-            gated = Pane(socket, "gated", [binary], repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "b")})
+            gated = Pane(
+                socket, "gated", [binary], repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "b")}
+            )
             save("trust", gated.wait(lambda s: "trust this folder" in s), gates)
             gated.keys("Enter")
             save("api-key", gated.wait(lambda s: "Do you want to use this API key?" in s), gates)
@@ -164,13 +199,17 @@ def capture(out: Path, binary: str) -> list[Path]:
             (bare / "c").mkdir()
             (bare / "c" / ".claude.json").write_text(json.dumps(prepared))
             bypass_env = {**env, "CLAUDE_CONFIG_DIR": str(bare / "c"), "IS_SANDBOX": "1"}
-            bypass = Pane(socket, "bypass", [binary, "--dangerously-skip-permissions"], repo, bypass_env)
+            bypass = Pane(
+                socket, "bypass", [binary, "--dangerously-skip-permissions"], repo, bypass_env
+            )
             save("bypass-warning", bypass.wait(lambda s: "Yes, I accept" in s), gates)
             if os.geteuid() == 0:
                 # (through sh: Claude's refusal would vanish with its pane otherwise)
                 refusal = f"env -u IS_SANDBOX {binary} --dangerously-skip-permissions; sleep 30"
                 no_sandbox = ["sh", "-c", refusal]
-                root = Pane(socket, "root", no_sandbox, repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "c")})
+                root = Pane(
+                    socket, "root", no_sandbox, repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "c")}
+                )
                 save("root-refused", root.wait(lambda s: "root/sudo" in s), gates)
         finally:
             subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)

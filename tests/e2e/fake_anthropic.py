@@ -160,15 +160,29 @@ def stream_events(blocks: tuple[Block, ...], model: str) -> Iterator[bytes]:
             start: dict[str, Any] = {"type": "text", "text": ""}
             delta: dict[str, Any] = {"type": "text_delta", "text": block.text}
         else:
-            start = {"type": "tool_use", "id": f"toolu_{next(_ids):06d}", "name": block.name, "input": {}}
+            start = {
+                "type": "tool_use",
+                "id": f"toolu_{next(_ids):06d}",
+                "name": block.name,
+                "input": {},
+            }
             delta = {"type": "input_json_delta", "partial_json": json.dumps(block.input)}
-        yield _event("content_block_start", {"type": "content_block_start", "index": index, "content_block": start})
-        yield _event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+        yield _event(
+            "content_block_start",
+            {"type": "content_block_start", "index": index, "content_block": start},
+        )
+        yield _event(
+            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
+        )
         yield _event("content_block_stop", {"type": "content_block_stop", "index": index})
     stop = "tool_use" if tool_use else "end_turn"
     yield _event(
         "message_delta",
-        {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None}, "usage": {"output_tokens": 5}},
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": stop, "stop_sequence": None},
+            "usage": {"output_tokens": 5},
+        },
     )
     yield _event("message_stop", {"type": "message_stop"})
 
@@ -180,7 +194,14 @@ def whole_message(blocks: tuple[Block, ...], model: str) -> dict[str, Any]:
         if isinstance(block, Text):
             content.append({"type": "text", "text": block.text})
         else:
-            content.append({"type": "tool_use", "id": f"toolu_{next(_ids):06d}", "name": block.name, "input": block.input})
+            content.append(
+                {
+                    "type": "tool_use",
+                    "id": f"toolu_{next(_ids):06d}",
+                    "name": block.name,
+                    "input": block.input,
+                }
+            )
     tool_use = any(isinstance(b, Tool) for b in blocks)
     return {
         "id": f"msg_{next(_ids):06d}",
@@ -259,7 +280,9 @@ class FakeAnthropic(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.script = script or Script()
         self.requests_dump: list[dict[str, Any]] | None = [] if keep_requests else None
-        self._thread = threading.Thread(target=self.serve_forever, name="fake-anthropic", daemon=True)
+        self._thread = threading.Thread(
+            target=self.serve_forever, name="fake-anthropic", daemon=True
+        )
 
     @property
     def url(self) -> str:
