@@ -283,3 +283,17 @@ def test_plan_and_build_agree_on_order(repo: Path) -> None:
     names = [p.name for w in plan.windows for p in w.panes]
     assert names[0] == "sidebar" and names[-1] == "controller"
     assert names.count("polecat-30") == 1
+
+
+def test_sidebar_keeps_its_width_when_the_window_resizes(repo: Path, tmux_socket: str) -> None:
+    result = up("team", repo)
+    tmux = Tmux(tmux_socket)
+    width = result.plan.windows[0].sidebar_width
+    tmux.run(("resize-window", "-t", f"={result.plan.session}:control", "-x", "150", "-y", "40"))
+    deadline = time.monotonic() + 5
+    while True:
+        bar = next(p for p in tmux.list_panes(result.plan.session) if p.agent == "sidebar")
+        if bar.width == width and bar.window_width == 150:
+            break
+        assert time.monotonic() < deadline, f"sidebar is {bar.width} wide"
+        time.sleep(0.05)

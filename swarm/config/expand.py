@@ -145,7 +145,11 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
     state = paths.state_dir(repo)
     socket = paths.socket_name(repo, session)
     ctx = LaunchContext(
-        repo=repo, state_dir=state, socket=socket, session=session, base_ref=layout.merge.target or "HEAD",
+        repo=repo,
+        state_dir=state,
+        socket=socket,
+        session=session,
+        base_ref=layout.merge.target or "HEAD",
         gate=tuple(layout.gate),
     )
     layout_env = dict(layout.environment)

@@ -429,7 +429,7 @@ GATES: tuple[Gate, ...] = (
         "onboarding",
         r"Unable to connect to Anthropic services|Choose the text style|Select login method",
         (),
-        "first-run onboarding: the agent's config folder was not prepared (or the API is unreachable)",
+        "first-run onboarding: the config folder was not prepared (or the API is unreachable)",
     ),
     Gate(
         "trust",

@@ -132,7 +132,8 @@ def runtime_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
 
         program = others.find_program(runtime)
         if program is None:
-            return _missing(runtime, f"Install it ({others.RUNTIMES[runtime].install}); `swarm doctor` checks the machine.")
+            install = others.RUNTIMES[runtime].install
+            return _missing(runtime, f"Install it ({install}); `swarm doctor` checks the machine.")
         return others.launch_argv(
             runtime, agent, program=program, repo=ctx.repo, worktree=agent_worktree(agent, ctx)
         )

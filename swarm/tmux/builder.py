@@ -313,7 +313,14 @@ class SwarmBuilder:
         except LayoutTooSmall:
             # A very small terminal: tmux's own layout still shows every pane.
             layout = window.layout
-        return [("select-layout", "-t", window_id, layout)]
+        commands: list[Command] = [("select-layout", "-t", window_id, layout)]
+        bar = next((p for p in in_window if p.agent == "sidebar"), None)
+        if sidebar and bar is not None:
+            # tmux shares out a resize in proportion; the sidebar keeps its width instead
+            # (a client attaching with another terminal size resizes the window).
+            keep = f"resize-pane -t {bar.pane_id} -x {window.sidebar_width}"
+            commands.append(("set-hook", "-w", "-t", window_id, "window-resized", keep))
+        return commands
 
 
 def _order_commands(members: list[PaneInfo], in_window: list[PaneInfo]) -> list[Command]:

@@ -37,7 +37,7 @@ class Tool:
     input: dict[str, Any]
 
 
-def Bash(command: str, description: str = "") -> Tool:  # noqa: N802 (reads like a block)
+def Bash(command: str, description: str = "") -> Tool:  # a function that reads like a block
     return Tool("Bash", {"command": command, "description": description or command[:40]})
 
 
