@@ -79,16 +79,33 @@ def default_writable() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Policy:
-    """The folder an agent must stay in and the command patterns its role forbids."""
+    """The folder an agent must stay in and the command patterns its role forbids.
+
+    `protected` is the person's repository: temp folders are open to every agent, except
+    where the repository itself lives under one (a checkout in /tmp is still the person's).
+    """
 
     root: str
     deny: tuple[str, ...] = ()
+    protected: tuple[str, ...] = ()
     writable: tuple[str, ...] = field(default_factory=default_writable)
 
     @classmethod
     def load(cls, path: Path) -> Policy:
         data = json.loads(path.read_text())
-        return cls(root=str(data["root"]), deny=tuple(data.get("deny") or ()))
+        return cls(
+            root=str(data["root"]),
+            deny=tuple(data.get("deny") or ()),
+            protected=tuple(data.get("protected") or ()),
+        )
+
+    def allows(self, path: str) -> bool:
+        """`path` is in the agent's folder, or in a temp folder outside the repository."""
+        if inside(path, (self.root,)):
+            return True
+        if inside(path, self.protected):
+            return False
+        return inside(path, self.writable)
 
 
 @dataclass(frozen=True)
@@ -251,10 +268,9 @@ class _Walk:
         return path
 
     def write_outside(self, word: str) -> str | None:
-        path = self.outside(word)
-        if path is None or inside(path, self.policy.writable):
-            return None
-        return path
+        """The absolute path if `word` is a path the agent may not change, else None."""
+        path = resolve(word, self.cwd, self.env)
+        return None if self.policy.allows(path) else path
 
     def check(self, words: list[str]) -> Verdict:
         words, targets = _redirect_targets(words)
@@ -270,8 +286,8 @@ class _Walk:
             if args and args[0] == "-":
                 return ALLOW
             target = args[0] if args else self.env.get("HOME", "~")
-            path = self.outside(target)
-            if path is not None and not inside(path, self.policy.writable):
+            path = self.write_outside(target)
+            if path is not None:
                 return self.refuse(f"`{name} {target}` goes to {path}")
             self.cwd = resolve(target, self.cwd, self.env)
             return ALLOW
@@ -364,13 +380,19 @@ def check_tool(
     key = EDIT_TOOLS.get(tool)
     if key and tool_input.get(key):
         path = resolve(str(tool_input[key]), cwd, env)
-        if not inside(path, (policy.root, *policy.writable)):
+        if not policy.allows(path):
             return Verdict(
                 False,
                 f"swarm guard: {tool} of {path} is outside your folder {policy.root}. "
                 "Work only inside it (temp folders are fine).",
             )
     return ALLOW
+
+
+def default_policy(env: Mapping[str, str], cwd: str) -> Policy:
+    """Without a policy file: a polecat's worktree (else the repository) from its env."""
+    repo = env.get("SWARM_REPO")
+    return Policy(root=default_root(env) or cwd, protected=(repo,) if repo else ())
 
 
 def default_root(env: Mapping[str, str]) -> str | None:

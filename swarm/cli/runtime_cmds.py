@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,7 @@ def cmd_guard(args: argparse.Namespace) -> int:
     The guard fails closed: a tool call it cannot read is refused, since a guard that
     silently lets everything through is worse than none.
     """
-    from swarm.guard import Policy, check_tool, default_root
+    from swarm.guard import Policy, check_tool, default_policy
 
     payload = _read_payload()
     if payload is None:
@@ -71,10 +72,11 @@ def cmd_guard(args: argparse.Namespace) -> int:
             print(f"swarm guard: cannot read the policy {args.policy}: {exc}", file=sys.stderr)
             return EXIT_BLOCK
     else:
-        root = args.root or default_root(os.environ) or str(payload.get("cwd") or os.getcwd())
-        policy = Policy(root=root)
+        policy = default_policy(os.environ, str(payload.get("cwd") or os.getcwd()))
+    if args.root:
+        policy = replace(policy, root=args.root)
     if args.deny:
-        policy = Policy(root=policy.root, deny=(*policy.deny, *args.deny), writable=policy.writable)
+        policy = replace(policy, deny=(*policy.deny, *args.deny))
     verdict = check_tool(payload, policy)
     _record(payload, verdict.allowed, verdict.reason)
     if not verdict.allowed:

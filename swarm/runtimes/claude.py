@@ -124,6 +124,7 @@ class ClaudeSetup:
     python: str  # the interpreter the hooks run `-m swarm` with
     guard_root: str  # the folder the agent's commands must stay in
     guard_deny: tuple[str, ...]  # the role's guard.deny patterns
+    repo: str  # the person's checkout: never written outside guard_root, even under /tmp
     bypass: bool  # --dangerously-skip-permissions was asked for
     bin_dir: str  # a `swarm` shim for this installation goes here, first on PATH
 
@@ -150,7 +151,7 @@ def prompt_values(agent: AgentSpec, repo: Path, worktree: Path | None) -> dict[s
         "worktree": str(worktree or repo),
         "task_id": "the task on your hook",
         "task_title": "run `swarm task current` to see it",
-        "branch": "your task's branch (swarm/<task id>)",
+        "branch": "swarm/<task id>",
     }
 
 
@@ -249,6 +250,7 @@ def launch_argv(
         python=python,
         guard_root=str(worktree or repo),
         guard_deny=agent.role.guard_deny,
+        repo=str(repo),
         bypass=agent.role.permissions.skip_permissions,
         bin_dir=str(state_dir / "bin"),
     )
@@ -372,7 +374,10 @@ def prepare(setup: ClaudeSetup, cwd: Path, env: Mapping[str, str], binary: str) 
     )
     write_json(folder / ".claude.json", state)
     policy = folder / GUARD_POLICY_NAME
-    write_json(policy, {"root": setup.guard_root, "deny": list(setup.guard_deny)})
+    write_json(
+        policy,
+        {"root": setup.guard_root, "deny": list(setup.guard_deny), "protected": [setup.repo]},
+    )
     write_json(folder / SETTINGS_NAME, hook_settings(setup.python, policy))
     settings = read_json(folder / "settings.json")
     if setup.bypass and not settings.get("skipDangerousModePermissionPrompt"):

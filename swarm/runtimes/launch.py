@@ -72,7 +72,8 @@ cd "$wt" && exec "$@"
 
 
 def in_worktree(argv: tuple[str, ...], worktree: Path, ctx: LaunchContext) -> tuple[str, ...]:
-    return ("/bin/sh", "-c", _WORKTREE_PRELUDE, "swarm-agent", str(worktree), str(ctx.repo), ctx.base_ref, *argv)
+    prelude = ("/bin/sh", "-c", _WORKTREE_PRELUDE, "swarm-agent")
+    return (*prelude, str(worktree), str(ctx.repo), ctx.base_ref, *argv)
 
 
 def controller_command() -> tuple[str, ...]:

@@ -42,13 +42,14 @@ Clock = Callable[[], float]
 Resources = tuple[float | None, int | None]  # CPU percent and RSS bytes of a process tree
 
 ECHO_WINDOW = 3.0  # seconds after the witness typed into a pane in which its output is an echo
-SCREEN_MIN_INTERVAL = 1.0  # never capture one pane more often than this
+SCREEN_MIN_INTERVAL = 0.5  # a pane still printing is looked at no more often than this
 LOCK_SCAN_EVERY = 5.0  # seconds between looks for stale git locks in polecat worktrees
 DEATH_SETTLE = 0.8  # seconds to wait for tmux to say how a dead pane's process ended
 CPU_REPORT_STEP = 5.0  # percent points: a smaller change is not worth a store write
 RSS_REPORT_STEP = 0.10  # a tenth of the last written value
 SEED_EVENTS = 5000  # how far back a restarted witness looks for deaths it saw
 CRASH_LOOP = "crash loop"
+CALM = frozenset({"idle", "working", "starting"})  # states no recovery policy acts on
 
 
 def _print(message: str) -> None:
@@ -116,7 +117,8 @@ class Witness:
         self.tmux = Tmux(instance.socket)
         self.monitor = PaneMonitor(self.tmux, instance.session, control=self.config.control)
         self.procs = ProcessTracker()
-        self.effects = Effects(instance, self.tmux, log, Notifier(self.tmux, instance.session))
+        notifier = Notifier(self.tmux, instance.session, runner=self.monitor.query)
+        self.effects = Effects(instance, self.tmux, log, notifier)
         self.controller = ControllerWatch(instance.state_dir / "controller.pid")
         self.plan = plan if plan is not None else self._load_plan()
         self._policies: dict[str, Policy] = {}
@@ -130,8 +132,11 @@ class Witness:
         self.resources: dict[str, Resources] = {}
         self._next_sample = 0.0
         self._next_lock_scan = 0.0
+        self._cached_agents: list[Agent] | None = None
+        self._agents_version = -1
         self._session_missing_logged = False
         self._acted = False
+        self._sampled_this_tick = False
         self._seed_memory()
 
     def close(self) -> None:
@@ -174,6 +179,7 @@ class Witness:
     def tick(self) -> TickReport:
         report = TickReport()
         self._acted = False
+        self._sampled_this_tick = False
         now = self.clock()
         snap = self.monitor.snapshot()
         if not snap.session_found:
@@ -183,7 +189,7 @@ class Witness:
             return report
         self._session_missing_logged = False
         panes = snap.by_agent()
-        agents = self.store.list_agents()
+        agents = self._agents()
         self._sample(agents, panes)
         self._note_output(agents, panes, snap)
 
@@ -199,31 +205,51 @@ class Witness:
             for agent in wanted:
                 observations[agent.name] = self._observe(agent, panes.get(agent.name), now)
                 verdicts[agent.name] = decide(observations[agent.name], self.policy(agent).health)
+        stalling = [a for a in agents if verdicts[a.name].state == "stalled" != a.state]
+        if stalling:
+            # Before calling anyone stalled: read the whole process table now, so a tool
+            # run started since the last scan counts as the activity it is.
+            self._sample(agents, panes, rescan=True)
+            for agent in stalling:
+                observations[agent.name] = self._observe(agent, panes.get(agent.name), now)
+                verdicts[agent.name] = decide(observations[agent.name], self.policy(agent).health)
 
         for agent in agents:
-            verdict = verdicts[agent.name]
             memory = self.memory.setdefault(agent.name, Memory())
-            if memory.failed and verdict.state == "dead":
-                verdict = replace(verdict, detail=memory.failed)
-            report.states[agent.name] = verdict
-            self._record(agent, verdict, report)
+            if memory.failed and verdicts[agent.name].state == "dead":
+                verdicts[agent.name] = replace(verdicts[agent.name], detail=memory.failed)
+            report.states[agent.name] = verdicts[agent.name]
+            self._record(agent, verdicts[agent.name], report)
         for agent in agents:
-            obs = observations[agent.name]
-            self._recover(agent, verdicts[agent.name], obs, now, report)
+            if verdicts[agent.name].state in CALM and self.memory[agent.name].calm():
+                continue  # nothing to recover, nothing to forget: the common case, kept cheap
+            self._recover(agent, verdicts[agent.name], observations[agent.name], now, report)
         for action in self.controller.observe(now, panes.get(CONTROLLER)):
             report.actions.append(f"{CONTROLLER}: {type(action).__name__}")
             self.effects.execute(self.store, action)
         self._borders(agents, panes, report)
         self._locks(agents)
-        self._write_resources(agents, panes)
+        if self._sampled_this_tick:
+            self._write_resources(agents, panes)
         self.effects.notifier.reap()
         return report
 
+    def _agents(self, *, force: bool = False) -> list[Agent]:
+        """The agents, read again only when the store changed (SQLite's data_version is a
+        free check) or the witness wrote to it itself."""
+        version = self.store.data_version()
+        if force or version != self._agents_version or self._cached_agents is None:
+            self._cached_agents = self.store.list_agents()
+            self._agents_version = self.store.data_version()
+        return self._cached_agents
+
     # -- signals -----------------------------------------------------------------------
 
-    def _sample(self, agents: list[Agent], panes: dict[str, PaneSignal]) -> None:
+    def _sample(
+        self, agents: list[Agent], panes: dict[str, PaneSignal], *, rescan: bool = False
+    ) -> None:
         mono = time.monotonic()
-        if mono < self._next_sample:
+        if mono < self._next_sample and not rescan:
             return
         self._next_sample = mono + self.config.proc_interval
         roots = {
@@ -231,7 +257,8 @@ class Witness:
             for a in agents
             if (p := panes.get(a.name)) is not None and not p.dead and p.pid
         }
-        self.samples = self.procs.sample(roots)
+        self.samples = self.procs.sample(roots, rescan=rescan)
+        self._sampled_this_tick = True
         self.sampled_pid = dict(roots)
         now = self.clock()
         for name, sample in self.samples.items():
@@ -365,8 +392,8 @@ class Witness:
         self, agents: list[Agent], panes: dict[str, PaneSignal], report: TickReport
     ) -> None:
         """`@swarm_state` / `@swarm_task` on each pane, sent only where they changed."""
-        if self._acted:  # recovery changed states and hooks: read them back
-            agents = self.store.list_agents()
+        if self._acted or report.changed:  # recovery changed states and hooks: read them back
+            agents = self._agents(force=True)
         commands: list[tuple[str, ...]] = []
         for agent in agents:
             pane = panes.get(agent.name)

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from collections.abc import Callable, Sequence
 
 from swarm.errors import TmuxError
 from swarm.tmux.client import Tmux, exact_session
+
+Runner = Callable[..., str]  # runs tmux commands, returns what they printed
 
 NOTIFY_ENV = "SWARM_NOTIFY_COMMAND"
 MESSAGE_MS = 8000
@@ -27,23 +30,27 @@ def tmux_text(text: str) -> str:
 
 
 class Notifier:
-    def __init__(self, tmux: Tmux, session: str, command: str | None = None) -> None:
+    """`runner` runs tmux commands: the witness passes its control client's (no fork)."""
+
+    def __init__(
+        self, tmux: Tmux, session: str, command: str | None = None, runner: Runner | None = None
+    ) -> None:
         self.tmux = tmux
         self.session = session
+        self.runner: Runner = runner or self._run
         self.command = command if command is not None else os.environ.get(NOTIFY_ENV, "")
         self._children: list[subprocess.Popen[bytes]] = []
 
     def human_clients(self) -> list[str]:
         try:
-            out = self.tmux.run(
+            out = self.runner(
                 (
                     "list-clients",
                     "-t",
                     exact_session(self.session),
                     "-F",
                     "#{client_name}\x1f#{client_control_mode}",
-                ),
-                check=False,
+                )
             )
         except TmuxError:
             return []
@@ -61,13 +68,16 @@ class Notifier:
         if clients:
             text = tmux_text(f"swarm: {message}")
             commands = [("display-message", "-c", c, "-d", str(MESSAGE_MS), text) for c in clients]
-            self.tmux.run(*commands, check=False)
+            self.runner(*commands)
             where.append(f"{len(clients)} tmux client(s)")
         if self.command.strip():
             self._run_command(title, message, agent)
             where.append(NOTIFY_ENV)
         self.reap()
         return where
+
+    def _run(self, *commands: Sequence[str]) -> str:
+        return self.tmux.run(*commands, check=False)
 
     def _run_command(self, title: str, message: str, agent: str | None) -> None:
         env = dict(os.environ)

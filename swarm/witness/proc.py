@@ -8,8 +8,9 @@ stalled.
 Cost matters at 30 panes, so:
 - the tree is found from one pass over the process table per sample (each process's parent),
   not one `children(recursive=True)` per pane, which would read the table 30 times;
-- `psutil.Process` objects are cached between samples (keyed by pid and start time, so a
-  reused pid is a new process), and read in `oneshot()` mode;
+- the table is read again only every few seconds (or for a new pane); in between, only
+  the known members of each tree are read, through `psutil.Process` objects cached between
+  samples (forgotten as soon as a process leaves every tree, before its pid can be reused);
 - CPU is the change in the tree's total CPU time (user + system of every live member, plus
   what members already reaped from finished children), over the wall time between samples:
   short-lived children (hooks, git) count too, which a per-process `cpu_percent` misses.
@@ -74,11 +75,25 @@ def descendants(root: int, children: Mapping[int, list[int]]) -> list[int]:
 
 
 class ProcessTracker:
-    """Samples the process trees of many panes; keep one per witness."""
+    """Samples the process trees of many panes; keep one per witness.
 
-    def __init__(self) -> None:
+    The whole process table is read to (re)discover the trees every `rescan_every`
+    seconds, or when a pane's root pid is new; in between only the known members are read
+    (one `/proc/<pid>/stat` each, through cached `psutil.Process` objects), and their memory
+    every `rss_every` samples. Children that exit between two samples still count: their
+    CPU moves into the parent's reaped-children time, which the tree total includes.
+    """
+
+    def __init__(self, rescan_every: float = 5.0, rss_every: int = 5) -> None:
+        self.rescan_every = rescan_every
+        self.rss_every = rss_every
         self._cache: dict[int, psutil.Process] = {}
+        self._trees: dict[int, list[int]] = {}  # root pid -> members (root first)
+        self._rss: dict[int, int] = {}
         self._last: dict[int, tuple[float, float]] = {}  # root pid -> (wall time, tree CPU s)
+        self._scanned_at = float("-inf")
+        self._samples = 0
+        self.scans = 0
 
     def _process(self, pid: int) -> psutil.Process | None:
         cached = self._cache.get(pid)
@@ -91,52 +106,62 @@ class ProcessTracker:
         self._cache[pid] = proc
         return proc
 
-    def sample(self, roots: Mapping[str, int]) -> dict[str, TreeSample]:
-        """Sample the tree under each named root pid (an agent's pane pid)."""
-        now = time.monotonic()
+    def _rescan(self, roots: Mapping[str, int], now: float) -> None:
         children: dict[int, list[int]] = {}
         for pid, ppid in parent_map().items():
             children.setdefault(ppid, []).append(pid)
-        seen: set[int] = set()
-        results: dict[str, TreeSample] = {}
-        for name, root in roots.items():
-            results[name] = self._sample_tree(root, children, now, seen)
-        # Forget processes that left every tree: their pids may be reused.
-        for pid in set(self._cache) - seen:
+        self._trees = {root: descendants(root, children) for root in roots.values()}
+        members = {pid for tree in self._trees.values() for pid in tree}
+        for pid in set(self._cache) - members:  # left every tree: the pid may be reused
             del self._cache[pid]
+        for pid in set(self._rss) - members:
+            del self._rss[pid]
+        self._scanned_at = now
+        self.scans += 1
+
+    def sample(self, roots: Mapping[str, int], *, rescan: bool = False) -> dict[str, TreeSample]:
+        """Sample the tree under each named root pid (an agent's pane pid).
+
+        `rescan` reads the process table now: the witness asks for it before it calls an
+        agent stalled, so a tool run started since the last scan is never missed.
+        """
+        now = time.monotonic()
+        stale = now - self._scanned_at >= self.rescan_every
+        if rescan or stale or any(r not in self._trees for r in roots.values()):
+            self._rescan(roots, now)
+        self._samples += 1
+        read_rss = self._samples % self.rss_every == 1 or self.rss_every <= 1
+        results = {name: self._sample_tree(root, now, read_rss) for name, root in roots.items()}
         for pid in set(self._last) - set(roots.values()):
             del self._last[pid]
         return results
 
-    def _sample_tree(
-        self, root: int, children: Mapping[int, list[int]], now: float, seen: set[int]
-    ) -> TreeSample:
+    def _sample_tree(self, root: int, now: float, read_rss: bool) -> TreeSample:
         cpu_total = 0.0
         rss = 0
         count = 0
         alive = False
-        for pid in descendants(root, children):
+        members = self._trees.get(root, [root])
+        for pid in list(members):
             proc = self._process(pid)
             if proc is None:
+                members.remove(pid)
                 continue
             try:
-                with proc.oneshot():
-                    if not proc.is_running():  # a reused pid: a different process now
-                        del self._cache[pid]
-                        proc = self._process(pid)
-                        if proc is None:
-                            continue
-                    status = proc.status()
+                if pid == root:
+                    with proc.oneshot():
+                        times = proc.cpu_times()
+                        alive = proc.status() != psutil.STATUS_ZOMBIE
+                else:
                     times = proc.cpu_times()
-                    memory = proc.memory_info()
+                if read_rss or pid not in self._rss:
+                    self._rss[pid] = proc.memory_info().rss
             except psutil.Error:
                 self._cache.pop(pid, None)
+                members.remove(pid)
                 continue
-            seen.add(pid)
-            if pid == root:
-                alive = status != psutil.STATUS_ZOMBIE
             cpu_total += times.user + times.system + times.children_user + times.children_system
-            rss += memory.rss
+            rss += self._rss.get(pid, 0)
             count += 1
         percent: float | None = None
         last = self._last.get(root)

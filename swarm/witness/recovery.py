@@ -118,6 +118,15 @@ class Memory:
     waiting_looks: int = 0
     poked_at: float | None = None  # when the witness last typed into the pane
 
+    def calm(self) -> bool:
+        """Nothing in progress: no death, stall or question being handled, none given up."""
+        return (
+            self.dead_since is None
+            and self.failed is None
+            and self.stall_since is None
+            and self.waiting_since is None
+        )
+
 
 @dataclass(frozen=True)
 class Policy:

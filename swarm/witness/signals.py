@@ -224,6 +224,19 @@ class PaneMonitor:
                 continue
         return screens
 
+    def query(self, *commands: Sequence[str]) -> str:
+        """Run commands and return what they printed (through the control client if any)."""
+        self.commands_sent += len(commands)
+        client = self._control()
+        if client is not None:
+            try:
+                replies = client.run(*commands)
+                return "".join(r.text + "\n" for r in replies if not r.error and r.lines)
+            except (ControlError, ValueError):
+                self.close()
+        self.processes_spawned += 1
+        return self.tmux.run(*commands, check=False)
+
     def run(self, commands: Sequence[Sequence[str]]) -> None:
         """Fire-and-check a batch (border options): one control write, or one process."""
         if not commands:

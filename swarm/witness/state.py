@@ -197,11 +197,15 @@ def _active_since(obs: Observation, since: float) -> bool:
 def _from_screen(obs: Observation, health: HealthSpec) -> Verdict:
     """A runtime without hooks: output means working; a settled screen says the rest."""
     if obs.last_output is not None and obs.now - obs.last_output < SETTLE:
-        # Printing: working, unless what it printed is a question (a prompt drawn in one go).
-        if obs.screen is not None and obs.screen.kind == "waiting":
-            return Verdict("waiting", obs.screen.reason, "screen")
+        # Printing. What it printed may be a question or its prompt drawn in one go (a
+        # reply ended, a person typing into the input line): the screen says which.
+        screen = obs.screen
+        if screen is not None and screen.kind == "waiting":
+            return Verdict("waiting", screen.reason, "screen")
+        if screen is not None and screen.kind == "ready":
+            return Verdict("idle", screen.reason, "screen")
         detail = obs.detail if obs.stored == "working" else "printing"
-        return Verdict("working", detail, "tmux", wants_screen=obs.screen is None)
+        return Verdict("working", detail, "tmux", wants_screen=screen is None)
     cpu_recent = obs.last_cpu is not None and obs.now - obs.last_cpu < CPU_RECENT
     if cpu_recent and obs.stored in ("working", "stalled"):
         detail = obs.detail if obs.stored == "working" else "psutil activity again"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -52,7 +53,7 @@ class Rule:
     its turn with `tool_use`, so the client runs them and comes back with their results.
     """
 
-    when: str
+    when: str | re.Pattern[str]  # a substring, or a regular expression searched for
     blocks: tuple[Block, ...]
     times: int | None = 1
     delay: float = 0.0  # seconds the "model" thinks before answering
@@ -61,12 +62,21 @@ class Rule:
     def live(self) -> bool:
         return self.times is None or self.fired < self.times
 
+    def matches(self, text: str) -> bool:
+        if isinstance(self.when, str):
+            return self.when in text
+        return self.when.search(text) is not None
 
-def say(when: str, text: str, times: int | None = 1) -> Rule:
+    @property
+    def name(self) -> str:
+        return self.when if isinstance(self.when, str) else self.when.pattern
+
+
+def say(when: str | re.Pattern[str], text: str, times: int | None = 1) -> Rule:
     return Rule(when, (Text(text),), times)
 
 
-def run(when: str, command: str, times: int | None = 1, note: str = "") -> Rule:
+def run(when: str | re.Pattern[str], command: str, times: int | None = 1, note: str = "") -> Rule:
     blocks: tuple[Block, ...] = (Text(note), Bash(command)) if note else (Bash(command),)
     return Rule(when, blocks, times)
 
@@ -124,10 +134,10 @@ class Script:
         with self.lock:
             rule = None
             if main_turn:
-                rule = next((r for r in self.rules if r.live() and r.when in last), None)
+                rule = next((r for r in self.rules if r.live() and r.matches(last)), None)
             if rule is not None:
                 rule.fired += 1
-            self.log.append(Exchange(main_turn, last, rule.when if rule else None))
+            self.log.append(Exchange(main_turn, last, rule.name if rule else None))
         if rule is not None:
             return rule.blocks, rule.delay
         return (Text("OK." if main_turn else "Swarm task"),), 0.0

@@ -1,0 +1,191 @@
+"""Fixtures for driving the real Claude Code CLI in a swarm, against a scripted model.
+
+`claude_swarm(roles=…)` writes a layout into the test repository (`runtime: claude`, the
+scripted server's address and a key in `environment`), brings the swarm up on the test's
+private tmux socket and returns a `ClaudeSwarm` to drive and watch it. Tests are skipped,
+saying why, only when no `claude` binary can be found (`.ci/install-claude` installs it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import yaml
+
+from swarm.lifecycle import UpResult, bring_up
+from swarm.runtimes.claude import find_binary
+from swarm.store import Store
+from swarm.store.models import Agent
+from swarm.tmux.client import PaneInfo, Tmux
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from fake_anthropic import FakeAnthropic, Script
+
+T = TypeVar("T")
+API_KEY = "sk-ant-swarm-e2e-0123456789abcdefghij"
+CLAUDE_MISSING = (
+    "the claude CLI was not found: run .ci/install-claude (npm install of "
+    "@anthropic-ai/claude-code) or set SWARM_CLAUDE_BIN"
+)
+
+
+@pytest.fixture(scope="session")
+def claude_bin() -> str:
+    binary = find_binary()
+    if binary is None:
+        pytest.skip(CLAUDE_MISSING)
+    return binary
+
+
+@pytest.fixture
+def fake_api() -> Iterator[FakeAnthropic]:
+    with FakeAnthropic(Script()) as api:
+        yield api
+
+
+@dataclass
+class ClaudeSwarm:
+    """A running swarm of Claude Code agents and the scripted model they talk to."""
+
+    up: UpResult
+    api: FakeAnthropic
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def script(self) -> Script:
+        return self.api.script
+
+    @property
+    def repo(self) -> Path:
+        return self.up.instance.repo
+
+    def store(self) -> Store:
+        return Store.open(self.up.instance.db_path)
+
+    def agent(self, name: str) -> Agent:
+        with self.store() as store:
+            return store.get_agent(name)
+
+    def pane(self, name: str) -> PaneInfo:
+        panes = Tmux(self.up.instance.socket).list_panes(self.up.instance.session)
+        found = next((p for p in panes if p.agent == name), None)
+        assert found is not None, f"no pane for {name}"
+        return found
+
+    def screen(self, name: str) -> str:
+        return Tmux(self.up.instance.socket).run(
+            ("capture-pane", "-p", "-t", self.pane(name).pane_id)
+        )
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "swarm", *args], cwd=self.repo, capture_output=True, text=True
+        )
+        if check:
+            assert proc.returncode == 0, f"swarm {' '.join(args)}: {proc.stdout}{proc.stderr}"
+        return proc
+
+    def wait(
+        self, what: str, check: Callable[[], T | None], timeout: float = 30.0, every: float = 0.1
+    ) -> T:
+        """Poll `check` until it returns something truthy; fail with the screens if not."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = check()
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout:g}s waiting for {what}\n{self.report()}")
+            time.sleep(every)
+
+    def wait_ready(self, *names: str, timeout: float = 30.0) -> None:
+        """Every named agent's session started (SessionStart) and its first turn ended."""
+
+        def ready() -> bool:
+            with self.store() as store:
+                events = store.events()
+            started = {
+                e.agent
+                for e in events
+                if e.kind == "agent.state" and "session startup" in e.message
+            }
+            ended = {
+                e.agent for e in events if e.kind == "agent.state" and "turn ended" in e.message
+            }
+            return all(n in started and n in ended for n in names)
+
+        self.wait(f"{', '.join(names)} to start", ready, timeout)
+
+    def report(self) -> str:
+        """What to look at when a test fails: states, events, the model's log, the screens."""
+        lines: list[str] = []
+        try:
+            with self.store() as store:
+                lines += [f"{a.name}: {a.state} ({a.detail})" for a in store.list_agents()]
+                lines += [
+                    f"{e.kind:<18} {e.agent or '-':<10} {e.message}" for e in store.events()[-40:]
+                ]
+                lines += [f"task {t.id} {t.status} {t.title}" for t in store.list_tasks()]
+        except Exception as exc:  # a report must never hide the failure it explains
+            lines.append(f"(store unreadable: {exc})")
+        lines += [
+            f"model: main={e.main_turn} rule={e.rule!r} last={e.last_text[-160:]!r}"
+            for e in self.script.log
+        ]
+        for pane in Tmux(self.up.instance.socket).list_panes(self.up.instance.session):
+            if pane.agent and pane.agent not in ("sidebar", "controller"):
+                screen = Tmux(self.up.instance.socket).run(
+                    ("capture-pane", "-p", "-t", pane.pane_id), check=False
+                )
+                lines += [
+                    f"---- {pane.agent} ({pane.current_command}, dead={pane.dead})",
+                    screen.rstrip(),
+                ]
+        return "\n".join(lines)
+
+
+def write_layout(repo: Path, api_url: str, home: Path, roles: dict[str, Any]) -> Path:
+    """A layout of Claude Code agents talking to the scripted server.
+
+    HOME is a fresh folder so the person's shell start-up files and git config stay out of
+    the agents' shells (Claude Code runs `bash -l` to snapshot the environment).
+    """
+    layout = {
+        "description": "Claude Code agents against a scripted model on 127.0.0.1",
+        "runtime": "claude",
+        "environment": {
+            "ANTHROPIC_BASE_URL": api_url,
+            "ANTHROPIC_API_KEY": API_KEY,
+            "DISABLE_TELEMETRY": "1",
+            "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+            "DISABLE_AUTOUPDATER": "1",
+            "HOME": str(home),
+        },
+        "sidebar": {"enabled": False},
+        "roles": roles,
+        "gate": [],
+    }
+    path = repo.parent / "claude-e2e.yaml"
+    path.write_text(yaml.safe_dump(layout, sort_keys=False))
+    return path
+
+
+@pytest.fixture
+def claude_swarm(
+    claude_bin: str, repo: Path, tmux_socket: str, fake_api: FakeAnthropic, tmp_path: Path
+) -> Callable[..., ClaudeSwarm]:
+    def start(**roles: Any) -> ClaudeSwarm:
+        home = tmp_path / "home"
+        home.mkdir(exist_ok=True)
+        layout = write_layout(repo, fake_api.url, home, roles)
+        return ClaudeSwarm(bring_up(str(layout), repo), fake_api)
+
+    return start

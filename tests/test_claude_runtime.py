@@ -1,0 +1,349 @@
+"""The claude runtime without the real CLI: launch line, config folder, start, screens.
+
+The real CLI is driven in tests/e2e/test_claude_*.py; here a fake `claude` (a script that
+records its argv and environment) stands in, so these run everywhere and fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from swarm.config import load_plan
+from swarm.plan import AgentSpec, PermissionsSpec, RoleSpec
+from swarm.runtimes import claude
+from swarm.runtimes.launch import LaunchContext, launch_command
+from swarm.runtimes.screens import answer_keys, claude_input_pending
+
+SCREENS = Path(__file__).parent / "fixtures" / "screens" / "claude"
+KEY = "sk-ant-test-abcdefghij0123456789ABCDEFGHIJ"
+
+
+def role(name: str = "polecat", **permissions: object) -> RoleSpec:
+    return RoleSpec(
+        name=name,
+        description="",
+        runtime="claude",
+        prompt="You are **{agent}**; worktree `{worktree}`; repo `{repo}`; {unknown} stays.",
+        permissions=PermissionsSpec(**permissions),  # type: ignore[arg-type]
+        guard_deny=("git push*",),
+    )
+
+
+def launch(
+    tmp_path: Path, agent: AgentSpec, gate: tuple[str, ...] = ()
+) -> tuple[claude.ClaudeSetup, list[str]]:
+    argv = claude.launch_argv(
+        agent,
+        binary="/opt/claude",
+        state_dir=tmp_path / ".swarm",
+        repo=tmp_path,
+        worktree=tmp_path / ".swarm" / "worktrees" / agent.name
+        if agent.role.name == "polecat"
+        else None,
+        gate=gate,
+        python="/py/python",
+    )
+    assert argv[:5] == ("/py/python", "-m", "swarm", "claude-start", argv[4])
+    assert argv[5] == "--"
+    return claude.ClaudeSetup.from_json(argv[4]), list(argv[6:])
+
+
+def flag(argv: list[str], name: str) -> str:
+    return argv[argv.index(name) + 1]
+
+
+def test_polecat_launch_line(tmp_path: Path) -> None:
+    agent = AgentSpec(
+        "polecat-2", role(allow=("Edit", "Write", "Bash(git add:*)"), deny=("Bash(git push:*)",))
+    )
+    setup, argv = launch(tmp_path, agent, gate=("pytest -q && ruff check .",))
+    assert argv[0] == "/opt/claude"
+    assert flag(argv, "--settings") == str(
+        tmp_path / ".swarm" / "claude" / "polecat-2" / "swarm-settings.json"
+    )
+    system = flag(argv, "--append-system-prompt")
+    assert "You are **polecat-2**" in system and "{unknown} stays" in system
+    assert str(tmp_path / ".swarm" / "worktrees" / "polecat-2") in system
+    assert flag(argv, "--permission-mode") == "acceptEdits"
+    allowed = flag(argv, "--allowedTools").split(",")
+    assert allowed == [
+        "Edit",
+        "Write",
+        "Bash(git add:*)",
+        "Bash(pytest -q:*)",
+        "Bash(ruff check .:*)",
+    ]
+    assert flag(argv, "--disallowedTools") == "Bash(git push:*)"
+    assert "--dangerously-skip-permissions" not in argv
+    # the initial prompt comes last, after `--`: no variadic flag can swallow it
+    assert argv[-2] == "--" and "You are polecat-2" in argv[-1] and "swarm task current" in argv[-1]
+    assert setup.guard_root == str(tmp_path / ".swarm" / "worktrees" / "polecat-2")
+    assert setup.guard_deny == ("git push*",)
+    assert setup.repo == str(tmp_path)
+    assert not setup.bypass
+
+
+def test_mayor_asks_before_edits_and_gets_no_gate_commands(tmp_path: Path) -> None:
+    _, argv = launch(
+        tmp_path, AgentSpec("mayor", role("mayor", allow=("Bash(swarm:*)",))), gate=("pytest",)
+    )
+    assert flag(argv, "--permission-mode") == "default"
+    assert flag(argv, "--allowedTools") == "Bash(swarm:*)"
+    assert "mayor" in argv[-1] and "swarm task add" in argv[-1]
+
+
+def test_bypass_only_when_the_role_asks(tmp_path: Path) -> None:
+    setup, argv = launch(tmp_path, AgentSpec("polecat-1", role(skip_permissions=True)))
+    assert "--dangerously-skip-permissions" in argv and "--permission-mode" not in argv
+    assert setup.bypass
+
+
+def test_bundled_team_layout_launches_claude_through_the_swarm(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = write_fake_claude(tmp_path / "bin")
+    monkeypatch.setenv("SWARM_CLAUDE_BIN", str(fake))
+    repo = tmp_path / "proj"
+    (repo / ".git").mkdir(parents=True)
+    plan = load_plan("team", repo)
+    pane = next(p for p in plan.pane_specs() if p.name == "polecat-1")
+    assert pane.command[0] == "/bin/sh"  # the worktree prelude, then claude-start
+    assert "claude-start" in pane.command and str(fake) in pane.command
+    assert not (repo / ".swarm" / "claude").exists()  # planning writes nothing
+
+
+def test_missing_claude_leaves_a_message_in_the_pane(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SWARM_CLAUDE_BIN", str(tmp_path / "nowhere" / "claude"))
+    ctx = LaunchContext(repo=tmp_path, state_dir=tmp_path / ".swarm", socket="s", session="s")
+    argv = launch_command(AgentSpec("mayor", role("mayor")), ctx)
+    assert argv[:2] == ("/bin/sh", "-c")
+    out = subprocess.run(
+        ["/bin/sh", "-c", argv[2].replace("exec sleep 2147483647", "true")],
+        capture_output=True,
+        text=True,
+    )
+    assert "runtime 'claude' not found" in out.stdout and "SWARM_CLAUDE_BIN" in out.stdout
+
+
+def test_find_binary_order(tmp_path: Path) -> None:
+    fake = write_fake_claude(tmp_path / "bin")
+    assert claude.find_binary({"SWARM_CLAUDE_BIN": str(fake), "PATH": ""}) == str(fake)
+    assert (
+        claude.find_binary(
+            {"SWARM_CLAUDE_BIN": str(tmp_path / "missing"), "PATH": str(fake.parent)}
+        )
+        is None
+    )
+    assert claude.find_binary({"PATH": str(fake.parent), "HOME": str(tmp_path)}) == str(fake)
+    cached = write_fake_claude(tmp_path / ".cache" / "swarm-claude" / "node_modules" / ".bin")
+    assert claude.find_binary({"PATH": "", "HOME": str(tmp_path)}) == str(cached)
+
+
+def test_claude_json_answers_every_first_run_question() -> None:
+    existing = {
+        "userID": "keep-me",
+        "projects": {"/a": {"allowedTools": ["X"]}},
+        "customApiKeyResponses": {"rejected": ["0123456789ABCDEFGHIJ"]},
+    }
+    data = claude.claude_json(existing, version="9.9.9", trust=["/a", "/b"], api_key=KEY)
+    assert data["userID"] == "keep-me"
+    assert data["hasCompletedOnboarding"] is True and data["lastOnboardingVersion"] == "9.9.9"
+    assert data["projects"]["/a"] == {
+        "allowedTools": ["X"],
+        "hasTrustDialogAccepted": True,
+        "hasCompletedProjectOnboarding": True,
+    }
+    assert data["projects"]["/b"]["hasTrustDialogAccepted"] is True
+    assert data["customApiKeyResponses"] == {"approved": ["0123456789ABCDEFGHIJ"], "rejected": []}
+    again = claude.claude_json(data, version="9.9.9", trust=["/a"], api_key="other-key-" + "x" * 20)
+    assert again["customApiKeyResponses"]["approved"] == ["0123456789ABCDEFGHIJ", "x" * 20]
+    assert "customApiKeyResponses" not in claude.claude_json(
+        {}, version="1", trust=[], api_key=None
+    )
+
+
+def test_hook_settings_report_state_and_guard_every_tool(tmp_path: Path) -> None:
+    settings = claude.hook_settings("/py/python", tmp_path / "guard.json")["hooks"]
+    assert set(settings) == {
+        "SessionStart",
+        "UserPromptSubmit",
+        "PermissionRequest",
+        "Notification",
+        "Stop",
+        "SessionEnd",
+        "PreToolUse",
+    }
+    command = settings["Stop"][0]["hooks"][0]["command"]
+    assert command == "/py/python -m swarm hook Stop"
+    assert settings["Notification"][0]["matcher"] == "idle_prompt"
+    guard = settings["PreToolUse"][0]
+    assert guard["matcher"] == "*"
+    assert (
+        guard["hooks"][0]["command"]
+        == f"/py/python -m swarm guard --policy {tmp_path / 'guard.json'}"
+    )
+
+
+def test_prepare_writes_the_config_folder(tmp_path: Path) -> None:
+    agent = AgentSpec("polecat-1", role(skip_permissions=True))
+    setup, _ = launch(tmp_path, agent)
+    setup = dataclasses.replace(setup, python=sys.executable)
+    cwd = tmp_path / ".swarm" / "worktrees" / "polecat-1"
+    cwd.mkdir(parents=True)
+    fake = write_fake_claude(tmp_path / "bin")
+    env = {"ANTHROPIC_API_KEY": KEY, "PATH": "/usr/bin", "HOME": str(tmp_path / "home")}
+    changes = claude.prepare(setup, cwd, env, str(fake))
+    folder = Path(setup.config_dir)
+    assert changes["CLAUDE_CONFIG_DIR"] == str(folder)
+    assert changes["PATH"] == f"{setup.bin_dir}:/usr/bin"
+    assert changes["DISABLE_AUTOUPDATER"] == "1"
+    assert ("IS_SANDBOX" in changes) == (os.geteuid() == 0)
+    state = json.loads((folder / ".claude.json").read_text())
+    assert state["projects"][str(cwd)]["hasTrustDialogAccepted"] is True
+    assert state["projects"][str(tmp_path)]["hasTrustDialogAccepted"] is True
+    assert state["lastOnboardingVersion"] == "2.1.197"  # read from the fake's --version
+    assert json.loads((folder / "settings.json").read_text()) == {
+        "skipDangerousModePermissionPrompt": True
+    }
+    policy = json.loads((folder / "guard.json").read_text())
+    assert policy == {"root": str(cwd), "deny": ["git push*"], "protected": [str(tmp_path)]}
+    assert oct((folder / ".claude.json").stat().st_mode & 0o777) == "0o600"
+    shim = Path(setup.bin_dir) / "swarm"
+    out = subprocess.run(
+        [str(shim), "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("swarm ")
+    # a second start keeps what Claude Code wrote meanwhile
+    state["numStartups"] = 7
+    (folder / ".claude.json").write_text(json.dumps(state))
+    claude.prepare(setup, cwd, env, str(fake))
+    assert json.loads((folder / ".claude.json").read_text())["numStartups"] == 7
+
+
+def test_a_saved_login_is_linked_when_there_is_no_key(tmp_path: Path) -> None:
+    setup, _ = launch(tmp_path, AgentSpec("mayor", role("mayor")))
+    home = tmp_path / "home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude" / ".credentials.json").write_text("{}")
+    fake = write_fake_claude(tmp_path / "bin")
+    claude.prepare(setup, tmp_path, {"HOME": str(home), "PATH": ""}, str(fake))
+    link = Path(setup.config_dir) / ".credentials.json"
+    assert (
+        link.is_symlink() and link.resolve() == (home / ".claude" / ".credentials.json").resolve()
+    )
+
+
+def test_claude_start_prepares_then_becomes_claude(tmp_path: Path) -> None:
+    """`swarm claude-start` in a real process: the fake claude records what it was given."""
+    fake = write_fake_claude(tmp_path / "bin")
+    agent = AgentSpec("mayor", role("mayor", allow=("Bash(swarm:*)",)))
+    argv = claude.launch_argv(
+        agent, binary=str(fake), state_dir=tmp_path / ".swarm", repo=tmp_path, worktree=None
+    )
+    env = {**os.environ, "ANTHROPIC_API_KEY": KEY, "HOME": str(tmp_path)}
+    env.pop("CLAUDE_CONFIG_DIR", None)
+    subprocess.run(list(argv), cwd=tmp_path, env=env, check=True, timeout=30)
+    seen = json.loads((fake.parent / "seen.json").read_text())
+    assert seen["argv"][0] == "--settings" and seen["argv"][-1].startswith("You are mayor")
+    assert seen["env"]["CLAUDE_CONFIG_DIR"] == str(tmp_path / ".swarm" / "claude" / "mayor")
+    assert seen["env"]["PATH"].split(os.pathsep)[0] == str(tmp_path / ".swarm" / "bin")
+    assert (tmp_path / ".swarm" / "claude" / "mayor" / "swarm-settings.json").is_file()
+
+
+def test_claude_start_that_cannot_exec_says_why(tmp_path: Path) -> None:
+    """The pane keeps the message (it then sleeps; here a stand-in for that sleep exits 3)."""
+    setup = claude.ClaudeSetup(
+        str(tmp_path / "cfg"),
+        (),
+        sys.executable,
+        str(tmp_path),
+        (),
+        str(tmp_path),
+        False,
+        str(tmp_path / "bin"),
+    )
+    code = (
+        "import os, sys\n"
+        "from swarm.runtimes import claude\n"
+        "real = os.execvp\n"
+        "os.execvp = lambda f, a: sys.exit(3) if f == 'sleep' else real(f, a)\n"
+        f"claude.start({setup.to_json()!r}, ['/nonexistent/claude'])\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 3
+    assert "cannot start Claude Code (/nonexistent/claude)" in proc.stdout
+    assert "swarm doctor" in proc.stdout
+
+
+# ------------------------------------------------------------------- real screens
+
+
+def screen(name: str) -> str:
+    return (SCREENS / f"{name}.txt").read_text()
+
+
+def test_golden_captures_are_there() -> None:
+    names = {p.stem for p in SCREENS.glob("*.txt")}
+    assert {"claude-ready-started", "claude-busy-tool", "claude-waiting-permission"} <= names
+    assert {p.stem for p in (SCREENS / "gates").glob("*.txt")} == {g.name for g in claude.GATES}
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("claude-ready-started", ""),
+        ("claude-ready-after-tool", ""),
+        ("claude-ready-input-pending", "please wait"),
+        ("claude-busy-thinking", ""),
+        ("claude-busy-tool", ""),
+        ("claude-waiting-permission", None),
+    ],
+)
+def test_input_line_of_real_screens(name: str, text: str | None) -> None:
+    assert claude.input_line(screen(name)) == text
+    assert claude_input_pending(screen(name)) == bool(text)
+
+
+def test_permission_menu_is_not_pending_input() -> None:
+    """Else a delivery would press Enter again, and Enter approves the menu."""
+    shown = screen("claude-waiting-permission")
+    assert "❯ 1. Yes" in shown
+    assert not claude_input_pending(shown)
+    assert answer_keys("claude", approve=True) == ("Enter",)
+    assert answer_keys("claude", approve=False) == ("Escape",)
+
+
+@pytest.mark.parametrize("gate", claude.GATES, ids=lambda g: g.name)
+def test_each_gate_is_recognised_from_its_capture(gate: claude.Gate) -> None:
+    found = claude.detect_gate((SCREENS / "gates" / f"{gate.name}.txt").read_text())
+    assert found is not None and found.name == gate.name
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SCREENS.glob("*.txt")))
+def test_working_screens_are_no_gate(name: str) -> None:
+    assert claude.detect_gate(screen(name)) is None
+
+
+def write_fake_claude(folder: Path) -> Path:
+    """A stand-in `claude`: prints a version, or records argv and env next to itself."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "claude"
+    path.write_text(
+        f"#!{sys.executable}\n"
+        "import json, os, sys\n"
+        "if sys.argv[1:] == ['--version']:\n"
+        "    print('2.1.197 (Claude Code)'); sys.exit(0)\n"
+        "seen = {'argv': sys.argv[1:], 'env': dict(os.environ)}\n"
+        "open(os.path.join(os.path.dirname(__file__), 'seen.json'), 'w').write(json.dumps(seen))\n"
+    )
+    path.chmod(0o755)
+    return path
