@@ -7,15 +7,22 @@ import sys
 from collections.abc import Sequence
 
 from swarm import __version__
-from swarm.cli import agents, demo, layouts, lifecycle, tasks
+from swarm.cli import (
+    agents,
+    demo,
+    layouts,
+    lifecycle,
+    mq,
+    runtime_cmds,
+    sidebar,
+    tasks,
+    witness,
+)
 from swarm.errors import EXIT_FAILURE, SwarmError
 
-# Each module adds its subcommands; handlers are stored as `func` on the namespace.
-COMMAND_MODULES = [lifecycle, tasks, agents, layouts, demo]
-COMMAND_MODULES.append(__import__("swarm.cli.sidebar", fromlist=["register"]))
-COMMAND_MODULES.append(__import__("swarm.cli.mq", fromlist=["register"]))
-COMMAND_MODULES.append(__import__("swarm.cli.witness", fromlist=["register"]))
-COMMAND_MODULES.append(__import__("swarm.cli.runtime_cmds", fromlist=["register"]))
+# Each module adds its subcommands (their handlers import what they need only when run, so
+# `swarm hook` in an agent's pane stays fast); handlers are stored as `func`.
+COMMAND_MODULES = [lifecycle, tasks, mq, agents, witness, sidebar, runtime_cmds, layouts, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:
