@@ -16,12 +16,19 @@ from pathlib import Path
 import pytest
 
 from swarm.config import load_plan
+from swarm.errors import ConfigError
 from swarm.plan import AgentSpec, PermissionsSpec, RoleSpec
 from swarm.runtimes import claude
 from swarm.runtimes.launch import LaunchContext, launch_command
 from swarm.runtimes.screens import answer_keys, claude_input_pending
 
-SCREENS = Path(__file__).parent / "fixtures" / "screens" / "claude"
+# Real captures (tests/e2e/capture_claude_screens.py): in screens/claude/, or moved up next to
+# the other runtimes' once the witness's patterns classify them all.
+SCREENS = Path(__file__).parent / "fixtures" / "screens"
+CAPTURES = {
+    p.stem: p for folder in (SCREENS, SCREENS / "claude") for p in folder.glob("claude-*.txt")
+}
+GATES = SCREENS / "claude" / "gates"
 KEY = "sk-ant-test-abcdefghij0123456789ABCDEFGHIJ"
 
 
@@ -132,6 +139,12 @@ def test_missing_claude_leaves_a_message_in_the_pane(
         text=True,
     )
     assert "runtime 'claude' not found" in out.stdout and "SWARM_CLAUDE_BIN" in out.stdout
+
+
+def test_a_prompt_too_long_for_tmux_is_a_config_error(tmp_path: Path) -> None:
+    long = dataclasses.replace(role(), prompt="x" * (claude.MAX_PROMPT_BYTES + 1))
+    with pytest.raises(ConfigError, match="the prompt is 12001 bytes"):
+        launch(tmp_path, AgentSpec("polecat-1", long))
 
 
 def test_find_binary_order(tmp_path: Path) -> None:
@@ -288,13 +301,14 @@ def test_claude_start_that_cannot_exec_says_why(tmp_path: Path) -> None:
 
 
 def screen(name: str) -> str:
-    return (SCREENS / f"{name}.txt").read_text()
+    return CAPTURES[name].read_text()
 
 
 def test_golden_captures_are_there() -> None:
-    names = {p.stem for p in SCREENS.glob("*.txt")}
-    assert {"claude-ready-started", "claude-busy-tool", "claude-waiting-permission"} <= names
-    assert {p.stem for p in (SCREENS / "gates").glob("*.txt")} == {g.name for g in claude.GATES}
+    assert {"claude-ready-started", "claude-busy-tool", "claude-waiting-permission"} <= set(
+        CAPTURES
+    )
+    assert {p.stem for p in GATES.glob("*.txt")} == {g.name for g in claude.GATES}
 
 
 @pytest.mark.parametrize(
@@ -324,11 +338,11 @@ def test_permission_menu_is_not_pending_input() -> None:
 
 @pytest.mark.parametrize("gate", claude.GATES, ids=lambda g: g.name)
 def test_each_gate_is_recognised_from_its_capture(gate: claude.Gate) -> None:
-    found = claude.detect_gate((SCREENS / "gates" / f"{gate.name}.txt").read_text())
+    found = claude.detect_gate((GATES / f"{gate.name}.txt").read_text())
     assert found is not None and found.name == gate.name
 
 
-@pytest.mark.parametrize("name", sorted(p.stem for p in SCREENS.glob("*.txt")))
+@pytest.mark.parametrize("name", sorted(CAPTURES))
 def test_working_screens_are_no_gate(name: str) -> None:
     assert claude.detect_gate(screen(name)) is None
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from pathlib import Path
+
+import pytest
 
 from swarm.tmux.client import Tmux
 from swarm.witness.control import ControlClient
@@ -66,3 +69,31 @@ def test_the_witness_control_client_is_not_a_person(tmux_socket: str) -> None:
 
 def test_tmux_text_is_one_literal_line() -> None:
     assert tmux_text("a #{pane_id}\nb") == "a ##{pane_id} b"
+
+
+@pytest.mark.skipif(shutil.which("script") is None, reason="needs script(1) for a terminal")
+def test_a_person_attached_sees_the_message(tmux_socket: str, tmp_path: Path) -> None:
+    tmux = Tmux(tmux_socket)
+    tmux.run(("new-session", "-d", "-s", "s", "-x", "100", "-y", "30", "--", "sleep", "600"))
+    screen = tmp_path / "client.out"
+    attach = f"tmux -L {tmux_socket} attach -t =s"
+    person = subprocess.Popen(
+        ["script", "-qfc", attach, str(screen)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        notifier = Notifier(tmux, "s", command="")
+        deadline = time.monotonic() + 5
+        while not notifier.human_clients() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert notifier.tell("t", "polecat-1 is waiting for you #1", "polecat-1") == [
+            "1 tmux client(s)"
+        ]
+        while "polecat-1 is waiting for you #1" not in screen.read_text(errors="replace"):
+            assert time.monotonic() < deadline + 5, "the message never reached the person's screen"
+            time.sleep(0.05)
+    finally:
+        person.kill()
+        person.wait()

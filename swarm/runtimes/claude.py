@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from swarm.errors import ConfigError
 from swarm.plan import AgentSpec
 
 # Claude Code's events the swarm listens to (see swarm.hooks), each with its matcher (None:
@@ -53,9 +54,12 @@ STATE_HOOKS: dict[str, str | None] = {
 GUARD_EVENT = "PreToolUse"
 HOOK_TIMEOUT = 30  # seconds; a hook is a short `python -m swarm …`
 
-# Where `.ci/install-claude` puts the npm package when `claude` is not on PATH.
-CACHE_BIN = Path("~/.cache/swarm-claude/node_modules/.bin/claude")
+# Where `.ci/install-claude` puts the npm package (under HOME) when `claude` is not on PATH.
+CACHE_BIN = Path(".cache/swarm-claude/node_modules/.bin/claude")
 BIN_ENV = "SWARM_CLAUDE_BIN"
+# The role prompt travels on the pane's command line, and tmux refuses a command of more
+# than 16 KiB; the rest of the line (flags, first message, setup) stays well under 4 KiB.
+MAX_PROMPT_BYTES = 12_000
 # What `lastOnboardingVersion` says when the installed version cannot be read.
 KNOWN_VERSION = "2.1.197"
 
@@ -75,7 +79,7 @@ def find_binary(env: Mapping[str, str] | None = None) -> str | None:
     found = shutil.which("claude", path=env.get("PATH"))
     if found:
         return found
-    cached = Path(str(CACHE_BIN).replace("~", env.get("HOME", str(Path.home())), 1))
+    cached = Path(env.get("HOME") or Path.home()) / CACHE_BIN
     return str(cached) if cached.is_file() and os.access(cached, os.X_OK) else None
 
 
@@ -225,6 +229,13 @@ def claude_argv(
 
     argv = [binary, "--settings", str(settings)]
     system = render_prompt(agent.role.prompt, prompt_values(agent, repo, worktree)).strip()
+    size = len(system.encode())
+    if size > MAX_PROMPT_BYTES:
+        where = agent.role.source or f"role {agent.role.name}"
+        raise ConfigError(
+            f"{where}: the prompt is {size} bytes; Claude Code agents take at most "
+            f"{MAX_PROMPT_BYTES} (it travels on the pane's command line)"
+        )
     if system:
         argv += ["--append-system-prompt", system]
     argv += permission_args(agent, gate)

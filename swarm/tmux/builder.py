@@ -38,6 +38,9 @@ SERVER_OPTIONS: tuple[Command, ...] = (
     ("set-option", "-wg", "pane-border-format", BORDER_FORMAT),
     ("set-option", "-wg", "allow-rename", "off"),
     ("set-option", "-wg", "automatic-rename", "off"),
+    # Claude Code redraws on focus changes; extended keys let Shift+Enter reach agents.
+    ("set-option", "-g", "focus-events", "on"),
+    ("set-option", "-s", "extended-keys", "on"),
 )
 
 

@@ -42,7 +42,7 @@ Clock = Callable[[], float]
 Resources = tuple[float | None, int | None]  # CPU percent and RSS bytes of a process tree
 
 ECHO_WINDOW = 3.0  # seconds after the witness typed into a pane in which its output is an echo
-SCREEN_MIN_INTERVAL = 0.5  # a pane still printing is looked at no more often than this
+STREAMING_CAPTURES = 6  # screens of panes printing tick after tick looked at per tick, at most
 LOCK_SCAN_EVERY = 5.0  # seconds between looks for stale git locks in polecat worktrees
 DEATH_SETTLE = 0.8  # seconds to wait for tmux to say how a dead pane's process ended
 CPU_REPORT_STEP = 5.0  # percent points: a smaller change is not worth a store write
@@ -128,7 +128,10 @@ class Witness:
         self.sampled_pid: dict[str, int] = {}
         self.last_cpu: dict[str, float] = {}
         self.dead_seen: dict[str, float] = {}  # pane id -> when it was first seen dead
-        self.real_output: dict[str, float] = {}  # agent -> last output that was not our echo
+        self.real_output: dict[str, float] = {}
+        self.prior_output: dict[
+            str, float
+        ] = {}  # the output before the last one  # agent -> last output that was not our echo
         self.resources: dict[str, Resources] = {}
         self._next_sample = 0.0
         self._next_lock_scan = 0.0
@@ -195,11 +198,7 @@ class Witness:
 
         observations = {a.name: self._observe(a, panes.get(a.name), now) for a in agents}
         verdicts = {a.name: decide(observations[a.name], self.policy(a).health) for a in agents}
-        wanted = [
-            a
-            for a in agents
-            if verdicts[a.name].wants_screen and self._may_capture(a, panes.get(a.name), now)
-        ]
+        wanted = self._screens_to_capture(agents, verdicts, panes, now)
         if wanted:
             self._capture([panes[a.name] for a in wanted], agents, report)
             for agent in wanted:
@@ -279,6 +278,7 @@ class Witness:
             poked = self.effects.poked.get(agent.name)
             if poked is not None and poked <= printed <= poked + ECHO_WINDOW:
                 continue
+            self.prior_output[agent.name] = self.real_output.get(agent.name, 0.0)
             self.real_output[agent.name] = printed
 
     def _observe(self, agent: Agent, pane: PaneSignal | None, now: float) -> Observation:
@@ -325,17 +325,39 @@ class Witness:
         first = self.dead_seen.setdefault(pane.pane_id, now)
         return now - first >= DEATH_SETTLE
 
-    def _may_capture(self, agent: Agent, pane: PaneSignal | None, now: float) -> bool:
-        """A pane still printing is looked at once a second at most; one that went quiet
-        (or never printed since its last capture) is looked at once."""
-        if pane is None or pane.dead:
-            return False
-        shot = self.screens.get(pane.pane_id)
-        if shot is None or shot.pid != pane.pid:
-            return True
-        printed = self.real_output.get(agent.name)
-        streaming = printed is not None and now - printed < SETTLE
-        return not streaming or now - shot.at >= SCREEN_MIN_INTERVAL
+    def _screens_to_capture(
+        self,
+        agents: list[Agent],
+        verdicts: dict[str, Verdict],
+        panes: dict[str, PaneSignal],
+        now: float,
+    ) -> list[Agent]:
+        """The panes whose verdict asked for a look. A pane that went quiet, or printed after
+        a quiet spell, is looked at now; panes printing tick after tick share a budget of
+        STREAMING_CAPTURES per tick, the longest unseen first, so 30 busy agents never cost
+        30 captures a tick."""
+        urgent: list[Agent] = []
+        streaming: list[tuple[float, Agent]] = []
+        for agent in agents:
+            pane = panes.get(agent.name)
+            if not verdicts[agent.name].wants_screen or pane is None or pane.dead:
+                continue
+            shot = self.screens.get(pane.pane_id)
+            if shot is None or shot.pid != pane.pid:
+                urgent.append(agent)
+                continue
+            printed = self.real_output.get(agent.name)
+            prior = self.prior_output.get(agent.name, 0.0)
+            if (
+                printed is not None
+                and now - printed < SETTLE
+                and printed - prior <= self.config.tick * 1.5
+            ):
+                streaming.append((shot.at, agent))
+            else:
+                urgent.append(agent)
+        streaming.sort(key=lambda item: item[0])
+        return urgent + [agent for _at, agent in streaming[:STREAMING_CAPTURES]]
 
     def _capture(self, panes: list[PaneSignal], agents: list[Agent], report: TickReport) -> None:
         runtimes = {a.name: a.runtime for a in agents}
@@ -368,7 +390,6 @@ class Witness:
         self, agent: Agent, verdict: Verdict, obs: Observation, now: float, report: TickReport
     ) -> None:
         memory = self.memory.setdefault(agent.name, Memory())
-        memory.poked_at = self.effects.poked.get(agent.name)
         actions = recover(
             agent.name,
             verdict,

@@ -116,7 +116,6 @@ class Memory:
     waiting_since: float | None = None
     waiting_handled: bool = False
     waiting_looks: int = 0
-    poked_at: float | None = None  # when the witness last typed into the pane
 
     def calm(self) -> bool:
         """Nothing in progress: no death, stall or question being handled, none given up."""

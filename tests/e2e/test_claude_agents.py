@@ -166,3 +166,37 @@ def test_guard_refuses_a_write_outside_the_worktree(
     with swarm.store() as store:
         guarded = [e for e in store.events() if e.kind == "agent.guarded"]
     assert guarded and guarded[0].agent == "polecat-1"
+
+
+def test_bypass_mode_only_when_asked_and_with_no_gate(
+    claude_swarm: Callable[..., ClaudeSwarm], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`skip_permissions: true` starts Claude Code in bypass mode with no warning to accept;
+    as root, only because the swarm set IS_SANDBOX=1 for that agent (not inherited here)."""
+    monkeypatch.delenv("IS_SANDBOX", raising=False)
+    swarm = claude_swarm(
+        mayor={"count": 0},
+        polecat={"count": 1, "permissions": {"skip_permissions": True}},
+        **NO_HELPERS,
+    )
+    swarm.wait_ready("polecat-1")
+    task_id = swarm.cli("task", "add", "Unasked").stdout.strip()
+    outside = swarm.repo / "escaped.txt"
+    swarm.script.add(
+        run(
+            f"task {task_id} is on your hook",
+            "python3 -c 'print(6 * 7)' > answer.txt && echo ran-it",
+        ),
+        # bypass mode skips permission prompts, not hooks: the guard still holds
+        run("ran-it", f"echo escaped > {outside}"),
+        say("swarm guard: refused", "Ran it without asking; the guard stopped the other."),
+    )
+    swarm.wait(
+        "the model's last word", lambda: "the guard stopped the other" in swarm.screen("polecat-1")
+    )
+    worktree = swarm.up.instance.state_dir / "worktrees" / "polecat-1"
+    assert (worktree / "answer.txt").read_text() == "42\n"
+    assert not outside.exists()
+    with swarm.store() as store:
+        assert not [e for e in store.events() if e.kind == "agent.waiting"]
+    assert "bypass permissions on" in swarm.screen("polecat-1")
