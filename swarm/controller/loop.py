@@ -7,20 +7,18 @@ store is only touched from the loop's own thread.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import anyio
 
 from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
-from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
+from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
 from swarm.tmux.client import PaneInfo, Tmux
 
@@ -35,29 +33,10 @@ STABLE_AFTER = 60.0  # a pane alive this long resets its backoff
 Log = Callable[[str], None]
 
 
-def _print(message: str) -> None:
-    print(time.strftime("%H:%M:%S ") + message, flush=True)
-
-
-class AlreadyRunning(SwarmError):
-    """Another controller holds the lock: exactly one dispatches."""
-
-
-def take_lock(state_dir: Path) -> int:
-    fd = os.open(state_dir / "controller.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise AlreadyRunning("another controller is running for this swarm") from None
-    (state_dir / "controller.pid").write_text(f"{os.getpid()}\n")
-    return fd
-
-
 @dataclass
 class Controller:
     instance: SwarmInstance
-    log: Log = _print
+    log: Log = log_line
     in_flight: set[str] = field(default_factory=set)
     dead_since: dict[str, float] = field(default_factory=dict)
     backoff: dict[str, float] = field(default_factory=dict)
@@ -68,7 +47,7 @@ class Controller:
         self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
-        lock = take_lock(self.instance.state_dir)
+        lock = take_lock(self.instance.state_dir, "controller")
         store = Store.open(self.instance.db_path)
         dispatcher = Dispatcher(self.instance, store)
         store.add_event("controller.start", f"controller started (pid {os.getpid()})")

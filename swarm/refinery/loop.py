@@ -9,7 +9,6 @@ lines, so the pane reads as a live log, and recorded as events in the store.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import signal
 import sys
@@ -23,32 +22,12 @@ from swarm.instance import SwarmInstance
 from swarm.refinery.bounce import GONE_STATES
 from swarm.refinery.queue import Escalate, Log, Refinery
 from swarm.refinery.settings import settings_for
+from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
 
 TICK = 0.2  # seconds between looks at the store's data_version
 IDLE_RECHECK = 2.0  # a step at least this often, changed or not (a held batch, a moved branch)
 ERROR_PAUSE = 5.0
-
-
-class AlreadyRunning(SwarmError):
-    """Another refinery holds the lock: exactly one merges."""
-
-
-def _print(message: str) -> None:
-    print(time.strftime("%H:%M:%S ") + message, flush=True)
-
-
-def take_lock(instance: SwarmInstance) -> int:
-    """Hold `.swarm/refinery.lock` for the life of this process."""
-    instance.state_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(instance.state_dir / "refinery.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise AlreadyRunning("another refinery is running for this swarm") from None
-    (instance.state_dir / "refinery.pid").write_text(f"{os.getpid()}\n")
-    return fd
 
 
 def mayor_nudger(instance: SwarmInstance, store: Store, log: Log) -> Escalate:
@@ -72,7 +51,7 @@ def serve(
     refinery: Refinery,
     store: Store,
     *,
-    log: Log = _print,
+    log: Log = log_line,
     until: Callable[[], bool] | None = None,
     once: bool = False,
 ) -> None:
@@ -114,7 +93,7 @@ def run_refinery(
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _stop)  # leave through `finally`: the gate is killed, the lock freed
     try:
-        lock = take_lock(instance)
+        lock = take_lock(instance.state_dir, "refinery")
     except AlreadyRunning as exc:
         print(f"swarm: {exc.message}", file=sys.stderr)
         return 1
@@ -125,21 +104,21 @@ def run_refinery(
             refinery = Refinery(
                 settings,
                 store,
-                log=_print,
-                escalate=mayor_nudger(instance, store, _print),
+                log=log_line,
+                escalate=mayor_nudger(instance, store, log_line),
                 agent=agent,
             )
             gate = " && ".join(settings.gate) or "(none: every candidate passes)"
-            _print(
+            log_line(
                 f"refinery for swarm {instance.session} (pid {os.getpid()}): target "
                 f"{settings.target}, {settings.strategy}, batches of up to {settings.batch_size} "
                 f"after {settings.batch_wait:g}s, {settings.gate_jobs} gate job(s)"
             )
-            _print(f"gate: {gate}")
+            log_line(f"gate: {gate}")
             store.add_event("refinery.start", f"refinery started (pid {os.getpid()})", agent=agent)
             serve(refinery, store, once=once)
     except SwarmError as exc:  # a broken layout, no target branch: say it, the pane keeps it
-        _print(f"swarm: {exc.message}")
+        log_line(f"swarm: {exc.message}")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
