@@ -36,17 +36,15 @@ from swarm.witness.proc import ProcessTracker, TreeSample
 from swarm.witness.recovery import Memory, Policy, recover
 from swarm.witness.signals import PaneMonitor, PaneSignal, Snapshot
 from swarm.witness.state import CPU_BUSY, SETTLE, Observation, Verdict, decide, has_hooks
+from swarm.witness.upkeep import Resources, border_commands, resources_of, worth_writing
 
 Log = Callable[[str], None]
 Clock = Callable[[], float]
-Resources = tuple[float | None, int | None]  # CPU percent and RSS bytes of a process tree
 
 ECHO_WINDOW = 3.0  # seconds after the witness typed into a pane in which its output is an echo
 STREAMING_CAPTURES = 6  # screens of panes printing tick after tick looked at per tick, at most
 LOCK_SCAN_EVERY = 5.0  # seconds between looks for stale git locks in polecat worktrees
 DEATH_SETTLE = 0.8  # seconds to wait for tmux to say how a dead pane's process ended
-CPU_REPORT_STEP = 5.0  # percent points: a smaller change is not worth a store write
-RSS_REPORT_STEP = 0.10  # a tenth of the last written value
 SEED_EVENTS = 5000  # how far back a restarted witness looks for deaths it saw
 CRASH_LOOP = "crash loop"
 CALM = frozenset({"idle", "working", "starting"})  # states no recovery policy acts on
@@ -74,7 +72,7 @@ def take_lock(state_dir: Path) -> int:
 @dataclass
 class WitnessConfig:
     tick: float = 0.5
-    proc_interval: float = 1.0
+    proc_interval: float = 2.0  # psutil samples; a stall verdict always gets a fresh one
     control: bool = True  # use a tmux control-mode client (else one list-panes per tick)
 
 
@@ -128,10 +126,8 @@ class Witness:
         self.sampled_pid: dict[str, int] = {}
         self.last_cpu: dict[str, float] = {}
         self.dead_seen: dict[str, float] = {}  # pane id -> when it was first seen dead
-        self.real_output: dict[str, float] = {}
-        self.prior_output: dict[
-            str, float
-        ] = {}  # the output before the last one  # agent -> last output that was not our echo
+        self.real_output: dict[str, float] = {}  # agent -> last output that was not our echo
+        self.prior_output: dict[str, float] = {}  # agent -> the output before that one
         self.resources: dict[str, Resources] = {}
         self._next_sample = 0.0
         self._next_lock_scan = 0.0
@@ -204,7 +200,9 @@ class Witness:
             for agent in wanted:
                 observations[agent.name] = self._observe(agent, panes.get(agent.name), now)
                 verdicts[agent.name] = decide(observations[agent.name], self.policy(agent).health)
-        stalling = [a for a in agents if verdicts[a.name].state == "stalled" != a.state]
+        stalling = [
+            a for a in agents if verdicts[a.name].state == "stalled" and a.state != "stalled"
+        ]
         if stalling:
             # Before calling anyone stalled: read the whole process table now, so a tool
             # run started since the last scan counts as the activity it is.
@@ -412,20 +410,10 @@ class Witness:
     def _borders(
         self, agents: list[Agent], panes: dict[str, PaneSignal], report: TickReport
     ) -> None:
-        """`@swarm_state` / `@swarm_task` on each pane, sent only where they changed."""
+        """`@swarm_state` / `@swarm_task` on each pane, sent in one batch where they changed."""
         if self._acted or report.changed:  # recovery changed states and hooks: read them back
             agents = self._agents(force=True)
-        commands: list[tuple[str, ...]] = []
-        for agent in agents:
-            pane = panes.get(agent.name)
-            if pane is None:
-                continue
-            state = report.states[agent.name].state if agent.name in report.changed else agent.state
-            task = agent.hook or ""
-            if pane.border_state != state:
-                commands.append(("set-option", "-p", "-t", pane.pane_id, "@swarm_state", state))
-            if pane.border_task != task:
-                commands.append(("set-option", "-p", "-t", pane.pane_id, "@swarm_task", task))
+        commands = border_commands(agents, panes)
         if commands:
             report.border_updates = len(commands)
             self.monitor.run(commands)
@@ -449,21 +437,12 @@ class Witness:
     def _write_resources(self, agents: list[Agent], panes: dict[str, PaneSignal]) -> None:
         for agent in agents:
             pane = panes.get(agent.name)
-            sample = self.samples.get(agent.name)
-            if (
-                pane is None
-                or pane.dead
-                or sample is None
-                or self.sampled_pid.get(agent.name) != pane.pid
-            ):
-                value: Resources = (None, None)
-            else:
-                cpu = round(sample.cpu_percent, 1) if sample.cpu_percent is not None else None
-                value = (cpu, sample.rss_bytes)
-            if not _worth_writing(self.resources.get(agent.name), value):
-                continue
-            self.resources[agent.name] = value
-            self.store.set_agent_resources(agent.name, value[0], value[1])
+            value = resources_of(
+                pane, self.samples.get(agent.name), self.sampled_pid.get(agent.name)
+            )
+            if worth_writing(self.resources.get(agent.name), value):
+                self.resources[agent.name] = value
+                self.store.set_agent_resources(agent.name, value[0], value[1])
 
     # -- the process -------------------------------------------------------------------
 
@@ -488,18 +467,6 @@ class Witness:
             except Exception as exc:  # the witness must outlive any one bad tick
                 self.log(f"tick failed: {type(exc).__name__}: {exc}")
             time.sleep(max(0.0, self.config.tick - (time.monotonic() - started)))
-
-
-def _worth_writing(before: Resources | None, after: Resources) -> bool:
-    """Only a meaningful change reaches the store: the sidebar needs a trend, not noise."""
-    if before is None:
-        return True
-    (cpu0, rss0), (cpu1, rss1) = before, after
-    if (cpu0 is None) != (cpu1 is None) or (rss0 is None) != (rss1 is None):
-        return True
-    if cpu0 is not None and cpu1 is not None and abs(cpu0 - cpu1) >= CPU_REPORT_STEP:
-        return True
-    return bool(rss0 and rss1 is not None and abs(rss0 - rss1) >= RSS_REPORT_STEP * rss0)
 
 
 def run_witness(instance: SwarmInstance, config: WitnessConfig | None = None) -> int:
