@@ -297,3 +297,10 @@ def test_sidebar_keeps_its_width_when_the_window_resizes(repo: Path, tmux_socket
             break
         assert time.monotonic() < deadline, f"sidebar is {bar.width} wide"
         time.sleep(0.05)
+
+
+def test_no_agent_identity_in_the_session_environment(repo: Path, tmux_socket: str) -> None:
+    result = up("team", repo)
+    env = Tmux(tmux_socket).run(("show-environment", "-t", f"={result.plan.session}"))
+    assert "SWARM_AGENT" not in env and "SWARM_ROLE" not in env
+    assert "SWARM_HOME=" in env  # what every pane shares lives there once

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import anyio
 
+from swarm.actions import launch_args
 from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
 from swarm.instance import SwarmInstance
@@ -110,7 +111,9 @@ class Controller:
             wait = self.backoff.get(name, RESPAWN_BACKOFF)
             if now - first_seen < wait:
                 continue
-            self.tmux.run(("respawn-pane", "-t", pane.pane_id), check=False)
+            # Said again in full: a bare respawn would run with the session's environment only.
+            launch = launch_args(self.instance, name)
+            self.tmux.run(("respawn-pane", "-k", "-t", pane.pane_id, *launch), check=False)
             self.dead_since.pop(name, None)
             self.respawned_at[name] = now
             self.backoff[name] = min(wait * 2, RESPAWN_BACKOFF_MAX)

@@ -182,26 +182,20 @@ class SwarmBuilder:
         width, height = plan.size
         first, *rest = window.panes
         target = self.session_target + ":"
-        session_env = [f"-e{key}={value}" for key, value in shared_environment(plan).items()]
+        shared = shared_environment(plan)
+        # `new-session -e` also sets the session's environment: the first pane's own
+        # identity (SWARM_AGENT…) must not stay there for later panes and respawns.
+        own = [k for k, v in pane_environment(first, plan).items() if shared.get(k) != v]
+        size = ("-x", str(width), "-y", str(height))
         commands: list[Command] = [
-            (
-                "new-session",
-                "-d",
-                "-s",
-                plan.session,
-                "-n",
-                window.name,
-                "-x",
-                str(width),
-                "-y",
-                str(height),
-                *session_env,
-                *pane_launch_args(first, plan),
-            ),
+            ("new-session", "-d", "-s", plan.session, "-n", window.name, *size,
+             *(f"-e{key}={value}" for key, value in shared.items()),
+             *pane_launch_args(first, plan)),
+            *(("set-environment", "-t", self.session_target, "-u", key) for key in own),
             *SERVER_OPTIONS,
             ("set-option", "-w", "-t", target, "@swarm_window", window.name),
             *tag_commands(target, first),
-        ]
+        ]  # fmt: skip
         return commands + self._split_rest(target, rest)
 
     def _new_window(self, window: WindowSpec) -> list[Command]:
