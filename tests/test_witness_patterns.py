@@ -118,7 +118,10 @@ def test_claude_permission_prompt_command() -> None:
 
 
 def test_unknown_runtimes_use_generic_patterns() -> None:
-    assert patterns_for("aider") is patterns_for("some-command")
+    from swarm.runtimes.patterns import GENERIC
+
+    assert patterns_for("some-command") is GENERIC
+    assert patterns_for("aider") is not GENERIC  # the other CLIs bring their own
     assert classify("aider", "Apply these edits? (y/n)").kind == "waiting"
     assert classify("aider", "aider> ").kind == "ready"
     assert classify("aider", "").kind == "unknown"

@@ -105,6 +105,7 @@ CLAUDE = ScreenPatterns(
         Pattern(r"Do you trust the files in this folder\?", within=12, label="trust question"),
         Pattern(r"Yes, I accept", within=8, label="bypass-permissions warning"),
         Pattern(r"Yes, proceed", within=8, label="confirmation menu"),
+        Pattern(r"Yes, I trust this folder|Quick safety check", within=12, label="trust question"),
     ),
     busy=(
         Pattern(r"esc to interrupt", within=8, label="spinner (esc to interrupt)"),
@@ -112,8 +113,13 @@ CLAUDE = ScreenPatterns(
         Pattern(r"⎿\s+(Running|Waiting)…", within=8, label="tool running"),
     ),
     ready=(
-        Pattern(r"^\s*❯[\s\u00a0]", within=6, label="input line"),
-        Pattern(r"\? for shortcuts", within=4, label="shortcuts footer"),
+        # The empty input line (`❯` alone once tmux trims it), never a menu's `❯ 1. Yes`.
+        Pattern(r"^\s*❯(?!\s*\d+\.)(\s|$)", within=6, label="input line"),
+        Pattern(
+            r"\? for shortcuts|accept edits on|bypass permissions on|plan mode on",
+            within=4,
+            label="footer",
+        ),
     ),
     prompt_command=_BASH_COMMAND,
 )
@@ -139,7 +145,10 @@ PATTERNS: dict[str, ScreenPatterns] = {"sim": SIM, "claude": CLAUDE}
 
 
 def patterns_for(runtime: str) -> ScreenPatterns:
-    return PATTERNS.get(runtime, GENERIC)
+    """Patterns for `runtime`: ours, the other CLIs' (runtimes.others), else the generic ones."""
+    from swarm.runtimes.others import SCREEN_PATTERNS  # it imports this module
+
+    return PATTERNS.get(runtime) or SCREEN_PATTERNS.get(runtime, GENERIC)
 
 
 def screen_lines(screen: str) -> list[str]:
