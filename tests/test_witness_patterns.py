@@ -124,7 +124,7 @@ def test_unknown_runtimes_use_generic_patterns() -> None:
     assert patterns_for("aider") is not GENERIC  # the other CLIs bring their own
     assert classify("aider", "Run shell command? (Y)es/(N)o [Yes]: ").kind == "waiting"
     assert classify("some-command", "Apply these edits? (y/n)").kind == "waiting"
-    assert classify("aider", "aider> ").kind == "ready"
+    assert classify("aider", "> ").kind == "ready"
     assert classify("aider", "").kind == "unknown"
 
 
