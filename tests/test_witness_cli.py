@@ -10,7 +10,8 @@ import pytest
 from swarm.cli.main import main
 from swarm.errors import EXIT_USAGE
 from swarm.instance import SwarmInstance
-from swarm.witness.loop import run_witness, take_lock
+from swarm.singleton import take_lock
+from swarm.witness.loop import run_witness
 
 
 def test_witness_is_a_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -30,7 +31,7 @@ def test_a_second_witness_refuses_to_run(
     state = tmp_path / ".swarm"
     state.mkdir()
     instance = SwarmInstance(tmp_path, state, "s", "sock", "demo", tmp_path / "demo.yaml")
-    lock = take_lock(state)
+    lock = take_lock(state, "witness")
     try:
         assert (state / "witness.pid").read_text().strip() == str(os.getpid())
         assert run_witness(instance) == 1

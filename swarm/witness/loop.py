@@ -12,13 +12,11 @@ event history when it restarts; everything it decides is in the store.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from swarm.config import load_plan
 from swarm.controller.loop import SUPERVISED
@@ -26,6 +24,7 @@ from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.plan import HealthSpec, SwarmPlan
 from swarm.runtimes.patterns import ScreenVerdict, classify
+from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
 from swarm.store.models import Agent
 from swarm.tmux.client import Tmux
@@ -48,25 +47,6 @@ DEATH_SETTLE = 0.8  # seconds to wait for tmux to say how a dead pane's process 
 SEED_EVENTS = 5000  # how far back a restarted witness looks for deaths it saw
 CRASH_LOOP = "crash loop"
 CALM = frozenset({"idle", "working", "starting"})  # states no recovery policy acts on
-
-
-def _print(message: str) -> None:
-    print(time.strftime("%H:%M:%S ") + message, flush=True)
-
-
-class WitnessRunning(SwarmError):
-    """Another witness holds the lock: exactly one recovers."""
-
-
-def take_lock(state_dir: Path) -> int:
-    fd = os.open(state_dir / "witness.lock", os.O_CREAT | os.O_RDWR, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        raise WitnessRunning("another witness is running for this swarm") from None
-    (state_dir / "witness.pid").write_text(f"{os.getpid()}\n")
-    return fd
 
 
 @dataclass
@@ -102,7 +82,7 @@ class Witness:
         instance: SwarmInstance,
         store: Store,
         *,
-        log: Log = _print,
+        log: Log = log_line,
         config: WitnessConfig | None = None,
         clock: Clock = time.time,
         plan: SwarmPlan | None = None,
@@ -471,8 +451,8 @@ class Witness:
 
 def run_witness(instance: SwarmInstance, config: WitnessConfig | None = None) -> int:
     try:
-        lock = take_lock(instance.state_dir)
-    except WitnessRunning as exc:
+        lock = take_lock(instance.state_dir, "witness")
+    except AlreadyRunning as exc:
         print(f"swarm: {exc.message}", file=sys.stderr)
         return 1
     try:
