@@ -89,7 +89,11 @@ class MergeConfig:
     max_bounces: int = field(default=3, metadata={"min": 1, "max": 20})
     gate_jobs: int | None = field(
         default=None,
-        metadata={"min": 1, "max": 32, "help": "gate runs at once when a batch fails; default: CPUs"},
+        metadata={
+            "min": 1,
+            "max": 32,
+            "help": "gate runs at once when a batch fails; default: CPUs",
+        },
     )
     target: str | None = field(
         default=None, metadata={"help": "branch merged into; default: the repo's current branch"}

@@ -190,5 +190,6 @@ def set_resources(
 ) -> None:
     """The witness's measurement of the agent's process tree; no event (it runs every tick)."""
     conn.execute(
-        "UPDATE agents SET cpu_percent = ?, rss_bytes = ? WHERE name = ?", (cpu_percent, rss_bytes, name)
+        "UPDATE agents SET cpu_percent = ?, rss_bytes = ? WHERE name = ?",
+        (cpu_percent, rss_bytes, name),
     )

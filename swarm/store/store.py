@@ -172,7 +172,9 @@ class Store:
         with self._write() as (conn, now):
             agents.touch(conn, now, name)
 
-    def set_agent_resources(self, name: str, cpu_percent: float | None, rss_bytes: int | None) -> None:
+    def set_agent_resources(
+        self, name: str, cpu_percent: float | None, rss_bytes: int | None
+    ) -> None:
         with self._write() as (conn, _now):
             agents.set_resources(conn, name, cpu_percent, rss_bytes)
 
