@@ -94,7 +94,9 @@ def test_snapshot_sees_every_pane_in_one_command(tmux: Tmux, control: bool) -> N
     beta = split(tmux, "beta", "sh", "-c", "exit 7")
     monitor = PaneMonitor(tmux, SESSION, control=control)
     try:
-        wait_for(lambda: monitor.snapshot().by_agent()["beta"].dead)
+        # tmux marks the pane dead when its terminal closes and learns the exit status a
+        # moment later, when the process is reaped: wait for both.
+        wait_for(lambda: monitor.snapshot().by_agent()["beta"].dead_status is not None)
         before = (monitor.commands_sent, monitor.processes_spawned)
         snap = monitor.snapshot()
         after = (monitor.commands_sent, monitor.processes_spawned)

@@ -135,7 +135,8 @@ def test_a_crash_is_restarted_and_the_hooked_task_finishes(
     swarm.wait("the task done after the restart", lambda: swarm.status(task) == "done")
     deaths = swarm.events("witness.death", "polecat-1")
     restarts = swarm.events("witness.restart", "polecat-1")
-    assert len(deaths) == 1 and "status 3" in deaths[0].message
+    # The exit status when tmux knew it in time (it learns it when the process is reaped).
+    assert len(deaths) == 1 and ("status 3" in deaths[0].message or "(exited)" in deaths[0].message)
     assert len(restarts) == 1 and restarts[0].task == task
     assert swarm.store.get_agent("polecat-1").state != "dead"
     # the same worktree, the same branch: the work was committed on the task's branch
