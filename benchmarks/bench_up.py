@@ -116,6 +116,14 @@ def main() -> int:
     if tmuxp is None or swarm is None:
         sys.exit("needs `tmuxp` and `swarm` on PATH: pip install -e '.[dev]'")
 
+    # pip byte-compiles an installed package (tmuxp's is); an editable checkout is compiled on
+    # first import, unless PYTHONDONTWRITEBYTECODE forbids it: compile ours like an install.
+    import compileall
+
+    import swarm as package
+
+    compileall.compile_dir(Path(package.__file__).parent, quiet=1)
+
     work = Path(tempfile.mkdtemp(prefix="bench-up-"))
     tmux_dir = Path(tempfile.mkdtemp(prefix="bu-", dir="/tmp"))
     env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}

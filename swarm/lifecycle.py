@@ -88,7 +88,8 @@ def bring_up(
 
     with Store.open(instance.db_path) as store:
         report = SwarmBuilder(plan, Tmux(plan.socket), on_progress=progress).build()
-        register_agents(store, plan, report)
+        with store.transaction():  # one commit for the whole roster, not two per agent
+            register_agents(store, plan, report)
     return UpResult(plan=plan, instance=instance, report=report)
 
 
