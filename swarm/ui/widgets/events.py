@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from swarm.ui import format as fmt
 from swarm.ui.data import EventRow, Snapshot
+from swarm.ui.widgets.section import TextSection
 
 # The first word of an event's kind says who acted; failures stand out whatever the kind.
 KIND_STYLES = {
@@ -35,35 +35,17 @@ def event_line(event: EventRow, width: int, now: float) -> Text:
     return line
 
 
-class EventsView(Static):
-    """As many recent events as fit the section's height; redrawn only on change."""
+class EventsView(TextSection):
+    """As many recent events as fit the section's height, newest first."""
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("", id=id)
-        self.snapshot: Snapshot | None = None
-        self._shown: tuple[str, str] | None = None
-
-    def show(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        self.redraw()
-
-    def on_resize(self) -> None:
-        self.redraw()
-
-    def redraw(self) -> None:
-        if self.snapshot is None:
-            return
-        width = max(10, self.size.width or 30)
+    def draw(self, snapshot: Snapshot, width: int) -> Text:
         height = max(1, self.size.height or 10)
-        newest = list(reversed(self.snapshot.events))[:height]
+        newest = list(reversed(snapshot.events))[:height]
         text = Text(no_wrap=True, overflow="ellipsis")
         for index, event in enumerate(newest):
             if index:
                 text.append("\n")
-            text.append_text(event_line(event, width, self.snapshot.now))
+            text.append_text(event_line(event, width, snapshot.now))
         if not newest:
             text.append("no events yet", style="dim")
-        look = (text.plain, str(text.spans))
-        if look != self._shown:
-            self._shown = look
-            self.update(text)
+        return text

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Static
 
 from swarm.ui import format as fmt
 from swarm.ui.data import Snapshot, TaskRow
+from swarm.ui.widgets.section import TextSection
 
 # Short names for the counts line, in the task lifecycle's order.
 COUNT_NAMES = {
@@ -59,39 +59,21 @@ def rows_for(screen_height: int) -> int:
     return min(12, max(2, screen_height // 10))
 
 
-class QueueView(Static):
-    """Counts and the first queued tasks; redrawn only when its text changes."""
+class QueueView(TextSection):
+    """Counts and the first queued tasks."""
 
-    def __init__(self, *, id: str | None = None) -> None:
-        super().__init__("", id=id)
-        self.snapshot: Snapshot | None = None
-        self._shown: tuple[str, str] | None = None
-
-    def show(self, snapshot: Snapshot) -> None:
-        self.snapshot = snapshot
-        self.redraw()
-
-    def on_resize(self) -> None:
-        self.redraw()
-
-    def redraw(self) -> None:
-        if self.snapshot is None:
-            return
-        width = max(10, self.size.width or 30)
+    def draw(self, snapshot: Snapshot, width: int) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
-        text.append_text(counts_line(self.snapshot, width))
-        shown = self.snapshot.queue[: rows_for(self.app.size.height)]
+        text.append_text(counts_line(snapshot, width))
+        shown = snapshot.queue[: rows_for(self.app.size.height)]
         for task in shown:
             text.append("\n")
-            text.append_text(task_line(task, width, self.snapshot.now))
-        hidden = self.snapshot.queue_total - len(shown)
+            text.append_text(task_line(task, width, snapshot.now))
+        hidden = snapshot.queue_total - len(shown)
         if hidden > 0:
             text.append("\n")
             text.append(fmt.clip(f"… {hidden} more queued", width), style="dim")
-        look = (text.plain, str(text.spans))
-        if look != self._shown:
-            self._shown = look
-            self.update(text)
+        return text
 
 
 def queue_title(snapshot: Snapshot | None) -> str:
