@@ -79,8 +79,12 @@ class LayoutSummary:
     plan: SwarmPlan
 
     def __str__(self) -> str:
-        windows = ", ".join(w.name for w in self.plan.windows)
-        return f"{len(self.plan.agents)} agents, {len(self.plan.windows)} windows: {windows}"
+        names = ", ".join(w.name for w in self.plan.windows)
+        agents, windows = len(self.plan.agents), len(self.plan.windows)
+        return (
+            f"{agents} agent{'s' if agents != 1 else ''}, "
+            f"{windows} window{'s' if windows != 1 else ''}: {names}"
+        )
 
     def lines(self) -> list[str]:
         return summarize(self.plan)
