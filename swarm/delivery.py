@@ -93,7 +93,6 @@ class Deliverer:
         self.tmux = tmux
         self.lock_dir = lock_dir
         self.confirm_timeout = confirm_timeout
-        self._counter = 0
 
     def screen(self, pane_id: str, lines: int = 15) -> str:
         """The bottom of a pane's screen, for input-line checks (only asked when needed)."""
@@ -117,8 +116,8 @@ class Deliverer:
         With neither, the delivery is taken as done once Enter is sent.
         """
         data = text.replace(PASTE_END, "").encode()
-        self._counter += 1
-        buffer = f"swarm-{os.getpid()}-{self._counter}"
+        # Unique across this process's threads: one sender per pane holds the pane's lock.
+        buffer = f"swarm-{os.getpid()}-{pane_id.lstrip('%')}"
         with pane_lock(self.lock_dir, pane_id):
             try:
                 self.tmux.run(

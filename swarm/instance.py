@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from swarm import paths
-from swarm.errors import NotFoundError
+from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.git.repo import find_repo
 
 RECORD_NAME = "swarm.json"
@@ -61,6 +61,14 @@ class SwarmInstance:
             layout_path=Path(data["layout_path"]),
             target_branch=data.get("target_branch", "main"),
         )
+
+
+def calling_agent(given: str | None = None) -> str:
+    """Which agent a command speaks for: `--agent`, else the pane's `SWARM_AGENT`."""
+    name = given or os.environ.get("SWARM_AGENT")
+    if not name:
+        raise SwarmError("no agent: pass --agent or run this inside an agent's pane", EXIT_USAGE)
+    return name
 
 
 def state_dir_for(cwd: Path | None = None, repo: Path | None = None) -> Path:

@@ -8,6 +8,7 @@ builder only ever reads a plan, so building and reconciling never look at YAML a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -122,6 +123,21 @@ class SwarmPlan:
     description: str = ""
     gate: tuple[str, ...] = ()  # commands a merge must pass (the refinery's gate)
     merge: MergeSpec = field(default_factory=MergeSpec)
+
+    def pane_environment(self, pane: PaneSpec) -> dict[str, str]:
+        """The layout's environment with the pane's own on top."""
+        return {**dict(self.environment), **dict(pane.environment)}
+
+    @cached_property
+    def shared_environment(self) -> dict[str, str]:
+        """Variables every pane has alike: set once on the session instead of on each pane."""
+        envs = [self.pane_environment(p) for p in self.pane_specs()]
+        if not envs:
+            return {}
+        common = dict(envs[0])
+        for env in envs[1:]:
+            common = {k: v for k, v in common.items() if env.get(k) == v}
+        return common
 
     def pane_specs(self) -> list[PaneSpec]:
         return [pane for window in self.windows for pane in window.panes]

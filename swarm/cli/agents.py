@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from swarm.errors import EXIT_USAGE, SwarmError
+from swarm.errors import SwarmError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -49,13 +49,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     controller = sub.add_parser("controller", help="run the swarm's controller (in its own window)")
     controller.set_defaults(func=cmd_controller)
-
-
-def _agent_name(given: str | None) -> str:
-    name = given or os.environ.get("SWARM_AGENT")
-    if not name:
-        raise SwarmError("no agent: pass --agent or run this inside an agent's pane", EXIT_USAGE)
-    return name
 
 
 def cmd_nudge(args: argparse.Namespace) -> int:
@@ -108,11 +101,11 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 
 def cmd_done(args: argparse.Namespace) -> int:
-    from swarm.instance import locate
+    from swarm.instance import calling_agent, locate
     from swarm.store import Store
     from swarm.work import finish_work, give_up
 
-    agent = _agent_name(args.agent)
+    agent = calling_agent(args.agent)
     instance = locate()
     with Store.open(instance.db_path) as store:
         if args.failed is not None:

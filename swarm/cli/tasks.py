@@ -129,11 +129,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_current(args: argparse.Namespace) -> int:
-    import os
+    from swarm.instance import calling_agent
 
-    agent = args.agent or os.environ.get("SWARM_AGENT")
-    if not agent:
-        raise SwarmError("no agent: pass --agent or run this inside an agent's pane", EXIT_USAGE)
+    agent = calling_agent(args.agent)
     with _store() as store:
         record = store.get_agent(agent)
         task = store.get_task(record.hook) if record.hook else None

@@ -70,26 +70,11 @@ class BuildReport:
         return ", ".join(parts)
 
 
-def pane_environment(pane: PaneSpec, plan: SwarmPlan) -> dict[str, str]:
-    return {**dict(plan.environment), **dict(pane.environment)}
-
-
-def shared_environment(plan: SwarmPlan) -> dict[str, str]:
-    """Variables every pane has alike: set once on the session instead of on each pane."""
-    envs = [pane_environment(p, plan) for p in plan.pane_specs()]
-    if not envs:
-        return {}
-    common = dict(envs[0])
-    for env in envs[1:]:
-        common = {k: v for k, v in common.items() if env.get(k) == v}
-    return common
-
-
 def pane_launch_args(pane: PaneSpec, plan: SwarmPlan) -> list[str]:
     """`-c DIR -e K=V ... -- argv`: where and how a pane's command starts."""
     args = ["-c", str(pane.start_directory or plan.start_directory)]
-    shared = shared_environment(plan)
-    for key, value in pane_environment(pane, plan).items():
+    shared = plan.shared_environment
+    for key, value in plan.pane_environment(pane).items():
         if shared.get(key) != value:
             args += ["-e", f"{key}={value}"]
     return [*args, "--", *pane.command]
@@ -152,7 +137,7 @@ class SwarmBuilder:
 
         session_exists = bool(live)
         if session_exists:
-            for key, value in shared_environment(plan).items():
+            for key, value in plan.shared_environment.items():
                 commands.append(("set-environment", "-t", self.session_target, key, value))
         deferred: list[Command] = []
         for window in plan.windows:
@@ -182,10 +167,10 @@ class SwarmBuilder:
         width, height = plan.size
         first, *rest = window.panes
         target = self.session_target + ":"
-        shared = shared_environment(plan)
+        shared = plan.shared_environment
         # `new-session -e` also sets the session's environment: the first pane's own
         # identity (SWARM_AGENT…) must not stay there for later panes and respawns.
-        own = [k for k, v in pane_environment(first, plan).items() if shared.get(k) != v]
+        own = [k for k, v in plan.pane_environment(first).items() if shared.get(k) != v]
         size = ("-x", str(width), "-y", str(height))
         commands: list[Command] = [
             ("new-session", "-d", "-s", plan.session, "-n", window.name, *size,
