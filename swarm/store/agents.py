@@ -12,7 +12,7 @@ from pathlib import Path
 
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.store import events
-from swarm.store.models import AGENT_STATES, Agent
+from swarm.store.models import AGENT_STATES, HANDOVER_STATES, Agent
 
 
 def _natural_key(agent: Agent) -> tuple[object, ...]:
@@ -193,3 +193,37 @@ def set_resources(
         "UPDATE agents SET cpu_percent = ?, rss_bytes = ? WHERE name = ?",
         (cpu_percent, rss_bytes, name),
     )
+
+
+def set_session(
+    conn: sqlite3.Connection, now: float, name: str, session_id: str, transcript: str | None
+) -> Agent:
+    """Remember the runtime's own conversation, so a restart can resume it."""
+    agent = get(conn, name)
+    if (agent.session_id, agent.transcript_path) == (session_id, transcript):
+        return agent
+    conn.execute(
+        "UPDATE agents SET session_id = ?, transcript_path = ?, updated_at = ? WHERE name = ?",
+        (session_id, transcript, now, name),
+    )
+    if agent.session_id != session_id:
+        events.add(
+            conn,
+            now,
+            "agent.session",
+            f"{name} runs session {session_id}",
+            agent=name,
+            data={"session_id": session_id, "transcript": transcript},
+        )
+    return get(conn, name)
+
+
+def set_handover(conn: sqlite3.Connection, now: float, name: str, handover: str) -> Agent:
+    """Record how far the hand-over of the held task got (no event: callers say why)."""
+    if handover not in HANDOVER_STATES:
+        raise SwarmError(f"unknown hand-over state '{handover}'", exit_code=EXIT_USAGE)
+    conn.execute(
+        "UPDATE agents SET handover = ?, handover_at = ?, updated_at = ? WHERE name = ?",
+        (handover, now, now, name),
+    )
+    return get(conn, name)

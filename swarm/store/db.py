@@ -109,6 +109,44 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE agents ADD COLUMN cpu_percent REAL;
     ALTER TABLE agents ADD COLUMN rss_bytes INTEGER;
     """,
+    # 3: the hand-over protocol and the runtime's own session. SQLite cannot change a CHECK,
+    # so the table is rebuilt: `limited` (a usage or rate limit) joins the states; the
+    # runtime's session id and transcript let a crashed agent resume its own conversation;
+    # `handover` records how far the hand-over of the held task got (see swarm.handover).
+    """
+    CREATE TABLE agents_v3 (
+        name            TEXT    PRIMARY KEY,
+        role            TEXT    NOT NULL,
+        runtime         TEXT    NOT NULL,
+        pane            TEXT,
+        pid             INTEGER,
+        state           TEXT    NOT NULL DEFAULT 'starting' CHECK (state IN
+                            ('starting', 'idle', 'working', 'waiting', 'stalled', 'limited',
+                             'dead', 'done', 'stopped')),
+        state_since     REAL    NOT NULL,
+        hook            TEXT    UNIQUE REFERENCES tasks (id),
+        last_activity   REAL,
+        restarts        INTEGER NOT NULL DEFAULT 0,
+        worktree        TEXT,
+        detail          TEXT    NOT NULL DEFAULT '',
+        created_at      REAL    NOT NULL,
+        updated_at      REAL    NOT NULL,
+        cpu_percent     REAL,
+        rss_bytes       INTEGER,
+        session_id      TEXT,
+        transcript_path TEXT,
+        handover        TEXT    NOT NULL DEFAULT 'none' CHECK (handover IN
+                            ('none', 'pending', 'typing', 'sent', 'acked')),
+        handover_at     REAL
+    );
+    INSERT INTO agents_v3 (name, role, runtime, pane, pid, state, state_since, hook,
+        last_activity, restarts, worktree, detail, created_at, updated_at, cpu_percent,
+        rss_bytes)
+    SELECT name, role, runtime, pane, pid, state, state_since, hook, last_activity, restarts,
+        worktree, detail, created_at, updated_at, cpu_percent, rss_bytes FROM agents;
+    DROP TABLE agents;
+    ALTER TABLE agents_v3 RENAME TO agents;
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

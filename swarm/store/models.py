@@ -12,11 +12,16 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
 
 TaskStatus = Literal["open", "hooked", "working", "done", "merged", "failed", "cancelled"]
-AgentState = Literal["starting", "idle", "working", "waiting", "stalled", "dead", "done", "stopped"]
+AgentState = Literal[
+    "starting", "idle", "working", "waiting", "stalled", "limited", "dead", "done", "stopped"
+]
+# How far the hand-over of an agent's held task got (swarm.handover is the state machine).
+Handover = Literal["none", "pending", "typing", "sent", "acked"]
 MergeStatus = Literal["queued", "testing", "merged", "bounced", "rejected"]
 
 TASK_STATUSES: tuple[TaskStatus, ...] = get_args(TaskStatus)
 AGENT_STATES: tuple[AgentState, ...] = get_args(AgentState)
+HANDOVER_STATES: tuple[Handover, ...] = get_args(Handover)
 MERGE_STATUSES: tuple[MergeStatus, ...] = get_args(MergeStatus)
 
 # A task an agent holds (its hook points at it).
@@ -86,6 +91,10 @@ class Agent:
     updated_at: float
     cpu_percent: float | None = None  # of the pane's whole process tree, measured by the witness
     rss_bytes: int | None = None
+    session_id: str | None = None  # the runtime's own conversation (Claude Code's session_id)
+    transcript_path: str | None = None  # where the runtime writes that conversation
+    handover: Handover = "none"
+    handover_at: float | None = None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> Agent:
@@ -106,6 +115,10 @@ class Agent:
             updated_at=row["updated_at"],
             cpu_percent=row["cpu_percent"],
             rss_bytes=row["rss_bytes"],
+            session_id=row["session_id"],
+            transcript_path=row["transcript_path"],
+            handover=cast(Handover, row["handover"]),
+            handover_at=row["handover_at"],
         )
 
 

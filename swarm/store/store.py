@@ -186,6 +186,14 @@ class Store:
         with self._write() as (conn, now):
             return agents.set_worktree(conn, now, name, path)
 
+    def set_agent_session(self, name: str, session_id: str, transcript: str | None) -> Agent:
+        with self._write() as (conn, now):
+            return agents.set_session(conn, now, name, session_id, transcript)
+
+    def set_handover(self, name: str, handover: str) -> Agent:
+        with self._write() as (conn, now):
+            return agents.set_handover(conn, now, name, handover)
+
     # -- merge requests ---------------------------------------------------------------------
 
     def get_merge_request(self, mr_id: int) -> MergeRequest:

@@ -26,6 +26,7 @@ STATE_LOOKS: dict[str, StateLook] = {
     "working": StateLook("●", "work", "bold green"),
     "waiting": StateLook("?", "wait", "bold yellow"),
     "stalled": StateLook("◔", "stall", "bold dark_orange"),
+    "limited": StateLook("⏸", "limit", "bold magenta"),
     "dead": StateLook("✗", "dead", "bold red"),
     "done": StateLook("✓", "done", "blue"),
     "stopped": StateLook("■", "stop", "dim"),
