@@ -107,20 +107,18 @@ class ClaudeSwarm:
             time.sleep(every)
 
     def wait_ready(self, *names: str, timeout: float = 30.0) -> None:
-        """Every named agent's session started (SessionStart) and its first turn ended."""
+        """Every named agent is ready for a task: its start-up turn ended (its runtime's
+        Stop report after SessionStart), so it is `idle` and nothing was typed yet."""
 
         def ready() -> bool:
             with self.store() as store:
                 events = store.events()
-            started = {
+            ended = {
                 e.agent
                 for e in events
-                if e.kind == "agent.state" and "session startup" in e.message
+                if e.kind == "agent.state" and e.data.get("to") == "idle"
             }
-            ended = {
-                e.agent for e in events if e.kind == "agent.state" and "turn ended" in e.message
-            }
-            return all(n in started and n in ended for n in names)
+            return all(n in ended for n in names)
 
         self.wait(f"{', '.join(names)} to start", ready, timeout)
 
