@@ -90,9 +90,7 @@ def check_runtime(runtime: str, env: Mapping[str, str], users: Sequence[str] = (
     label = info.program or runtime
     binary = info.find(env)
     if binary is None:
-        return Check(
-            label, False, info.missing(env) + who, info.install_hint or f"install {label}"
-        )
+        return Check(label, False, info.missing(env) + who, info.install_hint or f"install {label}")
     version = info.version(binary)
     outside = info.outside_tested(version)
     detail = f"{version or 'unknown version'} at {binary}{who}"

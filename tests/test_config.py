@@ -19,7 +19,7 @@ from swarm.config import (
     session_name,
     validate_layout,
 )
-from swarm.config.roles import RoleBody, check_role_file
+from swarm.config.roles import check_role_file
 from swarm.config.yamlpos import parse_document
 from swarm.errors import NotFoundError
 from swarm.plan import SwarmPlan

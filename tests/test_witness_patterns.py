@@ -114,7 +114,8 @@ def test_claude_screens_from_the_docs(screen: str, kind: str) -> None:
 
 
 def test_claude_permission_prompt_command() -> None:
-    assert prompt_command(runtime_for("claude").patterns, CLAUDE_PERMISSION) == "git push origin main"
+    patterns = runtime_for("claude").patterns
+    assert prompt_command(patterns, CLAUDE_PERMISSION) == "git push origin main"
     assert runtime_for("claude").classify(CLAUDE_PERMISSION).command == "git push origin main"
 
 

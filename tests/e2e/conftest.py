@@ -114,9 +114,7 @@ class ClaudeSwarm:
             with self.store() as store:
                 events = store.events()
             ended = {
-                e.agent
-                for e in events
-                if e.kind == "agent.state" and e.data.get("to") == "idle"
+                e.agent for e in events if e.kind == "agent.state" and e.data.get("to") == "idle"
             }
             return all(n in ended for n in names)
 
