@@ -11,7 +11,7 @@ from swarm.errors import EXIT_FAILURE, EXIT_USAGE, SwarmError
 from swarm.git.repo import git
 from swarm.instance import SwarmInstance
 from swarm.refinery.target import branch_tip
-from swarm.reports import is_turn_wait, prompt_digest
+from swarm.reports import TURN_WAIT, is_turn_wait, prompt_digest
 from swarm.runtimes.base import Runtime
 from swarm.runtimes.registry import runtime_for
 from swarm.store import Store
@@ -112,7 +112,14 @@ def answer_prompt(instance: SwarmInstance, store: Store, agent: str, approve: bo
     keys = runtime.approve_keys if approve else runtime.refuse_keys
     tmux.run(("send-keys", "-t", pane.pane_id, *keys))
     verdict = "approved" if approve else "refused"
-    store.set_agent_state(agent, "working", f"prompt {verdict} by a person")
+    if not approve and runtime.refusal_ends_turn and record.hook:
+        # The runtime stops its turn and waits to be told what to do instead.
+        why = "permission refused; tell it what to do instead (swarm nudge)"
+        store.set_agent_state(agent, "waiting", f"{TURN_WAIT} {record.hook}: {why}")
+    elif not approve and runtime.refusal_ends_turn:
+        store.set_agent_state(agent, "idle", "permission refused")
+    else:
+        store.set_agent_state(agent, "working", f"prompt {verdict} by a person")
     store.add_event(f"agent.{verdict}", f"{agent}: permission prompt {verdict}", agent=agent)
     return f"{agent}: prompt {verdict}"
 

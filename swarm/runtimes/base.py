@@ -88,6 +88,7 @@ class Runtime:
 
     approve_keys: ClassVar[tuple[str, ...]] = ("Enter",)
     refuse_keys: ClassVar[tuple[str, ...]] = ("Escape",)
+    refusal_ends_turn: ClassVar[bool] = False  # refusing a prompt stops its turn, it then waits
     patterns: ClassVar[ScreenPatterns] = GENERIC
     # What it does to typed text, for docs and `swarm doctor` (the code is `received`).
     normalisations: ClassVar[str] = "none known"

@@ -609,6 +609,7 @@ class ClaudeRuntime(Runtime):
     restores_task = True
     approve_keys = ("Enter",)
     refuse_keys = ("Escape",)
+    refusal_ends_turn = True  # "Interrupted · What should Claude do instead?"
     patterns = CLAUDE_PATTERNS
     normalisations = (
         "CRLF becomes LF, tabs become four spaces, escape sequences and zero-width characters "
