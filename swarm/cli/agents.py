@@ -47,6 +47,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     agent = sub.add_parser("agent", help="run a built-in agent runtime in this terminal")
     agent.add_argument("runtime", choices=["sim"])
+    agent.add_argument(
+        "--files-tasks", action="store_true", help="turn each line it is told into a task"
+    )
     agent.set_defaults(func=cmd_agent)
 
     controller = sub.add_parser("controller", help="run the swarm's controller (in its own window)")
