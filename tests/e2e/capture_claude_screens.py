@@ -69,7 +69,7 @@ class Pane:
     def keys(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", self.target, *keys)
 
-    def wait(self, check: Callable[[str], bool], timeout: float = 30.0) -> str:
+    def wait(self, check: Callable[[str], bool], timeout: float = 90.0) -> str:
         deadline = time.monotonic() + timeout
         while True:
             text = self.screen()
