@@ -15,12 +15,15 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from swarm import paths
 from swarm.config.schema import Coerce, Validator, suggest
 from swarm.config.yamlpos import Document, KeyPath, load_document
 from swarm.plan import Capabilities, HealthSpec, PermissionsSpec, RoleSpec
+
+if TYPE_CHECKING:
+    from swarm.runtimes.base import Runtime
 
 
 def _runtime_name(value: Any) -> str:
@@ -199,6 +202,12 @@ class ResolvedRole:
     count: int
 
 
+def get_runtime(name: str) -> Runtime:
+    from swarm.runtimes.registry import get_runtime as lookup
+
+    return lookup(name)
+
+
 def resolve_role(
     name: str,
     override: dict[str, Any],
@@ -230,20 +239,21 @@ def resolve_role(
     runtime_from: tuple[Document, KeyPath] = (role_doc, ("runtime",))
     if "runtime" in changes:
         runtime_from = (layout_doc, (*where, "runtime"))
-    elif layout_runtime is not None and role_file.runtime != "builtin":
+    elif layout_runtime is not None and not get_runtime(role_file.runtime).builtin_loop:
         changes["runtime"] = layout_runtime
         runtime_from = (layout_doc, ("runtime",))
     merged = merge_overrides(role_file, changes)
     assert isinstance(merged, RoleFile)
-    if merged.runtime == "command" and not merged.command:
+    runtime = get_runtime(merged.runtime)
+    if runtime.uses_role_command and not merged.command:
         doc, at = runtime_from
         raise doc.error(
-            at, f"role '{name}': runtime 'command' needs a 'command' list (the argv to run)"
+            at, f"role '{name}': runtime '{runtime.name}' needs a 'command' list (the argv to run)"
         )
-    if merged.runtime == "builtin" and merged.loop is None:
+    if runtime.builtin_loop and merged.loop is None:
         doc, at = runtime_from
         raise doc.error(
-            at, f"role '{name}': runtime 'builtin' needs a 'loop' (witness or refinery)"
+            at, f"role '{name}': runtime '{runtime.name}' needs a 'loop' (witness or refinery)"
         )
     spec = RoleSpec(
         name=name,

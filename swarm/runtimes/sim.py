@@ -409,3 +409,6 @@ class SimRuntime(Runtime):
 
     def received(self, text: str) -> str:
         return text.replace(PASTE_END.decode(), "").strip()
+
+    def run_agent(self) -> int:
+        return main()
