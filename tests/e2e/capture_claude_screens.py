@@ -160,10 +160,11 @@ def capture(out: Path, binary: str) -> list[Path]:
             script.add(run("run a tool", "git status --short && sleep 4"))
             pane.keys("-l", "run a tool")
             pane.keys("Enter")
-            screen = pane.wait(lambda s: "Running…" in s or "Do you want to proceed?" in s)
+            # "⎿  Running…" on 2.1.197, "Running 1 shell command…" on 2.1.3xx
+            screen = pane.wait(lambda s: "Running" in s or "Do you want to proceed?" in s)
             if "Do you want to proceed?" in screen:
                 pane.keys("Enter")
-                screen = pane.wait(lambda s: "Running…" in s)
+                screen = pane.wait(lambda s: "Running" in s)
             save("claude-busy-tool", screen)
             pane.wait(lambda s: "● OK." in s.split("run a tool")[-1], timeout=20)
             script.add(run("ask first", "python3 -c 'print(6 * 7)'"), say("42", "Forty-two."))
