@@ -60,20 +60,21 @@ def answer_prompt(instance: SwarmInstance, store: Store, agent: str, approve: bo
 
 
 def launch_args(instance: SwarmInstance, name: str) -> list[str]:
-    """How the plan starts pane `name` (`-c DIR -e K=V … -- argv`).
+    """How the plan `swarm up` built starts pane `name` (`-c DIR -e K=V … -- argv`).
 
     A respawn must say it again: without `-e`, tmux gives the new process the session's
     environment, which `new-session -e` filled with the first pane's (the mayor's) identity.
+    It reads the plan file, never the layout, so a layout edited since `up` changes nothing;
+    a plan it cannot read, or without this pane, is one line of error, never a bare respawn.
     """
-    from swarm.config import load_plan
+    from swarm.planfile import read_plan
     from swarm.tmux.builder import pane_launch_args
 
-    try:
-        plan = load_plan(str(instance.layout_path), instance.repo)
-    except SwarmError:
-        return []
+    plan = read_plan(instance.state_dir)
     spec = next((p for p in plan.pane_specs() if p.name == name), None)
-    return pane_launch_args(spec, plan) if spec is not None else []
+    if spec is None:
+        raise SwarmError(f"{name}: not in the swarm's plan (run `swarm up` to add it)")
+    return pane_launch_args(spec, plan)
 
 
 def restart_agent(instance: SwarmInstance, store: Store, agent: str, reason: str) -> str:

@@ -12,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from swarm import paths
+from swarm.atomic import write_atomic
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.git.repo import find_repo
 
@@ -33,11 +34,8 @@ class SwarmInstance:
         return paths.db_path(self.state_dir)
 
     def save(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         data = {k: str(v) for k, v in asdict(self).items()}
-        tmp = self.state_dir / (RECORD_NAME + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(self.state_dir / RECORD_NAME)
+        write_atomic(self.state_dir / RECORD_NAME, json.dumps(data, indent=2) + "\n")
 
     @classmethod
     def load(cls, state_dir: Path) -> SwarmInstance:

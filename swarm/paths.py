@@ -9,6 +9,7 @@ from pathlib import Path
 
 STATE_DIR_NAME = ".swarm"
 DB_NAME = "swarm.db"
+PLAN_NAME = "plan.json"  # the resolved plan `swarm up` built (see swarm.planfile)
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -37,8 +38,17 @@ def db_path(state: Path) -> Path:
     return state / DB_NAME
 
 
+def plan_path(state: Path) -> Path:
+    return state / PLAN_NAME
+
+
 def worktrees_dir(state: Path) -> Path:
     return state / "worktrees"
+
+
+def agent_worktree(state: Path, agent: str) -> Path:
+    """The lasting worktree of an agent that works in its own (`.swarm/worktrees/<agent>`)."""
+    return worktrees_dir(state) / agent
 
 
 def socket_name(repo: Path, session: str) -> str:

@@ -25,7 +25,7 @@ from swarm.config.roles import ResolvedRole, resolve_role, role_search_path
 from swarm.config.schema import suggest
 from swarm.config.yamlpos import KeyPath, format_path
 from swarm.errors import NotFoundError
-from swarm.plan import AgentSpec, MergeSpec, PaneSpec, SwarmPlan, TmuxLayoutName, WindowSpec
+from swarm.plan import AgentSpec, PaneSpec, SwarmPlan, TmuxLayoutName, WindowSpec
 from swarm.runtimes.launch import (
     LaunchContext,
     agent_environment,
@@ -219,7 +219,6 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
             ),
         )
     )
-    m = layout.merge
     return SwarmPlan(
         layout_name=loaded.name,
         layout_path=path,
@@ -235,14 +234,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
         key_prefix=layout.keys.prefix,
         description=layout.description,
         gate=layout.gate,
-        merge=MergeSpec(
-            strategy=m.strategy,
-            batch_size=m.batch_size,
-            batch_wait=m.batch_wait,
-            max_bounces=m.max_bounces,
-            gate_jobs=m.gate_jobs,
-            target=m.target,
-        ),
+        merge=layout.merge,
     )
 
 

@@ -18,6 +18,7 @@ import anyio
 from swarm.actions import launch_args
 from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
+from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
@@ -112,7 +113,13 @@ class Controller:
             if now - first_seen < wait:
                 continue
             # Said again in full: a bare respawn would run with the session's environment only.
-            launch = launch_args(self.instance, name)
+            try:
+                launch = launch_args(self.instance, name)
+            except SwarmError as exc:  # no plan to respawn from: say so, never guess
+                self.log(f"{name} pane died; not respawned: {exc.message}")
+                self.dead_since[name] = now
+                self.backoff[name] = min(wait * 2, RESPAWN_BACKOFF_MAX)
+                continue
             self.tmux.run(("respawn-pane", "-k", "-t", pane.pane_id, *launch), check=False)
             self.dead_since.pop(name, None)
             self.respawned_at[name] = now

@@ -18,11 +18,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from swarm.config import load_plan
 from swarm.controller.loop import SUPERVISED
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.plan import HealthSpec, SwarmPlan
+from swarm.planfile import read_plan
 from swarm.runtimes.patterns import ScreenVerdict, classify
 from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
@@ -125,10 +125,11 @@ class Witness:
     # -- configuration -----------------------------------------------------------------
 
     def _load_plan(self) -> SwarmPlan | None:
+        """The plan `swarm up` wrote (never the layout, which may have changed since)."""
         try:
-            return load_plan(str(self.instance.layout_path), self.instance.repo)
+            return read_plan(self.instance.state_dir)
         except SwarmError as exc:
-            self.log(f"layout unreadable ({exc.message}); using default health thresholds")
+            self.log(f"{exc.message}; using default health thresholds")
             return None
 
     def policy(self, agent: Agent) -> Policy:

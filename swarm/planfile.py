@@ -1,0 +1,163 @@
+"""The resolved plan on disk: `.swarm/plan.json`, written by `swarm up`, read by everyone else.
+
+`swarm up` is the only reader of layout and role files. It expands them into a `SwarmPlan`
+and writes that plan here (atomically, with a format version); respawns, the witness, the
+refinery and doctor read this file and never the YAML again, so editing `swarm.yaml` while
+the swarm runs changes nothing until the next `swarm up`, which says what changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from swarm import paths
+from swarm.atomic import write_atomic
+from swarm.errors import NotFoundError, SwarmError
+from swarm.plan import AgentSpec, SwarmPlan
+
+FORMAT = 1  # bump when a reader of an older swarm could misread the file
+
+
+class PlanFileError(SwarmError):
+    """The plan file is missing, damaged, or written by a newer swarm."""
+
+
+def write_plan(plan: SwarmPlan) -> Path:
+    """Record the plan `swarm up` built (a reader sees the old file or the new, whole)."""
+    path = paths.plan_path(plan.state_dir)
+    data = {"format": FORMAT, "plan": _encode(plan)}
+    write_atomic(path, json.dumps(data, indent=1) + "\n")
+    return path
+
+
+def read_plan(state_dir: Path) -> SwarmPlan:
+    """The plan of the running swarm; one clear line if it cannot be read."""
+    path = paths.plan_path(state_dir)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: no plan yet (run `swarm up`)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanFileError(f"{path}: unreadable plan ({exc}); run `swarm up` again") from None
+    except json.JSONDecodeError as exc:
+        raise PlanFileError(
+            f"{path}:{exc.lineno}:{exc.colno}: damaged plan; run `swarm up` again"
+        ) from None
+    version = data.get("format") if isinstance(data, dict) else None
+    if not isinstance(version, int):
+        raise PlanFileError(f"{path}: not a swarm plan (no format number); run `swarm up` again")
+    if version > FORMAT:
+        raise PlanFileError(
+            f"{path}: plan format {version} is newer than this swarm reads ({FORMAT}); "
+            "upgrade swarm or run `swarm up` with this one"
+        )
+    try:
+        plan = _decode(SwarmPlan, data["plan"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise PlanFileError(f"{path}: damaged plan ({exc}); run `swarm up` again") from None
+    assert isinstance(plan, SwarmPlan)
+    return plan
+
+
+def read_plan_if_any(state_dir: Path) -> SwarmPlan | None:
+    """The recorded plan, or None when there is none or it cannot be read (for diffs)."""
+    try:
+        return read_plan(state_dir)
+    except SwarmError:
+        return None
+
+
+def plan_changes(old: SwarmPlan, new: SwarmPlan) -> list[str]:
+    """What a new `swarm up` changes: `+agent`, `-agent`, `~agent (what: a -> b)`, settings."""
+    before = {a.name: a for a in old.agents}
+    after = {a.name: a for a in new.agents}
+    changes = [f"+{name}" for name in after if name not in before]
+    changes += [f"-{name}" for name in before if name not in after]
+    for name, agent in after.items():
+        if name in before:
+            diff = _agent_diff(before[name], agent, old, new)
+            if diff:
+                changes.append(f"~{name} ({diff})")
+    if old.gate != new.gate:
+        changes.append("~gate")
+    if old.merge != new.merge:
+        changes.append("~merge")
+    return changes
+
+
+def describe_changes(changes: list[str]) -> str:
+    return "plan changed: " + ", ".join(changes)
+
+
+def _agent_diff(a: AgentSpec, b: AgentSpec, old: SwarmPlan, new: SwarmPlan) -> str:
+    if a.runtime != b.runtime:
+        return f"runtime {a.runtime} -> {b.runtime}"
+    if a.role.name != b.role.name:
+        return f"role {a.role.name} -> {b.role.name}"
+    parts = [
+        f.name
+        for f in dataclasses.fields(a.role)
+        if getattr(a.role, f.name) != getattr(b.role, f.name)
+    ]
+    if _pane(old, a.name) != _pane(new, b.name):
+        parts.append("command")
+    return ", ".join(dict.fromkeys(p for p in parts if p != "source"))
+
+
+def _pane(plan: SwarmPlan, name: str) -> tuple[object, ...] | None:
+    pane = next((p for p in plan.pane_specs() if p.name == name), None)
+    if pane is None:
+        return None
+    return (pane.command, plan.pane_environment(pane), pane.start_directory)
+
+
+# -- plain JSON for frozen dataclasses -------------------------------------------------
+
+
+def _encode(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple | list):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(kind: Any, value: Any) -> Any:
+    """`value` (parsed JSON) as the type `kind` of a plan's field."""
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(kind)
+        if value is None and type(None) in options:
+            return None
+        return _decode(next(o for o in options if o is not type(None)), value)
+    if origin is typing.Literal:
+        if value not in typing.get_args(kind):
+            raise ValueError(f"unexpected value {value!r}")
+        return value
+    if origin is tuple:
+        args = typing.get_args(kind)
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_decode(args[0], v) for v in value)
+        return tuple(_decode(a, v) for a, v in zip(args, value, strict=True))
+    if isinstance(kind, type) and dataclasses.is_dataclass(kind):
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object for {kind.__name__}")
+        hints = typing.get_type_hints(kind)
+        known = {f.name for f in dataclasses.fields(kind)}
+        return kind(**{k: _decode(hints[k], v) for k, v in value.items() if k in known})
+    if kind is Path:
+        return Path(value)
+    if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if kind in (str, int, bool) and type(value) is kind:
+        return value
+    raise TypeError(f"expected {getattr(kind, '__name__', kind)}, got {value!r}")
