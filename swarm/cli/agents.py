@@ -47,9 +47,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     agent.add_argument("runtime", choices=["sim"])
     agent.set_defaults(func=cmd_agent)
 
-    controller = sub.add_parser("controller", help="run the swarm's controller (in its own window)")
-    controller.set_defaults(func=cmd_controller)
-
 
 def cmd_nudge(args: argparse.Namespace) -> int:
     from swarm.actions import nudge
@@ -150,10 +147,3 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from swarm.runtimes import sim
 
     return sim.main()
-
-
-def cmd_controller(args: argparse.Namespace) -> int:
-    from swarm.controller.loop import run_controller
-    from swarm.instance import locate
-
-    return run_controller(locate())

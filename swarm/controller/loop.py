@@ -8,7 +8,6 @@ store is only touched from the loop's own thread.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
-from swarm.singleton import AlreadyRunning, log_line, take_lock
+from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
 from swarm.tmux.client import PaneInfo, Tmux
 
@@ -49,7 +48,6 @@ class Controller:
         self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
-        lock = take_lock(self.instance.state_dir, "controller")
         store = Store.open(self.instance.db_path)
         dispatcher = Dispatcher(self.instance, store)
         store.add_event("controller.start", f"controller started (pid {os.getpid()})")
@@ -68,7 +66,6 @@ class Controller:
                 group.cancel_scope.cancel()
         finally:
             store.close()
-            os.close(lock)
 
     def tick(self, store: Store, dispatcher: Dispatcher, group: anyio.abc.TaskGroup) -> None:
         panes = {p.agent: p for p in self.tmux.list_panes(self.instance.session) if p.agent}
@@ -135,9 +132,5 @@ class Controller:
 
 
 def run_controller(instance: SwarmInstance) -> int:
-    try:
-        anyio.run(Controller(instance).run)
-    except AlreadyRunning as exc:
-        print(f"swarm: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
+    """`swarm controller`: the one controller of the swarm, until stopped."""
+    return run_daemon(instance.state_dir, "controller", lambda: anyio.run(Controller(instance).run))

@@ -13,7 +13,6 @@ event history when it restarts; everything it decides is in the store.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -24,7 +23,7 @@ from swarm.instance import SwarmInstance
 from swarm.plan import HealthSpec, SwarmPlan
 from swarm.planfile import read_plan
 from swarm.runtimes.patterns import ScreenVerdict, classify
-from swarm.singleton import AlreadyRunning, log_line, take_lock
+from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
 from swarm.store.models import Agent
 from swarm.tmux.client import Tmux
@@ -451,20 +450,14 @@ class Witness:
 
 
 def run_witness(instance: SwarmInstance, config: WitnessConfig | None = None) -> int:
-    try:
-        lock = take_lock(instance.state_dir, "witness")
-    except AlreadyRunning as exc:
-        print(f"swarm: {exc.message}", file=sys.stderr)
-        return 1
-    try:
+    """`swarm witness`: the one witness of the swarm, until stopped."""
+
+    def watch() -> None:
         with Store.open(instance.db_path) as store:
             witness = Witness(instance, store, config=config)
             try:
                 witness.run()
             finally:
                 witness.close()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        os.close(lock)
-    return 0
+
+    return run_daemon(instance.state_dir, "witness", watch)
