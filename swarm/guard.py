@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swarm import paths
+
 OPERATORS = frozenset({";", "&&", "||", "|", "&", "|&", "\n", "(", ")", ";;"})
 # Commands whose arguments are paths they change, and those where only the last one is.
 WRITES_ALL = frozenset(
@@ -399,5 +401,5 @@ def default_root(env: Mapping[str, str]) -> str | None:
     """Without a policy file: a polecat's worktree, else the repository, from its env."""
     home, agent, repo = env.get("SWARM_HOME"), env.get("SWARM_AGENT"), env.get("SWARM_REPO")
     if home and agent and env.get("SWARM_ROLE") == "polecat":
-        return str(Path(home) / "worktrees" / agent)
+        return str(paths.agent_worktree(Path(home), agent))
     return repo

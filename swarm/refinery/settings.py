@@ -54,13 +54,13 @@ class Settings:
 
     @property
     def worktree(self) -> Path:
-        return paths.worktrees_dir(self.state_dir) / WORKTREE_NAME
+        return paths.agent_worktree(self.state_dir, WORKTREE_NAME)
 
     def slot(self, index: int) -> Path:
         """Gate slot 0 is the refinery's worktree; more slots exist for parallel gate jobs."""
         if index == 0:
             return self.worktree
-        return paths.worktrees_dir(self.state_dir) / f"{WORKTREE_NAME}-gate-{index}"
+        return paths.agent_worktree(self.state_dir, f"{WORKTREE_NAME}-gate-{index}")
 
     @property
     def journal_path(self) -> Path:
