@@ -13,7 +13,7 @@ from swarm.instance import SwarmInstance
 from swarm.refinery.target import branch_tip
 from swarm.runtimes.screens import answer_keys, pending_detector
 from swarm.store import Store
-from swarm.store.models import Agent
+from swarm.store.models import LIVE_MERGE_STATUSES, Agent
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import focus_commands
 
@@ -109,7 +109,7 @@ def retry_merge(instance: SwarmInstance, store: Store, mr_id: int) -> str:
     the task is `done` again until it merges. A request still in the queue is left alone.
     """
     mr = store.get_merge_request(mr_id)
-    if mr.status in ("queued", "testing"):
+    if mr.status in LIVE_MERGE_STATUSES:
         position = store.queue_position(mr.id)
         return f"#{mr.id} ({mr.task_id}) is already in the queue, position {position}"
     if mr.status == "merged":
@@ -135,7 +135,7 @@ def reject_merge(store: Store, mr_id: int, reason: str = "") -> str:
     the task is never left `done` with nothing to merge it; `swarm task retry` reopens it.
     """
     mr = store.get_merge_request(mr_id)
-    if mr.status not in ("queued", "testing"):
+    if mr.status not in LIVE_MERGE_STATUSES:
         raise SwarmError(f"#{mr.id} ({mr.task_id}) is not in the queue (it is {mr.status})")
     why = "rejected from the merge queue by a person" + (f": {reason}" if reason else "")
     store.fail_task(mr.task_id, why)

@@ -7,6 +7,8 @@ import os
 import re
 from pathlib import Path
 
+from swarm import envnames
+
 STATE_DIR_NAME = ".swarm"
 DB_NAME = "swarm.db"
 PLAN_NAME = "plan.json"  # the resolved plan `swarm up` built (see swarm.planfile)
@@ -56,7 +58,7 @@ def socket_name(repo: Path, session: str) -> str:
 
     `SWARM_TMUX_SOCKET` overrides it: tests give every swarm its own socket this way.
     """
-    override = os.environ.get("SWARM_TMUX_SOCKET")
+    override = os.environ.get(envnames.TMUX_SOCKET)
     if override:
         return override
     digest = hashlib.sha1(str(repo.resolve()).encode()).hexdigest()[:8]

@@ -128,7 +128,9 @@ def cmd_hook(args: argparse.Namespace) -> int:
             payload = data if isinstance(data, dict) else {}
         except json.JSONDecodeError:
             payload = {}
-    name = args.agent or os.environ.get("SWARM_AGENT")
+    from swarm import envnames
+
+    name = args.agent or os.environ.get(envnames.AGENT)
     if not name:
         return 0
     try:

@@ -62,9 +62,11 @@ def _first_line(text: str) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from swarm.store.models import LIVE_MERGE_STATUSES
+
     _instance, store = _open()
     with store:
-        live = store.list_merge_requests(["queued", "testing"])
+        live = store.list_merge_requests(LIVE_MERGE_STATUSES)
         done = store.list_merge_requests(["merged", "bounced", "rejected"]) if args.all else []
     done = sorted(done, key=lambda mr: mr.updated_at)[-HISTORY:]
     if args.json:

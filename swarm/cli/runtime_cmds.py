@@ -87,8 +87,10 @@ def cmd_guard(args: argparse.Namespace) -> int:
 
 def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
     """Best effort: a refusal is an event; an allowed call tells the store the agent works."""
-    agent = os.environ.get("SWARM_AGENT")
-    if not agent or not os.environ.get("SWARM_HOME"):
+    from swarm import envnames
+
+    agent = os.environ.get(envnames.AGENT)
+    if not agent or not os.environ.get(envnames.HOME):
         return
     try:
         from swarm.hooks import handle_hook

@@ -14,6 +14,7 @@ import time
 import traceback
 from collections.abc import Callable
 
+from swarm import envnames
 from swarm.instance import SwarmInstance
 from swarm.refinery.bounce import GONE_STATES
 from swarm.refinery.queue import Escalate, Log, Refinery
@@ -87,7 +88,7 @@ def run_refinery(
     def work() -> None:
         settings = settings_for(instance, gate_jobs)
         with Store.open(instance.db_path) as store:
-            agent = os.environ.get("SWARM_AGENT") or "refinery"
+            agent = os.environ.get(envnames.AGENT) or "refinery"
             refinery = Refinery(
                 settings,
                 store,
