@@ -17,7 +17,7 @@ from collections.abc import Callable
 from swarm import envnames
 from swarm.instance import SwarmInstance
 from swarm.refinery.bounce import GONE_STATES
-from swarm.refinery.queue import Escalate, Log, Refinery
+from swarm.refinery.queue import Escalator, Log, Refinery
 from swarm.refinery.settings import settings_for
 from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
@@ -27,7 +27,7 @@ IDLE_RECHECK = 2.0  # a step at least this often, changed or not (a held batch, 
 ERROR_PAUSE = 5.0
 
 
-def mayor_nudger(instance: SwarmInstance, store: Store, log: Log) -> Escalate:
+def mayor_nudger(instance: SwarmInstance, store: Store, log: Log) -> Escalator:
     """Tell a live mayor, in its own pane, that a task needs a decision."""
 
     def escalate(task_id: str, text: str) -> None:

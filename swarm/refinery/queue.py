@@ -40,7 +40,7 @@ from swarm.store import Store
 from swarm.store.models import MergeRequest
 
 Log = Callable[[str], None]
-Escalate = Callable[[str, str], None]  # (task id, what happened)
+Escalator = Callable[[str, str], None]  # (task id, what happened)
 Clock = Callable[[], float]
 
 BLOCKED_RETRY = 5.0  # seconds before trying again a fast-forward git refused (doubling)
@@ -103,7 +103,7 @@ class Refinery:
         *,
         log: Log = _quiet,
         clock: Clock = time.time,
-        escalate: Escalate | None = None,
+        escalate: Escalator | None = None,
         agent: str | None = None,
     ) -> None:
         self.settings = settings

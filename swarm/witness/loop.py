@@ -32,7 +32,7 @@ from swarm.witness.notify import Notifier
 from swarm.witness.overseer import CONTROLLER, ControllerWatch
 from swarm.witness.proc import ProcessTracker, TreeSample
 from swarm.witness.recovery import Memory, Policy, recover
-from swarm.witness.signals import PaneMonitor, PaneSignal, Snapshot
+from swarm.witness.signals import PaneMonitor, PaneScan, PaneSignal
 from swarm.witness.state import CPU_BUSY, SETTLE, Observation, Verdict, decide, has_hooks
 from swarm.witness.upkeep import Resources, border_commands, resources_of, worth_writing
 
@@ -160,17 +160,17 @@ class Witness:
         self._acted = False
         self._sampled_this_tick = False
         now = self.clock()
-        snap = self.monitor.snapshot()
-        if not snap.session_found:
+        scan = self.monitor.scan()
+        if not scan.session_found:
             if not self._session_missing_logged:
                 self.log(f"session {self.instance.session} not found; waiting for `swarm up`")
                 self._session_missing_logged = True
             return report
         self._session_missing_logged = False
-        panes = snap.by_agent()
+        panes = scan.by_agent()
         agents = self._agents()
         self._sample(agents, panes)
-        self._note_output(agents, panes, snap)
+        self._note_output(agents, panes, scan)
 
         observations = {a.name: self._observe(a, panes.get(a.name), now) for a in agents}
         verdicts = {a.name: decide(observations[a.name], self.policy(a).health) for a in agents}
@@ -243,14 +243,14 @@ class Witness:
                 self.last_cpu[name] = now
 
     def _note_output(
-        self, agents: list[Agent], panes: dict[str, PaneSignal], snap: Snapshot
+        self, agents: list[Agent], panes: dict[str, PaneSignal], scan: PaneScan
     ) -> None:
         """Pane output, minus what merely echoes keys the witness itself typed."""
         for agent in agents:
             pane = panes.get(agent.name)
             if pane is None:
                 continue
-            printed = snap.output.get(pane.pane_id)
+            printed = scan.output.get(pane.pane_id)
             if printed is None or printed <= self.real_output.get(agent.name, 0.0):
                 continue
             poked = self.effects.poked.get(agent.name)
