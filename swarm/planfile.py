@@ -9,6 +9,7 @@ the swarm runs changes nothing until the next `swarm up`, which says what change
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import types
 import typing
@@ -18,7 +19,7 @@ from typing import Any
 from swarm import paths
 from swarm.atomic import write_atomic
 from swarm.errors import NotFoundError, SwarmError
-from swarm.plan import AgentSpec, SwarmPlan
+from swarm.plan import AgentSpec, RoleSpec, SwarmPlan
 
 FORMAT = 1  # bump when a reader of an older swarm could misread the file
 
@@ -30,7 +31,12 @@ class PlanFileError(SwarmError):
 def write_plan(plan: SwarmPlan) -> Path:
     """Record the plan `swarm up` built (a reader sees the old file or the new, whole)."""
     path = paths.plan_path(plan.state_dir)
-    data = {"format": FORMAT, "plan": _encode(plan)}
+    body = _encode(plan)
+    roles: dict[str, Any] = {}
+    for agent in body["agents"]:  # a role once, however many agents it has
+        roles[agent["role"]["name"]] = agent["role"]
+        agent["role"] = agent["role"]["name"]
+    data = {"format": FORMAT, "roles": roles, "plan": body}
     write_atomic(path, json.dumps(data, indent=1) + "\n")
     return path
 
@@ -57,11 +63,14 @@ def read_plan(state_dir: Path) -> SwarmPlan:
             "upgrade swarm or run `swarm up` with this one"
         )
     try:
-        plan = _decode(SwarmPlan, data["plan"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PlanFileError(f"{path}: damaged plan ({exc}); run `swarm up` again") from None
+        roles = {name: _decode(RoleSpec, role) for name, role in data["roles"].items()}
+        body = dict(data["plan"])
+        agents = tuple(AgentSpec(name=a["name"], role=roles[a["role"]]) for a in body["agents"])
+        plan = _decode(SwarmPlan, {**body, "agents": []})
+    except (KeyError, TypeError, ValueError, AttributeError, StopIteration) as exc:
+        raise PlanFileError(f"{path}: damaged plan ({exc!r}); run `swarm up` again") from None
     assert isinstance(plan, SwarmPlan)
-    return plan
+    return dataclasses.replace(plan, agents=agents)
 
 
 def read_plan_if_any(state_dir: Path) -> SwarmPlan | None:
@@ -129,6 +138,13 @@ def _encode(value: Any) -> Any:
     return value
 
 
+@functools.cache
+def _field_types(kind: type) -> dict[str, Any]:
+    """A dataclass's fields and their types (resolved once: it is the slow part)."""
+    hints = typing.get_type_hints(kind)
+    return {f.name: hints[f.name] for f in dataclasses.fields(kind)}
+
+
 def _decode(kind: Any, value: Any) -> Any:
     """`value` (parsed JSON) as the type `kind` of a plan's field."""
     origin = typing.get_origin(kind)
@@ -151,9 +167,8 @@ def _decode(kind: Any, value: Any) -> Any:
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise TypeError(f"expected an object for {kind.__name__}")
-        hints = typing.get_type_hints(kind)
-        known = {f.name for f in dataclasses.fields(kind)}
-        return kind(**{k: _decode(hints[k], v) for k, v in value.items() if k in known})
+        hints = _field_types(kind)
+        return kind(**{k: _decode(hints[k], v) for k, v in value.items() if k in hints})
     if kind is Path:
         return Path(value)
     if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
