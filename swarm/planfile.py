@@ -92,11 +92,23 @@ def plan_changes(old: SwarmPlan, new: SwarmPlan) -> list[str]:
             diff = _agent_diff(before[name], agent, old, new)
             if diff:
                 changes.append(f"~{name} ({diff})")
-    if old.gate != new.gate:
-        changes.append("~gate")
-    if old.merge != new.merge:
-        changes.append("~merge")
+    was, now = _settings(old), _settings(new)
+    changes += [f"~{name}" for name in was if was[name] != now[name]]
     return changes
+
+
+def _settings(plan: SwarmPlan) -> dict[str, object]:
+    """The parts of a plan besides its agents that a person may change in the layout."""
+    return {
+        "windows": [
+            (w.name, w.layout, w.main_size, w.sidebar_side, w.sidebar_width) for w in plan.windows
+        ],
+        "environment": plan.environment,
+        "options": plan.options,
+        "keys": plan.key_prefix,
+        "gate": plan.gate,
+        "merge": plan.merge,
+    }
 
 
 def describe_changes(changes: list[str]) -> str:

@@ -94,11 +94,14 @@ def test_plan_file_round_trips_and_is_versioned(repo: Path) -> None:
 def test_plan_file_changes_name_agents_added_removed_and_changed(repo: Path) -> None:
     old = load_plan(str(write_layout(repo, layout_data(polecats=2))), repo)
     edited = layout_data(polecats=3, polecat={"runtime": "command", "command": ["sleep", "9"]})
+    edited["merge"] = {"batch_size": 2}
     new = load_plan(str(write_layout(repo, edited)), repo)
     changes = plan_changes(old, new)
     assert "+polecat-3" in changes
     assert "~polecat-1 (runtime sim -> command)" in changes
+    assert "~merge" in changes and "~windows" not in changes
     assert "~mayor" not in " ".join(changes)
+    assert plan_changes(new, new) == []
     assert plan_changes(new, old)[0] == "-polecat-3"
 
 
