@@ -97,10 +97,11 @@ def run_refinery(
                 agent=agent,
             )
             gate = " && ".join(settings.gate) or "(none: every candidate passes)"
+            merge = settings.merge
             log_line(
                 f"refinery for swarm {instance.session} (pid {os.getpid()}): target "
-                f"{settings.target}, {settings.strategy}, batches of up to {settings.batch_size} "
-                f"after {settings.batch_wait:g}s, {settings.gate_jobs} gate job(s)"
+                f"{settings.target}, {merge.strategy}, batches of up to {merge.batch_size} "
+                f"after {merge.batch_wait:g}s, {settings.gate_jobs} gate job(s)"
             )
             log_line(f"gate: {gate}")
             store.add_event("refinery.start", f"refinery started (pid {os.getpid()})", agent=agent)

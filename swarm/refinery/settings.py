@@ -37,22 +37,6 @@ class Settings:
     gate_timeout: float = DEFAULT_TIMEOUT
 
     @property
-    def strategy(self) -> str:
-        return self.merge.strategy
-
-    @property
-    def batch_size(self) -> int:
-        return self.merge.batch_size
-
-    @property
-    def batch_wait(self) -> float:
-        return self.merge.batch_wait
-
-    @property
-    def max_bounces(self) -> int:
-        return self.merge.max_bounces
-
-    @property
     def worktree(self) -> Path:
         return paths.agent_worktree(self.state_dir, WORKTREE_NAME)
 
