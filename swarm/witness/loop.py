@@ -59,7 +59,29 @@ class WitnessConfig:
 class Screen:
     verdict: ScreenVerdict
     at: float  # wall clock of the capture
+    pane_id: str  # the pane captured: a rebuilt pane makes it stale
     pid: int | None  # the pane's process when captured: a respawn makes it stale
+
+    def shows(self, pane: PaneSignal) -> bool:
+        """Still the screen of what runs in `pane` now."""
+        return self.pane_id == pane.pane_id and self.pid == pane.pid
+
+
+@dataclass
+class Watched:
+    """Everything the witness remembers about one agent from one tick to the next."""
+
+    memory: Memory = field(default_factory=Memory)  # deaths and nudges, for recovery
+    policy: Policy | None = None  # from the plan, worked out once
+    screen: Screen | None = None  # the last capture of its pane
+    sample: TreeSample | None = None  # its process tree at the last sample
+    sampled_pid: int | None = None  # the pane's process that sample started from
+    last_cpu: float | None = None  # when its tree last used the CPU
+    dead_pane: str | None = None  # the pane first seen dead at `dead_since`
+    dead_since: float = 0.0
+    real_output: float | None = None  # its last output that was not the witness's echo
+    prior_output: float = 0.0  # the output before that one
+    resources: Resources | None = None  # the CPU/RSS last written to the store
 
 
 @dataclass
@@ -98,16 +120,7 @@ class Witness:
         self.effects = Effects(instance, self.tmux, log, notifier)
         self.controller = ControllerWatch(instance.state_dir / "controller.pid")
         self.plan = plan if plan is not None else self._load_plan()
-        self._policies: dict[str, Policy] = {}
-        self.memory: dict[str, Memory] = {}
-        self.screens: dict[str, Screen] = {}  # pane id -> last capture
-        self.samples: dict[str, TreeSample] = {}
-        self.sampled_pid: dict[str, int] = {}
-        self.last_cpu: dict[str, float] = {}
-        self.dead_seen: dict[str, float] = {}  # pane id -> when it was first seen dead
-        self.real_output: dict[str, float] = {}  # agent -> last output that was not our echo
-        self.prior_output: dict[str, float] = {}  # agent -> the output before that one
-        self.resources: dict[str, Resources] = {}
+        self.watched: dict[str, Watched] = {}  # agent name -> what the witness remembers
         self._next_sample = 0.0
         self._next_lock_scan = 0.0
         self._cached_agents: list[Agent] | None = None
@@ -131,16 +144,23 @@ class Witness:
             self.log(f"{exc.message}; using default health thresholds")
             return None
 
+    def of(self, name: str) -> Watched:
+        """The record of agent `name` (made on first sight)."""
+        record = self.watched.get(name)
+        if record is None:
+            record = self.watched[name] = Watched()
+        return record
+
     def policy(self, agent: Agent) -> Policy:
-        cached = self._policies.get(agent.name)
-        if cached is not None:
-            return cached
+        watched = self.of(agent.name)
+        if watched.policy is not None:
+            return watched.policy
         spec = self.plan.agent(agent.name) if self.plan is not None else None
         health = spec.role.health if spec is not None else HealthSpec()
         auto = spec.role.permissions.auto_approve if spec is not None else ()
         restartable = agent.name not in SUPERVISED and agent.runtime != "builtin"
         policy = Policy(health=health, auto_approve=auto, restartable=restartable)
-        self._policies[agent.name] = policy
+        watched.policy = policy
         return policy
 
     def _seed_memory(self) -> None:
@@ -148,10 +168,10 @@ class Witness:
         an agent it gave up on (its stored detail says so) stays given up."""
         for event in self.store.latest_events(SEED_EVENTS):
             if event.kind == "witness.death" and event.agent:
-                self.memory.setdefault(event.agent, Memory()).deaths.append(event.ts)
+                self.of(event.agent).memory.deaths.append(event.ts)
         for agent in self.store.list_agents():
             if agent.state == "dead" and agent.detail.startswith(CRASH_LOOP):
-                self.memory.setdefault(agent.name, Memory()).failed = agent.detail
+                self.of(agent.name).memory.failed = agent.detail
 
     # -- the tick ----------------------------------------------------------------------
 
@@ -192,13 +212,13 @@ class Witness:
                 verdicts[agent.name] = decide(observations[agent.name], self.policy(agent).health)
 
         for agent in agents:
-            memory = self.memory.setdefault(agent.name, Memory())
+            memory = self.of(agent.name).memory
             if memory.failed and verdicts[agent.name].state == "dead":
                 verdicts[agent.name] = replace(verdicts[agent.name], detail=memory.failed)
             report.states[agent.name] = verdicts[agent.name]
             self._record(agent, verdicts[agent.name], report)
         for agent in agents:
-            if verdicts[agent.name].state in CALM and self.memory[agent.name].calm():
+            if verdicts[agent.name].state in CALM and self.of(agent.name).memory.calm():
                 continue  # nothing to recover, nothing to forget: the common case, kept cheap
             self._recover(agent, verdicts[agent.name], observations[agent.name], now, report)
         for action in self.controller.observe(now, panes.get(CONTROLLER)):
@@ -234,13 +254,15 @@ class Witness:
             for a in agents
             if (p := panes.get(a.name)) is not None and not p.dead and p.pid
         }
-        self.samples = self.procs.sample(roots, rescan=rescan)
+        samples = self.procs.sample(roots, rescan=rescan)
         self._sampled_this_tick = True
-        self.sampled_pid = dict(roots)
         now = self.clock()
-        for name, sample in self.samples.items():
-            if sample.cpu_percent is not None and sample.cpu_percent >= CPU_BUSY:
-                self.last_cpu[name] = now
+        for name in {*self.watched, *roots}:
+            watched = self.of(name)
+            watched.sample, watched.sampled_pid = samples.get(name), roots.get(name)
+            cpu = watched.sample.cpu_percent if watched.sample is not None else None
+            if cpu is not None and cpu >= CPU_BUSY:
+                watched.last_cpu = now
 
     def _note_output(
         self, agents: list[Agent], panes: dict[str, PaneSignal], scan: PaneScan
@@ -251,25 +273,24 @@ class Witness:
             if pane is None:
                 continue
             printed = scan.output.get(pane.pane_id)
-            if printed is None or printed <= self.real_output.get(agent.name, 0.0):
+            watched = self.of(agent.name)
+            if printed is None or printed <= (watched.real_output or 0.0):
                 continue
             poked = self.effects.poked.get(agent.name)
             if poked is not None and poked <= printed <= poked + ECHO_WINDOW:
                 continue
-            self.prior_output[agent.name] = self.real_output.get(agent.name, 0.0)
-            self.real_output[agent.name] = printed
+            watched.prior_output = watched.real_output or 0.0
+            watched.real_output = printed
 
     def _observe(self, agent: Agent, pane: PaneSignal | None, now: float) -> Observation:
+        watched = self.of(agent.name)
         alive: bool | None = None
-        if pane is not None and self.sampled_pid.get(agent.name) == pane.pid:
-            sample = self.samples.get(agent.name)
+        if pane is not None and watched.sampled_pid == pane.pid:
+            sample = watched.sample
             alive = sample.alive if sample is not None else None
-        screen = None
-        last_output = self.real_output.get(agent.name)
-        if pane is not None:
-            shot = self.screens.get(pane.pane_id)
-            if shot is not None and shot.pid == pane.pid and shot.at >= (last_output or 0.0):
-                screen = shot.verdict
+        last_output, shot, screen = watched.real_output, watched.screen, None
+        if shot is not None and pane is not None and shot.shows(pane):
+            screen = shot.verdict if shot.at >= (last_output or 0.0) else None
         return Observation(
             now=now,
             name=agent.name,
@@ -281,27 +302,29 @@ class Witness:
             hook=agent.hook,
             last_hook=agent.last_activity,
             pane_present=pane is not None,
-            pane_dead=self._dead(pane, now),
+            pane_dead=self._dead(watched, pane, now),
             dead_status=pane.dead_status if pane is not None else None,
             dead_signal=pane.dead_signal if pane is not None else None,
             last_output=last_output,
             proc_alive=alive,
-            last_cpu=self.last_cpu.get(agent.name),
+            last_cpu=watched.last_cpu,
             screen=screen,
             has_hooks=has_hooks(agent.runtime),
         )
 
-    def _dead(self, pane: PaneSignal | None, now: float) -> bool:
+    @staticmethod
+    def _dead(watched: Watched, pane: PaneSignal | None, now: float) -> bool:
         """Dead, once tmux knows how it died (it reaps the process a moment after the pane
         closes); a pane whose exit is still unknown after DEATH_SETTLE is dead anyway."""
         if pane is None or not pane.dead:
             if pane is not None:
-                self.dead_seen.pop(pane.pane_id, None)
+                watched.dead_pane = None
             return False
         if pane.dead_status is not None or pane.dead_signal is not None:
             return True
-        first = self.dead_seen.setdefault(pane.pane_id, now)
-        return now - first >= DEATH_SETTLE
+        if watched.dead_pane != pane.pane_id:
+            watched.dead_pane, watched.dead_since = pane.pane_id, now
+        return now - watched.dead_since >= DEATH_SETTLE
 
     def _screens_to_capture(
         self,
@@ -320,12 +343,12 @@ class Witness:
             pane = panes.get(agent.name)
             if not verdicts[agent.name].wants_screen or pane is None or pane.dead:
                 continue
-            shot = self.screens.get(pane.pane_id)
-            if shot is None or shot.pid != pane.pid:
+            watched = self.of(agent.name)
+            shot = watched.screen
+            if shot is None or not shot.shows(pane):
                 urgent.append(agent)
                 continue
-            printed = self.real_output.get(agent.name)
-            prior = self.prior_output.get(agent.name, 0.0)
+            printed, prior = watched.real_output, watched.prior_output
             if (
                 printed is not None
                 and now - printed < SETTLE
@@ -346,7 +369,7 @@ class Witness:
             if text is None:
                 continue
             verdict = classify(runtimes.get(pane.agent, ""), text)
-            self.screens[pane.pane_id] = Screen(verdict, at, pane.pid)
+            self.of(pane.agent).screen = Screen(verdict, at, pane.pane_id, pane.pid)
             report.captured.append(pane.agent)
 
     # -- decisions ---------------------------------------------------------------------
@@ -367,7 +390,7 @@ class Witness:
     def _recover(
         self, agent: Agent, verdict: Verdict, obs: Observation, now: float, report: TickReport
     ) -> None:
-        memory = self.memory.setdefault(agent.name, Memory())
+        memory = self.of(agent.name).memory
         actions = recover(
             agent.name,
             verdict,
@@ -416,12 +439,10 @@ class Witness:
 
     def _write_resources(self, agents: list[Agent], panes: dict[str, PaneSignal]) -> None:
         for agent in agents:
-            pane = panes.get(agent.name)
-            value = resources_of(
-                pane, self.samples.get(agent.name), self.sampled_pid.get(agent.name)
-            )
-            if worth_writing(self.resources.get(agent.name), value):
-                self.resources[agent.name] = value
+            watched = self.of(agent.name)
+            value = resources_of(panes.get(agent.name), watched.sample, watched.sampled_pid)
+            if worth_writing(watched.resources, value):
+                watched.resources = value
                 self.store.set_agent_resources(agent.name, value[0], value[1])
 
     # -- the process -------------------------------------------------------------------
