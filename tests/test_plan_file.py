@@ -193,3 +193,19 @@ def test_plan_file_survives_an_edited_layout_until_the_next_up(
         assert read_plan(state).agent("polecat-3") is not None
     finally:
         store.close()
+
+
+def test_plan_file_is_what_doctor_checks_once_the_swarm_was_built(repo: Path) -> None:
+    from swarm.doctor import layout_needs
+
+    layout = write_layout(repo, layout_data(polecats=2))
+    write_plan(load_plan(str(layout), repo))
+    layout.write_text("roles: {polecat: {count: many}}\n")  # broken since `up`: not read
+    _, check = layout_needs(None, repo)
+    assert check is not None and check.ok and "(4 agents)" in check.detail  # mayor, 2, witness
+    _, explicit = layout_needs(str(layout), repo)  # --layout: that file, as it is now
+    assert explicit is not None and not explicit.ok
+    path = paths.plan_path(paths.state_dir(repo))
+    path.write_text(json.dumps({"format": FORMAT + 1}))
+    _, newer = layout_needs(None, repo)
+    assert newer is not None and not newer.ok and "newer than this swarm reads" in newer.detail
