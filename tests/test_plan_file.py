@@ -209,3 +209,26 @@ def test_plan_file_is_what_doctor_checks_once_the_swarm_was_built(repo: Path) ->
     path.write_text(json.dumps({"format": FORMAT + 1}))
     _, newer = layout_needs(None, repo)
     assert newer is not None and not newer.ok and "newer than this swarm reads" in newer.detail
+
+
+def test_plan_file_written_by_a_new_up_reaches_a_running_witness(repo: Path) -> None:
+    from swarm.witness.loop import Witness, WitnessConfig
+
+    layout = write_layout(repo, layout_data(polecats=1))
+    plan = load_plan(str(layout), repo)
+    write_plan(plan)
+    instance = SwarmInstance(repo, plan.state_dir, plan.session, "swt-none", "x", layout)
+    with Store.open(instance.db_path) as store:
+        store.upsert_agent("polecat-1", "polecat", "sim")
+        witness = Witness(instance, store, log=lambda _m: None, config=WitnessConfig(control=False))
+        try:
+            agent = store.get_agent("polecat-1")
+            assert witness.policy(agent).health.startup_grace == 5
+            faster = layout_data(polecats=1, polecat={"health": {"startup_grace": 1}})
+            write_plan(load_plan(str(write_layout(repo, faster)), repo))
+            stamp = paths.plan_path(plan.state_dir)
+            os.utime(stamp, ns=(time.time_ns(), time.time_ns() + 1_000_000))  # a later mtime
+            witness._follow_plan()
+            assert witness.policy(agent).health.startup_grace == 1
+        finally:
+            witness.close()

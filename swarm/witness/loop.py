@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from swarm import paths
 from swarm.controller.loop import SUPERVISED
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
@@ -119,6 +120,7 @@ class Witness:
         notifier = Notifier(self.tmux, instance.session, runner=self.monitor.query)
         self.effects = Effects(instance, self.tmux, log, notifier)
         self.controller = ControllerWatch(instance.state_dir / "controller.pid")
+        self._plan_stamp: int | None = None  # the plan file's mtime when read; None: given
         self.plan = plan if plan is not None else self._load_plan()
         self.watched: dict[str, Watched] = {}  # agent name -> what the witness remembers
         self._next_sample = 0.0
@@ -138,11 +140,27 @@ class Witness:
 
     def _load_plan(self) -> SwarmPlan | None:
         """The plan `swarm up` wrote (never the layout, which may have changed since)."""
+        self._plan_stamp = self._plan_mtime()
         try:
             return read_plan(self.instance.state_dir)
         except SwarmError as exc:
             self.log(f"{exc.message}; using default health thresholds")
             return None
+
+    def _plan_mtime(self) -> int:
+        try:
+            return paths.plan_path(self.instance.state_dir).stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def _follow_plan(self) -> None:
+        """A new `swarm up` wrote a new plan: its thresholds apply from the next decision."""
+        if self._plan_stamp is None or self._plan_mtime() == self._plan_stamp:
+            return
+        self.plan = self._load_plan()
+        for watched in self.watched.values():
+            watched.policy = None
+        self.log("plan changed (swarm up): thresholds read again")
 
     def of(self, name: str) -> Watched:
         """The record of agent `name` (made on first sight)."""
@@ -180,6 +198,7 @@ class Witness:
         self._acted = False
         self._sampled_this_tick = False
         now = self.clock()
+        self._follow_plan()
         scan = self.monitor.scan()
         if not scan.session_found:
             if not self._session_missing_logged:
