@@ -23,7 +23,8 @@ from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.plan import HealthSpec, SwarmPlan
 from swarm.planfile import read_plan
-from swarm.runtimes.patterns import ScreenVerdict, classify
+from swarm.runtimes.patterns import ScreenVerdict
+from swarm.runtimes.registry import runtime_for
 from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
 from swarm.store.models import Agent
@@ -34,7 +35,7 @@ from swarm.witness.overseer import CONTROLLER, ControllerWatch
 from swarm.witness.proc import ProcessTracker, TreeSample
 from swarm.witness.recovery import Memory, Policy, recover
 from swarm.witness.signals import PaneMonitor, PaneScan, PaneSignal
-from swarm.witness.state import CPU_BUSY, SETTLE, Observation, Verdict, decide, has_hooks
+from swarm.witness.state import CPU_BUSY, SETTLE, Observation, Verdict, decide
 from swarm.witness.upkeep import Resources, border_commands, resources_of, worth_writing
 
 Log = Callable[[str], None]
@@ -83,6 +84,8 @@ class Watched:
     real_output: float | None = None  # its last output that was not the witness's echo
     prior_output: float = 0.0  # the output before that one
     resources: Resources | None = None  # the CPU/RSS last written to the store
+    # at a prompt: (the wait it belongs to, when its prompt was seen, when it went missing)
+    prompt_watch: tuple[float, float | None, float | None] | None = None
 
 
 @dataclass
@@ -176,7 +179,7 @@ class Witness:
         spec = self.plan.agent(agent.name) if self.plan is not None else None
         health = spec.role.health if spec is not None else HealthSpec()
         auto = spec.role.permissions.auto_approve if spec is not None else ()
-        restartable = agent.name not in SUPERVISED and agent.runtime != "builtin"
+        restartable = agent.name not in SUPERVISED and not runtime_for(agent.runtime).builtin_loop
         policy = Policy(health=health, auto_approve=auto, restartable=restartable)
         watched.policy = policy
         return policy
@@ -310,6 +313,7 @@ class Witness:
         last_output, shot, screen = watched.real_output, watched.screen, None
         if shot is not None and pane is not None and shot.shows(pane):
             screen = shot.verdict if shot.at >= (last_output or 0.0) else None
+        runtime = runtime_for(agent.runtime)
         return Observation(
             now=now,
             name=agent.name,
@@ -319,7 +323,7 @@ class Witness:
             state_since=agent.state_since,
             detail=agent.detail,
             hook=agent.hook,
-            last_hook=agent.last_activity,
+            last_report=agent.last_activity,
             pane_present=pane is not None,
             pane_dead=self._dead(watched, pane, now),
             dead_status=pane.dead_status if pane is not None else None,
@@ -328,8 +332,30 @@ class Witness:
             proc_alive=alive,
             last_cpu=watched.last_cpu,
             screen=screen,
-            has_hooks=has_hooks(agent.runtime),
+            reports=runtime.reports,
+            builtin=runtime.builtin_loop,
+            handover=agent.handover,
+            prompt_gone_since=self._prompt_gone(agent, screen),
+            tick=self.config.tick,
         )
+
+    def _prompt_gone(self, agent: Agent, screen: ScreenVerdict | None) -> float | None:
+        """For a waiting agent: since when the prompt it was seen at is missing from its
+        screen. Kept per wait (its `state_since`), so a new question starts over."""
+        watched = self.of(agent.name)
+        if agent.state != "waiting":
+            watched.prompt_watch = None
+            return None
+        since, seen, gone = watched.prompt_watch or (agent.state_since, None, None)
+        if since != agent.state_since:
+            seen, gone = None, None
+        if screen is not None:
+            if screen.kind == "waiting":
+                seen, gone = self.clock(), None
+            elif seen is not None and gone is None:
+                gone = self.clock()
+        watched.prompt_watch = (agent.state_since, seen, gone)
+        return gone
 
     @staticmethod
     def _dead(watched: Watched, pane: PaneSignal | None, now: float) -> bool:
@@ -387,7 +413,7 @@ class Witness:
             text = texts.get(pane.pane_id)
             if text is None:
                 continue
-            verdict = classify(runtimes.get(pane.agent, ""), text)
+            verdict = runtime_for(runtimes.get(pane.agent, "")).classify(text)
             self.of(pane.agent).screen = Screen(verdict, at, pane.pane_id, pane.pid)
             report.captured.append(pane.agent)
 
