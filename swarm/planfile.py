@@ -147,6 +147,10 @@ def _encode(value: Any) -> Any:
         return str(value)
     if isinstance(value, tuple | list):
         return [_encode(v) for v in value]
+    if isinstance(value, frozenset | set):
+        return sorted(_encode(v) for v in value)
+    if isinstance(value, dict):
+        return {str(k): _encode(v) for k, v in value.items()}
     return value
 
 
@@ -176,6 +180,15 @@ def _decode(kind: Any, value: Any) -> Any:
         if len(args) == 2 and args[1] is Ellipsis:
             return tuple(_decode(args[0], v) for v in value)
         return tuple(_decode(a, v) for a, v in zip(args, value, strict=True))
+    if origin in (frozenset, set):
+        if not isinstance(value, list):
+            raise TypeError(f"expected a list, got {value!r}")
+        return origin(_decode(typing.get_args(kind)[0], v) for v in value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise TypeError(f"expected an object, got {value!r}")
+        key, item = typing.get_args(kind)
+        return {_decode(key, k): _decode(item, v) for k, v in value.items()}
     if isinstance(kind, type) and dataclasses.is_dataclass(kind):
         if not isinstance(value, dict):
             raise TypeError(f"expected an object for {kind.__name__}")

@@ -12,8 +12,9 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 import pytest
@@ -24,7 +25,7 @@ from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.lifecycle import bring_up
-from swarm.planfile import FORMAT, plan_changes, read_plan, write_plan
+from swarm.planfile import FORMAT, _decode, _encode, plan_changes, read_plan, write_plan
 from swarm.store import Store
 from swarm.tmux.client import Tmux
 
@@ -89,6 +90,23 @@ def test_plan_file_round_trips_and_is_versioned(repo: Path) -> None:
     path.write_text('{"format": 1, "plan": {')
     with pytest.raises(SwarmError, match=r"plan.json:1:\d+: damaged plan"):
         read_plan(plan.state_dir)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """The kinds of fields a plan may grow (role capabilities, limits)."""
+
+    tags: frozenset[str] = frozenset()
+    limits: dict[str, int] = field(default_factory=dict)
+    size: tuple[int, int] = (1, 2)
+    where: Path | None = None
+
+
+def test_plan_file_encodes_sets_maps_and_paths() -> None:
+    value = Capabilities(frozenset({"b", "a"}), {"tokens": 5}, (3, 4), Path("/x"))
+    assert _decode(Capabilities, json.loads(json.dumps(_encode(value)))) == value
+    with pytest.raises(ValueError):
+        _decode(Literal["sim"], "claude")
 
 
 def test_plan_file_changes_name_agents_added_removed_and_changed(repo: Path) -> None:
