@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from swarm import paths
+from swarm import envnames, paths
 
 OPERATORS = frozenset({";", "&&", "||", "|", "&", "|&", "\n", "(", ")", ";;"})
 # Commands whose arguments are paths they change, and those where only the last one is.
@@ -395,13 +395,13 @@ def check_tool(
 
 def default_policy(env: Mapping[str, str], cwd: str) -> GuardPolicy:
     """Without a policy file: a polecat's worktree (else the repository) from its env."""
-    repo = env.get("SWARM_REPO")
+    repo = env.get(envnames.REPO)
     return GuardPolicy(root=default_root(env) or cwd, protected=(repo,) if repo else ())
 
 
 def default_root(env: Mapping[str, str]) -> str | None:
     """Without a policy file: a polecat's worktree, else the repository, from its env."""
-    home, agent, repo = env.get("SWARM_HOME"), env.get("SWARM_AGENT"), env.get("SWARM_REPO")
-    if home and agent and env.get("SWARM_ROLE") == "polecat":
+    home, agent, repo = env.get(envnames.HOME), env.get(envnames.AGENT), env.get(envnames.REPO)
+    if home and agent and env.get(envnames.ROLE) == "polecat":
         return str(paths.agent_worktree(Path(home), agent))
     return repo
