@@ -157,15 +157,19 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_sling(args: argparse.Namespace) -> int:
+    from swarm import roster
+    from swarm.instance import locate
+
     with _store() as store:
         agent = args.agent
         if agent is None:
-            idle = store.idle_agents("polecat")
-            if not idle:
+            takers = roster.that(locate(), store.idle_agents(None), "takes_tasks")
+            if not takers:
                 raise SwarmError(
-                    f"no idle polecat for {args.id}; name one: swarm sling {args.id} polecat-N"
+                    f"no idle agent that takes tasks for {args.id}; name one: "
+                    f"swarm sling {args.id} AGENT"
                 )
-            agent = idle[0].name
+            agent = takers[0].name
         task = store.hook_task(args.id, agent)
     print(f"{task.id} is on {agent}'s hook; the controller hands it over now")
     return 0
