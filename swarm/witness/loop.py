@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from swarm import paths, roster
+from swarm import envnames, paths, roster
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.plan import HealthSpec, SwarmPlan
@@ -490,7 +490,7 @@ class Witness:
     # -- the process -------------------------------------------------------------------
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
-        me = self.store.find_agent(os.environ.get("SWARM_AGENT") or "")
+        me = self.store.find_agent(os.environ.get(envnames.AGENT) or "")
         if me is not None:
             count = len(self.store.list_agents())
             self.store.set_agent_state(me.name, "working", f"watching {count} agents")
