@@ -1,14 +1,15 @@
 """Bringing a swarm up and down: the pipeline behind `swarm up` and `swarm down`.
 
-find the layout -> load and validate -> expand into a plan -> build or reconcile tmux ->
-record the agents in the store. Validation happens before tmux is touched, so a bad
-layout never leaves a half-built session behind.
+find the layout -> load and validate -> expand into a plan -> write the plan file ->
+build or reconcile tmux -> record the agents in the store. Validation happens before tmux
+is touched, so a bad layout never leaves a half-built session behind. `swarm up` is the
+only step that reads YAML: every other process reads the plan file it wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from swarm.errors import SwarmError
 from swarm.git.repo import current_branch, exclude_path, find_repo
 from swarm.instance import RECORD_NAME, SwarmInstance
 from swarm.plan import SwarmPlan
+from swarm.planfile import describe_changes, plan_changes, read_plan_if_any, write_plan
 from swarm.store import Store
 from swarm.tmux.builder import BuildReport, ProgressFn, SwarmBuilder
 from swarm.tmux.client import Tmux
@@ -28,6 +30,7 @@ class UpResult:
     plan: SwarmPlan
     instance: SwarmInstance
     report: BuildReport
+    changes: list[str] = field(default_factory=list)  # against the plan of the last `up`
 
 
 def previous_instance(repo: Path) -> SwarmInstance | None:
@@ -85,12 +88,17 @@ def bring_up(
         target_branch=plan.merge.target or current_branch(repo),
     )
     instance.save()
+    before = read_plan_if_any(plan.state_dir)
+    changes = plan_changes(before, plan) if before is not None else []
+    if changes:
+        progress(describe_changes(changes))
+    write_plan(plan)
 
     with Store.open(instance.db_path) as store:
         report = SwarmBuilder(plan, Tmux(plan.socket), on_progress=progress).build()
         with store.transaction():  # one commit for the whole roster, not two per agent
             register_agents(store, plan, report)
-    return UpResult(plan=plan, instance=instance, report=report)
+    return UpResult(plan=plan, instance=instance, report=report, changes=changes)
 
 
 def register_agents(store: Store, plan: SwarmPlan, report: BuildReport) -> None:

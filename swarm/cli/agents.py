@@ -52,9 +52,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     agent.set_defaults(func=cmd_agent)
 
-    controller = sub.add_parser("controller", help="run the swarm's controller (in its own window)")
-    controller.set_defaults(func=cmd_controller)
-
 
 def cmd_nudge(args: argparse.Namespace) -> int:
     from swarm.actions import nudge
@@ -131,7 +128,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             payload = data if isinstance(data, dict) else {}
         except json.JSONDecodeError:
             payload = {}
-    name = args.agent or os.environ.get("SWARM_AGENT")
+    from swarm import envnames
+
+    name = args.agent or os.environ.get(envnames.AGENT)
     if not name:
         return 0
     try:
@@ -152,10 +151,3 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from swarm.runtimes.registry import get_runtime
 
     return get_runtime(args.runtime).run_agent()
-
-
-def cmd_controller(args: argparse.Namespace) -> int:
-    from swarm.controller.loop import run_controller
-    from swarm.instance import locate
-
-    return run_controller(locate())

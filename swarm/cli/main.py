@@ -9,20 +9,19 @@ from collections.abc import Sequence
 from swarm import __version__
 from swarm.cli import (
     agents,
+    daemons,
     demo,
     layouts,
     lifecycle,
     mq,
     runtime_cmds,
-    sidebar,
     tasks,
-    witness,
 )
 from swarm.errors import EXIT_FAILURE, SwarmError
 
 # Each module adds its subcommands (their handlers import what they need only when run, so
 # `swarm hook` in an agent's pane stays fast); handlers are stored as `func`.
-COMMAND_MODULES = [lifecycle, tasks, mq, agents, witness, sidebar, runtime_cmds, layouts, demo]
+COMMAND_MODULES = [lifecycle, tasks, mq, agents, daemons, runtime_cmds, layouts, demo]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -56,7 +56,7 @@ def cmd_guard(args: argparse.Namespace) -> int:
     The guard fails closed: a tool call it cannot read is refused, since a guard that
     silently lets everything through is worse than none.
     """
-    from swarm.guard import Policy, check_tool, default_policy
+    from swarm.guard import GuardPolicy, check_tool, default_policy
 
     payload = _read_payload()
     if payload is None:
@@ -67,7 +67,7 @@ def cmd_guard(args: argparse.Namespace) -> int:
         return EXIT_BLOCK
     if args.policy is not None:
         try:
-            policy = Policy.load(args.policy)
+            policy = GuardPolicy.load(args.policy)
         except (OSError, ValueError, KeyError) as exc:
             print(f"swarm guard: cannot read the policy {args.policy}: {exc}", file=sys.stderr)
             return EXIT_BLOCK
@@ -77,18 +77,20 @@ def cmd_guard(args: argparse.Namespace) -> int:
         policy = replace(policy, root=args.root)
     if args.deny:
         policy = replace(policy, deny=(*policy.deny, *args.deny))
-    verdict = check_tool(payload, policy)
-    _record(payload, verdict.allowed, verdict.reason)
-    if not verdict.allowed:
-        print(verdict.reason, file=sys.stderr)
+    ruling = check_tool(payload, policy)
+    _record(payload, ruling.allowed, ruling.reason)
+    if not ruling.allowed:
+        print(ruling.reason, file=sys.stderr)
         return EXIT_BLOCK
     return 0
 
 
 def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
     """Best effort: a refusal is an event; an allowed call tells the store the agent works."""
-    agent = os.environ.get("SWARM_AGENT")
-    if not agent or not os.environ.get("SWARM_HOME"):
+    from swarm import envnames
+
+    agent = os.environ.get(envnames.AGENT)
+    if not agent or not os.environ.get(envnames.HOME):
         return
     try:
         from swarm.instance import locate
@@ -102,7 +104,7 @@ def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
                 handle_report(store, agent, "PreToolUse", payload)
             else:
                 store.add_event("agent.guarded", reason.removeprefix("swarm guard: "), agent=agent)
-    except Exception:  # never let bookkeeping change the verdict
+    except Exception:  # never let bookkeeping change the ruling
         return
 
 

@@ -19,16 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarm import paths
+from swarm import envnames, paths
 from swarm.config.layouts import MAIN_LAYOUTS, LoadedLayout, PaneItem, find_layout, load_layout
 from swarm.config.roles import ResolvedRole, resolve_role, role_search_path
 from swarm.config.schema import suggest
 from swarm.config.yamlpos import KeyPath, format_path
 from swarm.errors import NotFoundError
-from swarm.plan import AgentSpec, MergeSpec, PaneSpec, SwarmPlan, TmuxLayoutName, WindowSpec
+from swarm.plan import AgentSpec, PaneSpec, SwarmPlan, TmuxLayoutName, WindowSpec
 from swarm.runtimes.launch import (
     LaunchContext,
-    agent_environment,
     agent_start_directory,
     controller_command,
     launch_command,
@@ -157,24 +156,22 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
         gate=tuple(layout.gate),
     )
     layout_env = dict(layout.environment)
-    swarm_env = {
-        **layout_env,
-        "SWARM_HOME": str(state),
-        "SWARM_REPO": str(repo),
-        "SWARM_TMUX_SOCKET": socket,
-        "SWARM_SESSION": session,
-    }
     agent_by_name = {a.name: a for a in agents}
+
+    def pane_env(name: str, role: str | None) -> tuple[tuple[str, str], ...]:
+        identity = envnames.pane_identity(
+            agent=name, role=role, state_dir=state, repo=repo, socket=socket, session=session
+        )
+        return tuple({**layout_env, **identity}.items())
 
     def agent_pane(name: str) -> PaneSpec:
         agent = agent_by_name[name]
-        env = {**layout_env, **agent_environment(agent, ctx)}
         return PaneSpec(
             name=name,
             kind="agent",
             role=agent.role.name,
             command=launch_command(agent, ctx),
-            environment=tuple(env.items()),
+            environment=pane_env(name, agent.role.name),
             start_directory=agent_start_directory(agent, ctx, start),
         )
 
@@ -189,7 +186,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
                 kind="sidebar",
                 role="sidebar",
                 command=swarm_argv("sidebar"),
-                environment=tuple({**swarm_env, "SWARM_AGENT": "sidebar"}.items()),
+                environment=pane_env("sidebar", None),
                 start_directory=start,
             )
             panes = [sidebar, *panes] if side == "left" else [*panes, sidebar]
@@ -213,13 +210,12 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
                     kind="controller",
                     role="controller",
                     command=controller_command(),
-                    environment=tuple({**swarm_env, "SWARM_AGENT": "controller"}.items()),
+                    environment=pane_env("controller", None),
                     start_directory=start,
                 ),
             ),
         )
     )
-    m = layout.merge
     return SwarmPlan(
         layout_name=loaded.name,
         layout_path=path,
@@ -235,14 +231,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
         key_prefix=layout.keys.prefix,
         description=layout.description,
         gate=layout.gate,
-        merge=MergeSpec(
-            strategy=m.strategy,
-            batch_size=m.batch_size,
-            batch_wait=m.batch_wait,
-            max_bounces=m.max_bounces,
-            gate_jobs=m.gate_jobs,
-            target=m.target,
-        ),
+        merge=layout.merge,
     )
 
 

@@ -8,7 +8,6 @@ store is only touched from the loop's own thread.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,9 +17,10 @@ import anyio
 from swarm.actions import launch_args
 from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
+from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.runtimes.registry import runtime_for
-from swarm.singleton import AlreadyRunning, log_line, take_lock
+from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
 from swarm.tmux.client import PaneInfo, Tmux
 
@@ -48,7 +48,6 @@ class Controller:
         self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
-        lock = take_lock(self.instance.state_dir, "controller")
         store = Store.open(self.instance.db_path)
         dispatcher = Dispatcher(self.instance, store)
         store.add_event("controller.start", f"controller started (pid {os.getpid()})")
@@ -67,7 +66,6 @@ class Controller:
                 group.cancel_scope.cancel()
         finally:
             store.close()
-            os.close(lock)
 
     def tick(self, store: Store, dispatcher: Dispatcher, group: anyio.abc.TaskGroup) -> None:
         panes = {p.agent: p for p in self.tmux.list_panes(self.instance.session) if p.agent}
@@ -112,7 +110,13 @@ class Controller:
             if now - first_seen < wait:
                 continue
             # Said again in full: a bare respawn would run with the session's environment only.
-            launch = launch_args(self.instance, name)
+            try:
+                launch = launch_args(self.instance, name)
+            except SwarmError as exc:  # no plan to respawn from: say so, never guess
+                self.log(f"{name} pane died; not respawned: {exc.message}")
+                self.dead_since[name] = now
+                self.backoff[name] = min(wait * 2, RESPAWN_BACKOFF_MAX)
+                continue
             self.tmux.run(("respawn-pane", "-k", "-t", pane.pane_id, *launch), check=False)
             self.dead_since.pop(name, None)
             self.respawned_at[name] = now
@@ -135,9 +139,5 @@ def supervised(store: Store, panes: dict[str, PaneInfo]) -> list[str]:
 
 
 def run_controller(instance: SwarmInstance) -> int:
-    try:
-        anyio.run(Controller(instance).run)
-    except AlreadyRunning as exc:
-        print(f"swarm: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
+    """`swarm controller`: the one controller of the swarm, until stopped."""
+    return run_daemon(instance.state_dir, "controller", lambda: anyio.run(Controller(instance).run))

@@ -40,7 +40,7 @@ from swarm.store import Store
 from swarm.store.models import MergeRequest
 
 Log = Callable[[str], None]
-Escalate = Callable[[str, str], None]  # (task id, what happened)
+Escalator = Callable[[str, str], None]  # (task id, what happened)
 Clock = Callable[[], float]
 
 BLOCKED_RETRY = 5.0  # seconds before trying again a fast-forward git refused (doubling)
@@ -103,7 +103,7 @@ class Refinery:
         *,
         log: Log = _quiet,
         clock: Clock = time.time,
-        escalate: Escalate | None = None,
+        escalate: Escalator | None = None,
         agent: str | None = None,
     ) -> None:
         self.settings = settings
@@ -163,11 +163,11 @@ class Refinery:
             if now < hold.until and (hold.tip is None or self._tip() == hold.tip):
                 return hold.until - now
             self._hold = None
-        s = self.settings
+        merge = self.settings.merge
         queued = self.store.list_merge_requests(["queued"])
-        batch = ready_batch(queued, now, s.batch_size, s.batch_wait)
+        batch = ready_batch(queued, now, merge.batch_size, merge.batch_wait)
         if not batch:
-            return seconds_until_ready(queued, now, s.batch_size, s.batch_wait)
+            return seconds_until_ready(queued, now, merge.batch_size, merge.batch_wait)
         try:
             self._process(batch)
             self._errors = 0
@@ -382,7 +382,12 @@ class Refinery:
         s = self.settings
         try:
             bounced = bounce(
-                self.store, mr, target=s.target, tip=tip, max_bounces=s.max_bounces, cause=cause
+                self.store,
+                mr,
+                target=s.target,
+                tip=tip,
+                max_bounces=s.merge.max_bounces,
+                cause=cause,
             )
         except SwarmError as exc:  # changed under us (rejected by a person): say so, go on
             self.log(f"  {mr.task_id}: could not bounce ({exc.message})")
@@ -537,7 +542,8 @@ class Refinery:
         except SwarmError:
             title = "(task gone)"
         summary = f"{title} ({mr.task_id}, merge request #{mr.id})"
-        return self.builder.apply(mr.head_sha, memo.tip, self.settings.strategy, summary, mr.branch)
+        strategy = self.settings.merge.strategy
+        return self.builder.apply(mr.head_sha, memo.tip, strategy, summary, mr.branch)
 
     @staticmethod
     def _describe(stack: Sequence[MergeRequest], length: int) -> str:

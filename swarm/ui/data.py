@@ -23,7 +23,7 @@ from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.status import live_state, role_rank
 from swarm.store import Store
-from swarm.store.models import TASK_STATUSES, Agent, Event, MergeRequest, Task
+from swarm.store.models import LIVE_MERGE_STATUSES, TASK_STATUSES, Agent, Event, MergeRequest, Task
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import agent_sort_key
 from swarm.ui.open_tasks import OpenTasks
@@ -41,7 +41,6 @@ FOLLOW_LIMIT = 500  # new events read incrementally; a bigger burst means a full
 # the agent's detail (there is no stored state for it), so it is matched there too.
 ATTENTION_STATES = ("waiting", "stalled", "dead")
 QUEUE_STATUSES = ("open", "hooked")
-LIVE_MERGES = ("queued", "testing")
 FINISHED_MERGES = ("merged", "bounced", "rejected")
 
 
@@ -322,7 +321,7 @@ class StoreSource:
             queue=tuple(task_row(t) for t in queued[:QUEUE_ROWS]),
             queue_total=counts.get("open", 0) + counts.get("hooked", 0),
             counts=tuple((s, counts.get(s, 0)) for s in TASK_STATUSES),
-            merges_live=tuple(merge_row(m) for m in store.list_merge_requests(LIVE_MERGES)),
+            merges_live=tuple(merge_row(m) for m in store.list_merge_requests(LIVE_MERGE_STATUSES)),
             merges_done=self._finished_merges(),
             events=events,
             tmux_seen=self._pane_cache is not None,
