@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 from swarm.errors import SwarmError
+from swarm.textsafe import visible
 
 
 class AlreadyRunning(SwarmError):
@@ -34,4 +35,4 @@ def take_lock(state_dir: Path, name: str) -> int:
 
 def log_line(message: str) -> None:
     """What the controller, witness and refinery panes show: one timestamped line each."""
-    print(time.strftime("%H:%M:%S ") + message, flush=True)
+    print(time.strftime("%H:%M:%S ") + visible(message), flush=True)

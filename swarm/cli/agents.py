@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -118,6 +117,7 @@ def cmd_done(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Never fails the runtime: a report that errors must not stop an agent's work."""
+    from swarm.cli.inputs import read_hook_payload
     from swarm.instance import locate
     from swarm.reports import handle_report
     from swarm.resume import session_reported
@@ -125,12 +125,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     payload: dict[str, object] = {}
     if not sys.stdin.isatty():
-        raw = sys.stdin.read()
-        try:
-            data = json.loads(raw) if raw.strip() else {}
-            payload = data if isinstance(data, dict) else {}
-        except json.JSONDecodeError:
-            payload = {}
+        payload = read_hook_payload(sys.stdin.buffer)  # too big, too deep, not JSON: {}
     name = args.agent or os.environ.get("SWARM_AGENT")
     if not name:
         return 0

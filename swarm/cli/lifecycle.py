@@ -6,8 +6,8 @@ import argparse
 import os
 import shutil
 import sys
-from pathlib import Path
 
+from swarm.cli import inputs
 from swarm.cli.output import ago, print_json, progress, table
 from swarm.errors import NotFoundError, SwarmError
 
@@ -17,20 +17,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument(
         "layout", nargs="?", help="a bundled layout name or a YAML file (default: team)"
     )
-    up.add_argument("--repo", type=Path, help="the git repository (default: the current one)")
+    up.add_argument(
+        "--repo", type=inputs.folder, help="the git repository (default: the current one)"
+    )
     up.add_argument("-d", "--detach", action="store_true", help="do not attach")
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop every process of the swarm, keep its state")
-    down.add_argument("--repo", type=Path)
+    down.add_argument("--repo", type=inputs.folder)
     down.set_defaults(func=cmd_down)
 
     attach = sub.add_parser("attach", help="attach to the running swarm")
-    attach.add_argument("--repo", type=Path)
+    attach.add_argument("--repo", type=inputs.folder)
     attach.set_defaults(func=cmd_attach)
 
     status = sub.add_parser("status", help="who runs where, one line per agent")
-    status.add_argument("--repo", type=Path)
+    status.add_argument("--repo", type=inputs.folder)
     status.add_argument("--json", action="store_true", help="a JSON list of agents")
     status.set_defaults(func=cmd_status)
 
@@ -43,7 +45,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     focus.add_argument("--socket", help=argparse.SUPPRESS)
     focus.add_argument("--session", help=argparse.SUPPRESS)
     focus.add_argument("--from", dest="from_pane", help=argparse.SUPPRESS)
-    focus.add_argument("--repo", type=Path)
+    focus.add_argument("--repo", type=inputs.folder)
     focus.set_defaults(func=cmd_focus)
 
 

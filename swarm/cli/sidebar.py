@@ -7,14 +7,17 @@ calling `swarm done`) starts without loading the UI.
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from swarm.cli import inputs
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sidebar = sub.add_parser(
         "sidebar", help="the live sidebar: agents, queue, merges, events; keys drive the panes"
     )
-    sidebar.add_argument("--repo", type=Path, help="the swarm's repository (default: $SWARM_HOME)")
+    sidebar.add_argument(
+        "--repo", type=inputs.folder, help="the swarm's repository (default: $SWARM_HOME)"
+    )
     sidebar.set_defaults(func=cmd_sidebar)
 
 

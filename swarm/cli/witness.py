@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from swarm.cli import inputs
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     witness = sub.add_parser(
         "witness", help="watch every agent: state, stalls, deaths, prompts; recover (witness pane)"
     )
-    witness.add_argument("--repo", type=Path, help="the swarm's repository (default: this one)")
+    witness.add_argument(
+        "--repo", type=inputs.folder, help="the swarm's repository (default: this one)"
+    )
     witness.add_argument(
         "--tick", type=float, default=0.5, help="seconds between looks (default 0.5)"
     )
