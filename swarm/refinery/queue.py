@@ -376,6 +376,10 @@ class Refinery:
     ) -> None:
         ids = tuple(m.id for m in stack)
         cause = memo.conflicts.get(ids) or memo.results.get(ids)
+        if isinstance(cause, GateResult) and cause.killed:  # a signal, not the change
+            self._requeue([mr], f"{cause.summary()}; tested again")
+            self.log(f"  {mr.task_id}: {cause.summary()}; back to the queue, not bounced")
+            return
         self._bounce(mr, memo.tip, cause or GateResult(False, tail="(no gate output kept)"))
 
     def _bounce(self, mr: MergeRequest, tip: str, cause: Conflict | GateResult) -> None:
