@@ -130,11 +130,11 @@ def launch_args(instance: SwarmInstance, name: str) -> list[str]:
     A respawn must say it again: without `-e`, tmux gives the new process the session's
     environment, which `new-session -e` filled with the first pane's (the mayor's) identity.
     """
-    from swarm.config import load_plan
     from swarm.tmux.builder import pane_launch_args
+    from swarm.trust import load_trusted
 
     try:
-        plan = load_plan(str(instance.layout_path), instance.repo)
+        plan = load_trusted(instance.layout_path, instance.repo)
     except SwarmError:
         return []
     spec = next((p for p in plan.pane_specs() if p.name == name), None)

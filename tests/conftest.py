@@ -21,6 +21,7 @@ _TMUX_DIR = tempfile.mkdtemp(prefix="swt-")  # short: socket paths are limited t
 os.environ["TMUX_TMPDIR"] = _TMUX_DIR
 os.environ.pop("TMUX", None)
 os.environ.pop("TMUX_PANE", None)
+os.environ["SWARM_TRUST_FILE"] = os.path.join(_TMUX_DIR, "trusted")  # never the person's
 for _var in ("SWARM_HOME", "SWARM_AGENT", "SWARM_ROLE", "SWARM_TMUX_SOCKET"):
     os.environ.pop(_var, None)
 

@@ -21,6 +21,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--repo", type=inputs.folder, help="the git repository (default: the current one)"
     )
     up.add_argument("-d", "--detach", action="store_true", help="do not attach")
+    up.add_argument(
+        "--trust",
+        action="store_true",
+        help="run a layout that came with the repository without asking (it runs commands)",
+    )
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop every process of the swarm, keep its state")
@@ -52,13 +57,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from swarm.lifecycle import bring_up
 
-    result = bring_up(args.layout, args.repo, on_progress=progress)
+    ask = ask_trust if sys.stdin.isatty() and sys.stderr.isatty() else None
+    result = bring_up(args.layout, args.repo, on_progress=progress, trust=args.trust, ask=ask)
     plan = result.plan
     print(f"swarm {plan.session} is up: {result.report.summary()}")
     print("  attach: swarm attach    status: swarm status    stop: swarm down")
     if args.detach or not sys.stdout.isatty() or not sys.stdin.isatty():
         return 0
     return attach_session(plan.socket, plan.session)
+
+
+def ask_trust(lines: list[str]) -> bool:
+    """Show what a repository's layout will run; y to trust it (remembered), else nothing runs."""
+    print("This layout came with the repository and will run:", file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+    try:
+        answer = input("Trust it and run it? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_down(args: argparse.Namespace) -> int:

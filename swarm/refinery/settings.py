@@ -62,9 +62,9 @@ def settings_for(instance: SwarmInstance, gate_jobs: int | None = None) -> Setti
     one per CPU up to the batch size;
     the gate's timeout: `SWARM_GATE_TIMEOUT` seconds, else 30 minutes.
     """
-    from swarm.config import load_plan  # the layout pipeline, only for the real process
+    from swarm.trust import load_trusted  # the layout pipeline, only for the real process
 
-    plan = load_plan(str(instance.layout_path), instance.repo)
+    plan = load_trusted(instance.layout_path, instance.repo)  # its gate runs: trusted only
     merge = plan.merge
     return Settings(
         repo=instance.repo,

@@ -15,7 +15,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from swarm import actions, roster
-from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.lifecycle import register_agents
@@ -23,6 +22,7 @@ from swarm.store import Store
 from swarm.store.models import Agent
 from swarm.tmux.builder import SwarmBuilder
 from swarm.tmux.client import Tmux
+from swarm.trust import load_trusted
 from swarm.witness.notify import Notifier
 from swarm.witness.recovery import (
     Action,
@@ -194,7 +194,7 @@ class Effects:
         if now - self._reconciled_at < RECONCILE_EVERY:
             return
         self._reconciled_at = now
-        plan = load_plan(str(self.instance.layout_path), self.instance.repo)
+        plan = load_trusted(self.instance.layout_path, self.instance.repo)  # it runs commands
         report = SwarmBuilder(plan, self.tmux).build()
         register_agents(store, plan, report)
         made = ", ".join(report.created + report.respawned) or "nothing"

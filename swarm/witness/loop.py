@@ -19,7 +19,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from swarm import roster
-from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.plan import HealthSpec, SwarmPlan
@@ -29,6 +28,7 @@ from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
 from swarm.store.models import Agent
 from swarm.tmux.client import Tmux
+from swarm.trust import load_trusted
 from swarm.witness.effects import Effects, clear_stale_index_lock, worktree_of
 from swarm.witness.notify import Notifier
 from swarm.witness.overseer import CONTROLLER, ControllerWatch
@@ -129,7 +129,7 @@ class Witness:
 
     def _load_plan(self) -> SwarmPlan | None:
         try:
-            return load_plan(str(self.instance.layout_path), self.instance.repo)
+            return load_trusted(self.instance.layout_path, self.instance.repo)
         except SwarmError as exc:
             self.log(f"layout unreadable ({exc.message}); using default health thresholds")
             return None
