@@ -179,6 +179,9 @@ def _open(path: Path) -> sqlite3.Connection:
         _enable_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
+        # Copy each commit into the database file at once (a passive checkpoint, which
+        # never waits): a deleted or damaged WAL then holds nothing acknowledged.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {health.WAL_AUTOCHECKPOINT_PAGES}")
     except BaseException:
         conn.close()
         raise

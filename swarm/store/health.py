@@ -27,6 +27,7 @@ from swarm.errors import EXIT_FAILURE, SwarmError
 from swarm.paths import STATE_DIR_NAME
 
 MARKER_SUFFIX = ".id"  # swarm.db.id: this folder had a store
+WAL_AUTOCHECKPOINT_PAGES = 1  # checkpoint after every commit (SQLite's default: 1000 pages)
 
 
 class StoreError(SwarmError):
@@ -156,6 +157,14 @@ def quick_check(conn: sqlite3.Connection, path: Path) -> None:
         )
 
 
+def _identity_of(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino)
+
+
 class StoreWatch:
     """Notices that the store file a process opened was deleted or replaced.
 
@@ -166,6 +175,8 @@ class StoreWatch:
         self.path = path
         info = path.stat()
         self.identity = (info.st_dev, info.st_ino)
+        self.wal = path.with_name(path.name + "-wal")
+        self.wal_identity = _identity_of(self.wal)  # kept while this process holds the store
 
     def problem(self) -> str | None:
         """None while the file is the one opened; else what happened, in one line."""
@@ -182,6 +193,12 @@ class StoreWatch:
             return (
                 f"the swarm store {self.path} was replaced by another file while the swarm "
                 "ran: dispatch stopped; run `swarm down`, then `swarm up`"
+            )
+        if self.wal_identity is not None and _identity_of(self.wal) != self.wal_identity:
+            return (
+                f"the swarm store's write-ahead log {self.wal} was deleted or replaced while "
+                "the swarm ran: changes not yet copied into the store may be lost; dispatch "
+                "stopped; check `swarm task list`, then `swarm down` and `swarm up`"
             )
         return None
 
