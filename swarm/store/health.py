@@ -50,7 +50,9 @@ def explain(exc: BaseException, path: Path | None = None) -> str:
     if isinstance(exc, sqlite3.Error):
         text = str(exc)
         low = text.lower()
-        if "readonly" in low or "read-only" in low:
+        if where is not None and _disk_full(where):  # SQLite often says "disk I/O error"
+            return f"the disk holding {store} is full: nothing was written (free some space)"
+        if "readonly" in low or "read-only" in low or (where and _read_only(where)):
             return f"{store} is read-only: nothing was written (check the folder's permissions)"
         if "full" in low:
             return f"the disk holding {store} is full: nothing was written (free some space)"
@@ -93,6 +95,25 @@ def from_environment(exc: sqlite3.Error) -> bool:
     """A failure of the disk, the file or its permissions, not of the swarm's own SQL."""
     low = str(exc).lower()
     return any(word in low for word in _ENVIRONMENT)
+
+
+def _read_only(path: Path) -> bool:
+    """The store's folder cannot be written (a read-only mount, or its permissions)."""
+    folder = path.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return True
+    except OSError:
+        return False
+    return folder.exists() and not os.access(folder, os.W_OK)
+
+
+def _disk_full(path: Path) -> bool:
+    try:
+        info = os.statvfs(path.parent)
+    except OSError:
+        return False
+    return info.f_bavail * info.f_frsize < 64 * 1024  # not even room for the WAL index
 
 
 def _marker(path: Path) -> Path:
