@@ -68,20 +68,17 @@ def bring_up(
     """
     repo = find_repo(repo_hint or Path.cwd())
     with exclusive_up(repo):
-        return _bring_up(layout, repo, on_progress, overrides=overrides, trust=trust, ask=ask)
+        return _bring_up(layout, repo, on_progress or (lambda _msg: None), overrides, trust, ask)
 
 
 def _bring_up(
     layout: str | None,
-    repo_hint: Path | None = None,
-    on_progress: ProgressFn | None = None,
-    *,
-    overrides: Mapping[str, Any] | None = None,
-    trust: bool = False,
-    ask: Ask | None = None,
+    repo: Path,
+    progress: ProgressFn,
+    overrides: Mapping[str, Any] | None,
+    trust: bool,
+    ask: Ask | None,
 ) -> UpResult:
-    progress = on_progress or (lambda _msg: None)
-    repo = find_repo(repo_hint or Path.cwd())
     previous = previous_instance(repo)
     if layout is None:
         layout = default_layout(repo, previous)

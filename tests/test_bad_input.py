@@ -248,17 +248,9 @@ def test_a_tmux_refusal_during_up_leaves_nothing(
 
 
 @pytest.fixture
-def swarm_here(repo: Path, tmux_socket: str, monkeypatch: pytest.MonkeyPatch) -> Path:
+def swarm_here(recorded_swarm: SwarmInstance, repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A swarm's state (record and store with one task), no tmux: commands run in the repo."""
-    state = paths.state_dir(repo)
-    SwarmInstance(
-        repo=repo,
-        state_dir=state,
-        session="bad-input",
-        socket=tmux_socket,
-        layout_name="demo",
-        layout_path=paths.bundled_dir("layouts") / "demo.yaml",
-    ).save()
+    state = recorded_swarm.state_dir
     with Store.open(paths.db_path(state)) as store:
         store.add_task("the only task")
         store.upsert_agent("polecat-1", "polecat", "sim")

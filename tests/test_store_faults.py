@@ -37,19 +37,6 @@ def _env() -> dict[str, str]:
     return env
 
 
-def _record(repo: Path, socket: str) -> SwarmInstance:
-    instance = SwarmInstance(
-        repo=repo,
-        state_dir=paths.state_dir(repo),
-        session="faults",
-        socket=socket,
-        layout_name="demo",
-        layout_path=paths.bundled_dir("layouts") / "demo.yaml",
-    )
-    instance.save()
-    return instance
-
-
 def _swarm(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "swarm", *args],
@@ -169,8 +156,8 @@ def test_full_disk(repo: Path) -> None:
 
 
 @pytest.fixture
-def stored(repo: Path, tmux_socket: str) -> SwarmInstance:
-    instance = _record(repo, tmux_socket)
+def stored(recorded_swarm: SwarmInstance) -> SwarmInstance:
+    instance = recorded_swarm
     with Store.open(instance.db_path) as store:
         for i in range(300):
             store.add_task(f"task {i}", "body " * 200)
@@ -200,11 +187,11 @@ def test_corrupt_header(stored: SwarmInstance, repo: Path) -> None:
         assert "is damaged" in _one_line(done.stderr)
 
 
-def test_deleted_wal_loses_no_acknowledged_task(repo: Path, tmux_socket: str) -> None:
+def test_deleted_wal_loses_no_acknowledged_task(repo: Path, recorded_swarm: SwarmInstance) -> None:
     """A long-lived process holds the store (as the controller does); 20 tasks are added
     by separate commands; the WAL is deleted: every task is still there, and the holder
     says loudly what happened."""
-    instance = _record(repo, tmux_socket)
+    instance = recorded_swarm
     held = Store.open(instance.db_path)
     try:
         watch = StoreWatch(instance.db_path)
@@ -223,8 +210,10 @@ def test_deleted_wal_loses_no_acknowledged_task(repo: Path, tmux_socket: str) ->
         held.close()
 
 
-def test_database_deleted_while_running_stops_dispatch_loudly(repo: Path, tmux_socket: str) -> None:
-    instance = _record(repo, tmux_socket)
+def test_database_deleted_while_running_stops_dispatch_loudly(
+    repo: Path, recorded_swarm: SwarmInstance
+) -> None:
+    instance = recorded_swarm
     with Store.open(instance.db_path) as store:
         store.add_task("before the loss")
     lines: list[str] = []
@@ -260,11 +249,10 @@ def test_database_deleted_while_running_stops_dispatch_loudly(repo: Path, tmux_s
     assert listing.returncode == 0 and "no tasks" in listing.stdout
 
 
-def test_state_folder_0700_and_files_0600(repo: Path, tmux_socket: str) -> None:
+def test_state_folder_0700_and_files_0600(repo: Path, recorded_swarm: SwarmInstance) -> None:
     state = paths.state_dir(repo)
-    state.mkdir(mode=0o755)
     os.chmod(state, 0o755)
-    instance = _record(repo, tmux_socket)
+    instance = recorded_swarm
     with Store.open(instance.db_path) as store:
         store.add_task("private")
         for name in ("swarm.db", "swarm.db-wal", "swarm.db-shm"):

@@ -56,16 +56,10 @@ def test_every_printer_makes_them_visible(capsys: pytest.CaptureFixture[str]) ->
 
 
 @pytest.fixture
-def with_evil_task(repo: Path, tmux_socket: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    state = paths.state_dir(repo)
-    SwarmInstance(
-        repo=repo,
-        state_dir=state,
-        session="textsafe",
-        socket=tmux_socket,
-        layout_name="demo",
-        layout_path=paths.bundled_dir("layouts") / "demo.yaml",
-    ).save()
+def with_evil_task(
+    recorded_swarm: SwarmInstance, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> str:
+    state = recorded_swarm.state_dir
     with Store.open(paths.db_path(state)) as store:
         task = store.add_task(
             EVIL.replace("\udcff", "?"), f"body {EVIL}\nline 2".replace("\udcff", "?")
