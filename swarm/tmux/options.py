@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+_ALWAYS_THERE = frozenset({"status", "prefix", "base-index", "history-limit"})
+
 
 @functools.cache
 def known_option_names() -> frozenset[str] | None:
@@ -48,6 +50,9 @@ def known_option_names() -> frozenset[str] | None:
             )
         except (OSError, subprocess.SubprocessError):
             return None
+    if done.returncode != 0:
+        return None
     names = {line.split(" ", 1)[0].split("[", 1)[0] for line in done.stdout.splitlines()}
-    names.discard("")
-    return frozenset(names) if names else None
+    if not names >= _ALWAYS_THERE:  # not a tmux we understand (a stub, a wrapper): no check
+        return None
+    return frozenset(names)
