@@ -419,7 +419,9 @@ def test_real_process_body_dev_zero_and_validate_dev_zero(swarm_here: Path, repo
     ],
     ids=["deep-list", "deep-object", "17-mb", "not-json", "lone-surrogate"],
 )
-def test_real_process_report_with_hostile_stdin(swarm_here: Path, repo: Path, payload: bytes) -> None:
+def test_real_process_report_with_hostile_stdin(
+    swarm_here: Path, repo: Path, payload: bytes
+) -> None:
     """`swarm report` (run by hooks) never fails its runtime (exit 0), never a traceback."""
     done = _swarm(["report", "Stop", "--agent", "polecat-1"], repo, stdin=payload)
     assert done.returncode == 0
