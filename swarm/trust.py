@@ -56,16 +56,17 @@ def _inside(path: Path, folder: Path) -> bool:
 
 
 def repo_sources(plan: SwarmPlan) -> list[Path]:
-    """The layout and role files of `plan` that came with the repository (need approval)."""
+    """The layout and role files of `plan` that came with the repository (need approval).
+
+    Once anything came with the repository, every role file it uses that is not bundled
+    counts too (a repository's layout can point `role_paths` outside itself).
+    """
     bundled = (paths.bundled_dir("layouts"), paths.bundled_dir("roles"))
     candidates = [plan.layout_path, *(a.role.source for a in plan.agents if a.role.source)]
-    found: set[Path] = set()
-    for path in candidates:
-        if path is None or any(_inside(path, b) for b in bundled):
-            continue
-        if _inside(path, plan.repo):
-            found.add(path.resolve())
-    return sorted(found)
+    own = [p.resolve() for p in candidates if not any(_inside(p, b) for b in bundled)]
+    if not any(_inside(path, plan.repo) for path in own):
+        return []
+    return sorted(set(own))
 
 
 def digest(plan: SwarmPlan, sources: list[Path]) -> str:

@@ -107,6 +107,19 @@ def stat_mode(path: Path) -> int:
     return os.stat(path).st_mode & 0o777
 
 
+def test_role_files_outside_a_repo_layout_are_covered(repo: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "roles"
+    elsewhere.mkdir()
+    (elsewhere / "mayor.yaml").write_text("runtime: sim\n")
+    (repo / "swarm.yaml").write_text(f"role_paths: [{elsewhere}]\nroles: {{mayor: {{}}}}\n")
+    plan = load_plan(str(repo / "swarm.yaml"), repo)
+    assert (elsewhere / "mayor.yaml").resolve() in trust.repo_sources(plan)
+    trust.check(plan, trust=True)
+    (elsewhere / "mayor.yaml").write_text("runtime: command\ncommand: [sh, -c, 'id']\n")
+    with pytest.raises(trust.NotTrusted):
+        trust.require(load_plan(str(repo / "swarm.yaml"), repo))
+
+
 def test_bundled_and_own_files_need_no_trust(repo: Path, tmp_path: Path) -> None:
     trust.check(load_plan("team", repo))  # bundled
     own = tmp_path / "mine.yaml"  # the person's own file, outside the repository
