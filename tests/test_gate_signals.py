@@ -93,7 +93,11 @@ def test_gate_children_killed_from_outside_bounce_nobody(rig: Rig, tmp_path: Pat
     """Like the chaos run: something outside kills the gate's processes with -9 mid-run."""
     requests = [rig.request({f"f{i}.txt": f"{i}\n"}) for i in range(3)]
     started = tmp_path / "started"
-    gate = (f"echo x >> {started}; sleep 1", *GATE)
+    # The first two runs wait to be killed (however slow the machine), the third passes.
+    gate = (
+        f"echo x >> {started}; [ $(grep -c x {started}) -gt 2 ] || exec sleep 60",
+        *GATE,
+    )
     refinery = rig.refinery(gate=gate, batch_size=3)
     marker = refinery.settings.marker
     stop = threading.Event()
@@ -103,9 +107,9 @@ def test_gate_children_killed_from_outside_bounce_nobody(rig: Rig, tmp_path: Pat
         while not stop.is_set() and len(killed) < 2:
             runs = started.read_text().count("x") if started.exists() else 0
             if runs > len(killed):
-                for proc in psutil.process_iter(["pid"]):
+                for proc in psutil.process_iter(["pid", "name"]):
                     try:
-                        if proc.environ().get(MARK_VAR) == marker and proc.name() == "sleep":
+                        if proc.info["name"] == "sleep" and proc.environ().get(MARK_VAR) == marker:
                             os.kill(proc.pid, signal.SIGKILL)
                             killed.append(proc.pid)
                             break
