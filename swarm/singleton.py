@@ -21,6 +21,7 @@ from pathlib import Path
 from types import FrameType
 
 from swarm.errors import SwarmError
+from swarm.textsafe import visible
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP, signal.SIGINT)
 
@@ -56,7 +57,7 @@ def take_lock(state_dir: Path, name: str) -> int:
 
 def log_line(message: str) -> None:
     """What the controller, witness and refinery panes show: one timestamped line each."""
-    print(time.strftime("%H:%M:%S ") + message, flush=True)
+    print(time.strftime("%H:%M:%S ") + visible(message), flush=True)
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:

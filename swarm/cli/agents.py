@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -115,6 +114,7 @@ def cmd_done(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Never fails the runtime: a report that errors must not stop an agent's work."""
+    from swarm.cli.inputs import read_hook_payload
     from swarm.instance import locate
     from swarm.reports import handle_report
     from swarm.resume import session_reported
@@ -122,12 +122,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     payload: dict[str, object] = {}
     if not sys.stdin.isatty():
-        raw = sys.stdin.read()
-        try:
-            data = json.loads(raw) if raw.strip() else {}
-            payload = data if isinstance(data, dict) else {}
-        except json.JSONDecodeError:
-            payload = {}
+        payload = read_hook_payload(sys.stdin.buffer)  # too big, too deep, not JSON: {}
     from swarm import envnames
 
     name = args.agent or os.environ.get(envnames.AGENT)

@@ -9,7 +9,8 @@ one per swarm, stopped cleanly by SIGTERM. Their modules are imported only when 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from swarm.cli import inputs
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,7 +20,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     witness = sub.add_parser(
         "witness", help="watch every agent: state, stalls, deaths, prompts; recover (witness pane)"
     )
-    witness.add_argument("--repo", type=Path, help="the swarm's repository (default: this one)")
+    witness.add_argument(
+        "--repo", type=inputs.folder, help="the swarm's repository (default: this one)"
+    )
     witness.add_argument(
         "--tick", type=float, default=0.5, help="seconds between looks (default 0.5)"
     )
@@ -38,7 +41,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sidebar = sub.add_parser(
         "sidebar", help="the live sidebar: agents, queue, merges, events; keys drive the panes"
     )
-    sidebar.add_argument("--repo", type=Path, help="the swarm's repository (default: $SWARM_HOME)")
+    sidebar.add_argument(
+        "--repo", type=inputs.folder, help="the swarm's repository (default: $SWARM_HOME)"
+    )
     sidebar.set_defaults(func=cmd_sidebar)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from swarm.cli.inputs import record_number
 from swarm.cli.output import ago, print_json, table
 from swarm.errors import NotFoundError
 
@@ -46,7 +47,7 @@ def resolve(store: Store, ident: str) -> MergeRequest:
     """A merge request by number (`12`, `#12`) or by task id (its latest request)."""
     text = ident.strip().lstrip("#")
     if text.isdigit():
-        return store.get_merge_request(int(text))
+        return store.get_merge_request(record_number(text))
     store.get_task(text)  # a clear "unknown task" first
     found = [mr for mr in store.list_merge_requests() if mr.task_id == text]
     if not found:

@@ -21,6 +21,7 @@ from typing import Any
 
 from swarm import envnames, paths
 from swarm.config.layouts import MAIN_LAYOUTS, LoadedLayout, PaneItem, find_layout, load_layout
+from swarm.config.limits import check_layout, check_repo_key
 from swarm.config.roles import ResolvedRole, resolve_role, role_search_path
 from swarm.config.schema import suggest
 from swarm.config.yamlpos import KeyPath, format_path
@@ -97,7 +98,7 @@ def validate_layout(path: Path | str, repo: Path | None = None) -> LayoutSummary
     """
     loaded = load_layout(Path(path))
     base = resolve_repo(loaded, repo or Path.cwd())
-    return LayoutSummary(expand(loaded, base, check_folders=False))
+    return LayoutSummary(expand(loaded, base))
 
 
 def resolve_repo(loaded: LoadedLayout, repo: Path) -> Path:
@@ -105,7 +106,9 @@ def resolve_repo(loaded: LoadedLayout, repo: Path) -> Path:
     repo = repo.expanduser().resolve()
     if loaded.layout.repo is None:
         return repo
-    return (repo / Path(loaded.layout.repo).expanduser()).resolve()
+    target = (repo / Path(loaded.layout.repo).expanduser()).resolve()
+    check_repo_key(loaded, target)
+    return target
 
 
 def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> SwarmPlan:
@@ -145,6 +148,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
     windows = _split(windows, layout.polecats_per_window)
 
     session = layout.session or session_name(repo, loaded.name)
+    check_layout(loaded, session)
     state = paths.state_dir(repo)
     socket = paths.socket_name(repo, session)
     ctx = LaunchContext(

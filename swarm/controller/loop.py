@@ -22,6 +22,7 @@ from swarm.instance import SwarmInstance
 from swarm.runtimes.registry import runtime_for
 from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
+from swarm.store.health import StoreLost, StoreWatch
 from swarm.tmux.client import PaneInfo, Tmux
 
 TICK = 0.1  # seconds between looks at the store's data_version
@@ -49,9 +50,11 @@ class Controller:
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
         store = Store.open(self.instance.db_path)
+        watch = StoreWatch(self.instance.db_path)  # deleted or replaced: stop, say so
         dispatcher = Dispatcher(self.instance, store)
         store.add_event("controller.start", f"controller started (pid {os.getpid()})")
         self.log(f"controller for swarm {self.instance.session} (pid {os.getpid()})")
+        lost: str | None = None
         try:
             async with anyio.create_task_group() as group:
                 last_version = -1
@@ -61,11 +64,17 @@ class Controller:
                     now = time.monotonic()
                     if version != last_version or now - last_pass >= IDLE_TICK:
                         last_version, last_pass = version, now
+                        lost = watch.problem()  # never dispatch from a store nobody sees
+                        if lost is not None:
+                            break
                         self.tick(store, dispatcher, group)
                     await anyio.sleep(TICK)
                 group.cancel_scope.cancel()
         finally:
             store.close()
+        if lost is not None:
+            self.log(f"STOPPED: {lost}")
+            raise StoreLost(lost)
 
     def tick(self, store: Store, dispatcher: Dispatcher, group: anyio.abc.TaskGroup) -> None:
         panes = {p.agent: p for p in self.tmux.list_panes(self.instance.session) if p.agent}

@@ -45,6 +45,7 @@ Clock = Callable[[], float]
 
 BLOCKED_RETRY = 5.0  # seconds before trying again a fast-forward git refused (doubling)
 BLOCKED_RETRY_MAX = 60.0
+KILLED_GATE_RETRY = 15.0  # seconds before re-testing after a gate was killed by a signal
 RED_TARGET_RETRY = 60.0  # seconds before re-testing a target that fails the gate by itself
 ERROR_RETRY = (5.0, 60.0)  # first and longest pause after an unexpected error
 
@@ -376,6 +377,18 @@ class Refinery:
     ) -> None:
         ids = tuple(m.id for m in stack)
         cause = memo.conflicts.get(ids) or memo.results.get(ids)
+        if isinstance(cause, GateResult) and cause.killed:  # a signal, not the change
+            self._requeue([mr], f"{cause.summary()}; tested again")
+            # The machine may be short of memory: pause the queue rather than loop on it.
+            self._hold = _Hold(self.clock() + KILLED_GATE_RETRY, None, cause.summary())
+            self.store.add_event(
+                "merge.gate_killed",
+                f"{mr.task_id}: {cause.summary()}; retrying in {KILLED_GATE_RETRY:.0f}s",
+                task=mr.task_id,
+                data={"mr": mr.id, "signal": cause.killed, "reruns": cause.reruns},
+            )
+            self.log(f"  {mr.task_id}: {cause.summary()}; back to the queue, not bounced")
+            return
         self._bounce(mr, memo.tip, cause or GateResult(False, tail="(no gate output kept)"))
 
     def _bounce(self, mr: MergeRequest, tip: str, cause: Conflict | GateResult) -> None:

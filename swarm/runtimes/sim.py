@@ -43,6 +43,7 @@ from swarm.runtimes.patterns import (
     classify,
     screen_lines,
 )
+from swarm.textsafe import one_line, visible
 
 PROMPT = "sim❯ "
 PENDING_MARK = "⟨pasted "  # shown in the input line while a paste waits for Enter
@@ -161,7 +162,8 @@ class SimAgent:
 
     def say(self, text: str) -> None:
         self.last_said = text
-        sys.stdout.write("\r\x1b[K" + text.replace("\n", "\r\n") + "\r\n")
+        shown = visible(text).replace("\n", "\r\n")  # a task's escape codes stay text
+        sys.stdout.write("\r\x1b[K" + shown + "\r\n")
         self.draw_prompt()
 
     def draw_prompt(self) -> None:
@@ -171,7 +173,7 @@ class SimAgent:
         elif size <= 60 and b"\n" not in self.editor.buffer:
             line = (
                 PROMPT
-                + self.editor.buffer.decode(errors="replace")
+                + one_line(self.editor.buffer.decode(errors="replace"))
                 + f"  {PENDING_MARK}{size} bytes⟩"
             )
         else:

@@ -12,6 +12,7 @@ event history when it restarts; everything it decides is in the store.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from swarm.runtimes.patterns import ScreenVerdict
 from swarm.runtimes.registry import runtime_for
 from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
+from swarm.store.health import StoreWatch
 from swarm.store.models import Agent
 from swarm.tmux.client import Tmux
 from swarm.witness.effects import Effects, clear_stale_index_lock, worktree_of
@@ -501,8 +503,19 @@ class Witness:
             f"witness for swarm {self.instance.session} (pid {os.getpid()}, "
             f"tick {self.config.tick:g}s, tmux {self.monitor.connect()})"
         )
+        watch = StoreWatch(self.store.path)
+        told = False
         while until is None or not until():
             started = time.monotonic()
+            lost = watch.problem()
+            if lost is not None:  # act on nothing: every decision would be on a dead store
+                if not told:
+                    self.log(f"STOPPED: {lost}")
+                    with contextlib.suppress(SwarmError, OSError):
+                        self.effects.notifier.tell("swarm store lost", lost)
+                    told = True
+                time.sleep(self.config.tick)
+                continue
             try:
                 self.tick()
             except SwarmError as exc:
