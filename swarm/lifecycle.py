@@ -18,6 +18,7 @@ from swarm.errors import SwarmError
 from swarm.git.repo import current_branch, exclude_path, find_repo
 from swarm.instance import RECORD_NAME, SwarmInstance
 from swarm.plan import SwarmPlan
+from swarm.preflight import check_before_up
 from swarm.store import Store
 from swarm.tmux.builder import BuildReport, ProgressFn, SwarmBuilder
 from swarm.tmux.client import Tmux
@@ -64,6 +65,7 @@ def bring_up(
     if layout is None:
         layout = default_layout(repo, previous)
     plan = load_plan(layout, repo, overrides=overrides)
+    check_before_up(plan, repo)  # nothing is changed before this holds
     progress(f"layout {plan.layout_name}: {len(plan.agents)} agents in {len(plan.windows)} windows")
 
     other = previous if previous is not None and previous.session != plan.session else None

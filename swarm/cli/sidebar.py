@@ -9,10 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from swarm.cli.plumbing import add_plumbing_parser
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sidebar = sub.add_parser(
-        "sidebar", help="the live sidebar: agents, queue, merges, events; keys drive the panes"
+    sidebar = add_plumbing_parser(
+        sub, "sidebar", "the live sidebar: agents, queue, merges, events; keys drive the panes"
     )
     sidebar.add_argument("--repo", type=Path, help="the swarm's repository (default: $SWARM_HOME)")
     sidebar.set_defaults(func=cmd_sidebar)

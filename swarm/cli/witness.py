@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from swarm.cli.plumbing import add_plumbing_parser
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    witness = sub.add_parser(
-        "witness", help="watch every agent: state, stalls, deaths, prompts; recover (witness pane)"
+    witness = add_plumbing_parser(
+        sub, "witness", "watch every agent: state, stalls, deaths, prompts; recover (witness pane)"
     )
     witness.add_argument("--repo", type=Path, help="the swarm's repository (default: this one)")
     witness.add_argument(

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from swarm import paths
 from swarm.config.roles import ROLE_NAME_HELP, ROLE_NAME_PATTERN, RoleOverride, RuntimeName
-from swarm.config.schema import Coerce, Validator
+from swarm.config.schema import Coerce, Validator, suggest
 from swarm.config.yamlpos import Document, load_document
 from swarm.errors import ConfigError, NotFoundError
 
@@ -198,7 +198,11 @@ def find_layout(name_or_path: str | None, repo: Path | None = None) -> Path:
     bundled = bundled_layouts()
     if name_or_path in bundled:
         return bundled[name_or_path]
-    raise NotFoundError(f"unknown layout '{name_or_path}' (bundled: {', '.join(sorted(bundled))})")
+    close = suggest(name_or_path, bundled)
+    hint = f"did you mean '{close}'? " if close else ""
+    raise NotFoundError(
+        f"unknown layout '{name_or_path}' ({hint}bundled: {', '.join(sorted(bundled))})"
+    )
 
 
 def load_layout(path: Path, *, overrides: Mapping[str, Any] | None = None) -> LoadedLayout:

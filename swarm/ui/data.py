@@ -21,6 +21,7 @@ from typing import Protocol
 
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
+from swarm.refinery import merge_reason
 from swarm.status import live_state, role_rank
 from swarm.store import Store
 from swarm.store.models import TASK_STATUSES, Agent, Event, MergeRequest, Task
@@ -182,14 +183,13 @@ def task_row(task: Task) -> TaskRow:
 
 
 def merge_row(mr: MergeRequest) -> MergeRow:
-    lines = [line.strip() for line in mr.result.splitlines() if line.strip()]
     return MergeRow(
         id=mr.id,
         task_id=mr.task_id,
         agent=mr.agent,
         branch=mr.branch,
         status=mr.status,
-        result=lines[-1] if lines else "",
+        result=merge_reason(mr.status, mr.result),
         attempts=mr.attempts,
         updated_at=mr.updated_at,
     )
