@@ -81,12 +81,18 @@ def starter_text(repo: Path, runtime: str, gate: list[str]) -> str:
         if runtime == "sim"
         else f"{runtime} was found on this machine"
     )
+    sim_env = (
+        'environment: {SWARM_SIM_NOTES: "0"}   # sim agents run only a task\'s ```sh block\n'
+        if runtime == "sim"
+        else ""
+    )
     return f"""\
 # The swarm of {repo.name}, written by `swarm init`. `swarm up` reads this file.
 # Every key: docs/layouts.md (or `swarm layouts --reference`). Check: swarm validate swarm.yaml
 description: A mayor, 3 polecats, a witness and a refinery for {repo.name}.
-runtime: {runtime}   # {runtime_note}; also: claude, codex, gemini, aider, sim
-roles:
+# The agents' runtime ({runtime_note}); also: claude, codex, gemini, aider, sim.
+runtime: {runtime}
+{sim_env}roles:
   mayor: {{count: 1}}       # the agent you talk to: it files tasks
   polecat: {{count: 3}}     # workers, each in its own worktree under .swarm/worktrees/
   witness: {{count: 1}}     # health: restarts and nudges stuck agents

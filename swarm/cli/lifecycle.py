@@ -117,7 +117,12 @@ def runtime_overrides(layout: str | None, repo_hint: Path | None, runtime: str) 
         for role, override in loaded.role_overrides().items()
         if "runtime" in override and not runtimes()[override["runtime"]].builtin_loop
     }
-    return {"runtime": runtime, "roles": roles} if roles else {"runtime": runtime}
+    overrides: dict[str, Any] = {"runtime": runtime}
+    if roles:
+        overrides["roles"] = roles
+    if runtime == "sim":  # on a real project, a sim must not commit notes nobody asked for
+        overrides["environment"] = {"SWARM_SIM_NOTES": "0"}
+    return overrides
 
 
 def cmd_down(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from swarm import __version__
 from swarm.cli import (
     agents,
     demo,
+    inbox,
     layouts,
     lifecycle,
     mq,
@@ -24,7 +25,18 @@ from swarm.errors import EXIT_FAILURE, SwarmError
 
 # Each module adds its subcommands (their handlers import what they need only when run, so
 # `swarm hook` in an agent's pane stays fast); handlers are stored as `func`.
-COMMAND_MODULES = [lifecycle, tasks, mq, agents, witness, sidebar, runtime_cmds, layouts, demo]
+COMMAND_MODULES = [
+    lifecycle,
+    tasks,
+    inbox,
+    mq,
+    agents,
+    witness,
+    sidebar,
+    runtime_cmds,
+    layouts,
+    demo,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
