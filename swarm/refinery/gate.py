@@ -39,7 +39,7 @@ _DROPPED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT
 # Lines test runners print for each failing test, in the order they are looked for:
 # pytest's short summary, unittest, cargo, go, jest.
 _FAILURE_LINES = (
-    re.compile(r"^(?:FAILED|ERROR) (\S+)"),
+    re.compile(r"^(?:FAILED|ERROR) ([^\s(]\S*)"),
     re.compile(r"^(?:FAIL|ERROR): (\S+ \([^)]*\))"),
     re.compile(r"^test (\S+) \.\.\. FAILED$"),
     re.compile(r"^--- FAIL: (\S+)"),
