@@ -1,0 +1,80 @@
+"""Pictures of the sidebar with what a person must see first (issue 12): an escalation in the
+"needs you" section, and a bounced request showing why it bounced, at 30 and 60 columns.
+
+The bounced request's line is what `merge_reason` makes of the notes the refinery really
+writes (`bounce.gate_notes`), so the picture shows the real reason, not a made-up string.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import pytest
+from textual.pilot import Pilot
+
+from swarm.inbox import InboxItem
+from swarm.refinery import BOUNCE_MARK, merge_reason
+from swarm.ui.app import SidebarApp
+from swarm.ui.data import MergeRow, Snapshot, StaticSource
+from swarm.ui.sample import NOW, sample_snapshot
+from swarm.ui.widgets.needs import NeedsView
+
+NOTES = (
+    f"{BOUNCE_MARK}: gate failed: tests/test_more.py::ChunkedTests::test_even (bounce 1)\n"
+    "gate failed: `pytest -q` exited 1: swarm/sw-7 @ 1a2b3c on top of main @ 4d5e6f.\n"
+    "--- output (tail) ---\nFAILED tests/test_more.py::ChunkedTests::test_even\n"
+    "Fix it on your branch, run the gate's commands yourself, commit, then run `swarm done`."
+)
+ESCALATION = InboxItem(
+    "118",
+    "escalation",
+    "refinery: task sw-9 failed to merge after 3 bounces (last: conflict in "
+    "more_itertools/__init__.py). See `swarm task show sw-9`",
+    NOW - 60,
+    None,
+    "sw-9",
+)
+
+
+def needs_snapshot() -> Snapshot:
+    base = sample_snapshot(3)
+    bounced = MergeRow(
+        45,
+        "sw-7",
+        "polecat-1",
+        "swarm/sw-7",
+        "bounced",
+        merge_reason("bounced", NOTES),
+        1,
+        NOW - 30,
+    )
+    return dataclasses.replace(
+        base, merges_done=(bounced, *base.merges_done), escalations=(ESCALATION,)
+    )
+
+
+async def _loaded(pilot: Pilot[None]) -> None:
+    app = pilot.app
+    assert isinstance(app, SidebarApp)
+    for _ in range(300):
+        if app.snapshot is not None:
+            break
+        await pilot.pause(0.01)
+    assert app.snapshot is not None
+    await pilot.pause()
+    needs = app.query_one(NeedsView)
+    assert needs.display and "#118" in str(needs.render())
+
+
+def test_reason_is_the_failing_test_not_the_instruction() -> None:
+    reason = merge_reason("bounced", NOTES)
+    assert reason == "gate failed: tests/test_more.py::ChunkedTests::test_even (bounce 1)"
+
+
+@pytest.mark.parametrize("width", [30, 60])
+def test_sidebar_shows_escalation_and_bounce_reason(
+    snap_compare: Callable[..., bool], width: int
+) -> None:
+    app = SidebarApp(StaticSource([needs_snapshot()]), None, title="swarm demo")
+    assert snap_compare(app, terminal_size=(width, 50), run_before=_loaded)
