@@ -103,6 +103,7 @@ def test_first_hour_from_a_fresh_clone(tmp_path: Path, tmux_socket: str) -> None
     assert "tasks merged into main" in first.stdout
     where = subprocess.run(
         [str(venv / "bin" / "python"), "-c", "import swarm; print(swarm.__file__)"],
+        cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
