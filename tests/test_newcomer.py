@@ -42,11 +42,11 @@ def readme_first_command() -> str:
 
 def task_body(name: str, expression: str) -> str:
     return (
-        f"Add `{name}(x)` to calc.py, with a test.\n\n"
+        f"Add `{name}(x)` in its own module, with a test.\n\n"
         "```sh\n"
-        f"printf '\\n\\ndef {name}(x: int) -> int:\\n    return {expression}\\n' >> calc.py\n"
+        f"printf 'def {name}(x: int) -> int:\\n    return {expression}\\n' > {name}.py\n"
         f"cat > tests/test_{name}.py <<'PY'\n"
-        f"from calc import {name}\n\n\n"
+        f"from {name} import {name}\n\n\n"
         f"def test_{name}() -> None:\n"
         f"    assert {name}(3) == {eval(expression, {'x': 3})}\n"
         "PY\n"
@@ -136,7 +136,8 @@ def test_first_hour_from_a_fresh_clone(tmp_path: Path, tmux_socket: str) -> None
             statuses = {t.id: t.status for t in store.list_tasks()}
             if all(statuses[i] == "merged" for i in ids):
                 break
-            assert not any(statuses[i] == "failed" for i in ids), statuses
+            failed = [store.get_task(i) for i in ids if statuses[i] == "failed"]
+            assert not failed, [(t.id, t.notes) for t in failed]
             assert time.monotonic() < deadline, f"not merged in time: {statuses}"
             time.sleep(1.0)
     log = subprocess.run(

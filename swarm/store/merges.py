@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
+from swarm.refinery import merge_reason
 from swarm.store import events
 from swarm.store.models import LIVE_MERGE_STATUSES, MERGE_STATUSES, MergeRequest
 from swarm.text import shorten
@@ -178,9 +179,9 @@ def _status_event(
 ) -> None:
     change = f"still {status}" if mr.status == status else f"{mr.status} -> {status}"
     message = f"merge request #{mr.id}: {change}"
-    lines = [line.strip() for line in result.splitlines() if line.strip()]
-    if lines:
-        message += f" ({shorten(lines[-1], 120)})"
+    reason = merge_reason(status, result)  # a bounce's why, not the instruction after it
+    if reason:
+        message += f" ({shorten(reason, 120)})"
     data: dict[str, Any] = {"mr": mr.id, "from": mr.status, "to": status, "result": result}
     events.add(conn, now, "merge.status", message, agent=mr.agent, task=mr.task_id, data=data)
 
