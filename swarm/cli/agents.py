@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     agent.set_defaults(func=cmd_agent)
 
+    prepare = add_plumbing_parser(
+        sub, "worktree-setup", "prepare this worktree (the layout's worktree key), once"
+    )
+    prepare.set_defaults(func=cmd_worktree_setup)
+
     controller = add_plumbing_parser(
         sub, "controller", "run the swarm's controller (in its own window)"
     )
@@ -168,3 +173,9 @@ def cmd_controller(args: argparse.Namespace) -> int:
     from swarm.instance import locate
 
     return run_controller(locate(repo=args.repo))
+
+
+def cmd_worktree_setup(args: argparse.Namespace) -> int:
+    from swarm.git.setup import run_in_pane
+
+    return run_in_pane()

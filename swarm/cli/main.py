@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Commands that find their swarm another way (the pane's SWARM_HOME, a folder argument)
 # or that act on no one repository.
-NO_REPO = frozenset({"report", "agent", "guard", "claude-start", "demo", "ls", "layouts"})
+NO_REPO = frozenset(
+    {"report", "agent", "guard", "claude-start", "worktree-setup", "demo", "ls", "layouts"}
+)
 REPO_HELP = "the swarm's git repository (default: the one the current folder is in)"
 
 

@@ -18,6 +18,7 @@ PLUMBING = (
     "guard",
     "agent",
     "claude-start",
+    "worktree-setup",
 )
 EPILOG = (
     "plumbing (run by the swarm in its panes and hooks, not by people): "

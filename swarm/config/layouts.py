@@ -101,6 +101,20 @@ class MergeConfig:
 
 
 @dataclass(frozen=True)
+class WorktreeConfig:
+    copy: tuple[str, ...] = field(
+        default=(), metadata={"help": "files or folders copied from the checkout (.env)"}
+    )
+    link: tuple[str, ...] = field(
+        default=(), metadata={"help": "files or folders linked to the checkout (node_modules)"}
+    )
+    setup: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "commands run once in a new worktree, in its pane (uv sync, npm ci)"},
+    )
+
+
+@dataclass(frozen=True)
 class PaneItem:
     agent: str = field(metadata={"help": "an agent name (polecat-2) or a role name (polecat)"})
     size: Size | None = None
@@ -152,6 +166,7 @@ class LayoutFile:
     windows: tuple[WindowConfig, ...] | None = None
     gate: tuple[str, ...] = ()
     merge: MergeConfig = field(default_factory=MergeConfig)
+    worktree: WorktreeConfig = field(default_factory=WorktreeConfig)
 
 
 @dataclass(frozen=True)
