@@ -5,9 +5,9 @@ its task goes back to the queue. Real tmux, git and SQLite."""
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest

@@ -42,6 +42,7 @@ DESCRIPTIONS: dict[str, str] = {
     "merge.batch_size": "requests tested together in one gate run",
     "merge.batch_wait": "seconds to wait for a batch to fill",
     "merge.max_bounces": "times a task is sent back before it fails and needs a person",
+    "worktree": "how a new polecat worktree is prepared, once, before its first task",
     "roles.*": "a role to run (a file in roles/, .swarm/roles/ or role_paths)",
     "roles.*.description": "one line about the role",
     "roles.*.permissions": "what the agent may do without asking",
