@@ -439,3 +439,46 @@ def test_diff_summary_and_shell_of_an_agent(repo: Path, tmux_socket: str) -> Non
         text=True,
     ).stdout.strip()
     assert Path(cwd).resolve() == worktree.resolve()
+
+
+# -- 2. in a running swarm: the sim mayor and the sim polecat -------------------------------
+
+
+@pytest.mark.slow
+def test_the_sim_mayor_files_a_persons_words_not_an_escalation(
+    repo: Path, tmux_socket: str
+) -> None:
+    from swarm.lifecycle import bring_up
+
+    result = bring_up("demo", repo, overrides={"roles": {"refinery": {"count": 0}}})
+    escalation = "refinery: task sw-abcde failed to merge after 3 bounces (last: conflict in a.py)."
+    assert run("nudge", "mayor", escalation, cwd=repo).returncode == 0
+    assert run("nudge", "mayor", "Write the release notes", cwd=repo).returncode == 0
+    with Store.open(result.instance.db_path) as store:
+        deadline = time.monotonic() + 60
+        while not any(t.title == "Write the release notes" for t in store.list_tasks()):
+            assert time.monotonic() < deadline, "the mayor never filed the person's task"
+            time.sleep(0.2)
+        assert not any("sw-abcde" in t.title for t in store.list_tasks())
+
+
+@pytest.mark.slow
+def test_a_sim_without_instructions_commits_nothing(repo: Path, tmux_socket: str) -> None:
+    from swarm.lifecycle import bring_up
+
+    overrides = {
+        "environment": {"SWARM_SIM_NOTES": "0"},
+        "roles": {"polecat": {"count": 1}, "refinery": {"count": 0}},
+    }
+    result = bring_up("demo", repo, overrides=overrides)
+    before = git(repo, "rev-parse", "main")
+    with Store.open(result.instance.db_path) as store:
+        task = store.add_task("Add a --verbose flag")  # what `t` in the sidebar files
+        deadline = time.monotonic() + 60
+        while store.get_task(task.id).status != "failed":
+            assert time.monotonic() < deadline, store.get_task(task.id).status
+            time.sleep(0.2)
+        assert "sh block" in store.get_task(task.id).notes
+    assert git(repo, "rev-parse", "main") == before
+    ahead = git(repo, "rev-list", "--count", f"main..swarm/{task.id}")
+    assert ahead == "0"
