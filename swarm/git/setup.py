@@ -90,30 +90,30 @@ def _inside(base: Path, name: str) -> Path:
     return path
 
 
+def _copy(source: Path, target: Path) -> None:
+    if source.is_dir():
+        shutil.copytree(source, target, symlinks=True)
+    else:
+        shutil.copy2(source, target)
+
+
+def _link(source: Path, target: Path) -> None:
+    target.symlink_to(source, target_is_directory=source.is_dir())
+
+
 def _copy_and_link(repo: Path, worktree: Path, spec: WorktreeSetup, out: IO[str]) -> None:
-    for name in spec.copy:
+    steps = [(n, "copy", "copied", _copy) for n in spec.copy]
+    steps += [(n, "link", "linked", _link) for n in spec.link]
+    for name, verb, done, action in steps:
         source, target = _inside(repo, name), _inside(worktree, name)
         if not source.exists():
-            out.write(f"swarm: set-up: {name} not in {repo}, nothing to copy\n")
+            out.write(f"swarm: set-up: {name} not in {repo}, nothing to {verb}\n")
             continue
         if target.exists() or target.is_symlink():
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(source, target, symlinks=True)
-        else:
-            shutil.copy2(source, target)
-        out.write(f"swarm: set-up: copied {name}\n")
-    for name in spec.link:
-        source, target = _inside(repo, name), _inside(worktree, name)
-        if not source.exists():
-            out.write(f"swarm: set-up: {name} not in {repo}, nothing to link\n")
-            continue
-        if target.exists() or target.is_symlink():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(source, target_is_directory=source.is_dir())
-        out.write(f"swarm: set-up: linked {name}\n")
+        action(source, target)
+        out.write(f"swarm: set-up: {done} {name}\n")
 
 
 def _run(command: str, worktree: Path, out: IO[str]) -> None:
