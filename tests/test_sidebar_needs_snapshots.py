@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
@@ -78,3 +79,41 @@ def test_sidebar_shows_escalation_and_bounce_reason(
 ) -> None:
     app = SidebarApp(StaticSource([needs_snapshot()]), None, title="swarm demo")
     assert snap_compare(app, terminal_size=(width, 50), run_before=_loaded)
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # Textual runs on asyncio
+
+
+@pytest.mark.anyio
+async def test_the_palette_holds_the_swarms_entries_only() -> None:
+    app = SidebarApp(StaticSource([needs_snapshot()]), None, title="swarm demo")
+    async with app.run_test(size=(60, 50)) as pilot:
+        await _loaded(pilot)
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+    assert titles == ["Quit", "Keys"]
+
+
+def test_the_store_source_follows_escalations(tmp_path: Path) -> None:
+    """The sidebar's reader: an escalation shows, is settled by its task, or marked done."""
+    from swarm.inbox import mark_done
+    from swarm.store import Store
+    from swarm.ui.data import StoreSource
+
+    db = tmp_path / "swarm.db"
+    source = StoreSource(db, full_every=0.0)
+    with Store.open(db) as store:
+        task = store.add_task("hard")
+        store.fail_task(task.id, "gave up")
+        store.add_event("escalation", f"refinery: task {task.id} failed", task=task.id)
+        first = source.poll(force=True)
+        assert first is not None and [e.task for e in first.escalations] == [task.id]
+        store.add_event("escalation", "polecat-2 died 3 times", agent="polecat-2")
+        store.retry_task(task.id)
+        second = source.poll(force=True)
+        assert second is not None and [e.agent for e in second.escalations] == ["polecat-2"]
+        mark_done(store, second.escalations[0].key)
+        third = source.poll(force=True)
+        assert third is not None and third.escalations == ()
+    source.close()
