@@ -248,6 +248,15 @@ def test_small_cli_breaks(repo: Path, tmux_socket: str) -> None:
     assert run("log", "--agent", "mayor", cwd=repo).returncode == 0
     teams = run("up", "teams", cwd=repo)
     assert teams.returncode == 2 and "did you mean 'team'?" in one_line(teams)
+
+    # item 9: the status line holds the whole session name; the key help stays on screen
+    def tmux(*args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", tmux_socket, *args], capture_output=True, text=True
+        ).stdout
+
+    assert tmux("show-options", "-gv", "status-left-length").strip() == "40"
+    assert "display-message -d 0" in tmux("list-keys", "-T", "swarm")
     valid = run("validate", "team", cwd=repo)
     assert valid.returncode == 0 and "team: ok" in valid.stdout
     elsewhere = run("status", "--repo", str(repo), cwd=repo.parent)
