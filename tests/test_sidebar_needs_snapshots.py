@@ -117,3 +117,26 @@ def test_the_store_source_follows_escalations(tmp_path: Path) -> None:
         third = source.poll(force=True)
         assert third is not None and third.escalations == ()
     source.close()
+
+
+def test_one_merge_is_not_four_event_lines() -> None:
+    from swarm.ui.data import EventRow
+    from swarm.ui.widgets.events import worth_a_line
+
+    steps = [
+        ("merge.queued", "merge request #3 queued: swarm/sw-1 @ 1a2b3c4d5e6f"),
+        ("merge.status", "merge request #3: queued -> testing (testing in a batch of 1)"),
+        ("merge.testing", "batch of 1 on main @ 1a2b3c4d5e: sw-1"),
+        ("merge.gate", "gate on 1 candidate(s): 1 passed"),
+        ("merge.status", "merge request #3: still testing (gate passed (2.0s))"),
+        ("merge.merged", "merge request #3 merged as 9f8e7d6c5b4a"),
+        ("merge.landed", "main 1a2b3c4d5e6f -> 9f8e7d6c5b4a: 1 request(s)"),
+        ("merge.gate", "gate on 2 candidate(s): 1 passed"),
+        ("merge.status", "merge request #4: testing -> bounced (gate failed: t.py::test_x)"),
+    ]
+    shown = [
+        kind
+        for n, (kind, message) in enumerate(steps)
+        if worth_a_line(EventRow(n, 0.0, kind, None, message))
+    ]
+    assert shown == ["merge.queued", "merge.merged", "merge.gate", "merge.status"]
