@@ -74,7 +74,7 @@ def test_missing_runtime_is_one_line_exit_2_and_nothing_left(repo: Path, tmux_so
     proc = run("up", "team", "--detach", cwd=repo, env=NO_CLAUDE)
     assert proc.returncode == 2
     line = one_line(proc)
-    assert "mayor, polecat-1 and 3 more need `claude`, which is not installed" in line
+    assert "mayor, polecat-1 and 3 more need `claude` (SWARM_CLAUDE_BIN=" in line
     assert "npm install -g @anthropic-ai/claude-code" in line
     assert "swarm up --runtime sim" in line
     assert not (repo / ".swarm").exists()
@@ -107,7 +107,8 @@ def test_a_too_old_runtime_is_refused(tmp_path: Path) -> None:
     (repo / ".git").mkdir(parents=True)
     plan = load_plan("solo", repo)
     problems = missing_runtimes(plan, {"SWARM_CLAUDE_BIN": str(binary), "PATH": ""})
-    assert len(problems) == 1 and "2.0.0 or newer, found 1.0.3" in problems[0]
+    assert len(problems) == 1 and "1.0.3 at" in problems[0]
+    assert "is older than 2.1.197, the oldest supported; update it" in problems[0]
 
 
 # -- 3. a repository without a commit --------------------------------------------------------
