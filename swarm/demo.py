@@ -59,7 +59,7 @@ def start_demo(target: Path, on_progress: Callable[[str], None]) -> tuple[UpResu
     on_progress(f"demo repository {'created' if created else 'reused'} at {target}")
     result = bring_up(str(target / LAYOUT_FILE), target, on_progress=on_progress)
     added: list[Task] = []
-    with Store.open(result.instance.db_path) as store:
+    with Store.open(result.instance.store_url) as store:
         if not store.list_tasks():
             with store.transaction():
                 added = [store.add_task(t.title, t.body, t.priority) for t in demo_tasks()]

@@ -14,6 +14,7 @@ from pathlib import Path
 from swarm import paths
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.git.repo import find_repo
+from swarm.store.backend import sqlite_url
 
 RECORD_NAME = "swarm.json"
 
@@ -27,10 +28,16 @@ class SwarmInstance:
     layout_name: str
     layout_path: Path
     target_branch: str = "main"  # where finished work is merged; polecat branches start here
+    store: str = ""  # `swarm up --store URL`; empty: the SQLite file in the state folder
 
     @property
     def db_path(self) -> Path:
         return paths.db_path(self.state_dir)
+
+    @property
+    def store_url(self) -> str:
+        """Where every process of this swarm (agents included) opens its store."""
+        return self.store or sqlite_url(self.db_path)
 
     def save(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -60,6 +67,7 @@ class SwarmInstance:
             layout_name=data["layout_name"],
             layout_path=Path(data["layout_path"]),
             target_branch=data.get("target_branch", "main"),
+            store=data.get("store", ""),
         )
 
 

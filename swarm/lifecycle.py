@@ -86,7 +86,7 @@ def bring_up(
     )
     instance.save()
 
-    with Store.open(instance.db_path) as store:
+    with Store.open(instance.store_url) as store:
         report = SwarmBuilder(plan, Tmux(plan.socket), on_progress=progress).build()
         with store.transaction():  # one commit for the whole roster, not two per agent
             register_agents(store, plan, report)
@@ -117,8 +117,8 @@ def register_agents(store: Store, plan: SwarmPlan, report: BuildReport) -> None:
 def bring_down(instance: SwarmInstance) -> bool:
     """Stop every process of the swarm, keep its state; True if it was running."""
     was_running = Tmux(instance.socket).kill_server()
-    if instance.db_path.exists():
-        with Store.open(instance.db_path) as store:
+    if instance.store or instance.db_path.exists():
+        with Store.open(instance.store_url) as store:
             for agent in store.list_agents():
                 store.set_agent_state(agent.name, "stopped", "swarm down")
             store.add_event("swarm.down", f"swarm {instance.session} stopped")

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pgserver import PgServer, Unavailable, start_server
 
 _TMUX_DIR = tempfile.mkdtemp(prefix="swt-")  # short: socket paths are limited to ~100 bytes
 os.environ["TMUX_TMPDIR"] = _TMUX_DIR
@@ -59,3 +60,37 @@ def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("SWARM_TMUX_SOCKET", name)
     yield name
     subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server for the whole run (see tests/pgserver.py); never skipped in CI."""
+    try:
+        server = start_server()
+    except Unavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL tests cannot be skipped in CI: {exc}")
+        pytest.skip(str(exc))
+    except Exception as exc:
+        pytest.fail(f"the test PostgreSQL server did not start: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty database on the session's server; dropped afterwards."""
+    name = pg_server.create_database()
+    yield pg_server.url(name)
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store of each backend: test ids end in [sqlite] or [postgres]."""
+    if request.param == "sqlite":
+        return str(tmp_path / "repo" / ".swarm" / "swarm.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url

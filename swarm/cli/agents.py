@@ -58,7 +58,7 @@ def cmd_nudge(args: argparse.Namespace) -> int:
 
     text = sys.stdin.read() if args.text == "-" else args.text
     instance = locate()
-    with Store.open(instance.db_path) as store:
+    with Store.open(instance.store_url) as store:
         result = nudge(instance, store, args.agent, text)
     if not result.confirmed:
         print(
@@ -76,7 +76,7 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
     from swarm.store import Store
 
     instance = locate()
-    with Store.open(instance.db_path) as store:
+    with Store.open(instance.store_url) as store:
         print(answer_prompt(instance, store, args.agent, approve))
     return 0
 
@@ -95,7 +95,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
     from swarm.store import Store
 
     instance = locate()
-    with Store.open(instance.db_path) as store:
+    with Store.open(instance.store_url) as store:
         print(restart_agent(instance, store, args.agent, args.reason))
     return 0
 
@@ -107,7 +107,7 @@ def cmd_done(args: argparse.Namespace) -> int:
 
     agent = calling_agent(args.agent)
     instance = locate()
-    with Store.open(instance.db_path) as store:
+    with Store.open(instance.store_url) as store:
         if args.failed is not None:
             task = give_up(instance, store, agent, args.failed)
             print(f"{task.id} failed: {args.failed}")
@@ -136,7 +136,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
         return 0
     try:
         instance = locate()
-        with Store.open(instance.db_path) as store:
+        with Store.open(instance.store_url) as store:
             outcome = handle_hook(store, name, args.event, payload)
     except SwarmError as exc:
         print(f"swarm hook {args.event}: {exc.message}", file=sys.stderr)

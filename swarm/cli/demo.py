@@ -47,7 +47,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"swarm demo in {target}: following the tasks (attach: cd {target} && swarm attach)")
     deadline = time.monotonic() + args.timeout
     last = ""
-    with Store.open(instance.db_path) as store:
+    with Store.open(instance.store_url) as store:
         while True:
             counts = {k: v for k, v in store.task_counts().items() if v}
             line = "  " + "  ".join(f"{k} {v}" for k, v in counts.items())

@@ -94,7 +94,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     from swarm.store import Store
 
     instance = locate(repo=args.repo)
-    with Store.open(instance.db_path) as store:
+    with Store.open(instance.store_url) as store:
         rows = agent_statuses(instance, store)
     if args.json:
         print_json([r.to_json() for r in rows])

@@ -44,7 +44,7 @@ def _open() -> tuple[SwarmInstance, Store]:
     from swarm.store import Store
 
     instance = locate()
-    return instance, Store.open(instance.db_path)
+    return instance, Store.open(instance.store_url)
 
 
 def resolve(store: Store, ident: str) -> MergeRequest:

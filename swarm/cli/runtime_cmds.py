@@ -95,7 +95,7 @@ def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
         from swarm.instance import locate
         from swarm.store import Store
 
-        with Store.open(locate().db_path) as store:
+        with Store.open(locate().store_url) as store:
             if store.find_agent(agent) is None:
                 return
             if allowed:

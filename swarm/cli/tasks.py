@@ -67,7 +67,7 @@ def _store() -> Store:
     from swarm.instance import locate
     from swarm.store import Store
 
-    return Store.open(locate().db_path)
+    return Store.open(locate().store_url)
 
 
 def _task_json(task: object) -> dict[str, object]:

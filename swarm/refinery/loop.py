@@ -99,7 +99,7 @@ def run_refinery(
         return 1
     try:
         settings = settings_for(instance, gate_jobs)
-        with Store.open(instance.db_path) as store:
+        with Store.open(instance.store_url) as store:
             agent = os.environ.get("SWARM_AGENT") or "refinery"
             refinery = Refinery(
                 settings,

@@ -1,6 +1,6 @@
-"""`Store`: the one door to `.swarm/swarm.db`.
+"""`Store`: the one door to the swarm's state (`.swarm/swarm.db`, or a team's PostgreSQL).
 
-Every method is either a plain read or exactly one short `BEGIN IMMEDIATE` transaction that
+Every method is either a plain read or exactly one short write transaction that
 also appends its event, so the CLI, the controller, the hooks and the sidebar can all write
 at once from their own processes. Open one `Store` per process (and use it from one thread):
 a connection is cheap to keep and the schema is checked only when it is opened.
@@ -8,7 +8,6 @@ a connection is cheap to keep and the schema is checked only when it is opened.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from swarm.store import agents, db, events, merges, requeue, tasks
+from swarm.store.backend import Connection, parse_url
 from swarm.store.models import (
     DEFAULT_PRIORITY,
     Agent,
@@ -32,25 +32,30 @@ Clock = Callable[[], float]
 class Store:
     """Tasks, agents, merge requests and events of one swarm."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock = time.time) -> None:
+    def __init__(self, conn: Connection, clock: Clock = time.time) -> None:
         """Wrap an already migrated connection; use `Store.open` instead."""
         self._conn = conn
-        self.path = path
+        self.url = conn.url
+        self.dialect = conn.dialect
+        # The SQLite file, None for a server.
+        self.path: Path | None = getattr(conn, "path", None)
         self._clock = clock
 
     @classmethod
-    def open(cls, path: Path, clock: Clock = time.time) -> Store:
-        """Open the store at `path` (creating folder and file) and bring its schema up to date.
+    def open(cls, target: Path | str, clock: Clock = time.time) -> Store:
+        """Open the store at `target` and bring its schema up to date.
 
-        `clock` is injectable so tests can control `state_since` and friends.
+        `target` is a store URL (`sqlite:///…/swarm.db`, `postgresql://…`) or a SQLite
+        file's path (its folder and file are created). `clock` is injectable so tests can
+        control `state_since` and friends.
         """
-        conn = db.connect(path)
+        conn = db.connect(target)
         try:
-            db.migrate(conn, path)
+            db.migrate(conn, parse_url(target).display)
         except BaseException:
             conn.close()
             raise
-        return cls(conn, path, clock)
+        return cls(conn, clock)
 
     def close(self) -> None:
         self._conn.close()
@@ -71,8 +76,17 @@ class Store:
         return db.schema_version(self._conn)
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits: a free "anything new?" check."""
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        """Changes whenever another connection commits: a cheap "anything new?" check."""
+        return self._conn.data_version()
+
+    def wait_for_change(self, since: int, timeout: float) -> int:
+        """Sleep until `data_version()` is no longer `since` (or `timeout` seconds pass) and
+        return it: LISTEN/NOTIFY on PostgreSQL, a short poll of the file on SQLite."""
+        return self._conn.wait_for_change(since, timeout)
+
+    def server_time(self) -> float:
+        """The store's clock: the database server's, or this machine's for a file."""
+        return self._conn.now()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -81,7 +95,7 @@ class Store:
             yield
 
     @contextmanager
-    def _write(self) -> Iterator[tuple[sqlite3.Connection, float]]:
+    def _write(self) -> Iterator[tuple[Connection, float]]:
         with db.transaction(self._conn) as conn:
             yield conn, self._clock()
 

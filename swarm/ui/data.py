@@ -245,7 +245,7 @@ class StoreSource:
     only when a merge event names them.
     """
 
-    db_path: Path
+    db_path: Path | str  # the store: a SQLite file or a store URL
     session: str = ""
     panes: PaneLister | None = None
     clock: Clock = time.time
@@ -269,7 +269,7 @@ class StoreSource:
     def for_instance(cls, instance: SwarmInstance, clock: Clock = time.time) -> StoreSource:
         tmux = Tmux(instance.socket)
         return cls(
-            db_path=instance.db_path,
+            db_path=instance.store_url,
             session=instance.session,
             panes=lambda: tmux.list_panes(instance.session),
             clock=clock,
