@@ -149,12 +149,8 @@ class PostgresConnection(Connection):
         self.raw.close()
 
     def has_table(self, name: str) -> bool:
-        row = self._run(
-            "SELECT 1 FROM information_schema.tables"
-            " WHERE table_schema = current_schema() AND table_name = ?",
-            (name,),
-        ).fetchone()
-        return row is not None
+        row = self._run("SELECT to_regclass(?)", (name,)).fetchone()
+        return row is not None and row[0] is not None
 
     def data_version(self) -> int:
         row = self._run("SELECT value FROM meta WHERE key = 'changes'", ()).fetchone()
