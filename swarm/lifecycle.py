@@ -19,6 +19,7 @@ from swarm.git.repo import current_branch, exclude_path, find_repo
 from swarm.instance import RECORD_NAME, SwarmInstance
 from swarm.plan import SwarmPlan
 from swarm.store import Store
+from swarm.store.backend import parse_url
 from swarm.tmux.builder import BuildReport, ProgressFn, SwarmBuilder
 from swarm.tmux.client import Tmux
 
@@ -52,15 +53,23 @@ def bring_up(
     on_progress: ProgressFn | None = None,
     *,
     overrides: Mapping[str, Any] | None = None,
+    store_url: str | None = None,
 ) -> UpResult:
     """Build the swarm of `layout` in the repository, or reconcile the running one.
 
     `overrides` are layout keys merged over the file (validated like it), e.g.
-    `{"roles": {"polecat": {"count": 8}}}`.
+    `{"roles": {"polecat": {"count": 8}}}`. `store_url`: the store's URL (`--store`); None
+    keeps the one recorded by the last `swarm up` here (the SQLite file by default).
     """
     progress = on_progress or (lambda _msg: None)
     repo = find_repo(repo_hint or Path.cwd())
     previous = previous_instance(repo)
+    if store_url is None:
+        store_url = previous.store if previous is not None else ""
+    elif store_url:
+        parse_url(store_url)  # a bad URL is refused before anything is made
+    if store_url:  # a server that is down or refuses us: said now, before tmux or the record
+        Store.open(store_url).close()
     if layout is None:
         layout = default_layout(repo, previous)
     plan = load_plan(layout, repo, overrides=overrides)
@@ -83,6 +92,7 @@ def bring_up(
         layout_name=plan.layout_name,
         layout_path=plan.layout_path,
         target_branch=plan.merge.target or current_branch(repo),
+        store=store_url,
     )
     instance.save()
 

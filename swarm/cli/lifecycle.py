@@ -19,6 +19,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     up.add_argument("--repo", type=Path, help="the git repository (default: the current one)")
     up.add_argument("-d", "--detach", action="store_true", help="do not attach")
+    up.add_argument(
+        "--store",
+        metavar="URL",
+        help="where the swarm keeps its state: sqlite:///path/swarm.db or "
+        "postgresql://user@host/db (a team's shared store); default: the last one used here, "
+        "else .swarm/swarm.db",
+    )
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop every process of the swarm, keep its state")
@@ -47,7 +54,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from swarm.lifecycle import bring_up
 
-    result = bring_up(args.layout, args.repo, on_progress=progress)
+    result = bring_up(args.layout, args.repo, on_progress=progress, store_url=args.store)
     plan = result.plan
     print(f"swarm {plan.session} is up: {result.report.summary()}")
     print("  attach: swarm attach    status: swarm status    stop: swarm down")

@@ -26,7 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from swarm.errors import EXIT_USAGE, SwarmError
 
@@ -172,17 +172,7 @@ def parse_url(target: Path | str) -> StoreURL:
 
 def redact(url: str) -> str:
     """The URL with its password replaced by `***`, for messages and `swarm status`."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"(://[^:/@]*):[^@]*@", r"\1:***@", url)
-    if parts.password is None:
-        return url
-    user = parts.username or ""
-    host = parts.hostname or ""
-    if parts.port is not None:
-        host += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/:@]*):[^@/]*@", r"\1:***@", url)
 
 
 def connect(target: Path | str) -> Connection:
