@@ -29,6 +29,8 @@ class SwarmInstance:
     layout_path: Path
     target_branch: str = "main"  # where finished work is merged; polecat branches start here
     store: str = ""  # `swarm up --store URL`; empty: the SQLite file in the state folder
+    remote: str = ""  # `swarm up --remote NAME`: a team's git remote; empty: this repo only
+    host: str = ""  # this machine's name in a team (agents are shown as host/name)
 
     @property
     def db_path(self) -> Path:
@@ -68,6 +70,8 @@ class SwarmInstance:
             layout_path=Path(data["layout_path"]),
             target_branch=data.get("target_branch", "main"),
             store=data.get("store", ""),
+            remote=data.get("remote", ""),
+            host=data.get("host", ""),
         )
 
 

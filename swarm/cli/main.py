@@ -15,6 +15,7 @@ from swarm.cli import (
     mq,
     runtime_cmds,
     sidebar,
+    store_cmds,
     tasks,
     witness,
 )
@@ -22,7 +23,18 @@ from swarm.errors import EXIT_FAILURE, SwarmError
 
 # Each module adds its subcommands (their handlers import what they need only when run, so
 # `swarm hook` in an agent's pane stays fast); handlers are stored as `func`.
-COMMAND_MODULES = [lifecycle, tasks, mq, agents, witness, sidebar, runtime_cmds, layouts, demo]
+COMMAND_MODULES = [
+    lifecycle,
+    tasks,
+    mq,
+    agents,
+    witness,
+    sidebar,
+    runtime_cmds,
+    layouts,
+    demo,
+    store_cmds,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

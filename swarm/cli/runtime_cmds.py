@@ -31,6 +31,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     doctor.add_argument(
         "--layout", help="the layout to check for (default: the one `swarm up` would use)"
     )
+    doctor.add_argument(
+        "--store", metavar="URL", help="also check this store (default: the swarm's)"
+    )
+    doctor.add_argument("--remote", help="also check this git remote (default: the swarm's)")
     doctor.set_defaults(func=cmd_doctor)
 
     # No help text, so not listed: the claude runtime's pane command (prepare, become Claude).
@@ -115,7 +119,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         repo: Path | None = find_repo(Path.cwd())
     except SwarmError:
         repo = None
-    text, code = report(run_checks(layout=args.layout, repo=repo))
+    from swarm.team.checks import shared_checks
+
+    checks = run_checks(layout=args.layout, repo=repo)
+    checks += shared_checks(repo, args.store, args.remote)
+    text, code = report(checks)
     print(text)
     return code
 

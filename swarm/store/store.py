@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from swarm.store import agents, db, events, merges, requeue, tasks
+from swarm.store import agents, db, events, merges, requeue, tasks, transfer
 from swarm.store.backend import Connection, parse_url
 from swarm.store.models import (
     DEFAULT_PRIORITY,
@@ -265,3 +265,14 @@ class Store:
 
     def latest_events(self, n: int = 50) -> list[Event]:
         return events.latest(self._conn, n)
+
+    # -- moving history between stores ------------------------------------------------------
+
+    def export_lines(self) -> Iterator[str]:
+        """The store's tasks, merge requests and events as JSON lines (`swarm store export`)."""
+        return transfer.export_lines(self._conn, self.schema_version)
+
+    def import_rows(self, rows: Mapping[str, list[dict[str, Any]]], source: str) -> dict[str, int]:
+        """Append another store's export, all or nothing (`swarm store import`)."""
+        with self._write() as (conn, now):
+            return transfer.import_rows(conn, now, rows, source)
