@@ -31,6 +31,11 @@ WRITE_LOCK_KEY = 0x7377_6172_6D
 CHANNEL = "swarm_changes"
 # Statements that change no data: a transaction of only these needs no change count.
 _QUIET = frozenset({"SELECT", "BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK", "NOTIFY"})
+_COMMIT_CHANGE = (
+    "INSERT INTO meta (key, value) VALUES ('changes', '1') ON CONFLICT (key)"
+    " DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT);"
+    f" NOTIFY {CHANNEL}; COMMIT"
+)
 CONNECT_TIMEOUT = 5  # seconds; a down server must be reported, not waited for
 
 
@@ -118,21 +123,17 @@ class PostgresConnection(Connection):
         return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
 
     def begin_write(self) -> None:
-        self._run("BEGIN", ())
+        # One round trip (no parameters: psycopg sends both statements as one simple query).
+        self._run(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})", ())
         self._dirty = False
-        self._run("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
 
     def commit(self) -> None:
         if not self._dirty:
             self._run("COMMIT", ())
             return
-        self._run(
-            "INSERT INTO meta (key, value) VALUES ('changes', '1') ON CONFLICT (key)"
-            " DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT)",
-            (),
-        )
-        self._run(f"NOTIFY {CHANNEL}", ())
-        self._run("COMMIT", ())
+        # Count the change, wake the listeners and commit, in one round trip: the write lock
+        # is held for as few round trips as possible.
+        self._run(_COMMIT_CHANGE, ())
         self._dirty = False
 
     def rollback(self) -> None:
