@@ -35,6 +35,7 @@ class Settings:
     max_bounces: int = 3
     gate_jobs: int = 1
     gate_timeout: float = DEFAULT_TIMEOUT
+    remote: str = ""  # a team's refinery: `repo` is the bare mirror of this remote (team.remote)
 
     @property
     def worktree(self) -> Path:

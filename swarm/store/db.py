@@ -139,6 +139,17 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE agents;
     ALTER TABLE agents_v3 RENAME TO agents;
     """,
+    # team leases (issue 14): who holds the team's one refinery, which machines are alive.
+    # A lease is held until `expires` (the store's clock); an expired one may be taken over.
+    """
+    CREATE TABLE leases (
+        name        TEXT    PRIMARY KEY,  -- 'refinery', 'host:laptop-a'
+        holder      TEXT    NOT NULL,     -- who holds it: 'laptop-a', 'laptop-a/refinery'
+        expires     REAL    NOT NULL,
+        acquired_at REAL    NOT NULL,
+        renewed_at  REAL    NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -183,3 +183,24 @@ class Event:
             task=row["task"],
             data=data if isinstance(data, dict) else {"value": data},
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A name (the team's refinery, a machine) held by one holder until `expires`."""
+
+    name: str
+    holder: str
+    expires: float
+    acquired_at: float
+    renewed_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> Lease:
+        return cls(
+            name=row["name"],
+            holder=row["holder"],
+            expires=row["expires"],
+            acquired_at=row["acquired_at"],
+            renewed_at=row["renewed_at"],
+        )

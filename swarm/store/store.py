@@ -15,12 +15,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from swarm.store import agents, db, events, merges, requeue, tasks, transfer
+from swarm.store import agents, db, events, leases, merges, requeue, tasks, transfer
 from swarm.store.backend import Connection, parse_url
 from swarm.store.models import (
     DEFAULT_PRIORITY,
     Agent,
     Event,
+    Lease,
     MergeRequest,
     Task,
     TaskStatus,
@@ -40,6 +41,9 @@ class Store:
         # The SQLite file, None for a server.
         self.path: Path | None = getattr(conn, "path", None)
         self._clock = clock
+        # Leases compare times written by different machines: the store's clock decides,
+        # unless a test injected its own.
+        self._lease_clock: Clock = conn.now if clock is time.time else clock
 
     @classmethod
     def open(cls, target: Path | str, clock: Clock = time.time) -> Store:
@@ -276,3 +280,46 @@ class Store:
         """Append another store's export, all or nothing (`swarm store import`)."""
         with self._write() as (conn, now):
             return transfer.import_rows(conn, now, rows, source)
+
+    # -- leases (a team's one refinery, its machines' liveness) -----------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> Lease | None:
+        """Take or renew a lease for `ttl` seconds; None while another holder's lease runs."""
+        with db.transaction(self._conn) as conn:
+            return leases.acquire(conn, self._lease_clock(), name, holder, ttl)
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        with db.transaction(self._conn) as conn:
+            return leases.release(conn, self._lease_clock(), name, holder)
+
+    def forget_lease(self, name: str) -> None:
+        with db.transaction(self._conn) as conn:
+            leases.forget(conn, name)
+
+    def get_lease(self, name: str) -> Lease | None:
+        return leases.find(self._conn, name)
+
+    def list_leases(self, prefix: str = "") -> list[Lease]:
+        return leases.list_leases(self._conn, prefix)
+
+    def lease_time(self) -> float:
+        """Now, on the clock leases are timed by."""
+        return self._lease_clock()
+
+    # -- small shared values ---------------------------------------------------------------
+
+    def get_value(self, key: str) -> str | None:
+        """A value kept in the store's `meta` (e.g. a team refinery's landing journal)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (f"x:{key}",)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_value(self, key: str, value: str | None) -> None:
+        with db.transaction(self._conn) as conn:
+            if value is None:
+                conn.execute("DELETE FROM meta WHERE key = ?", (f"x:{key}",))
+            else:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (f"x:{key}", value),
+                )
