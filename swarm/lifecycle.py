@@ -20,6 +20,8 @@ from swarm.instance import RECORD_NAME, SwarmInstance
 from swarm.plan import SwarmPlan
 from swarm.store import Store
 from swarm.store.backend import parse_url
+from swarm.team.hosts import sanitize, this_host
+from swarm.team.remote import remote_url
 from swarm.tmux.builder import BuildReport, ProgressFn, SwarmBuilder
 from swarm.tmux.client import Tmux
 
@@ -54,12 +56,16 @@ def bring_up(
     *,
     overrides: Mapping[str, Any] | None = None,
     store_url: str | None = None,
+    remote: str | None = None,
+    host: str | None = None,
 ) -> UpResult:
     """Build the swarm of `layout` in the repository, or reconcile the running one.
 
     `overrides` are layout keys merged over the file (validated like it), e.g.
     `{"roles": {"polecat": {"count": 8}}}`. `store_url`: the store's URL (`--store`); None
     keeps the one recorded by the last `swarm up` here (the SQLite file by default).
+    `remote` (`--remote`): the team's git remote; `host` (`--host`): this machine's name in
+    the team (default: the hostname); both kept from the last `swarm up` when None.
     """
     progress = on_progress or (lambda _msg: None)
     repo = find_repo(repo_hint or Path.cwd())
@@ -70,6 +76,13 @@ def bring_up(
         parse_url(store_url)  # a bad URL is refused before anything is made
     if store_url:  # a server that is down or refuses us: said now, before tmux or the record
         Store.open(store_url).close()
+    if remote is None:
+        remote = previous.remote if previous is not None else ""
+    if remote:
+        remote_url(repo, remote)  # a remote that is not there: said now
+    if host is None:
+        host = previous.host if previous is not None and previous.host else ""
+    host = sanitize(host) if host else (this_host() if remote else "")
     if layout is None:
         layout = default_layout(repo, previous)
     plan = load_plan(layout, repo, overrides=overrides)
@@ -93,6 +106,8 @@ def bring_up(
         layout_path=plan.layout_path,
         target_branch=plan.merge.target or current_branch(repo),
         store=store_url,
+        remote=remote,
+        host=host,
     )
     instance.save()
 

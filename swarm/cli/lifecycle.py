@@ -26,6 +26,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "postgresql://user@host/db (a team's shared store); default: the last one used here, "
         "else .swarm/swarm.db",
     )
+    up.add_argument(
+        "--remote",
+        metavar="NAME",
+        help="a team's git remote: polecats push task branches there and the team's one "
+        "refinery fast-forwards its target branch there",
+    )
+    up.add_argument("--host", help="this machine's name in a team (default: the hostname)")
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop every process of the swarm, keep its state")
@@ -54,7 +61,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_up(args: argparse.Namespace) -> int:
     from swarm.lifecycle import bring_up
 
-    result = bring_up(args.layout, args.repo, on_progress=progress, store_url=args.store)
+    result = bring_up(
+        args.layout,
+        args.repo,
+        on_progress=progress,
+        store_url=args.store,
+        remote=args.remote,
+        host=args.host,
+    )
     plan = result.plan
     print(f"swarm {plan.session} is up: {result.report.summary()}")
     print("  attach: swarm attach    status: swarm status    stop: swarm down")

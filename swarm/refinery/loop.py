@@ -3,8 +3,10 @@
 Exactly one refinery runs per swarm (an flock on `.swarm/refinery.lock`; the kernel drops
 it when the process dies, even by kill -9). On start it repairs whatever a killed refinery
 left behind, then wakes when the store changes (SQLite's `data_version`, a free check every
-0.2 s) or when a batch's wait is over. Everything it does is printed as plain timestamped
-lines, so the pane reads as a live log, and recorded as events in the store.
+0.2 s; PostgreSQL's NOTIFY) or when a batch's wait is over. In a team, every machine runs one
+and only the holder of the store's refinery lease works (swarm.team.election). Everything it
+does is printed as plain timestamped lines, so the pane reads as a live log, and recorded as
+events in the store.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from swarm.refinery.queue import Escalate, Log, Refinery
 from swarm.refinery.settings import settings_for
 from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
+from swarm.store.backend import redact
+from swarm.team.election import TeamLease
 
 TICK = 0.2  # seconds between looks at the store's data_version
 IDLE_RECHECK = 2.0  # a step at least this often, changed or not (a held batch, a moved branch)
@@ -54,15 +58,32 @@ def serve(
     log: Log = log_line,
     until: Callable[[], bool] | None = None,
     once: bool = False,
+    lease: TeamLease | None = None,
 ) -> None:
     """Recover, then step whenever the store changes or a wait is over.
 
     `once`: process what is ready and return (no waiting for batches to fill).
+    `lease`: a team's refinery works only while it holds the team's lease, and recovers
+    (finishing a lost refinery's landing) each time it takes the lease over.
     """
-    refinery.recover()
+    active = lease is None
+    if active:
+        refinery.recover()
     last_version: int | None = None
     next_step = 0.0
     while until is None or not until():
+        if lease is not None and lease.held != active:
+            active = lease.held
+            if active:
+                log("active: this machine holds the team's refinery lease")
+                refinery.recover()
+                last_version, next_step = None, 0.0
+            else:
+                log("standing by: another machine's refinery holds the team's lease")
+        if not active:
+            assert lease is not None
+            lease.wait_changed(IDLE_RECHECK)
+            continue
         version = store.data_version()
         now = time.monotonic()
         if version != last_version or now >= next_step:
@@ -79,7 +100,7 @@ def serve(
             if once:
                 return
             next_step = now + min(wait if wait is not None else IDLE_RECHECK, IDLE_RECHECK)
-        time.sleep(TICK)
+        store.wait_for_change(version, TICK)  # LISTEN/NOTIFY on PostgreSQL, a poll on SQLite
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -97,8 +118,18 @@ def run_refinery(
     except AlreadyRunning as exc:
         print(f"swarm: {exc.message}", file=sys.stderr)
         return 1
+    lease: TeamLease | None = None
     try:
         settings = settings_for(instance, gate_jobs)
+        if instance.remote:  # a team's refinery works in a mirror of the remote
+            from dataclasses import replace
+
+            from swarm.team.hosts import this_host
+            from swarm.team.remote import ensure_mirror
+
+            mirror = ensure_mirror(instance.repo, instance.state_dir, instance.remote)
+            settings = replace(settings, repo=mirror, remote=instance.remote)
+            lease = TeamLease(instance.store_url, instance.host or this_host(), log=log_line)
         with Store.open(instance.store_url) as store:
             agent = os.environ.get("SWARM_AGENT") or "refinery"
             refinery = Refinery(
@@ -114,14 +145,19 @@ def run_refinery(
                 f"{settings.target}, {settings.strategy}, batches of up to {settings.batch_size} "
                 f"after {settings.batch_wait:g}s, {settings.gate_jobs} gate job(s)"
             )
+            if lease is not None:
+                log_line(f"team: remote {instance.remote}, store {redact(instance.store_url)}")
+                lease.start()
             log_line(f"gate: {gate}")
             store.add_event("refinery.start", f"refinery started (pid {os.getpid()})", agent=agent)
-            serve(refinery, store, once=once)
+            serve(refinery, store, once=once, lease=lease)
     except SwarmError as exc:  # a broken layout, no target branch: say it, the pane keeps it
         log_line(f"swarm: {exc.message}")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     finally:
+        if lease is not None:
+            lease.stop()
         os.close(lock)
     return 0

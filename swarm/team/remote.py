@@ -95,6 +95,17 @@ def push_task_branch(worktree: Path, remote: str, branch: str) -> None:
         raise SwarmError(f"could not push {branch} to {remote}: {words}")
 
 
+def adopt_task_branch(repo: Path, remote: str, branch: str) -> None:
+    """A task that comes back (re-run after its machine was lost, bounced to another
+    machine) continues from what was pushed for it, if this clone has no branch of its own."""
+    if git(repo, "rev-parse", "--verify", "-q", f"refs/heads/{branch}", check=False):
+        return
+    spec = f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}"
+    fetched = _run(repo, "fetch", "-q", remote, spec, check=False)
+    if fetched.returncode == 0:
+        git(repo, "branch", "-q", "--no-track", branch, f"refs/remotes/{remote}/{branch}")
+
+
 def fetch_target(repo: Path, remote: str, branch: str) -> str:
     """The remote's target, fetched: new work starts from what the team merged."""
     _run(repo, "fetch", "-q", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
