@@ -29,15 +29,15 @@ class TeamLease:
         host: str,
         *,
         holder: str | None = None,
-        ttl: float = REFINERY_LEASE,
-        host_ttl: float = hosts.HOST_LEASE,
+        ttl: float | None = None,
+        host_ttl: float | None = None,
         log: Callable[[str], None] = lambda _m: None,
     ) -> None:
         self.url = url
         self.host = host
         self.holder = holder or f"{host}/refinery"
-        self.ttl = ttl
-        self.host_ttl = host_ttl
+        self.ttl = ttl or hosts.lease_seconds(REFINERY_LEASE)
+        self.host_ttl = host_ttl or hosts.lease_seconds(hosts.HOST_LEASE)
         self.log = log
         self._held = threading.Event()
         self._changed = threading.Event()

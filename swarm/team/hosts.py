@@ -26,6 +26,15 @@ REFINERY_LEASE_NAME = "refinery"
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]+")
 
 
+def lease_seconds(default: float = HOST_LEASE) -> float:
+    """The lease period: `SWARM_TEAM_LEASE` seconds (tests shorten it), else `default`."""
+    try:
+        value = float(os.environ.get("SWARM_TEAM_LEASE", ""))
+    except ValueError:
+        return default
+    return value if value > 0 else default
+
+
 def this_host() -> str:
     """This machine's name in the team: `SWARM_HOST`, else the short hostname."""
     raw = os.environ.get("SWARM_HOST") or socket.gethostname().split(".")[0] or "host"
