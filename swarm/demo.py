@@ -18,7 +18,6 @@ from swarm import paths
 from swarm.errors import SwarmError
 from swarm.git.repo import git
 from swarm.lifecycle import UpResult, bring_up
-from swarm.store import Store
 from swarm.store.models import Task
 
 LAYOUT_FILE = "swarm.yaml"
@@ -59,7 +58,7 @@ def start_demo(target: Path, on_progress: Callable[[str], None]) -> tuple[UpResu
     on_progress(f"demo repository {'created' if created else 'reused'} at {target}")
     result = bring_up(str(target / LAYOUT_FILE), target, on_progress=on_progress)
     added: list[Task] = []
-    with Store.open(result.instance.store_url) as store:
+    with result.instance.open_store() as store:
         if not store.list_tasks():
             with store.transaction():
                 added = [store.add_task(t.title, t.body, t.priority) for t in demo_tasks()]

@@ -8,13 +8,19 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swarm import paths
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.git.repo import find_repo
 from swarm.store.backend import sqlite_url
+
+if TYPE_CHECKING:
+    from swarm.store import Store
 
 RECORD_NAME = "swarm.json"
 
@@ -40,6 +46,12 @@ class SwarmInstance:
     def store_url(self) -> str:
         """Where every process of this swarm (agents included) opens its store."""
         return self.store or sqlite_url(self.db_path)
+
+    def open_store(self, clock: Callable[[], float] = time.time) -> Store:
+        """The swarm's store, scoped in a team to this machine's agents (`Store.scope`)."""
+        from swarm.store import Store
+
+        return Store.open(self.store_url, clock=clock, scope=self.host or None)
 
     def save(self) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)

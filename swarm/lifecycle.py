@@ -85,7 +85,7 @@ def bring_up(
     host = sanitize(host) if host else (this_host() if remote else "")
     if layout is None:
         layout = default_layout(repo, previous)
-    plan = load_plan(layout, repo, overrides=overrides)
+    plan = load_plan(layout, repo, overrides=overrides, host=host)
     progress(f"layout {plan.layout_name}: {len(plan.agents)} agents in {len(plan.windows)} windows")
 
     other = previous if previous is not None and previous.session != plan.session else None
@@ -111,7 +111,7 @@ def bring_up(
     )
     instance.save()
 
-    with Store.open(instance.store_url) as store:
+    with instance.open_store() as store:
         report = SwarmBuilder(plan, Tmux(plan.socket), on_progress=progress).build()
         with store.transaction():  # one commit for the whole roster, not two per agent
             register_agents(store, plan, report)
@@ -143,7 +143,7 @@ def bring_down(instance: SwarmInstance) -> bool:
     """Stop every process of the swarm, keep its state; True if it was running."""
     was_running = Tmux(instance.socket).kill_server()
     if instance.store or instance.db_path.exists():
-        with Store.open(instance.store_url) as store:
+        with instance.open_store() as store:
             for agent in store.list_agents():
                 store.set_agent_state(agent.name, "stopped", "swarm down")
             store.add_event("swarm.down", f"swarm {instance.session} stopped")

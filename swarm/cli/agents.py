@@ -54,11 +54,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_nudge(args: argparse.Namespace) -> int:
     from swarm.actions import nudge
     from swarm.instance import locate
-    from swarm.store import Store
 
     text = sys.stdin.read() if args.text == "-" else args.text
     instance = locate()
-    with Store.open(instance.store_url) as store:
+    with instance.open_store() as store:
         result = nudge(instance, store, args.agent, text)
     if not result.confirmed:
         print(
@@ -73,10 +72,9 @@ def cmd_nudge(args: argparse.Namespace) -> int:
 def _answer(args: argparse.Namespace, approve: bool) -> int:
     from swarm.actions import answer_prompt
     from swarm.instance import locate
-    from swarm.store import Store
 
     instance = locate()
-    with Store.open(instance.store_url) as store:
+    with instance.open_store() as store:
         print(answer_prompt(instance, store, args.agent, approve))
     return 0
 
@@ -92,22 +90,20 @@ def cmd_refuse(args: argparse.Namespace) -> int:
 def cmd_restart(args: argparse.Namespace) -> int:
     from swarm.actions import restart_agent
     from swarm.instance import locate
-    from swarm.store import Store
 
     instance = locate()
-    with Store.open(instance.store_url) as store:
+    with instance.open_store() as store:
         print(restart_agent(instance, store, args.agent, args.reason))
     return 0
 
 
 def cmd_done(args: argparse.Namespace) -> int:
     from swarm.instance import calling_agent, locate
-    from swarm.store import Store
     from swarm.work import finish_work, give_up
 
     agent = calling_agent(args.agent)
     instance = locate()
-    with Store.open(instance.store_url) as store:
+    with instance.open_store() as store:
         if args.failed is not None:
             task = give_up(instance, store, agent, args.failed)
             print(f"{task.id} failed: {args.failed}")
@@ -121,7 +117,6 @@ def cmd_hook(args: argparse.Namespace) -> int:
     """Never fails the runtime: a hook that errors must not stop an agent's work."""
     from swarm.hooks import handle_hook
     from swarm.instance import locate
-    from swarm.store import Store
 
     payload: dict[str, object] = {}
     if not sys.stdin.isatty():
@@ -136,7 +131,7 @@ def cmd_hook(args: argparse.Namespace) -> int:
         return 0
     try:
         instance = locate()
-        with Store.open(instance.store_url) as store:
+        with instance.open_store() as store:
             outcome = handle_hook(store, name, args.event, payload)
     except SwarmError as exc:
         print(f"swarm hook {args.event}: {exc.message}", file=sys.stderr)

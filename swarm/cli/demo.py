@@ -34,7 +34,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from swarm.cli.lifecycle import attach_session
     from swarm.demo import start_demo
-    from swarm.store import Store
 
     target = args.dir.resolve()
     result, _added = start_demo(target, progress)
@@ -47,7 +46,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"swarm demo in {target}: following the tasks (attach: cd {target} && swarm attach)")
     deadline = time.monotonic() + args.timeout
     last = ""
-    with Store.open(instance.store_url) as store:
+    with instance.open_store() as store:
         while True:
             counts = {k: v for k, v in store.task_counts().items() if v}
             line = "  " + "  ".join(f"{k} {v}" for k, v in counts.items())

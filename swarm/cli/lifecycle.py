@@ -112,10 +112,9 @@ def attach_session(socket: str, session: str) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from swarm.instance import locate
     from swarm.status import agent_statuses
-    from swarm.store import Store
 
     instance = locate(repo=args.repo)
-    with Store.open(instance.store_url) as store:
+    with instance.open_store() as store:
         rows = agent_statuses(instance, store)
     if args.json:
         print_json([r.to_json() for r in rows])

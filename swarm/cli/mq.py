@@ -41,10 +41,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _open() -> tuple[SwarmInstance, Store]:
     from swarm.instance import locate
-    from swarm.store import Store
 
     instance = locate()
-    return instance, Store.open(instance.store_url)
+    return instance, instance.open_store()
 
 
 def resolve(store: Store, ident: str) -> MergeRequest:

@@ -97,9 +97,8 @@ def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
     try:
         from swarm.hooks import handle_hook
         from swarm.instance import locate
-        from swarm.store import Store
 
-        with Store.open(locate().store_url) as store:
+        with locate().open_store() as store:
             if store.find_agent(agent) is None:
                 return
             if allowed:

@@ -65,9 +65,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _store() -> Store:
     from swarm.instance import locate
-    from swarm.store import Store
 
-    return Store.open(locate().store_url)
+    return locate().open_store()
 
 
 def _task_json(task: object) -> dict[str, object]:

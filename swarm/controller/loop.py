@@ -49,7 +49,7 @@ class Controller:
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
         lock = take_lock(self.instance.state_dir, "controller")
-        store = Store.open(self.instance.store_url)
+        store = self.instance.open_store()
         dispatcher = Dispatcher(self.instance, store)
         store.add_event("controller.start", f"controller started (pid {os.getpid()})")
         self.log(f"controller for swarm {self.instance.session} (pid {os.getpid()})")

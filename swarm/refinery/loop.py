@@ -130,7 +130,7 @@ def run_refinery(
             mirror = ensure_mirror(instance.repo, instance.state_dir, instance.remote)
             settings = replace(settings, repo=mirror, remote=instance.remote)
             lease = TeamLease(instance.store_url, instance.host or this_host(), log=log_line)
-        with Store.open(instance.store_url) as store:
+        with instance.open_store() as store:
             agent = os.environ.get("SWARM_AGENT") or "refinery"
             refinery = Refinery(
                 settings,

@@ -33,9 +33,14 @@ Clock = Callable[[], float]
 class Store:
     """Tasks, agents, merge requests and events of one swarm."""
 
-    def __init__(self, conn: Connection, clock: Clock = time.time) -> None:
+    def __init__(
+        self, conn: Connection, clock: Clock = time.time, scope: str | None = None
+    ) -> None:
         """Wrap an already migrated connection; use `Store.open` instead."""
         self._conn = conn
+        # In a team, the machine this process manages: `list_agents` and `idle_agents` give
+        # its own agents (`laptop-a/…`) unless asked for the whole team.
+        self.scope = scope
         self.url = conn.url
         self.dialect = conn.dialect
         # The SQLite file, None for a server.
@@ -46,12 +51,14 @@ class Store:
         self._lease_clock: Clock = conn.now if clock is time.time else clock
 
     @classmethod
-    def open(cls, target: Path | str, clock: Clock = time.time) -> Store:
+    def open(
+        cls, target: Path | str, clock: Clock = time.time, scope: str | None = None
+    ) -> Store:
         """Open the store at `target` and bring its schema up to date.
 
         `target` is a store URL (`sqlite:///…/swarm.db`, `postgresql://…`) or a SQLite
         file's path (its folder and file are created). `clock` is injectable so tests can
-        control `state_since` and friends.
+        control `state_since` and friends. `scope`: a team machine's name (see `scope`).
         """
         conn = db.connect(target)
         try:
@@ -59,7 +66,7 @@ class Store:
         except BaseException:
             conn.close()
             raise
-        return cls(conn, clock)
+        return cls(conn, clock, scope)
 
     def close(self) -> None:
         self._conn.close()
@@ -176,11 +183,18 @@ class Store:
     def find_agent(self, name: str) -> Agent | None:
         return agents.find(self._conn, name)
 
-    def list_agents(self, role: str | None = None) -> list[Agent]:
-        return agents.list_agents(self._conn, role)
+    def list_agents(self, role: str | None = None, *, team: bool = False) -> list[Agent]:
+        """This machine's agents (every agent on a single machine); `team`: everyone's."""
+        return self._scoped(agents.list_agents(self._conn, role), team)
 
-    def idle_agents(self, role: str | None = "polecat") -> list[Agent]:
-        return agents.idle(self._conn, role)
+    def idle_agents(self, role: str | None = "polecat", *, team: bool = False) -> list[Agent]:
+        return self._scoped(agents.idle(self._conn, role), team)
+
+    def _scoped(self, found: list[Agent], team: bool) -> list[Agent]:
+        if self.scope is None or team:
+            return found
+        prefix = f"{self.scope}/"
+        return [agent for agent in found if agent.name.startswith(prefix)]
 
     def set_agent_state(self, name: str, state: str, detail: str = "") -> Agent:
         with self._write() as (conn, now):

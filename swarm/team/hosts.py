@@ -95,7 +95,7 @@ def reap_lost_hosts(store: Store, me: str) -> list[Reaped]:
                 continue  # another machine reaped it first, or it came back
             agents: list[str] = []
             requeued: list[str] = []
-            for agent in store.list_agents():
+            for agent in store.list_agents(team=True):
                 if host_of(agent.name) != host:
                     continue
                 if agent.hook is not None:

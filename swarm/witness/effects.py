@@ -211,7 +211,7 @@ class Effects:
 
 
 def _nudge_job(instance: SwarmInstance, agent: str, text: str) -> str:
-    with Store.open(instance.store_url) as store:
+    with instance.open_store() as store:
         result = actions.nudge(instance, store, agent, text)
     return "nudge delivered" + ("" if result.confirmed else " (not confirmed)")
 

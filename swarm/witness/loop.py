@@ -456,7 +456,7 @@ def run_witness(instance: SwarmInstance, config: WitnessConfig | None = None) ->
         print(f"swarm: {exc.message}", file=sys.stderr)
         return 1
     try:
-        with Store.open(instance.store_url) as store:
+        with instance.open_store() as store:
             witness = Witness(instance, store, config=config)
             try:
                 witness.run()
