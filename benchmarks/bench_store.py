@@ -99,8 +99,7 @@ def claims_per_second(url: str, workers: int, tasks: int) -> float:
     out: multiprocessing.Queue[int] = ctx.Queue()
     start = time.time() + 3.0  # every worker connected and waiting
     procs = [
-        ctx.Process(target=_claimer, args=(url, f"polecat-{i}", start, out))
-        for i in range(workers)
+        ctx.Process(target=_claimer, args=(url, f"polecat-{i}", start, out)) for i in range(workers)
     ]
     for proc in procs:
         proc.start()
@@ -156,9 +155,10 @@ def main() -> int:
     parser.add_argument("--pg", help="a PostgreSQL server URL (default: start a throw-away one)")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench-store-") as tmp, postgres_server(
-        args.pg
-    ) as fresh_pg:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-store-") as tmp,
+        postgres_server(args.pg) as fresh_pg,
+    ):
         n = iter(range(100))
 
         def fresh_sqlite() -> str:

@@ -161,8 +161,10 @@ def test_team_two_machines_merge_everything_once_through_failover_postgres(
         ids = [(a if n % 2 else b).store.add_task(f"task {n}").id for n in range(TASKS)]
         a.start_refinery(logs[0])
         wait_for(
-            lambda: (lease := store.get_lease("refinery")) is not None
-            and lease.holder == "laptop-a/refinery",
+            lambda: (
+                (lease := store.get_lease("refinery")) is not None
+                and lease.holder == "laptop-a/refinery"
+            ),
             60,
             "laptop-a's refinery to take the lease",
             logs,
