@@ -74,6 +74,7 @@ def pg_server() -> Iterator[PgServer]:
     except Exception as exc:
         pytest.fail(f"the test PostgreSQL server did not start: {exc}")
     try:
+        server.tests_db = server.create_database()
         yield server
     finally:
         server.stop()
@@ -81,10 +82,10 @@ def pg_server() -> Iterator[PgServer]:
 
 @pytest.fixture
 def pg_url(pg_server: PgServer) -> Iterator[str]:
-    """A fresh, empty database on the session's server; dropped afterwards."""
-    name = pg_server.create_database()
-    yield pg_server.url(name)
-    pg_server.drop_database(name)
+    """A fresh, empty store on the session's server (its own schema); dropped afterwards."""
+    name, url = pg_server.create_schema(pg_server.tests_db)
+    yield url
+    pg_server.drop_schema(pg_server.tests_db, name)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

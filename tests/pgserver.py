@@ -63,6 +63,7 @@ class PgServer:
     root: Path
     port: int
     user: str | None  # who runs the server when we are root
+    tests_db: str = "postgres"  # the database the tests' schemas live in
 
     @property
     def data(self) -> Path:
@@ -131,6 +132,22 @@ class PgServer:
     def drop_database(self, name: str) -> None:
         with self.admin() as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+    def create_schema(self, database: str) -> tuple[str, str]:
+        """A fresh, empty schema in `database` and a URL whose tables live there: much
+        cheaper than a database per test, and just as separate for the store."""
+        import psycopg
+
+        name = f"s_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(self.url(database), autocommit=True) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
+        return name, f"{self.url(database)}?options=-csearch_path%3D{name}"
+
+    def drop_schema(self, database: str, name: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url(database), autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
 
 
 def start_server() -> PgServer:

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from conftest import git, make_repo
 from pgserver import free_port
 
@@ -34,6 +35,7 @@ def laptop_history(path: Path) -> dict[str, str]:
         return {"merged": merged.id, "queued": queued.id, "held": held.id, "open": waiting.id}
 
 
+@pytest.mark.slow
 def test_migrate_export_and_import_to_postgres(tmp_path: Path, pg_url: str) -> None:
     proc = swarm("store", "migrate", "--store", pg_url)
     assert proc.returncode == 0, proc.stderr

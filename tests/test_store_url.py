@@ -77,6 +77,7 @@ def test_up_with_a_bad_store_url_builds_nothing(repo: Path, tmux_socket: str) ->
     assert "unknown scheme 'mysql'" in proc.stderr
 
 
+@pytest.mark.slow
 def test_up_with_postgres_down_or_refusing_builds_nothing(
     repo: Path, tmux_socket: str, pg_server: PgServer, pg_url: str
 ) -> None:
@@ -96,6 +97,7 @@ def test_up_with_postgres_down_or_refusing_builds_nothing(
     assert "no_such_database" in proc.stderr
 
 
+@pytest.mark.slow
 def test_up_records_the_postgres_store_for_every_command(
     repo: Path, tmux_socket: str, pg_url: str
 ) -> None:

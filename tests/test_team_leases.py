@@ -115,6 +115,7 @@ print(json.dumps({"me": me, "won": store.acquire_lease("refinery", me, 60) is no
 """
 
 
+@pytest.mark.slow
 def test_team_election_among_ten_machines_postgres(pg_url: str, tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
     procs = [
@@ -142,6 +143,7 @@ def test_team_election_among_ten_machines_postgres(pg_url: str, tmp_path: Path) 
         assert lease is not None and lease.holder == winners[0]
 
 
+@pytest.mark.slow
 def test_team_lease_thread_holds_renews_and_hands_over_postgres(pg_url: str) -> None:
     first = TeamLease(pg_url, "laptop-a", ttl=1.5, host_ttl=1.5)
     second = TeamLease(pg_url, "laptop-b", ttl=1.5, host_ttl=1.5)
