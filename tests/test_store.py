@@ -176,6 +176,16 @@ def test_newer_schema_is_refused(store_url: str) -> None:
         Store.open(store_url)
 
 
+def test_sql_with_percent_and_question_marks_in_strings(store_url: str) -> None:
+    conn = raw(store_url)
+    try:
+        assert conn.execute("SELECT 'a%b?' LIKE '%?'").fetchone()[0] in (1, True)
+        row = conn.execute("SELECT ? || '%?', 7 % 3", ("x",)).fetchone()
+        assert (row[0], row[1]) == ("x%?", 1)
+    finally:
+        conn.close()
+
+
 def test_split_statements_respects_strings_and_comments() -> None:
     script = """
     -- a comment; with a semicolon

@@ -102,7 +102,7 @@ class PostgresConnection(Connection):
         try:
             if params:
                 return self.raw.execute(_placeholders(sql), tuple(params))
-            return self.raw.execute(sql.replace("%", "%%"))
+            return self.raw.execute(sql)  # no parameters: psycopg sends it as it is
         except psycopg.OperationalError as exc:
             if self.raw.closed or self.raw.broken:
                 raise SwarmError(
