@@ -7,11 +7,16 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import git, make_repo
 from pgserver import free_port
 
 from swarm.store import SCHEMA_VERSION, Store
 from swarm.team.checks import check_remote, check_store
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def swarm(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -96,7 +101,20 @@ def test_doctor_checks_a_postgres_store(pg_url: str) -> None:
 def test_doctor_checks_the_remote(tmp_path: Path) -> None:
     bare = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(bare)], check=True)
-    clone = make_repo(tmp_path / "clone")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "init", "-q", "-b", "main", str(clone)], check=True)
+    git(
+        clone,
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@x",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "first",
+    )
     git(clone, "remote", "add", "origin", str(bare))
     missing = check_remote(clone, "origin", "main")
     assert not missing.ok and "has no branch main" in missing.detail

@@ -23,12 +23,18 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import git
 
 from swarm.instance import SwarmInstance
 from swarm.store import Store
 from swarm.team.hosts import qualified
 from swarm.work import finish_work, prepare_task
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 TASKS = 30

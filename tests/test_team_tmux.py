@@ -26,10 +26,16 @@ from pathlib import Path
 
 import psutil
 import pytest
-from conftest import git
 
 from swarm.lifecycle import UpResult, bring_up
 from swarm.store import Store
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
 
 pytestmark = pytest.mark.slow
 
