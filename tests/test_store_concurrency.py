@@ -18,10 +18,21 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from swarm.store import SCHEMA_VERSION, Store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 30
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each backend; thirty interpreters on PostgreSQL take long enough to count as slow."""
+    if request.param == "sqlite":
+        return str(tmp_path / "repo" / ".swarm" / "swarm.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url
 
 # One program, several roles; prints one JSON line with what it did.
 WORKER = r"""

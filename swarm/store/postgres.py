@@ -36,7 +36,8 @@ _COMMIT_CHANGE = (
     " DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT);"
     f" NOTIFY {CHANNEL}; COMMIT"
 )
-CONNECT_TIMEOUT = 5  # seconds; a down server must be reported, not waited for
+CONNECT_TIMEOUT = 15  # seconds (?connect_timeout= in the URL overrides): a dead host is reported
+# soon; a refused port or a wrong password is reported at once anyway
 
 
 class PgRow:
