@@ -34,6 +34,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     url: str = request.getfixturevalue("pg_url")
     return url
 
+
 # One program, several roles; prints one JSON line with what it did.
 WORKER = r"""
 import json, os, sys, time
