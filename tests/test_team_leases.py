@@ -161,3 +161,38 @@ def test_team_lease_thread_holds_renews_and_hands_over_postgres(pg_url: str) -> 
         assert store.get_lease("refinery") is None  # released on a clean stop
         kinds = [e.kind for e in store.events()]
         assert "lease.taken" in kinds and "team.host_lost" in kinds
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_team_publish_is_a_plain_push_refused_when_the_remote_moved(tmp_path: Path) -> None:
+    from swarm.team.remote import ensure_mirror, publish, push_task_branch
+
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], check=True)
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(remote), str(clone)], check=True, capture_output=True)
+    for key, value in (("user.name", "t"), ("user.email", "t@x")):
+        _git(clone, "config", key, value)
+    _git(clone, "commit", "-q", "--allow-empty", "-m", "first")
+    _git(clone, "push", "-q", "origin", "HEAD:main")
+    _git(clone, "checkout", "-q", "-b", "swarm/sw-aaaaa")
+    _git(clone, "commit", "-q", "--allow-empty", "-m", "task work")
+    push_task_branch(clone, "origin", "swarm/sw-aaaaa")
+
+    mirror = ensure_mirror(clone, tmp_path / "state", "origin")
+    old = _git(mirror, "rev-parse", "main")
+    new = _git(mirror, "rev-parse", "swarm/sw-aaaaa")  # a fast-forward of main
+    # Someone else moves the remote's main first: the plain push must be refused.
+    _git(clone, "checkout", "-q", "-b", "other", old)
+    _git(clone, "commit", "-q", "--allow-empty", "-m", "someone else")
+    _git(clone, "push", "-q", "origin", "other:main")
+    _git(mirror, "update-ref", "refs/heads/main", new, old)  # what landing's fast-forward does
+    pushed, why = publish(mirror, "main", old, new)
+    assert not pushed and "refused" in why
+    assert _git(mirror, "rev-parse", "main") == old  # the mirror does not claim the landing
+    assert _git(remote, "log", "-1", "--format=%s", "main") == "someone else"  # never forced
