@@ -162,7 +162,10 @@ def cmd_focus(args: argparse.Namespace) -> int:
         if found is None:
             raise NotFoundError("no polecats in this swarm")
     else:
-        found = next((p for p in panes if p.agent == args.target), None)
+        found = next(  # in a team, `polecat-3` names this machine's `laptop-a/polecat-3`
+            (p for p in panes if args.target in (p.agent, (p.agent or "").rpartition("/")[2])),
+            None,
+        )
         if found is None:
             names = ", ".join(sorted(p.agent for p in panes if p.agent))
             raise NotFoundError(f"unknown agent '{args.target}' (agents: {names})")
