@@ -7,6 +7,10 @@ mirror is exactly the remote), runs the unchanged merge queue there, and publish
 landing with a *plain* push of the target. The remote decides: if the target moved in the
 meantime the push is refused, the mirror's ref is put back, and the batch is tried again on
 the new tip. Nothing is ever force-pushed to the target.
+
+The push happens inside the landing's store transaction (as the local fast-forward does), so
+`swarm mq reject` from any machine waits for it and a landing is all or nothing; the price
+is that the team's store writers wait for the push too (a few hundred ms to a LAN remote).
 """
 
 from __future__ import annotations
