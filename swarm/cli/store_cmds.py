@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from swarm.cli import inputs
+
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     store = sub.add_parser("store", help="the swarm's store: migrate, export, import")
@@ -33,7 +35,9 @@ def _store_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--store", metavar="URL", help="the store (default: the one of this repository's swarm)"
     )
-    parser.add_argument("--repo", type=Path)
+    parser.add_argument(
+        "--repo", type=inputs.folder, help="the swarm's repository (default: the current one)"
+    )
 
 
 def _url(args: argparse.Namespace) -> str:

@@ -39,9 +39,7 @@ def live_for_task(conn: Connection, task_id: str) -> MergeRequest | None:
     return None if row is None else MergeRequest.from_row(row)
 
 
-def list_requests(
-    conn: Connection, statuses: Iterable[str] | None = None
-) -> list[MergeRequest]:
+def list_requests(conn: Connection, statuses: Iterable[str] | None = None) -> list[MergeRequest]:
     """Requests in queue order (oldest first)."""
     if statuses is None:
         rows = conn.execute("SELECT * FROM merge_requests ORDER BY id").fetchall()
@@ -91,9 +89,7 @@ def create(
     return get(conn, mr_id)
 
 
-def set_status(
-    conn: Connection, now: float, mr_id: int, status: str, result: str
-) -> MergeRequest:
+def set_status(conn: Connection, now: float, mr_id: int, status: str, result: str) -> MergeRequest:
     """Move a live request to testing, back to queued, or out as bounced / rejected.
 
     `merged` is refused here: merging must also mark the task merged in the same
@@ -172,9 +168,7 @@ def update_head(conn: Connection, now: float, mr_id: int, head_sha: str) -> Merg
     return get(conn, mr_id)
 
 
-def _status_event(
-    conn: Connection, now: float, mr: MergeRequest, status: str, result: str
-) -> None:
+def _status_event(conn: Connection, now: float, mr: MergeRequest, status: str, result: str) -> None:
     change = f"still {status}" if mr.status == status else f"{mr.status} -> {status}"
     message = f"merge request #{mr.id}: {change}"
     reason = merge_reason(status, result)  # a bounce's why, not the instruction after it

@@ -51,9 +51,7 @@ class Store:
         self._lease_clock: Clock = conn.now if clock is time.time else clock
 
     @classmethod
-    def open(
-        cls, target: Path | str, clock: Clock = time.time, scope: str | None = None
-    ) -> Store:
+    def open(cls, target: Path | str, clock: Clock = time.time, scope: str | None = None) -> Store:
         """Open the store at `target` and bring its schema up to date.
 
         `target` is a store URL (`sqlite:///…/swarm.db`, `postgresql://…`) or a SQLite

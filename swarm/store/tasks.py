@@ -142,9 +142,7 @@ def start(conn: Connection, now: float, agent: str) -> Task:
     return get(conn, task.id)
 
 
-def finish(
-    conn: Connection, now: float, agent: str, head_sha: str, base_sha: str
-) -> MergeRequest:
+def finish(conn: Connection, now: float, agent: str, head_sha: str, base_sha: str) -> MergeRequest:
     """Hand the agent's work to the refinery: task done, request queued, hook cleared.
 
     Exactly once: the hook is cleared in the same transaction, so a second call finds the
@@ -313,9 +311,7 @@ def mark_merged(conn: Connection, now: float, task_id: str, merge_sha: str) -> T
     return get(conn, task_id)
 
 
-def mark_request_merged(
-    conn: Connection, now: float, mr_id: int, merge_sha: str
-) -> MergeRequest:
+def mark_request_merged(conn: Connection, now: float, mr_id: int, merge_sha: str) -> MergeRequest:
     """The refinery's way to merge: the request and its task, together, exactly once."""
     mr = merges.get(conn, mr_id)
     if mr.status == "merged":
