@@ -1,8 +1,14 @@
 """The controller's main loop (anyio): wake on store changes, dispatch, watch the helpers.
 
 It wakes when the store changes (SQLite's `data_version`, a free check) or every second,
-so a new task reaches an idle polecat within a tick. Hand-overs run in worker threads; the
-store is only touched from the loop's own thread.
+so a new task reaches an idle polecat within a tick. Hand-overs run in a bounded pool of
+worker threads (a burst of 300 tasks is never 300 threads); the store is only touched from
+the loop's own thread.
+
+It keeps the witness, refinery and sidebar panes alive: a dead one is respawned in place,
+a vanished one rebuilt (`swarm.heal`, under the build lock, so never while `swarm up`
+builds); the witness does the same for the controller's own pane. A second pane for an
+agent is removed whichever of the two sees it first.
 """
 
 from __future__ import annotations
@@ -18,9 +24,12 @@ import anyio
 from swarm.actions import launch_args
 from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
+from swarm.errors import SwarmError
+from swarm.heal import current_plan, reconcile, remove_extra_panes
 from swarm.instance import SwarmInstance
 from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
+from swarm.tmux.builder import extra_panes
 from swarm.tmux.client import PaneInfo, Tmux
 
 TICK = 0.1  # seconds between looks at the store's data_version
@@ -30,6 +39,9 @@ SUPERVISED = ("witness", "refinery", "sidebar")
 RESPAWN_BACKOFF = 2.0  # doubled after each respawn that did not last
 RESPAWN_BACKOFF_MAX = 120.0
 STABLE_AFTER = 60.0  # a pane alive this long resets its backoff
+RECONCILE_EVERY = 3.0  # seconds between two tries at rebuilding a vanished pane
+PLAN_FRESH = 30.0  # seconds the plan's list of supervised panes is trusted
+HANDOVER_WORKERS = 32  # threads typing hand-overs at once; the rest wait their turn
 
 Log = Callable[[str], None]
 
@@ -42,10 +54,14 @@ class Controller:
     dead_since: dict[str, float] = field(default_factory=dict)
     backoff: dict[str, float] = field(default_factory=dict)
     respawned_at: dict[str, float] = field(default_factory=dict)
+    reconciled_at: float = float("-inf")
+    planned: frozenset[str] | None = None  # the supervised panes the plan has
+    planned_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.tmux = Tmux(self.instance.socket)
         self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
+        self.workers = anyio.CapacityLimiter(HANDOVER_WORKERS)
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
         lock = take_lock(self.instance.state_dir, "controller")
@@ -70,10 +86,16 @@ class Controller:
             os.close(lock)
 
     def tick(self, store: Store, dispatcher: Dispatcher, group: anyio.abc.TaskGroup) -> None:
-        panes = {p.agent: p for p in self.tmux.list_panes(self.instance.session) if p.agent}
+        live = self.tmux.list_panes(self.instance.session)  # the tick's one tmux question
+        panes = {p.agent: p for p in live if p.agent}
         if not panes:
             return  # the session is gone (swarm down): nothing to drive
+        if extra_panes((p.agent, p.pane_id) for p in live):
+            for removed in remove_extra_panes(self.instance, self.tmux, store, "controller"):
+                self.log(f"second pane removed: {removed}")
+            return  # look again next tick, with one pane per agent
         self.supervise(store, panes)
+        self.heal_missing(store, panes)
         for handover in dispatcher.plan_handovers(panes, busy=set(self.in_flight)):
             self.in_flight.add(handover.agent)
             verb = "re-delivering" if handover.redelivery else "handing"
@@ -84,7 +106,7 @@ class Controller:
         outcome: DeliveryResult | Exception
         try:
             outcome = await anyio.to_thread.run_sync(
-                hand_over, self.instance, self.deliverer, handover
+                hand_over, self.instance, self.deliverer, handover, limiter=self.workers
             )
         except Exception as exc:  # reported and recorded; the loop goes on
             outcome = exc
@@ -125,6 +147,40 @@ class Controller:
             if store.find_agent(name) is not None:
                 store.record_restart(name)
             self.log(message)
+
+
+    def heal_missing(self, store: Store, panes: dict[str, PaneInfo]) -> None:
+        """Rebuild a vanished witness, refinery or sidebar pane (the witness cannot rebuild
+        its own, and rebuilds the controller's)."""
+        if all(name in panes for name in SUPERVISED):
+            return  # the common case: no plan read, no lock taken
+        now = time.monotonic()
+        if now - self.reconciled_at < RECONCILE_EVERY:
+            return
+        missing = [name for name in SUPERVISED if name not in panes and name in self._planned()]
+        if not missing:
+            return
+        self.reconciled_at = now
+        reason = f"{', '.join(missing)} pane{'s' if len(missing) > 1 else ''} gone"
+        try:
+            report = reconcile(self.instance, self.tmux, store, reason, who="controller")
+        except SwarmError as exc:
+            self.log(f"rebuilding {', '.join(missing)} failed: {exc.message}")
+            return
+        if report is not None:
+            self.log(f"{reason}: rebuilt {', '.join(report.created) or 'nothing'}")
+
+    def _planned(self) -> frozenset[str]:
+        now = time.monotonic()
+        if self.planned is None or now - self.planned_at > PLAN_FRESH:
+            try:
+                names = {p.name for p in current_plan(self.instance).pane_specs()}
+            except SwarmError as exc:
+                self.log(f"layout unreadable ({exc.message}); rebuilding nothing")
+                names = set()
+            self.planned = frozenset(names & set(SUPERVISED))
+            self.planned_at = now
+        return self.planned
 
 
 def run_controller(instance: SwarmInstance) -> int:
