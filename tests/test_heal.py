@@ -186,7 +186,9 @@ def test_every_pane_heals_without_swarm_up(repo: Path, tmux_socket: str, tmp_pat
         wait_for("every pane up", lambda: all(live_pane(tmux, session, n) for n in every), 20)
         for name in every:
             # what remains must be settled first: each kill is healed by a survivor
-            wait_for("the others alive", lambda: all(live_pane(tmux, session, n) for n in every), 20)
+            wait_for(
+                "the others alive", lambda: all(live_pane(tmux, session, n) for n in every), 20
+            )
             old = live_pane(tmux, session, name)
             assert old is not None
             tmux.run(("kill-pane", "-t", old))
@@ -219,3 +221,42 @@ def test_every_pane_heals_without_swarm_up(repo: Path, tmux_socket: str, tmp_pat
             check=True,
         ).stdout.strip()
         wait_for("the task done", lambda: store.get_task(task).status in ("done", "merged"), 60)
+
+
+MAX_POLECATS = 100  # the schema's maximum for a role's count (swarm.config.roles)
+
+
+@pytest.mark.slow
+def test_one_pane_per_agent_at_the_maximum_layout(
+    repo: Path, tmux_socket: str, tmp_path: Path
+) -> None:
+    """100 sim polecats, mayor, witness, refinery, sidebar and controller: once `up` returns,
+    every second for 60 s, each of them has exactly one pane (the witness and controller
+    run all along and must never build a pane `up` is building)."""
+    path = write_layout(
+        tmp_path,
+        {
+            "runtime": "sim",
+            "polecats_per_window": 10,
+            "roles": {
+                "mayor": {"count": 1},
+                "polecat": {"count": MAX_POLECATS},
+                "witness": {"count": 1},
+                "refinery": {"count": 1},
+            },
+        },
+    )
+    result = bring_up(str(path), repo)
+    tmux, session = Tmux(tmux_socket), result.plan.session
+    wanted = [p.name for p in result.plan.pane_specs()]
+    assert len(wanted) == MAX_POLECATS + 5
+    for second in range(60):
+        counts: dict[str, int] = {}
+        for pane in tmux.list_panes(session):
+            counts[pane.agent] = counts.get(pane.agent, 0) + 1
+        wrong = {name: counts.get(name, 0) for name in wanted if counts.get(name, 0) != 1}
+        assert not wrong, f"after {second}s, agents without exactly one pane: {wrong}"
+        time.sleep(1.0)
+    with Store.open(result.instance.db_path) as store:
+        assert not [e.message for e in store.events(limit=None) if e.kind == "swarm.duplicate"]
+        assert len(store.list_agents(role="polecat")) == MAX_POLECATS
