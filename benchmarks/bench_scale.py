@@ -5,8 +5,8 @@ controller; private tmux socket; SQLite) and the benchmark measures, from outsid
 
 - `swarm up` (the whole CLI command) against `tmuxp load -d` of as many `sleep` panes;
 - the time until every polecat is idle, and whether any agent ever has two panes;
-- idle: CPU (share of one core) and RSS of the controller, witness, refinery, sidebar and
-  the tmux server over `--idle` seconds;
+- idle: CPU (share of one core, the processes each one starts included) and RSS of the
+  controller, witness, refinery, sidebar and the tmux server over `--idle` seconds;
 - busy: `--tasks` tasks added at once (one transaction, like a mayor's burst); the same
   CPU figures until every task is merged, dispatch latency (task added -> its text typed
   into a polecat, from the store's `task.delivered` events) p50/p95 of the first wave (the
@@ -113,11 +113,22 @@ def control_pids(state: Path, socket: str, env: dict[str, str]) -> dict[str, int
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds of each process and of the processes it starts (the controller's `tmux`
+    and `git` calls, the witness's control-mode client, the refinery's git), finished or not."""
     spent: dict[str, float] = {}
     for name, pid in pids.items():
         try:
-            times = psutil.Process(pid).cpu_times()
-            spent[name] = times.user + times.system
+            proc = psutil.Process(pid)
+            times = proc.cpu_times()
+            if name == "tmux":  # its children are the agents: the server's own time only
+                spent[name] = times.user + times.system
+                continue
+            total = times.user + times.system + times.children_user + times.children_system
+            for child in proc.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    own = child.cpu_times()
+                    total += own.user + own.system
+            spent[name] = total
         except psutil.Error:
             pass
     return spent
