@@ -1,7 +1,10 @@
 """The controller's main loop (anyio): wake on store changes, dispatch, watch the helpers.
 
 It wakes when the store changes (SQLite's `data_version`, a free check) or every second,
-so a new task reaches an idle polecat within a tick. Hand-overs run in a bounded pool of
+so a new task reaches an idle polecat within a tick. A busy swarm changes the store many
+times a second; those wake-ups dispatch with a pane list at most PANES_FRESH old (one tmux
+call per half second, not per change), and the supervision below runs once a second.
+Hand-overs run in a bounded pool of
 worker threads (a burst of 300 tasks is never 300 threads); the store is only touched from
 the loop's own thread.
 
@@ -33,7 +36,8 @@ from swarm.tmux.builder import extra_panes
 from swarm.tmux.client import PaneInfo, Tmux
 
 TICK = 0.1  # seconds between looks at the store's data_version
-IDLE_TICK = 1.0  # a full pass at least this often, changed or not
+IDLE_TICK = 1.0  # a full pass (fresh panes, supervision) at least this often, changed or not
+PANES_FRESH = 0.5  # seconds a dispatch pass may reuse the last pane list
 # Panes the controller keeps alive itself (the witness restarts agents, with backoff).
 SUPERVISED = ("witness", "refinery", "sidebar")
 RESPAWN_BACKOFF = 2.0  # doubled after each respawn that did not last
@@ -57,6 +61,8 @@ class Controller:
     reconciled_at: float = float("-inf")
     planned: frozenset[str] | None = None  # the supervised panes the plan has
     planned_at: float = float("-inf")
+    live: list[PaneInfo] = field(default_factory=list)
+    live_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.tmux = Tmux(self.instance.socket)
@@ -72,30 +78,41 @@ class Controller:
         try:
             async with anyio.create_task_group() as group:
                 last_version = -1
-                last_pass = 0.0
+                last_full = float("-inf")
                 while until is None or not until():
                     version = store.data_version()
                     now = time.monotonic()
-                    if version != last_version or now - last_pass >= IDLE_TICK:
-                        last_version, last_pass = version, now
-                        self.tick(store, dispatcher, group)
+                    full = now - last_full >= IDLE_TICK
+                    if version != last_version or full:
+                        last_version = version
+                        last_full = now if full else last_full
+                        self.tick(store, dispatcher, group, full=full)
                     await anyio.sleep(TICK)
                 group.cancel_scope.cancel()
         finally:
             store.close()
             os.close(lock)
 
-    def tick(self, store: Store, dispatcher: Dispatcher, group: anyio.abc.TaskGroup) -> None:
-        live = self.tmux.list_panes(self.instance.session)  # the tick's one tmux question
+    def tick(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        group: anyio.abc.TaskGroup,
+        *,
+        full: bool = True,
+    ) -> None:
+        live = self.panes(fresh=full)  # at most the tick's one tmux question
         panes = {p.agent: p for p in live if p.agent}
         if not panes:
             return  # the session is gone (swarm down): nothing to drive
-        if extra_panes((p.agent, p.pane_id) for p in live):
-            for removed in remove_extra_panes(self.instance, self.tmux, store, "controller"):
-                self.log(f"second pane removed: {removed}")
-            return  # look again next tick, with one pane per agent
-        self.supervise(store, panes)
-        self.heal_missing(store, panes)
+        if full:
+            if extra_panes((p.agent, p.pane_id) for p in live):
+                for removed in remove_extra_panes(self.instance, self.tmux, store, "controller"):
+                    self.log(f"second pane removed: {removed}")
+                self.live_at = float("-inf")
+                return  # look again next tick, with one pane per agent
+            self.supervise(store, panes)
+            self.heal_missing(store, panes)
         for handover in dispatcher.plan_handovers(panes, busy=set(self.in_flight)):
             self.in_flight.add(handover.agent)
             verb = "re-delivering" if handover.redelivery else "handing"
@@ -110,10 +127,20 @@ class Controller:
             )
         except Exception as exc:  # reported and recorded; the loop goes on
             outcome = exc
+            self.live_at = float("-inf")  # the pane may be gone: ask tmux again
             self.log(f"hand-over of {handover.task.id} to {handover.agent} failed: {exc}")
         finally:
             self.in_flight.discard(handover.agent)
         dispatcher.record(handover, outcome)
+
+    def panes(self, *, fresh: bool) -> list[PaneInfo]:
+        """Every pane of the session: asked of tmux when `fresh` or the last answer is older
+        than PANES_FRESH (a dispatch to a pane that died since fails and is retried)."""
+        now = time.monotonic()
+        if fresh or now - self.live_at > PANES_FRESH:
+            self.live = self.tmux.list_panes(self.instance.session)
+            self.live_at = now
+        return self.live
 
     def supervise(self, store: Store, panes: dict[str, PaneInfo]) -> None:
         """Respawn a dead witness, refinery or sidebar in place (same pane, same command).
@@ -168,6 +195,7 @@ class Controller:
             self.log(f"rebuilding {', '.join(missing)} failed: {exc.message}")
             return
         if report is not None:
+            self.live_at = float("-inf")  # new panes: ask tmux again
             self.log(f"{reason}: rebuilt {', '.join(report.created) or 'nothing'}")
 
     def _planned(self) -> frozenset[str]:
