@@ -28,7 +28,7 @@ from swarm.actions import launch_args
 from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
 from swarm.errors import SwarmError
-from swarm.heal import current_plan, reconcile, remove_extra_panes
+from swarm.heal import build_lock, current_plan, reconcile, remove_extra_panes
 from swarm.instance import SwarmInstance
 from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
@@ -162,7 +162,10 @@ class Controller:
                 continue
             # Said again in full: a bare respawn would run with the session's environment only.
             launch = launch_args(self.instance, name)
-            self.tmux.run(("respawn-pane", "-k", "-t", pane.pane_id, *launch), check=False)
+            with build_lock(self.instance.state_dir, wait=False) as held:
+                if not held:
+                    continue  # `swarm up` is building (and respawns dead panes itself)
+                self.tmux.run(("respawn-pane", "-k", "-t", pane.pane_id, *launch), check=False)
             self.dead_since.pop(name, None)
             self.respawned_at[name] = now
             self.backoff[name] = min(wait * 2, RESPAWN_BACKOFF_MAX)
@@ -174,7 +177,6 @@ class Controller:
             if store.find_agent(name) is not None:
                 store.record_restart(name)
             self.log(message)
-
 
     def heal_missing(self, store: Store, panes: dict[str, PaneInfo]) -> None:
         """Rebuild a vanished witness, refinery or sidebar pane (the witness cannot rebuild

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from swarm import actions
 from swarm.errors import SwarmError
-from swarm.heal import reconcile, remove_extra_panes
+from swarm.heal import build_lock, reconcile, remove_extra_panes
 from swarm.instance import SwarmInstance
 from swarm.store import Store
 from swarm.tmux.builder import extra_panes
@@ -110,7 +110,11 @@ class Effects:
         elif isinstance(action, RespawnPane):
             kill = ["-k"] if action.kill else []
             launch = actions.launch_args(self.instance, action.name)
-            self.tmux.run(("respawn-pane", *kill, "-t", action.pane_id, *launch), check=False)
+            with build_lock(self.instance.state_dir, wait=False) as held:
+                if not held:  # `swarm up` is building and respawns dead panes itself
+                    self.log(f"{action.name}: a build is under way; respawn left to it")
+                    return
+                self.tmux.run(("respawn-pane", *kill, "-t", action.pane_id, *launch), check=False)
             store.add_event(
                 "witness.respawn",
                 f"{action.name} pane respawned: {action.reason}",
