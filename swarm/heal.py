@@ -13,7 +13,7 @@ pane someone else just made is never made twice. A second pane for an agent, how
 came about, is removed by the next build or by `remove_extra_panes`, with an event.
 
 Agents are registered from the plan before their panes start, so the first signal their
-runtime sends (a SessionStart hook a second later) finds them; pane ids and pids are
+runtime sends (a SessionStart report a second later) finds them; pane ids and pids are
 filled in once the panes exist.
 """
 

@@ -123,20 +123,20 @@ def test_up_removes_a_second_pane_of_an_agent_with_an_event(
 def test_agents_are_registered_before_their_runtimes_report(
     repo: Path, tmux_socket: str, tmp_path: Path
 ) -> None:
-    """A runtime whose first act is its SessionStart hook: no witness runs, so only the hook
-    itself can make the agent idle, and it must find the agent registered."""
+    """A runtime whose first act is its SessionStart report: no witness runs, so only the
+    report itself can make the agent idle, and it must find the agent registered."""
     report_at_once = {
         "runtime": "command",
         "command": [
             "/bin/sh",
             "-c",
-            f"{sys.executable} -m swarm hook SessionStart </dev/null; exec sleep 600",
+            f"{sys.executable} -m swarm report SessionStart </dev/null; exec sleep 600",
         ],
     }
     result = bring_up(str(trivial_layout(tmp_path, report_at_once)), repo)
     with Store.open(result.instance.db_path) as store:
         wait_for(
-            "both polecats idle through their own hook",
+            "both polecats idle through their own report",
             lambda: all(a.state == "idle" for a in store.list_agents(role="polecat")),
             timeout=20,
         )
