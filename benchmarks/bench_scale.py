@@ -3,7 +3,9 @@
 For each size a real swarm runs (sim polecats in windows of 10, witness, refinery, sidebar,
 controller; private tmux socket; SQLite) and the benchmark measures, from outside:
 
-- `swarm up` (the whole CLI command) against `tmuxp load -d` of as many `sleep` panes;
+- `swarm up` (the whole CLI command) against `tmuxp load -d` of as many `sleep` panes: with
+  the sim agents (each a Python process starting while tmux builds), and with trivial
+  agents (`sleep`, as tmuxp's panes run), the like-for-like ratio;
 - the time until every polecat is idle, and whether any agent ever has two panes;
 - idle: CPU (share of one core, the processes each one starts included) and RSS of the
   controller, witness, refinery, sidebar and the tmux server over `--idle` seconds;
@@ -51,16 +53,17 @@ def make_repo(path: Path) -> None:
         subprocess.run(["git", "-C", str(path), "config", key, value], check=True)
 
 
-def layout(polecats: int) -> dict[str, object]:
+def layout(polecats: int, trivial: bool = False) -> dict[str, object]:
+    agent = {"runtime": "command", "command": ["sleep", "600"]} if trivial else {}
     return {
         "description": f"{polecats} sim polecats (bench_scale)",
-        "runtime": "sim",
+        "runtime": "command" if trivial else "sim",
         "polecats_per_window": 10,
         "roles": {
-            "mayor": {"count": 0},
-            "polecat": {"count": polecats},
-            "witness": {"count": 1},
-            "refinery": {"count": 1},
+            "mayor": {"count": 0, **agent},
+            "polecat": {"count": polecats, **agent},
+            "witness": {"count": 1, **agent},
+            "refinery": {"count": 1, **agent},
         },
         "windows": [
             {"name": "control", "layout": "tiled", "panes": ["witness", "refinery"]},
@@ -158,6 +161,7 @@ def duplicated(socket: str, env: dict[str, str]) -> int:
 class Result:
     size: int
     up: float
+    up_trivial: float
     tmuxp: float
     idle_after: float
     idle: Usage
@@ -244,6 +248,7 @@ def run_size(size: int, args: argparse.Namespace, work: Path, env: dict[str, str
     return Result(
         size=size,
         up=up,
+        up_trivial=time_trivial_up(size, work, env),
         tmuxp=tmuxp,
         idle_after=idle_after,
         idle=idle,
@@ -255,6 +260,22 @@ def run_size(size: int, args: argparse.Namespace, work: Path, env: dict[str, str
         merged=len(merged),
         duplicates=duplicates,
     )
+
+
+def time_trivial_up(size: int, work: Path, env: dict[str, str]) -> float:
+    """`swarm up` of the same layout with `sleep` agents, like tmuxp's panes."""
+    repo = work / f"trivial-{size}"
+    make_repo(repo)
+    path = repo.parent / f"trivial-{size}.yaml"
+    path.write_text(json.dumps(layout(size, trivial=True)))
+    run_env = {**env, "SWARM_TMUX_SOCKET": f"bench-trivial-{size}"}
+    swarm = [sys.executable, "-m", "swarm"]
+    started = time.perf_counter()
+    subprocess.run([*swarm, "up", str(path), "--detach"], cwd=repo, env=run_env, check=True,
+                   capture_output=True)  # fmt: skip
+    elapsed = time.perf_counter() - started
+    subprocess.run([*swarm, "down"], cwd=repo, env=run_env, capture_output=True)
+    return elapsed
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -274,11 +295,14 @@ def print_table(results: list[Result], tasks: int) -> None:
         print(f"{r.size:>8} " + " ".join(f"{c:>11}" for c in cells)
               + f" {pct(r.idle.total)}/{pct(r.busy.total):>5} {rss:6.0f}")  # fmt: skip
     print("\ndispatch p50/p95: the first wave (one task per idle polecat); all p95: every task")
-    print(f"{'polecats':>8} {'up s':>6} {'tmuxp s':>7} {'up/tmuxp':>8} {'idle at s':>9} "
+    print("up: with sim agents; trivial: with `sleep` agents, like tmuxp's panes")
+    print(f"{'polecats':>8} {'up s':>6} {'tmuxp s':>7} {'up/tmuxp':>8} {'trivial':>7} "
+          f"{'/tmuxp':>6} {'idle at s':>9} "
           f"{'p50 s':>6} {'p95 s':>6} {'all p95':>7} {'merged':>7} {'/min':>6} "
           f"{'2 panes':>7}")  # fmt: skip
     for r in results:
         print(f"{r.size:>8} {r.up:6.2f} {r.tmuxp:7.2f} {r.up / r.tmuxp:8.2f} "
+              f"{r.up_trivial:7.2f} {r.up_trivial / r.tmuxp:6.2f} "
               f"{r.idle_after:9.1f} {r.p50:6.2f} {r.p95:6.2f} {r.all_p95:7.2f} "
               f"{r.merged:>3}/{tasks:<3} "
               f"{r.per_minute:6.1f} {r.duplicates:>7}")  # fmt: skip
