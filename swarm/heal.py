@@ -12,6 +12,11 @@ holder is building that very pane, and reads the panes again once it holds the l
 pane someone else just made is never made twice. A second pane for an agent, however it
 came about, is removed by the next build or by `remove_extra_panes`, with an event.
 
+A healer rebuilds only what `swarm up` built: the agents it registered in the store, the
+controller and the sidebar (`healing_plan`). The layout file alone may say more (`up` can
+be given overrides, e.g. fewer polecats or no refinery), and a healer must never start an
+agent the person did not bring up.
+
 Agents are registered from the plan before their panes start, so the first signal their
 runtime sends (a SessionStart report a second later) finds them; pane ids and pids are
 filled in once the panes exist.
@@ -22,8 +27,9 @@ from __future__ import annotations
 import fcntl
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 from swarm.config import load_plan
@@ -67,6 +73,18 @@ def build_lock(state_dir: Path, *, wait: bool) -> Iterator[bool]:
 def current_plan(instance: SwarmInstance) -> SwarmPlan:
     """The plan the running swarm was brought up with (the one place healers read it)."""
     return load_plan(str(instance.layout_path), instance.repo)
+
+
+def healing_plan(plan: SwarmPlan, registered: Collection[str]) -> SwarmPlan:
+    """The part of `plan` a healer may rebuild: the registered agents' panes, the controller
+    and the sidebar; windows left with no pane are dropped."""
+    windows = []
+    for window in plan.windows:
+        panes = tuple(p for p in window.panes if p.kind != "agent" or p.name in registered)
+        if panes:
+            windows.append(replace(window, panes=panes))
+    agents = tuple(a for a in plan.agents if a.name in registered)
+    return replace(plan, windows=tuple(windows), agents=agents)
 
 
 def build(
@@ -143,7 +161,7 @@ def reconcile(
     with build_lock(instance.state_dir, wait=False) as held:
         if not held:
             return None
-        plan = current_plan(instance)
+        plan = healing_plan(current_plan(instance), {a.name for a in store.list_agents()})
         live = tmux.list_panes(instance.session)
         if not live:
             return None  # the session is gone (`swarm down`): nothing to heal

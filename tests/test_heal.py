@@ -105,6 +105,20 @@ def test_a_healer_waits_for_a_running_build_and_never_builds_twice(
     assert len(panes_of(tmux, session, "polecat-2")) == 1
 
 
+def test_a_healer_rebuilds_only_what_up_built(repo: Path, tmux_socket: str, tmp_path: Path) -> None:
+    """`up` with an override of the layout's count: the healer must not add polecat-2."""
+    layout = str(trivial_layout(tmp_path))  # 2 polecats in the file
+    result = bring_up(layout, repo, overrides={"roles": {"polecat": {"count": 1}}})
+    tmux, session = Tmux(tmux_socket), result.plan.session
+    with Store.open(result.instance.db_path) as store:
+        assert reconcile(result.instance, tmux, store, "test", who="controller") is None
+        tmux.run(("kill-pane", "-t", panes_of(tmux, session, "polecat-1")[0]))
+        report = reconcile(result.instance, tmux, store, "polecat-1 gone", who="witness")
+        assert report is not None and report.created == ["polecat-1"]
+        assert [a.name for a in store.list_agents(role="polecat")] == ["polecat-1"]
+    assert panes_of(tmux, session, "polecat-2") == []
+
+
 def test_up_removes_a_second_pane_of_an_agent_with_an_event(
     repo: Path, tmux_socket: str, tmp_path: Path
 ) -> None:

@@ -28,7 +28,7 @@ from swarm.actions import launch_args
 from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
 from swarm.errors import SwarmError
-from swarm.heal import build_lock, current_plan, reconcile, remove_extra_panes
+from swarm.heal import build_lock, current_plan, healing_plan, reconcile, remove_extra_panes
 from swarm.instance import SwarmInstance
 from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
@@ -186,7 +186,8 @@ class Controller:
         now = time.monotonic()
         if now - self.reconciled_at < RECONCILE_EVERY:
             return
-        missing = [name for name in SUPERVISED if name not in panes and name in self._planned()]
+        planned = self._planned(store)
+        missing = [name for name in SUPERVISED if name not in panes and name in planned]
         if not missing:
             return
         self.reconciled_at = now
@@ -200,11 +201,13 @@ class Controller:
             self.live_at = float("-inf")  # new panes: ask tmux again
             self.log(f"{reason}: rebuilt {', '.join(report.created) or 'nothing'}")
 
-    def _planned(self) -> frozenset[str]:
+    def _planned(self, store: Store) -> frozenset[str]:
         now = time.monotonic()
         if self.planned is None or now - self.planned_at > PLAN_FRESH:
             try:
-                names = {p.name for p in current_plan(self.instance).pane_specs()}
+                registered = {a.name for a in store.list_agents()}
+                plan = healing_plan(current_plan(self.instance), registered)
+                names = {p.name for p in plan.pane_specs()}
             except SwarmError as exc:
                 self.log(f"layout unreadable ({exc.message}); rebuilding nothing")
                 names = set()
