@@ -36,6 +36,10 @@ from swarm.tmux.client import Tmux
 PASTE_END = "\x1b[201~"
 
 Confirm = Callable[[], bool]
+# How long a runtime's prompt report may take to say it took the text: it is its own
+# process, which on a loaded machine (thirty agents building at once) starts slowly. It ends
+# as soon as the report comes; only a text that never arrives waits it out.
+ACK_TIMEOUT = 12.0
 PendingInput = Callable[[str], bool]
 
 
@@ -93,10 +97,18 @@ def _wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.05)
 class Deliverer:
     """Delivers texts into panes of one tmux server."""
 
-    def __init__(self, tmux: Tmux, lock_dir: Path, *, confirm_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        tmux: Tmux,
+        lock_dir: Path,
+        *,
+        confirm_timeout: float = 2.0,
+        ack_timeout: float = ACK_TIMEOUT,
+    ) -> None:
         self.tmux = tmux
         self.lock_dir = lock_dir
         self.confirm_timeout = confirm_timeout
+        self.ack_timeout = ack_timeout
 
     def screen(self, pane_id: str, lines: int = 15) -> str:
         """The bottom of a pane's screen, for input-line checks (only asked when needed)."""
@@ -148,7 +160,13 @@ class Deliverer:
                 # would submit nothing, or answer a menu that replaced the line.
                 if pending is None or not pending(self.screen(pane_id)):
                     break
-            return DeliveryResult(pane_id, len(data), enters, False)
+        if confirm is not None:
+            # Submitted, but its report is slow to come (its own process, on a loaded
+            # machine): wait for it, pressing nothing more and holding the pane for no one.
+            how = self._confirmed(pane_id, confirm, None, queued, self.ack_timeout)
+            if how:
+                return DeliveryResult(pane_id, len(data), enters, True, how)
+        return DeliveryResult(pane_id, len(data), enters, False)
 
     def _confirmed(
         self,

@@ -12,10 +12,9 @@ holder is building that very pane, and reads the panes again once it holds the l
 pane someone else just made is never made twice. A second pane for an agent, however it
 came about, is removed by the next build or by `remove_extra_panes`, with an event.
 
-A healer rebuilds only what `swarm up` built: the agents it registered in the store, the
-controller and the sidebar (`healing_plan`). The layout file alone may say more (`up` can
-be given overrides, e.g. fewer polecats or no refinery), and a healer must never start an
-agent the person did not bring up.
+A healer rebuilds only what `swarm up` built, from the plan file it wrote, and of that
+only the agents registered in the store, the controller and the sidebar (`healing_plan`):
+a healer must never start an agent the person did not bring up.
 
 Agents are registered from the plan before their panes start, so the first signal their
 runtime sends (a SessionStart report a second later) finds them; pane ids and pids are
@@ -32,10 +31,10 @@ from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.plan import SwarmPlan
+from swarm.planfile import read_plan
 from swarm.store import Store
 from swarm.tmux.builder import BuildReport, ProgressFn, SwarmBuilder, extra_panes
 from swarm.tmux.client import Tmux
@@ -71,8 +70,8 @@ def build_lock(state_dir: Path, *, wait: bool) -> Iterator[bool]:
 
 
 def current_plan(instance: SwarmInstance) -> SwarmPlan:
-    """The plan the running swarm was brought up with (the one place healers read it)."""
-    return load_plan(str(instance.layout_path), instance.repo)
+    """The plan the running swarm was brought up with (the plan file `swarm up` wrote)."""
+    return read_plan(instance.state_dir)
 
 
 def healing_plan(plan: SwarmPlan, registered: Collection[str]) -> SwarmPlan:

@@ -50,9 +50,9 @@ CASES: list[tuple[str, str, str]] = [
         "{file}:3:12: roles.polecat.count: expected an integer from 0 to 100, got -1",
     ),
     (
-        "11-mayors",
-        "roles:\n  mayor: {count: 11}\n",
-        "{file}:2:18: roles.mayor.count: expected an integer from 0 to 10, got 11",
+        "101-mayors",
+        "roles:\n  mayor: {count: 101}\n",
+        "{file}:2:18: roles.mayor.count: expected an integer from 0 to 100, got 101",
     ),
     (
         "bool-for-int",
@@ -439,7 +439,9 @@ def test_cli_contract_unknown_layout_name(work: Path) -> None:
         load_plan("fatcory", work)
     message, code = error_report(info.value)
     assert code == 2
-    assert message == "unknown layout 'fatcory' (bundled: demo, factory, solo, team)"
+    assert message == (
+        "unknown layout 'fatcory' (did you mean 'factory'? bundled: demo, factory, solo, team)"
+    )
 
 
 def test_cli_contract_missing_layout_file(work: Path) -> None:

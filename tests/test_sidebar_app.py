@@ -187,6 +187,8 @@ async def test_retry_and_reject_act_on_the_selected_merge_request() -> None:
         merges = app.query_one(MergesTable)
         assert [m.id for m in merges.shown][:3] == [40, 41, 42]
         await pilot.press("m")  # the merges list's cursor starts on the head of the queue
+        assert isinstance(app.screen, ConfirmScreen)  # a stray `m` changes nothing unasked
+        await pilot.press("y")
         await until(pilot, lambda: len(app.results) == 1)
         await pilot.press("tab")
         assert app.focused is merges
@@ -334,10 +336,13 @@ async def test_a_change_updates_only_the_changed_cells() -> None:
 
 def _with_agent(snapshot: Snapshot, agent: object, reorder: bool = False) -> Snapshot:
     from swarm.ui.data import AgentRow, order_agents
+    from swarm.ui.sample import SAMPLE_RANK
 
     assert isinstance(agent, AgentRow)
     agents = tuple(agent if a.name == agent.name else a for a in snapshot.agents)
-    return dataclasses.replace(snapshot, agents=order_agents(agents) if reorder else agents)
+    return dataclasses.replace(
+        snapshot, agents=order_agents(agents, SAMPLE_RANK) if reorder else agents
+    )
 
 
 async def test_a_failing_read_is_reported_and_retried() -> None:

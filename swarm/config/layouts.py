@@ -15,9 +15,10 @@ from typing import Annotated, Any, Literal
 
 from swarm import paths
 from swarm.config.roles import ROLE_NAME_HELP, ROLE_NAME_PATTERN, RoleOverride, RuntimeName
-from swarm.config.schema import Coerce, Validator
+from swarm.config.schema import Coerce, Validator, suggest
 from swarm.config.yamlpos import Document, load_document
 from swarm.errors import ConfigError, NotFoundError
+from swarm.plan import MergeSpec
 
 TmuxLayout = Literal[
     "main-vertical", "main-horizontal", "tiled", "even-horizontal", "even-vertical"
@@ -82,21 +83,16 @@ class KeysConfig:
 
 
 @dataclass(frozen=True)
-class MergeConfig:
-    strategy: Literal["rebase", "merge"] = "rebase"
-    batch_size: int = field(default=4, metadata={"min": 1, "max": 32})
-    batch_wait: float = field(default=2.0, metadata={"min": 0, "max": 3600})
-    max_bounces: int = field(default=3, metadata={"min": 1, "max": 20})
-    gate_jobs: int | None = field(
-        default=None,
-        metadata={
-            "min": 1,
-            "max": 32,
-            "help": "gate runs at once when a batch fails; default: CPUs",
-        },
+class WorktreeConfig:
+    copy: tuple[str, ...] = field(
+        default=(), metadata={"help": "files or folders copied from the checkout (.env)"}
     )
-    target: str | None = field(
-        default=None, metadata={"help": "branch merged into; default: the repo's current branch"}
+    link: tuple[str, ...] = field(
+        default=(), metadata={"help": "files or folders linked to the checkout (node_modules)"}
+    )
+    setup: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "commands run once in a new worktree, in its pane (uv sync, npm ci)"},
     )
 
 
@@ -151,7 +147,8 @@ class LayoutFile:
     role_paths: tuple[str, ...] = ()
     windows: tuple[WindowConfig, ...] | None = None
     gate: tuple[str, ...] = ()
-    merge: MergeConfig = field(default_factory=MergeConfig)
+    merge: MergeSpec = field(default_factory=MergeSpec)
+    worktree: WorktreeConfig = field(default_factory=WorktreeConfig)
 
 
 @dataclass(frozen=True)
@@ -198,7 +195,11 @@ def find_layout(name_or_path: str | None, repo: Path | None = None) -> Path:
     bundled = bundled_layouts()
     if name_or_path in bundled:
         return bundled[name_or_path]
-    raise NotFoundError(f"unknown layout '{name_or_path}' (bundled: {', '.join(sorted(bundled))})")
+    close = suggest(name_or_path, bundled)
+    hint = f"did you mean '{close}'? " if close else ""
+    raise NotFoundError(
+        f"unknown layout '{name_or_path}' ({hint}bundled: {', '.join(sorted(bundled))})"
+    )
 
 
 def load_layout(path: Path, *, overrides: Mapping[str, Any] | None = None) -> LoadedLayout:

@@ -17,7 +17,6 @@ agent is removed whichever of the two sees it first.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,16 +29,17 @@ from swarm.delivery import Deliverer, DeliveryResult
 from swarm.errors import SwarmError
 from swarm.heal import build_lock, current_plan, healing_plan, reconcile, remove_extra_panes
 from swarm.instance import SwarmInstance
-from swarm.singleton import AlreadyRunning, log_line, take_lock
+from swarm.runtimes.registry import runtime_for
+from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
+from swarm.store.health import StoreLost, StoreWatch
 from swarm.tmux.builder import extra_panes
 from swarm.tmux.client import PaneInfo, Tmux
 
 TICK = 0.1  # seconds between looks at the store's data_version
 IDLE_TICK = 1.0  # a full pass (fresh panes, supervision) at least this often, changed or not
 PANES_FRESH = 0.5  # seconds a dispatch pass may reuse the last pane list
-# Panes the controller keeps alive itself (the witness restarts agents, with backoff).
-SUPERVISED = ("witness", "refinery", "sidebar")
+SIDEBAR = "sidebar"  # the sidebar's pane (a pane of the swarm's own, not an agent)
 RESPAWN_BACKOFF = 2.0  # doubled after each respawn that did not last
 RESPAWN_BACKOFF_MAX = 120.0
 STABLE_AFTER = 60.0  # a pane alive this long resets its backoff
@@ -70,11 +70,12 @@ class Controller:
         self.workers = anyio.CapacityLimiter(HANDOVER_WORKERS)
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
-        lock = take_lock(self.instance.state_dir, "controller")
         store = Store.open(self.instance.db_path)
+        watch = StoreWatch(self.instance.db_path)  # deleted or replaced: stop, say so
         dispatcher = Dispatcher(self.instance, store)
         store.add_event("controller.start", f"controller started (pid {os.getpid()})")
         self.log(f"controller for swarm {self.instance.session} (pid {os.getpid()})")
+        lost: str | None = None
         try:
             async with anyio.create_task_group() as group:
                 last_version = -1
@@ -86,12 +87,17 @@ class Controller:
                     if version != last_version or full:
                         last_version = version
                         last_full = now if full else last_full
+                        lost = watch.problem()  # never dispatch from a store nobody sees
+                        if lost is not None:
+                            break
                         self.tick(store, dispatcher, group, full=full)
                     await anyio.sleep(TICK)
                 group.cancel_scope.cancel()
         finally:
             store.close()
-            os.close(lock)
+        if lost is not None:
+            self.log(f"STOPPED: {lost}")
+            raise StoreLost(lost)
 
     def tick(
         self,
@@ -149,7 +155,7 @@ class Controller:
         broken command never turns into a fork storm.
         """
         now = time.monotonic()
-        for name in SUPERVISED:
+        for name in supervised(store, panes):
             pane = panes.get(name)
             if pane is None or not pane.dead:
                 self.dead_since.pop(name, None)
@@ -161,7 +167,13 @@ class Controller:
             if now - first_seen < wait:
                 continue
             # Said again in full: a bare respawn would run with the session's environment only.
-            launch = launch_args(self.instance, name)
+            try:
+                launch = launch_args(self.instance, name)
+            except SwarmError as exc:  # no plan to respawn from: say so, never guess
+                self.log(f"{name} pane died; not respawned: {exc.message}")
+                self.dead_since[name] = now
+                self.backoff[name] = min(wait * 2, RESPAWN_BACKOFF_MAX)
+                continue
             with build_lock(self.instance.state_dir, wait=False) as held:
                 if not held:
                     continue  # `swarm up` is building (and respawns dead panes itself)
@@ -181,14 +193,12 @@ class Controller:
     def heal_missing(self, store: Store, panes: dict[str, PaneInfo]) -> None:
         """Rebuild a vanished witness, refinery or sidebar pane (the witness cannot rebuild
         its own, and rebuilds the controller's)."""
-        if all(name in panes for name in SUPERVISED):
+        expected = self._expected(store)
+        missing = [name for name in expected if name not in panes]
+        if not missing:
             return  # the common case: no plan read, no lock taken
         now = time.monotonic()
         if now - self.reconciled_at < RECONCILE_EVERY:
-            return
-        planned = self._planned(store)
-        missing = [name for name in SUPERVISED if name not in panes and name in planned]
-        if not missing:
             return
         self.reconciled_at = now
         reason = f"{', '.join(missing)} pane{'s' if len(missing) > 1 else ''} gone"
@@ -201,25 +211,31 @@ class Controller:
             self.live_at = float("-inf")  # new panes: ask tmux again
             self.log(f"{reason}: rebuilt {', '.join(report.created) or 'nothing'}")
 
-    def _planned(self, store: Store) -> frozenset[str]:
+    def _expected(self, store: Store) -> frozenset[str]:
+        """The panes the controller supervises that `swarm up` built (the swarm's own loops
+        and the sidebar), read from the store and the plan file every PLAN_FRESH seconds."""
         now = time.monotonic()
         if self.planned is None or now - self.planned_at > PLAN_FRESH:
+            agents = store.list_agents()
+            loops = {a.name for a in agents if runtime_for(a.runtime).builtin_loop}
             try:
-                registered = {a.name for a in store.list_agents()}
-                plan = healing_plan(current_plan(self.instance), registered)
-                names = {p.name for p in plan.pane_specs()}
+                plan = healing_plan(current_plan(self.instance), {a.name for a in agents})
+                names = {p.name for p in plan.pane_specs() if p.name in loops or p.kind == SIDEBAR}
             except SwarmError as exc:
-                self.log(f"layout unreadable ({exc.message}); rebuilding nothing")
+                self.log(f"no plan to rebuild from ({exc.message}); rebuilding nothing")
                 names = set()
-            self.planned = frozenset(names & set(SUPERVISED))
+            self.planned = frozenset(names)
             self.planned_at = now
         return self.planned
 
 
+def supervised(store: Store, panes: dict[str, PaneInfo]) -> list[str]:
+    """Panes the controller keeps alive itself: the swarm's own loops (witness, refinery)
+    and the sidebar. The witness restarts agents, with backoff."""
+    loops = [a.name for a in store.list_agents() if runtime_for(a.runtime).builtin_loop]
+    return [*loops, *(name for name, pane in panes.items() if pane.role == SIDEBAR)]
+
+
 def run_controller(instance: SwarmInstance) -> int:
-    try:
-        anyio.run(Controller(instance).run)
-    except AlreadyRunning as exc:
-        print(f"swarm: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
+    """`swarm controller`: the one controller of the swarm, until stopped."""
+    return run_daemon(instance.state_dir, "controller", lambda: anyio.run(Controller(instance).run))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from swarm.errors import ConfigError, SwarmError
 from swarm.plan import AgentSpec
 from swarm.runtimes.patterns import GENERIC, ScreenPatterns, ScreenVerdict, classify
 
@@ -85,6 +86,9 @@ class Runtime:
     restores_task: ClassVar[bool] = False  # a new session is given its held task at start
     builtin_loop: ClassVar[bool] = False  # a swarm loop kept alive by the controller, no agent
     uses_role_command: ClassVar[bool] = False  # runs the role's `command` list
+    # Variables a layout gets when `swarm up --runtime NAME` swaps this runtime in for the
+    # real agents (the sim then commits no notes nobody asked for).
+    stand_in_environment: ClassVar[dict[str, str]] = {}
 
     approve_keys: ClassVar[tuple[str, ...]] = ("Enter",)
     refuse_keys: ClassVar[tuple[str, ...]] = ("Escape",)
@@ -121,7 +125,11 @@ class Runtime:
 
     def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
         """The pane's command for `agent` (the worktree prelude is added by the caller)."""
-        raise NotImplementedError(f"runtime {self.name} does not say how to launch it")
+        raise ConfigError(f"runtime {self.name} does not say how to launch it")
+
+    def run_agent(self) -> int:
+        """`swarm agent NAME`: run the agent program this runtime ships, in this terminal."""
+        raise SwarmError(f"runtime {self.name} ships no agent program of its own")
 
     # -- its screen --------------------------------------------------------------------
 

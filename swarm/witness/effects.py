@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from swarm import actions
+from swarm import actions, roster
 from swarm.errors import SwarmError
 from swarm.heal import build_lock, reconcile, remove_extra_panes
 from swarm.instance import SwarmInstance
 from swarm.store import Store
+from swarm.store.models import Agent
 from swarm.tmux.builder import extra_panes
 from swarm.tmux.client import Tmux
 from swarm.witness.notify import Notifier
@@ -40,7 +41,6 @@ from swarm.witness.signals import PaneSignal
 Log = Callable[[str], None]
 RECONCILE_EVERY = 3.0  # seconds between two tries at rebuilding missing panes
 STALE_LOCK_AGE = 5.0  # an index.lock this old, with no process in the worktree, is left over
-MAYOR = "mayor"
 
 
 class Effects:
@@ -126,7 +126,7 @@ class Effects:
 
     def _restart(self, store: Store, action: Restart) -> None:
         record = store.get_agent(action.agent)
-        if record.worktree or record.role == "polecat":
+        if record.worktree or roster.capabilities(self.instance, record.role).worktree:
             cleared = clear_stale_index_lock(
                 worktree_of(self.instance, action.agent, record.worktree)
             )
@@ -174,13 +174,9 @@ class Effects:
         store.add_event("escalation", action.reason, agent=action.agent, task=action.task)
         self.log(f"{action.agent}: ESCALATION: {action.reason}")
         self.notifier.tell("swarm: escalation", action.reason, action.agent)
-        mayor = store.find_agent(MAYOR)
-        if (
-            mayor is not None
-            and action.agent != MAYOR
-            and mayor.state not in ("dead", "stopped", "done")
-        ):
-            self._nudge(MAYOR, text)
+        for told in escalation_receivers(self.instance, store):
+            if told.name != action.agent:
+                self._nudge(told.name, text)
 
     def _give_up(self, store: Store, action: GiveUp) -> None:
         if action.task is not None:
@@ -214,6 +210,12 @@ class Effects:
         if report is not None:
             made = ", ".join(report.created) or "nothing"
             self.log(f"reconcile ({action.reason}): rebuilt {made}")
+
+
+def escalation_receivers(instance: SwarmInstance, store: Store) -> list[Agent]:
+    """The live agents whose role receives escalations (every mayor, however many)."""
+    live = [a for a in store.list_agents() if a.state not in ("dead", "stopped", "done")]
+    return roster.that(instance, live, "receives_escalations")
 
 
 def _nudge_job(instance: SwarmInstance, agent: str, text: str) -> str:
