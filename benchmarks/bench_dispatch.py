@@ -35,11 +35,16 @@ def make_repo(path: Path) -> None:
 
 
 def received(inboxes: list[Path], needle: bytes) -> bool:
+    """Only the sim's finished messages (`NNNNN.txt`) count: it writes a `.tmp` first and
+    renames it, so a listed file may be gone by the time it is read."""
     for inbox in inboxes:
         if inbox.is_dir():
-            for message in sorted(inbox.iterdir(), reverse=True)[:3]:
-                if needle in message.read_bytes():
-                    return True
+            for message in sorted(inbox.glob("*.txt"), reverse=True)[:3]:
+                try:
+                    if needle in message.read_bytes():
+                        return True
+                except FileNotFoundError:
+                    continue
     return False
 
 

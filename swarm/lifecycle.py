@@ -1,9 +1,10 @@
 """Bringing a swarm up and down: the pipeline behind `swarm up` and `swarm down`.
 
 find the layout -> load and validate -> expand into a plan -> write the plan file ->
-build or reconcile tmux -> record the agents in the store. Validation happens before tmux
-is touched, so a bad layout never leaves a half-built session behind. `swarm up` is the
-only step that reads YAML: every other process reads the plan file it wrote.
+take the build lock -> record the agents in the store (before their panes start, so no first
+signal is lost) -> build or reconcile tmux -> record each agent's pane. Validation happens
+before tmux is touched, so a bad layout never leaves a half-built session behind. `swarm up`
+is the only step that reads YAML: every other process reads the plan file it wrote.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from swarm import paths
 from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.git.repo import current_branch, exclude_path, find_repo
+from swarm.heal import build, build_lock
 from swarm.instance import RECORD_NAME, SwarmInstance
 from swarm.plan import SwarmPlan
 from swarm.planfile import describe_changes, plan_changes, read_plan_if_any, write_plan
@@ -26,7 +28,7 @@ from swarm.store.backend import parse_url
 from swarm.store.health import forget as forget_lost_store
 from swarm.team.hosts import sanitize, this_host
 from swarm.team.remote import remote_url
-from swarm.tmux.builder import BuildReport, ProgressFn, SwarmBuilder
+from swarm.tmux.builder import BuildReport, ProgressFn
 from swarm.tmux.client import Tmux
 from swarm.trust import Ask
 from swarm.trust import check as check_trust
@@ -155,32 +157,10 @@ def _bring_up(
         progress(describe_changes(changes))
     write_plan(plan)
 
-    with instance.open_store() as store:
-        report = SwarmBuilder(plan, Tmux(plan.socket), on_progress=progress).build()
-        with store.transaction():  # one commit for the whole roster, not two per agent
-            register_agents(store, plan, report)
+    # Under the build lock: no healer rebuilds a pane this build is about to make.
+    with instance.open_store() as store, build_lock(plan.state_dir, wait=True):
+        report = build(plan, Tmux(plan.socket), store, on_progress=progress)
     return UpResult(plan=plan, instance=instance, report=report, changes=changes)
-
-
-def register_agents(store: Store, plan: SwarmPlan, report: BuildReport) -> None:
-    """The store learns each agent's pane; agents gone from the plan are forgotten."""
-    for agent in plan.agents:
-        pane = report.panes.get(agent.name)
-        store.upsert_agent(
-            agent.name,
-            agent.role.name,
-            agent.runtime,
-            pane.pane_id if pane else None,
-            pane.pid if pane else None,
-        )
-        if agent.name in report.created or agent.name in report.respawned:
-            store.set_agent_state(agent.name, "starting", "pane started by swarm up")
-    planned = {a.name for a in plan.agents}
-    for known in store.list_agents():
-        if known.name not in planned:
-            if known.hook:
-                store.release_task(known.hook, f"{known.name} was removed from the layout")
-            store.remove_agent(known.name)
 
 
 def bring_down(instance: SwarmInstance) -> bool:

@@ -265,6 +265,11 @@ def test_a_killed_pane_is_rebuilt_and_takes_work_again(swarm_factory: Callable[.
 def test_the_witness_watches_the_controller(swarm_factory: Callable[..., Swarm]) -> None:
     swarm = swarm_factory(polecats=1)
     pid_file = swarm.instance.state_dir / "controller.pid"
+    # agents report idle as soon as they start, maybe before the controller (built last) runs
+    swarm.wait(
+        "the controller running",
+        lambda: pid_file.read_text().strip().isdigit() if pid_file.exists() else False,
+    )
     first = int(pid_file.read_text())
     # the controller's own pane loop dies with it: nothing would restart the controller
     loop_pid = next(

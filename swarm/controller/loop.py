@@ -1,8 +1,17 @@
 """The controller's main loop (anyio): wake on store changes, dispatch, watch the helpers.
 
 It wakes when the store changes (SQLite's `data_version`, a free check) or every second,
-so a new task reaches an idle polecat within a tick. Hand-overs run in worker threads; the
-store is only touched from the loop's own thread.
+so a new task reaches an idle polecat within a tick. A busy swarm changes the store many
+times a second; those wake-ups dispatch with a pane list at most PANES_FRESH old (one tmux
+call per half second, not per change), and the supervision below runs once a second.
+Hand-overs run in a bounded pool of
+worker threads (a burst of 300 tasks is never 300 threads); the store is only touched from
+the loop's own thread.
+
+It keeps the witness, refinery and sidebar panes alive: a dead one is respawned in place,
+a vanished one rebuilt (`swarm.heal`, under the build lock, so never while `swarm up`
+builds); the witness does the same for the controller's own pane. A second pane for an
+agent is removed whichever of the two sees it first.
 """
 
 from __future__ import annotations
@@ -18,19 +27,25 @@ from swarm.actions import launch_args
 from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
 from swarm.errors import SwarmError
+from swarm.heal import build_lock, current_plan, healing_plan, reconcile, remove_extra_panes
 from swarm.instance import SwarmInstance
 from swarm.runtimes.registry import runtime_for
 from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
 from swarm.store.health import StoreLost, StoreWatch
+from swarm.tmux.builder import extra_panes
 from swarm.tmux.client import PaneInfo, Tmux
 
 TICK = 0.1  # seconds between looks at the store's data_version
-IDLE_TICK = 1.0  # a full pass at least this often, changed or not
+IDLE_TICK = 1.0  # a full pass (fresh panes, supervision) at least this often, changed or not
+PANES_FRESH = 0.5  # seconds a dispatch pass may reuse the last pane list
 SIDEBAR = "sidebar"  # the sidebar's pane (a pane of the swarm's own, not an agent)
 RESPAWN_BACKOFF = 2.0  # doubled after each respawn that did not last
 RESPAWN_BACKOFF_MAX = 120.0
 STABLE_AFTER = 60.0  # a pane alive this long resets its backoff
+RECONCILE_EVERY = 3.0  # seconds between two tries at rebuilding a vanished pane
+PLAN_FRESH = 30.0  # seconds the plan's list of supervised panes is trusted
+HANDOVER_WORKERS = 32  # threads typing hand-overs at once; the rest wait their turn
 
 Log = Callable[[str], None]
 
@@ -43,10 +58,16 @@ class Controller:
     dead_since: dict[str, float] = field(default_factory=dict)
     backoff: dict[str, float] = field(default_factory=dict)
     respawned_at: dict[str, float] = field(default_factory=dict)
+    reconciled_at: float = float("-inf")
+    planned: frozenset[str] | None = None  # the supervised panes the plan has
+    planned_at: float = float("-inf")
+    live: list[PaneInfo] = field(default_factory=list)
+    live_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.tmux = Tmux(self.instance.socket)
         self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
+        self.workers = anyio.CapacityLimiter(HANDOVER_WORKERS)
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
         store = self.instance.open_store()
@@ -58,16 +79,18 @@ class Controller:
         try:
             async with anyio.create_task_group() as group:
                 last_version = -1
-                last_pass = 0.0
+                last_full = float("-inf")
                 while until is None or not until():
                     version = store.data_version()
                     now = time.monotonic()
-                    if version != last_version or now - last_pass >= IDLE_TICK:
-                        last_version, last_pass = version, now
+                    full = now - last_full >= IDLE_TICK
+                    if version != last_version or full:
+                        last_version = version
+                        last_full = now if full else last_full
                         lost = watch.problem() if watch else None  # never from a lost store
                         if lost is not None:
                             break
-                        self.tick(store, dispatcher, group)
+                        self.tick(store, dispatcher, group, full=full)
                     await anyio.sleep(TICK)
                 group.cancel_scope.cancel()
         finally:
@@ -76,11 +99,26 @@ class Controller:
             self.log(f"STOPPED: {lost}")
             raise StoreLost(lost)
 
-    def tick(self, store: Store, dispatcher: Dispatcher, group: anyio.abc.TaskGroup) -> None:
-        panes = {p.agent: p for p in self.tmux.list_panes(self.instance.session) if p.agent}
+    def tick(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        group: anyio.abc.TaskGroup,
+        *,
+        full: bool = True,
+    ) -> None:
+        live = self.panes(fresh=full)  # at most the tick's one tmux question
+        panes = {p.agent: p for p in live if p.agent}
         if not panes:
             return  # the session is gone (swarm down): nothing to drive
-        self.supervise(store, panes)
+        if full:
+            if extra_panes((p.agent, p.pane_id) for p in live):
+                for removed in remove_extra_panes(self.instance, self.tmux, store, "controller"):
+                    self.log(f"second pane removed: {removed}")
+                self.live_at = float("-inf")
+                return  # look again next tick, with one pane per agent
+            self.supervise(store, panes)
+            self.heal_missing(store, panes)
         for handover in dispatcher.plan_handovers(panes, busy=set(self.in_flight)):
             self.in_flight.add(handover.agent)
             verb = "re-delivering" if handover.redelivery else "handing"
@@ -91,14 +129,24 @@ class Controller:
         outcome: DeliveryResult | Exception
         try:
             outcome = await anyio.to_thread.run_sync(
-                hand_over, self.instance, self.deliverer, handover
+                hand_over, self.instance, self.deliverer, handover, limiter=self.workers
             )
         except Exception as exc:  # reported and recorded; the loop goes on
             outcome = exc
+            self.live_at = float("-inf")  # the pane may be gone: ask tmux again
             self.log(f"hand-over of {handover.task.id} to {handover.agent} failed: {exc}")
         finally:
             self.in_flight.discard(handover.agent)
         dispatcher.record(handover, outcome)
+
+    def panes(self, *, fresh: bool) -> list[PaneInfo]:
+        """Every pane of the session: asked of tmux when `fresh` or the last answer is older
+        than PANES_FRESH (a dispatch to a pane that died since fails and is retried)."""
+        now = time.monotonic()
+        if fresh or now - self.live_at > PANES_FRESH:
+            self.live = self.tmux.list_panes(self.instance.session)
+            self.live_at = now
+        return self.live
 
     def supervise(self, store: Store, panes: dict[str, PaneInfo]) -> None:
         """Respawn a dead witness, refinery or sidebar in place (same pane, same command).
@@ -126,7 +174,10 @@ class Controller:
                 self.dead_since[name] = now
                 self.backoff[name] = min(wait * 2, RESPAWN_BACKOFF_MAX)
                 continue
-            self.tmux.run(("respawn-pane", "-k", "-t", pane.pane_id, *launch), check=False)
+            with build_lock(self.instance.state_dir, wait=False) as held:
+                if not held:
+                    continue  # `swarm up` is building (and respawns dead panes itself)
+                self.tmux.run(("respawn-pane", "-k", "-t", pane.pane_id, *launch), check=False)
             self.dead_since.pop(name, None)
             self.respawned_at[name] = now
             self.backoff[name] = min(wait * 2, RESPAWN_BACKOFF_MAX)
@@ -138,6 +189,44 @@ class Controller:
             if store.find_agent(name) is not None:
                 store.record_restart(name)
             self.log(message)
+
+    def heal_missing(self, store: Store, panes: dict[str, PaneInfo]) -> None:
+        """Rebuild a vanished witness, refinery or sidebar pane (the witness cannot rebuild
+        its own, and rebuilds the controller's)."""
+        expected = self._expected(store)
+        missing = [name for name in expected if name not in panes]
+        if not missing:
+            return  # the common case: no plan read, no lock taken
+        now = time.monotonic()
+        if now - self.reconciled_at < RECONCILE_EVERY:
+            return
+        self.reconciled_at = now
+        reason = f"{', '.join(missing)} pane{'s' if len(missing) > 1 else ''} gone"
+        try:
+            report = reconcile(self.instance, self.tmux, store, reason, who="controller")
+        except SwarmError as exc:
+            self.log(f"rebuilding {', '.join(missing)} failed: {exc.message}")
+            return
+        if report is not None:
+            self.live_at = float("-inf")  # new panes: ask tmux again
+            self.log(f"{reason}: rebuilt {', '.join(report.created) or 'nothing'}")
+
+    def _expected(self, store: Store) -> frozenset[str]:
+        """The panes the controller supervises that `swarm up` built (the swarm's own loops
+        and the sidebar), read from the store and the plan file every PLAN_FRESH seconds."""
+        now = time.monotonic()
+        if self.planned is None or now - self.planned_at > PLAN_FRESH:
+            agents = store.list_agents()
+            loops = {a.name for a in agents if runtime_for(a.runtime).builtin_loop}
+            try:
+                plan = healing_plan(current_plan(self.instance), {a.name for a in agents})
+                names = {p.name for p in plan.pane_specs() if p.name in loops or p.kind == SIDEBAR}
+            except SwarmError as exc:
+                self.log(f"no plan to rebuild from ({exc.message}); rebuilding nothing")
+                names = set()
+            self.planned = frozenset(names)
+            self.planned_at = now
+        return self.planned
 
 
 def supervised(store: Store, panes: dict[str, PaneInfo]) -> list[str]:

@@ -224,7 +224,8 @@ class Refinery:
             search = find_culprits(
                 applied,
                 lambda acc, rest, pts: self._probe(memo, acc, rest, pts),
-                self.settings.gate_jobs if self.settings.gate else 1,  # nothing to parallelise
+                # as many probes per round as gates may run at once (cores, for a heavy gate)
+                self.slots.jobs(self.settings.gate_jobs) if self.settings.gate else 1,
             )
             self.stats.rounds += search.rounds
             if any(len(stack) == 1 for _, stack in search.bad) and not self._tip_green(memo):
@@ -340,7 +341,7 @@ class Refinery:
             return
         s = self.settings
         items = list(todo.items())
-        jobs = min(len(items), max(1, s.gate_jobs))
+        jobs = min(len(items), self.slots.jobs(s.gate_jobs))
         commands = " && ".join(f"`{c}`" for c in s.gate) or "(no commands: always passes)"
         if len(items) == 1:
             self.log(f"  gate {commands} on {labels.get(items[0][1], items[0][1][:10])}")

@@ -16,11 +16,12 @@ WORKTREE_NAME = "refinery"
 
 
 def default_gate_jobs(batch_size: int) -> int:
-    """Gate runs at once: `SWARM_GATE_JOBS`, else one per request up to the CPU count."""
+    """Gate runs at once: `SWARM_GATE_JOBS`, else one per request up to 8; the gate slots
+    run no more than the CPU count at once unless the gate proves light (`slots`)."""
     raw = os.environ.get("SWARM_GATE_JOBS", "").strip()
     if raw.isdigit() and int(raw) > 0:
         return int(raw)
-    return max(1, min(batch_size, os.cpu_count() or 1, 8))
+    return max(1, min(batch_size, 8))
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,15 @@ extra (polecats removed), all in two batched tmux invocations:
    options, border format and key bindings.
 
 Panes are found again by their `@swarm_agent` tag, never by position or title, so a person
-rearranging windows or an agent renaming its pane does not confuse a later `up`.
+rearranging windows or an agent renaming its pane does not confuse a later `up`. An agent
+found in two panes keeps one (see `extra_panes`); the others are killed.
+
+Who may build, and when, is `swarm.heal`'s business (one build at a time, under a lock).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from swarm.errors import TmuxError
@@ -54,6 +57,7 @@ class BuildReport:
     respawned: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     kept: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)  # "agent pane_id" of each extra killed
     panes: dict[str, PaneInfo] = field(default_factory=dict)
 
     def summary(self) -> str:
@@ -64,6 +68,7 @@ class BuildReport:
             ("created", self.created),
             ("respawned", self.respawned),
             ("removed", self.removed),
+            ("duplicates removed", self.duplicates),
         ):
             if names:
                 parts.append(f"{label} {len(names)}")
@@ -79,6 +84,36 @@ def pane_launch_args(pane: PaneSpec, plan: SwarmPlan) -> list[str]:
         if shared.get(key) != value:
             args += ["-e", f"{key}={value}"]
     return [*args, "--", *pane.command]
+
+
+def extra_panes(
+    panes: Iterable[tuple[str, str]], keep: Mapping[str, str | None] | None = None
+) -> list[tuple[str, str]]:
+    """(agent, pane id) of every pane beyond the first for an agent found in several.
+
+    The pane to keep is the one the store records for the agent (`keep`), else the oldest
+    (tmux numbers panes in creation order): two panes for one polecat would be two agents
+    in one worktree on one task.
+    """
+    by_agent: dict[str, list[str]] = {}
+    for agent, pane_id in panes:
+        if agent:
+            by_agent.setdefault(agent, []).append(pane_id)
+    extras: list[tuple[str, str]] = []
+    for agent, ids in by_agent.items():
+        if len(ids) < 2:
+            continue
+        stored = (keep or {}).get(agent)
+        kept = stored if stored in ids else min(ids, key=_pane_number)
+        extras += [(agent, pane_id) for pane_id in ids if pane_id != kept]
+    return extras
+
+
+def _pane_number(pane_id: str) -> int:
+    try:
+        return int(pane_id.lstrip("%"))
+    except ValueError:
+        return 1 << 62
 
 
 def tag_commands(target: str, pane: PaneSpec) -> list[Command]:
@@ -99,12 +134,34 @@ class SwarmBuilder:
         self.on_progress: ProgressFn = on_progress or (lambda _msg: None)
         self.session_target = exact_session(plan.session)
 
-    def build(self) -> BuildReport:
+    def build(
+        self,
+        *,
+        before_start: Callable[[BuildReport], None] | None = None,
+        only_missing: bool = False,
+        keep: Mapping[str, str | None] | None = None,
+    ) -> BuildReport:
+        """Create what is missing, respawn what is dead, remove what is extra.
+
+        `before_start` sees the report (what will be created or respawned, and the live
+        panes) before any pane starts, so agents can be registered before their runtimes
+        report. `only_missing` (a healer): create the missing panes, never respawn a dead
+        one (the witness restarts agents with its backoff) nor remove a pane the plan does
+        not name. `keep`: agent -> the pane to keep if it has two.
+        """
         report = BuildReport()
         live = self.tmux.list_panes(self.plan.session)
         fresh = not live
         try:
-            structure = self._structure_commands(live, report)
+            extras = extra_panes(((p.agent, p.pane_id) for p in live), keep)
+            gone = {pane_id for _agent, pane_id in extras}
+            live = [p for p in live if p.pane_id not in gone]
+            report.duplicates = [f"{agent} {pane_id}" for agent, pane_id in extras]
+            structure: list[Command] = [("kill-pane", "-t", pane_id) for _agent, pane_id in extras]
+            structure += self._structure_commands(live, report, only_missing=only_missing)
+            report.panes = {p.agent: p for p in live if p.agent}
+            if before_start is not None:
+                before_start(report)
             if structure:
                 self.on_progress(
                     f"creating {len(report.created)} panes, respawning {len(report.respawned)}, "
@@ -125,14 +182,16 @@ class SwarmBuilder:
 
     # -- structure ---------------------------------------------------------------------
 
-    def _structure_commands(self, live: list[PaneInfo], report: BuildReport) -> list[Command]:
+    def _structure_commands(
+        self, live: list[PaneInfo], report: BuildReport, *, only_missing: bool = False
+    ) -> list[Command]:
         plan = self.plan
         commands: list[Command] = []
         by_agent = {p.agent: p for p in live if p.agent}
         wanted = {pane.name for pane in plan.pane_specs()}
 
         for pane in live:
-            if pane.agent and pane.agent not in wanted:
+            if not only_missing and pane.agent and pane.agent not in wanted:
                 commands.append(("kill-pane", "-t", pane.pane_id))
                 report.removed.append(pane.agent)
 
@@ -160,7 +219,9 @@ class SwarmBuilder:
                 report.created += [p.name for p in window.panes]
             else:
                 window_id = window_panes[0].window_id if window_panes else None
-                commands += self._fill_window(window, window_id, by_agent, report)
+                commands += self._fill_window(
+                    window, window_id, by_agent, report, respawn=not only_missing
+                )
         return commands + deferred
 
     def _new_session(self, window: WindowSpec) -> list[Command]:
@@ -210,6 +271,8 @@ class SwarmBuilder:
         window_id: str | None,
         by_agent: dict[str, PaneInfo],
         report: BuildReport,
+        *,
+        respawn: bool = True,
     ) -> list[Command]:
         """Re-create missing panes next to their neighbours; respawn dead ones in place."""
         commands: list[Command] = []
@@ -220,7 +283,7 @@ class SwarmBuilder:
         for index, pane in enumerate(window.panes):
             info = by_agent.get(pane.name)
             if info is not None:
-                if info.dead:
+                if info.dead and respawn:
                     commands.append(
                         (
                             "respawn-pane",

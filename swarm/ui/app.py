@@ -41,6 +41,8 @@ from swarm.ui.widgets.merges import MergesTable, merges_title
 from swarm.ui.widgets.needs import NeedsView, needs_title
 from swarm.ui.widgets.queue import QueueView, queue_title
 
+AFTER_REDRAW = 2  # poll intervals to wait after a snapshot was drawn (0.5 s by default)
+
 
 class SnapshotReady(Message):
     """The poll worker read something new."""
@@ -150,7 +152,11 @@ class SidebarApp(App[None]):
                     snapshot = None
                 if snapshot is not None:
                     self.post_message(SnapshotReady(snapshot))
-                self._wake.wait(self.poll_interval)
+                # After a redraw, a longer pause: a busy swarm changes the store all the
+                # time, and each redraw repaints the tables (Textual's main cost); twice a
+                # second is live enough. An action's refresh_now() still wakes it at once.
+                pause = self.poll_interval * (AFTER_REDRAW if snapshot is not None else 1)
+                self._wake.wait(pause)
                 self._wake.clear()
         finally:
             self.source.close()

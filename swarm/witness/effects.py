@@ -10,18 +10,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from swarm import actions, roster
 from swarm.errors import SwarmError
+from swarm.heal import build_lock, reconcile, remove_extra_panes
 from swarm.instance import SwarmInstance
-from swarm.lifecycle import register_agents
-from swarm.planfile import read_plan
 from swarm.store import Store
 from swarm.store.models import Agent
-from swarm.tmux.builder import SwarmBuilder
+from swarm.tmux.builder import extra_panes
 from swarm.tmux.client import Tmux
 from swarm.witness.notify import Notifier
 from swarm.witness.recovery import (
@@ -37,9 +36,10 @@ from swarm.witness.recovery import (
     Restart,
     escalation_text,
 )
+from swarm.witness.signals import PaneSignal
 
 Log = Callable[[str], None]
-RECONCILE_EVERY = 5.0  # seconds between two rebuilds of missing panes
+RECONCILE_EVERY = 3.0  # seconds between two tries at rebuilding missing panes
 STALE_LOCK_AGE = 5.0  # an index.lock this old, with no process in the worktree, is left over
 
 
@@ -110,7 +110,11 @@ class Effects:
         elif isinstance(action, RespawnPane):
             kill = ["-k"] if action.kill else []
             launch = actions.launch_args(self.instance, action.name)
-            self.tmux.run(("respawn-pane", *kill, "-t", action.pane_id, *launch), check=False)
+            with build_lock(self.instance.state_dir, wait=False) as held:
+                if not held:  # `swarm up` is building and respawns dead panes itself
+                    self.log(f"{action.name}: a build is under way; respawn left to it")
+                    return
+                self.tmux.run(("respawn-pane", *kill, "-t", action.pane_id, *launch), check=False)
             store.add_event(
                 "witness.respawn",
                 f"{action.name} pane respawned: {action.reason}",
@@ -189,21 +193,23 @@ class Effects:
         )
         self.log(f"{action.agent}: given up ({action.reason})")
 
+    def remove_duplicates(self, store: Store, panes: Iterable[PaneSignal]) -> None:
+        """One agent, one pane: a second pane for an agent is killed the tick it is seen."""
+        if not extra_panes((p.agent, p.pane_id) for p in panes):
+            return  # the common case: a pure check on the pane list the tick already has
+        for removed in remove_extra_panes(self.instance, self.tmux, store, "witness"):
+            self.log(f"second pane removed: {removed}")
+
     def _reconcile(self, store: Store, action: Reconcile) -> None:
         now = time.monotonic()
         if now - self._reconciled_at < RECONCILE_EVERY:
             return
         self._reconciled_at = now
-        plan = read_plan(self.instance.state_dir)  # the plan of `swarm up`, not the layout
-        report = SwarmBuilder(plan, self.tmux).build()
-        register_agents(store, plan, report)
-        made = ", ".join(report.created + report.respawned) or "nothing"
-        store.add_event(
-            "witness.reconcile",
-            f"{action.reason}: rebuilt {made}",
-            data={"created": report.created, "respawned": report.respawned},
-        )
-        self.log(f"reconcile ({action.reason}): rebuilt {made}")
+        # Under the build lock, skipped while `swarm up` or the controller builds.
+        report = reconcile(self.instance, self.tmux, store, action.reason, who="witness")
+        if report is not None:
+            made = ", ".join(report.created) or "nothing"
+            self.log(f"reconcile ({action.reason}): rebuilt {made}")
 
 
 def escalation_receivers(instance: SwarmInstance, store: Store) -> list[Agent]:

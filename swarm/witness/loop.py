@@ -210,6 +210,7 @@ class Witness:
                 self._session_missing_logged = True
             return report
         self._session_missing_logged = False
+        self.effects.remove_duplicates(self.store, scan.panes)
         panes = scan.by_agent()
         agents = self._agents()
         self._sample(agents, panes)

@@ -8,6 +8,7 @@ fit a row is in the detail lines under the table, for the selected agent.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import ClassVar
 
 from rich.text import Text
@@ -16,7 +17,7 @@ from textual.widgets import Static
 
 from swarm.ui import format as fmt
 from swarm.ui.data import AgentRow, Snapshot
-from swarm.ui.widgets.table import Row, SyncedTable
+from swarm.ui.widgets.table import Row, RowCache, SyncedTable
 
 WIDE = 56  # columns from which role, CPU and memory get their own columns
 SCROLLBAR = 1
@@ -93,6 +94,10 @@ def agent_cells(
     return tuple(values[key] for key, _width in columns)
 
 
+def agent_table_row(agent: AgentRow, columns: Sequence[tuple[str, int]], now: float) -> Row:
+    return Row(agent.name, agent_cells(agent, columns, now))
+
+
 WIDE_HEADER = {
     "sym": "",
     "name": "AGENT",
@@ -118,6 +123,7 @@ class AgentsTable(SyncedTable):
         self.snapshot: Snapshot | None = None
         self.filter_text = ""
         self.shown: tuple[AgentRow, ...] = ()
+        self._cache = RowCache()
 
     def show(self, snapshot: Snapshot, filter_text: str | None = None) -> None:
         self.snapshot = snapshot
@@ -130,7 +136,16 @@ class AgentsTable(SyncedTable):
             return
         columns = columns_for(self.size.width)
         self.shown = tuple(a for a in self.snapshot.agents if matches(a, self.filter_text))
-        rows = [Row(a.name, agent_cells(a, columns, self.snapshot.now)) for a in self.shown]
+        now = self.snapshot.now
+        rows = [
+            self._cache.get(
+                a.name,
+                (a, fmt.age(a.since, now), columns),
+                partial(agent_table_row, a, columns, now),
+            )
+            for a in self.shown
+        ]
+        self._cache.keep_only(a.name for a in self.shown)
         header = None
         if "role" in dict(columns):
             header = [Text(WIDE_HEADER[key], style="bold dim") for key, _w in columns]

@@ -7,13 +7,14 @@ request says why: on the same line when it fits there, else on a second line.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 
 from rich.text import Text
 
 from swarm.store.models import LIVE_MERGE_STATUSES
 from swarm.ui import format as fmt
 from swarm.ui.data import MergeRow, Snapshot
-from swarm.ui.widgets.table import Row, SyncedTable
+from swarm.ui.widgets.table import Row, RowCache, SyncedTable
 
 WIDE = 52
 SCROLLBAR = 1
@@ -70,6 +71,11 @@ def merge_row_cells(
     return cells, 1
 
 
+def merge_table_row(mr: MergeRow, columns: Sequence[tuple[str, int]], now: float) -> Row:
+    cells, height = merge_row_cells(mr, columns, now)
+    return Row(str(mr.id), cells, height)
+
+
 def explains(mr: MergeRow) -> bool:
     """A bounced or rejected request carries its reason: a person must be able to read it."""
     return bool(mr.result) and mr.status in ("bounced", "rejected")
@@ -103,6 +109,7 @@ class MergesTable(SyncedTable):
         super().__init__(id=id)
         self.snapshot: Snapshot | None = None
         self.shown: tuple[MergeRow, ...] = ()
+        self._cache = RowCache()
 
     def show(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
@@ -116,10 +123,16 @@ class MergesTable(SyncedTable):
             return
         columns = merge_columns(self.size.width)
         self.shown = (*self.snapshot.merges_live, *self.snapshot.merges_done)
-        rows = []
-        for mr in self.shown:
-            cells, height = merge_row_cells(mr, columns, self.snapshot.now)
-            rows.append(Row(str(mr.id), cells, height))
+        now = self.snapshot.now
+        rows = [
+            self._cache.get(
+                str(mr.id),
+                (mr, fmt.age(mr.updated_at, now), columns),
+                partial(merge_table_row, mr, columns, now),
+            )
+            for mr in self.shown
+        ]
+        self._cache.keep_only(str(mr.id) for mr in self.shown)
         self.sync(columns, rows)
 
     @property

@@ -1,0 +1,357 @@
+"""The control plane at 10, 30, 60 and 100 sim polecats: CPU, memory, dispatch, merges.
+
+For each size a real swarm runs (sim polecats in windows of 10, witness, refinery, sidebar,
+controller; private tmux socket; SQLite) and the benchmark measures, from outside:
+
+- `swarm up` (the whole CLI command) against `tmuxp load -d` of as many `sleep` panes: with
+  the sim agents (each a Python process starting while tmux builds), and with trivial
+  agents (`sleep`, as tmuxp's panes run), the like-for-like ratio;
+- the time until every polecat is idle, and whether any agent ever has two panes;
+- idle: CPU (share of one core, the processes each one starts included) and RSS of the
+  controller, witness, refinery, sidebar and the tmux server over `--idle` seconds;
+- busy: `--tasks` tasks added at once (one transaction, like a mayor's burst); the same
+  CPU figures until every task is merged, dispatch latency (task added -> its text typed
+  into a polecat, from the store's `task.delivered` events) p50/p95 of the first wave (the
+  tasks that found an idle polecat waiting), p95 of all tasks (queueing included), and
+  tasks merged per minute.
+
+Goals at 100 polecats: idle control plane < 10 % of a core, busy < 25 %, dispatch p95 < 1 s.
+The machine's other load shows in the CPU figures: compare sizes within one run.
+
+    python benchmarks/bench_scale.py [--sizes 10,30,60,100] [--tasks 300] [--idle 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+CONTROL = ("controller", "witness", "refinery", "sidebar", "tmux")
+GOAL_IDLE, GOAL_BUSY, GOAL_P95 = 0.10, 0.25, 1.0
+
+
+def make_repo(path: Path) -> None:
+    path.mkdir(parents=True)
+    for args in (["init", "-q", "-b", "main"], ["commit", "-q", "--allow-empty", "-m", "init"]):
+        subprocess.run(
+            ["git", "-C", str(path), "-c", "user.name=b", "-c", "user.email=b@b", *args], check=True
+        )
+    for key, value in (("user.email", "b@b"), ("user.name", "b")):
+        subprocess.run(["git", "-C", str(path), "config", key, value], check=True)
+
+
+def layout(polecats: int, trivial: bool = False) -> dict[str, object]:
+    agent = {"runtime": "command", "command": ["sleep", "600"]} if trivial else {}
+    return {
+        "description": f"{polecats} sim polecats (bench_scale)",
+        "runtime": "command" if trivial else "sim",
+        "polecats_per_window": 10,
+        "roles": {
+            "mayor": {"count": 0, **agent},
+            "polecat": {"count": polecats, **agent},
+            "witness": {"count": 1, **agent},
+            "refinery": {"count": 1, **agent},
+        },
+        "windows": [
+            {"name": "control", "layout": "tiled", "panes": ["witness", "refinery"]},
+            {"name": "polecats", "layout": "tiled", "panes": ["polecat"]},
+        ],
+        "merge": {"batch_size": 8, "batch_wait": 1.0},
+    }
+
+
+def tmuxp_workspace(session: str, start: Path, panes: int) -> dict[str, object]:
+    windows = []
+    for n in range(0, panes, 10):
+        count = min(10, panes - n)
+        windows.append({"window_name": f"w{n}", "layout": "tiled", "panes": ["sleep 600"] * count})
+    return {"session_name": session, "start_directory": str(start), "windows": windows}
+
+
+@dataclass
+class Usage:
+    """CPU (share of one core) and RSS (MB) of each control process over a window."""
+
+    cpu: dict[str, float] = field(default_factory=dict)
+    rss: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def total(self) -> float:
+        return sum(self.cpu.values())
+
+
+def control_pids(state: Path, socket: str, env: dict[str, str]) -> dict[str, int]:
+    pids: dict[str, int] = {}
+    for name in ("controller", "witness", "refinery"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            pids[name] = int((state / f"{name}.pid").read_text().split()[0])
+    out = subprocess.run(
+        ["tmux", "-L", socket, "display-message", "-p", "#{pid}"],
+        capture_output=True, text=True, env=env,
+    ).stdout.strip()  # fmt: skip
+    if out.isdigit():
+        pids["tmux"] = int(out)
+    panes = subprocess.run(
+        ["tmux", "-L", socket, "list-panes", "-a", "-F", "#{@swarm_agent} #{pane_pid}"],
+        capture_output=True, text=True, env=env,
+    ).stdout.split("\n")  # fmt: skip
+    for line in panes:
+        agent, _, pid = line.partition(" ")
+        if agent == "sidebar" and pid.isdigit():
+            pids["sidebar"] = int(pid)
+    return pids
+
+
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU seconds of each process and of the processes it starts (the controller's `tmux`
+    and `git` calls, the witness's control-mode client, the refinery's git), finished or not."""
+    spent: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            proc = psutil.Process(pid)
+            times = proc.cpu_times()
+            if name == "tmux":  # its children are the agents: the server's own time only
+                spent[name] = times.user + times.system
+                continue
+            total = times.user + times.system + times.children_user + times.children_system
+            for child in proc.children(recursive=True):
+                with contextlib.suppress(psutil.Error):
+                    own = child.cpu_times()
+                    total += own.user + own.system
+            spent[name] = total
+        except psutil.Error:
+            pass
+    return spent
+
+
+def measure(pids: dict[str, int], before: dict[str, float], elapsed: float) -> Usage:
+    after = cpu_seconds(pids)
+    usage = Usage()
+    for name, pid in pids.items():
+        if name in before and name in after:
+            usage.cpu[name] = (after[name] - before[name]) / elapsed
+        with contextlib.suppress(psutil.Error):
+            usage.rss[name] = psutil.Process(pid).memory_info().rss / 2**20
+    return usage
+
+
+def duplicated(socket: str, env: dict[str, str]) -> int:
+    """Agents with more than one pane right now."""
+    out = subprocess.run(
+        ["tmux", "-L", socket, "list-panes", "-a", "-F", "#{@swarm_agent}"],
+        capture_output=True, text=True, env=env,
+    ).stdout.split()  # fmt: skip
+    return sum(1 for count in Counter(out).values() if count > 1)
+
+
+@dataclass
+class Result:
+    size: int
+    up: float
+    up_trivial: float
+    tmuxp: float
+    idle_after: float
+    idle: Usage
+    busy: Usage
+    p50: float
+    p95: float
+    all_p95: float
+    per_minute: float
+    merged: int
+    duplicates: int
+
+
+def run_size(size: int, args: argparse.Namespace, work: Path, env: dict[str, str]) -> Result:
+    from swarm.store import Store
+
+    repo = work / f"repo-{size}"
+    make_repo(repo)
+    path = repo.parent / f"scale-{size}.yaml"
+    path.write_text(json.dumps(layout(size)))
+    socket = f"bench-scale-{size}"
+    run_env = {**env, "SWARM_TMUX_SOCKET": socket}
+    swarm = [sys.executable, "-m", "swarm"]
+    started = time.perf_counter()
+    subprocess.run([*swarm, "up", str(path), "--detach"], cwd=repo, env=run_env, check=True,
+                   capture_output=True)  # fmt: skip
+    up = time.perf_counter() - started
+    state = repo / ".swarm"
+    duplicates = 0
+    try:
+        with Store.open(state / "swarm.db") as store:
+            while len(store.idle_agents("polecat")) < size:
+                duplicates = max(duplicates, duplicated(socket, env))
+                if time.perf_counter() - started > args.ready_timeout:
+                    idle = len(store.idle_agents("polecat"))
+                    print(f"  {size}: only {idle} polecats idle after {args.ready_timeout}s")
+                    break
+                time.sleep(0.5)
+            idle_after = time.perf_counter() - started
+            time.sleep(3.0)  # let start-up work settle
+            pids = control_pids(state, socket, env)
+            before, at = cpu_seconds(pids), time.perf_counter()
+            while time.perf_counter() - at < args.idle:
+                duplicates = max(duplicates, duplicated(socket, env))
+                time.sleep(1.0)
+            idle = measure(pids, before, time.perf_counter() - at)
+
+            pids = control_pids(state, socket, env)
+            before, at = cpu_seconds(pids), time.perf_counter()
+            with store.transaction():
+                ids = [store.add_task(f"scale task {n:03d}").id for n in range(args.tasks)]
+            wanted = set(ids)
+            deadline = at + args.busy_timeout
+            merged: list[float] = []
+            while time.perf_counter() < deadline:
+                tasks = [t for t in store.list_tasks(["merged"]) if t.id in wanted]
+                if len(tasks) >= len(ids):
+                    break
+                duplicates = max(duplicates, duplicated(socket, env))
+                time.sleep(1.0)
+            busy = measure(pids, before, time.perf_counter() - at)
+            done = [t for t in store.list_tasks(["merged"]) if t.id in wanted]
+            merged = sorted(t.updated_at for t in done)
+            added = {t.id: t.created_at for t in store.list_tasks() if t.id in wanted}
+            delivered: dict[str, float] = {}
+            for event in store.events(limit=None):
+                if event.kind == "task.delivered" and event.task in added:
+                    delivered.setdefault(event.task, event.ts - added[event.task])
+            first_wave = sorted(added, key=added.__getitem__)[:size]
+            latencies = sorted(delivered[t] for t in first_wave if t in delivered)
+            latencies = latencies or [float("nan")]
+            everyone = sorted(delivered.values()) or [float("nan")]
+            span = (merged[-1] - min(added.values())) if merged else float("nan")
+    finally:
+        subprocess.run([*swarm, "down"], cwd=repo, env=run_env, capture_output=True)
+
+    workspace = work / f"tmuxp-{size}.yaml"
+    workspace.write_text(json.dumps(tmuxp_workspace(f"tmuxp-{size}", repo, size + 4)))
+    t_socket = f"bench-tmuxp-{size}"
+    started = time.perf_counter()
+    subprocess.run(["tmuxp", "load", "-d", "-L", t_socket, str(workspace)], env=env,
+                   capture_output=True, check=True)  # fmt: skip
+    tmuxp = time.perf_counter() - started
+    subprocess.run(["tmux", "-L", t_socket, "kill-server"], env=env, capture_output=True)
+    return Result(
+        size=size,
+        up=up,
+        up_trivial=time_trivial_up(size, work, env),
+        tmuxp=tmuxp,
+        idle_after=idle_after,
+        idle=idle,
+        busy=busy,
+        p50=statistics.median(latencies),
+        p95=percentile(latencies, 0.95),
+        all_p95=percentile(everyone, 0.95),
+        per_minute=len(merged) / span * 60 if merged and span > 0 else 0.0,
+        merged=len(merged),
+        duplicates=duplicates,
+    )
+
+
+def time_trivial_up(size: int, work: Path, env: dict[str, str]) -> float:
+    """`swarm up` of the same layout with `sleep` agents, like tmuxp's panes."""
+    repo = work / f"trivial-{size}"
+    make_repo(repo)
+    path = repo.parent / f"trivial-{size}.yaml"
+    path.write_text(json.dumps(layout(size, trivial=True)))
+    run_env = {**env, "SWARM_TMUX_SOCKET": f"bench-trivial-{size}"}
+    swarm = [sys.executable, "-m", "swarm"]
+    started = time.perf_counter()
+    subprocess.run([*swarm, "up", str(path), "--detach"], cwd=repo, env=run_env, check=True,
+                   capture_output=True)  # fmt: skip
+    elapsed = time.perf_counter() - started
+    subprocess.run([*swarm, "down"], cwd=repo, env=run_env, capture_output=True)
+    return elapsed
+
+
+def percentile(values: list[float], q: float) -> float:
+    return values[max(0, round(q * len(values)) - 1)]
+
+
+def print_table(results: list[Result], tasks: int) -> None:
+    def pct(value: float | None) -> str:
+        return "   -" if value is None else f"{value * 100:4.1f}"
+
+    print("\nCPU in % of one core (idle / busy), RSS in MB")
+    head = f"{'polecats':>8} " + " ".join(f"{n[:10]:>11}" for n in CONTROL)
+    print(head + f" {'total':>11} {'RSS':>6}")
+    for r in results:
+        cells = [f"{pct(r.idle.cpu.get(n))}/{pct(r.busy.cpu.get(n))}" for n in CONTROL]
+        rss = sum(r.busy.rss.values())
+        print(f"{r.size:>8} " + " ".join(f"{c:>11}" for c in cells)
+              + f" {pct(r.idle.total)}/{pct(r.busy.total):>5} {rss:6.0f}")  # fmt: skip
+    print("\ndispatch p50/p95: the first wave (one task per idle polecat); all p95: every task")
+    print("up: with sim agents; trivial: with `sleep` agents, like tmuxp's panes")
+    print(f"{'polecats':>8} {'up s':>6} {'tmuxp s':>7} {'up/tmuxp':>8} {'trivial':>7} "
+          f"{'/tmuxp':>6} {'idle at s':>9} "
+          f"{'p50 s':>6} {'p95 s':>6} {'all p95':>7} {'merged':>7} {'/min':>6} "
+          f"{'2 panes':>7}")  # fmt: skip
+    for r in results:
+        print(f"{r.size:>8} {r.up:6.2f} {r.tmuxp:7.2f} {r.up / r.tmuxp:8.2f} "
+              f"{r.up_trivial:7.2f} {r.up_trivial / r.tmuxp:6.2f} "
+              f"{r.idle_after:9.1f} {r.p50:6.2f} {r.p95:6.2f} {r.all_p95:7.2f} "
+              f"{r.merged:>3}/{tasks:<3} "
+              f"{r.per_minute:6.1f} {r.duplicates:>7}")  # fmt: skip
+    top = max(results, key=lambda r: r.size)
+    print(
+        f"\nat {top.size}: idle {top.idle.total * 100:.1f} % (goal < {GOAL_IDLE * 100:.0f}) "
+        f"{'OK' if top.idle.total < GOAL_IDLE else 'MISSED'}; "
+        f"busy {top.busy.total * 100:.1f} % (goal < {GOAL_BUSY * 100:.0f}) "
+        f"{'OK' if top.busy.total < GOAL_BUSY else 'MISSED'}; "
+        f"dispatch p95 {top.p95:.2f} s (goal < {GOAL_P95:.0f}) "
+        f"{'OK' if top.p95 < GOAL_P95 else 'MISSED'}; "
+        f"agents with two panes: {top.duplicates}"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="10,30,60,100", help="polecat counts, comma separated")
+    parser.add_argument("--tasks", type=int, default=300, help="tasks added at once per size")
+    parser.add_argument("--idle", type=float, default=20.0, help="seconds of idle measurement")
+    parser.add_argument("--ready-timeout", type=float, default=120.0)
+    parser.add_argument("--busy-timeout", type=float, default=600.0)
+    args = parser.parse_args()
+    if shutil.which("tmuxp") is None:
+        sys.exit("needs `tmuxp` on PATH: pip install -e '.[dev]'")
+    sizes = [int(s) for s in args.sizes.split(",")]
+
+    work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
+    tmux_dir = Path(tempfile.mkdtemp(prefix="bs-", dir="/tmp"))
+    env = {k: v for k, v in os.environ.items() if k not in ("TMUX", "TMUX_PANE")}
+    env["TMUX_TMPDIR"] = str(tmux_dir)
+    os.environ["TMUX_TMPDIR"] = str(tmux_dir)
+    results: list[Result] = []
+    try:
+        for size in sizes:
+            print(f"{size} polecats…", flush=True)
+            results.append(run_size(size, args, work, env))
+            r = results[-1]
+            print(
+                f"  up {r.up:.2f}s, idle {r.idle.total * 100:.1f} %, busy "
+                f"{r.busy.total * 100:.1f} %, p95 {r.p95:.2f}s, {r.merged} merged",
+                flush=True,
+            )
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(tmux_dir, ignore_errors=True)
+    print_table(results, args.tasks)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
