@@ -154,20 +154,3 @@ def check(plan: SwarmPlan, *, trust: bool = False, ask: Ask | None = None) -> No
         if not ask(what_it_runs(plan, sources)):
             raise NotTrusted(f"not trusted: nothing of {plan.layout_path} was run")
     remember(value, plan)
-
-
-def require(plan: SwarmPlan) -> SwarmPlan:
-    """For processes that reload the layout: refuse files changed since they were trusted."""
-    sources = repo_sources(plan)
-    if sources and not is_trusted(digest(plan, sources)):
-        raise NotTrusted(
-            f"{plan.layout_path} changed since it was trusted: run `swarm up` to review it"
-        )
-    return plan
-
-
-def load_trusted(layout: Path, repo: Path) -> SwarmPlan:
-    """`load_plan`, then `require`: what the refinery, witness and restarts use."""
-    from swarm.config import load_plan
-
-    return require(load_plan(str(layout), repo))

@@ -84,6 +84,8 @@ def recorded_swarm(repo: Path, tmux_socket: str) -> SwarmInstance:
     )
     instance.save()
     return instance
+
+
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[PgServer]:
     """One PostgreSQL server for the whole run (see tests/pgserver.py); never skipped in CI."""

@@ -111,7 +111,7 @@ def test_a_reviewer_role_from_a_file_only_takes_tasks_in_its_own_worktree(
         "  refinery: {count: 1}\n"
         "merge: {batch_wait: 0.2}\n"
     )
-    up = bring_up(str(layout), repo)
+    up = bring_up(str(layout), repo, trust=True)  # its role file came with the repository
     try:
         names = [a.name for a in up.plan.agents]
         assert names[:2] == ["reviewer-1", "reviewer-2"]

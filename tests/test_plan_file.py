@@ -138,7 +138,7 @@ def test_plan_file_survives_an_edited_layout_until_the_next_up(
     repo: Path, tmux_socket: str
 ) -> None:
     layout = write_layout(repo, layout_data(polecats=2))
-    result = bring_up(str(layout), repo)
+    result = bring_up(str(layout), repo, trust=True)
     instance, state = result.instance, result.instance.state_dir
     tmux = Tmux(tmux_socket)
     store = Store.open(instance.db_path)
@@ -203,7 +203,7 @@ def test_plan_file_survives_an_edited_layout_until_the_next_up(
 
         # The next `swarm up` builds the edited layout and says what changed.
         said: list[str] = []
-        again = bring_up(str(layout), repo, on_progress=said.append)
+        again = bring_up(str(layout), repo, on_progress=said.append, trust=True)
         assert "+polecat-3" in again.changes
         assert "~polecat-1 (runtime sim -> command)" in again.changes
         line = next(s for s in said if s.startswith("plan changed: "))

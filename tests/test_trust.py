@@ -91,16 +91,13 @@ def test_yes_is_remembered_until_the_file_changes(cloned: Path) -> None:
     trust.check(plan, ask=say_yes)
     trust.check(load_plan(str(layout), cloned), ask=say_yes)  # remembered: not asked again
     assert len(asked) == 1
-    assert trust.require(load_plan(str(layout), cloned)) is not None
     assert stat_mode(trust.trust_file()) == 0o600
     layout.write_text(HOSTILE.replace("curl", "wget"))  # a later change (a `git pull`)
     changed = load_plan(str(layout), cloned)
-    with pytest.raises(trust.NotTrusted, match="changed since it was trusted"):
-        trust.require(changed)  # the refinery and witness refuse it
     with pytest.raises(trust.NotTrusted):
-        trust.check(changed)  # and `up` asks again
+        trust.check(changed)  # `up` asks again (running processes read only the plan file)
     trust.check(changed, trust=True)  # --trust
-    trust.require(changed)
+    trust.check(load_plan(str(layout), cloned))  # remembered
 
 
 def stat_mode(path: Path) -> int:
@@ -117,7 +114,7 @@ def test_role_files_outside_a_repo_layout_are_covered(repo: Path, tmp_path: Path
     trust.check(plan, trust=True)
     (elsewhere / "mayor.yaml").write_text("runtime: command\ncommand: [sh, -c, 'id']\n")
     with pytest.raises(trust.NotTrusted):
-        trust.require(load_plan(str(repo / "swarm.yaml"), repo))
+        trust.check(load_plan(str(repo / "swarm.yaml"), repo))
 
 
 def test_bundled_and_own_files_need_no_trust(repo: Path, tmp_path: Path) -> None:

@@ -314,8 +314,23 @@ def cmd_init(args: argparse.Namespace) -> int:
     repo = find_repo(args.repo or Path.cwd())
     written = write_starter(repo, force=args.force)
     print(f"wrote {written.path}: runtime {written.runtime}, gate {written.gate_text}")
-    print("  check it: swarm validate swarm.yaml    start it: swarm up")
+    trusted = trust_own_file(written.path, repo)
+    start = "swarm up" if trusted else "swarm up --trust (once you have read it)"
+    print(f"  check it: swarm validate swarm.yaml    start it: {start}")
     return 0
+
+
+def trust_own_file(layout: Path, repo: Path) -> bool:
+    """A layout the person just had `swarm init` write is theirs: approve it as written (any
+    later edit, by anyone, is asked about again at `swarm up`)."""
+    from swarm.config import load_plan
+    from swarm.trust import check
+
+    try:
+        check(load_plan(str(layout), repo), trust=True)
+    except SwarmError:
+        return False
+    return True
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
