@@ -12,8 +12,8 @@ they will run and asks (or needs `--trust` when there is no terminal to ask on).
 What is remembered is a digest of those files' bytes (and the repository's path), in a file
 outside every repository (`$XDG_STATE_HOME/swarm/trusted`), so a repository cannot ship its
 own approval. Bundled layouts and roles, and files outside the repository (the person's own),
-need no approval. Processes that reload the layout later (refinery, witness) refuse a layout
-whose files changed since they were trusted.
+need no approval. Running processes (refinery, witness, restarts) read only the plan file
+`swarm up` wrote once the layout was approved, never the files again.
 """
 
 from __future__ import annotations
