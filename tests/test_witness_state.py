@@ -199,3 +199,16 @@ def test_builtin_loops_are_only_judged_alive_or_dead(stored: str) -> None:
     )
     assert decide(loop, HEALTH).state in ("working", "idle", "waiting")
     assert decide(replace(loop, pane_dead=True, dead_status=1), HEALTH).state == "dead"
+
+
+def test_an_agent_that_never_came_up_says_its_last_line() -> None:
+    stuck = obs(stored="starting", state_since=T0 - 500, last_report=None)
+    screen = ScreenVerdict("unknown", "no pattern matched", last_line="Error: no API key")
+    verdict = decide(replace(stuck, screen=screen), HEALTH)
+    assert verdict.state == "stalled" and verdict.detail.endswith(": Error: no API key")
+
+
+def test_a_failed_worktree_set_up_stays_failed_with_its_reason() -> None:
+    failed = obs(stored="dead", detail="worktree set-up failed: `npm ci` exited 1")
+    verdict = decide(failed, HEALTH)
+    assert (verdict.state, verdict.detail) == ("dead", failed.detail)

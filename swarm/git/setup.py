@@ -33,6 +33,9 @@ MARK = "swarm-setup-done"
 TAIL = 3  # output lines of a failed command kept in the reason
 
 
+SETUP_FAILED = "worktree set-up failed"  # how a failed agent's detail starts (the witness)
+
+
 class SetupFailed(SwarmError):
     """A set-up step failed; the message is the reason shown for the agent."""
 
@@ -136,7 +139,7 @@ def _run(command: str, worktree: Path, out: IO[str]) -> None:
     code = proc.wait()
     if code != 0:
         last = f": {tail[-1]}" if tail else ""
-        raise SetupFailed(f"worktree set-up failed: `{command}` exited {code}{last}")
+        raise SetupFailed(f"{SETUP_FAILED}: `{command}` exited {code}{last}")
 
 
 def prepare(repo: Path, worktree: Path, spec: WorktreeSetup, out: IO[str] | None = None) -> bool:

@@ -55,11 +55,13 @@ class ScreenPatterns:
 
 @dataclass(frozen=True)
 class ScreenVerdict:
-    """What a screen shows; `command` is the command a permission prompt asks about."""
+    """What a screen shows; `command` is the command a permission prompt asks about, and
+    `last_line` its last words (why an agent that never came up did not)."""
 
     kind: ScreenKind
     reason: str = ""
     command: str | None = None
+    last_line: str = ""
 
 
 @cache
@@ -141,18 +143,18 @@ def classify(patterns: ScreenPatterns, screen: str) -> ScreenVerdict:
     lines = screen_lines(screen)
     if not lines:
         return ScreenVerdict("unknown", "blank screen")
+    last = lines[-1].strip()[:200]
     if PERMISSION_QUESTION in patterns.waiting and permission_menu(lines):
-        return ScreenVerdict(
-            "waiting", "permission prompt on screen", prompt_command(patterns, screen)
-        )
+        command = prompt_command(patterns, screen)
+        return ScreenVerdict("waiting", "permission prompt on screen", command, last)
     others = tuple(p for p in patterns.waiting if p is not PERMISSION_QUESTION)
     gate = _matches(others, lines)
     if gate is not None:
-        return ScreenVerdict("waiting", f"{gate} on screen")
+        return ScreenVerdict("waiting", f"{gate} on screen", last_line=last)
     busy = _matches(patterns.busy, lines)
     if busy is not None:
-        return ScreenVerdict("busy", f"{busy} on screen")
+        return ScreenVerdict("busy", f"{busy} on screen", last_line=last)
     ready = _matches(patterns.ready, lines)
     if ready is not None:
-        return ScreenVerdict("ready", f"{ready} on screen")
-    return ScreenVerdict("unknown", "no pattern matched")
+        return ScreenVerdict("ready", f"{ready} on screen", last_line=last)
+    return ScreenVerdict("unknown", "no pattern matched", last_line=last)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from swarm.git.setup import SETUP_FAILED
 from swarm.plan import HealthSpec
 from swarm.reports import TURN_WAIT, is_turn_wait
 from swarm.runtimes.patterns import ScreenVerdict
@@ -92,6 +93,9 @@ def decide(obs: Observation, health: HealthSpec) -> Verdict:
             return Verdict("working", "loop running", "tmux")
         return Verdict(obs.stored, obs.detail, "report")
     if obs.stored == "dead":
+        if obs.detail.startswith(SETUP_FAILED):
+            # Its pane stays to show why; a restart (with backoff) tries the set-up again.
+            return Verdict("dead", obs.detail, "report")
         # Dead in the store but its pane lives: it was restarted (by a person, `swarm up`,
         # or a respawn); it starts again.
         return Verdict("starting", "pane alive again", "tmux")
@@ -131,6 +135,7 @@ def _starting(obs: Observation, health: HealthSpec) -> Verdict:
         if obs.age >= health.startup_grace + health.stall_after:
             return Verdict("stalled", f"never reported in ({obs.age:.0f}s since start)", "time")
         return Verdict("starting", obs.detail or "starting", "time", wants_screen=True)
+    never = obs.age >= health.startup_grace + health.stall_after
     if screen.kind == "waiting":
         return Verdict("waiting", f"{screen.reason} before it reported in", "screen")
     if screen.kind == "ready":
@@ -138,8 +143,9 @@ def _starting(obs: Observation, health: HealthSpec) -> Verdict:
         return Verdict("idle", f"{why}{screen.reason}", "screen")
     if screen.kind == "busy":
         return Verdict("working", screen.reason, "screen")
-    if obs.age >= health.startup_grace + health.stall_after:
-        return Verdict("stalled", f"never reported in ({obs.age:.0f}s since start)", "time")
+    if never:
+        said = f": {screen.last_line}" if screen.last_line else ""
+        return Verdict("stalled", f"never came up ({obs.age:.0f}s since start){said}", "screen")
     return Verdict("starting", obs.detail or "starting", "time", wants_screen=True)
 
 
