@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from swarm import envnames
 from swarm.errors import SwarmError
 from swarm.store import Store
 from swarm.store.models import Agent
@@ -79,7 +80,7 @@ def plan_from_environment(env: Mapping[str, str]) -> SessionPlan | None:
     """In an agent's pane: the plan for the agent named by its environment, recorded as an
     event. None when the pane is not a swarm agent's (or the store cannot be read: then the
     runtime starts as the layout says, fresh)."""
-    name, home = env.get("SWARM_AGENT"), env.get("SWARM_HOME")
+    name, home = env.get(envnames.AGENT), env.get(envnames.HOME)
     if not name or not home:
         return None
     try:

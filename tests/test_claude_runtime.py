@@ -315,8 +315,8 @@ def screen(name: str, version: str) -> str:
 def test_golden_captures_of_every_tested_version_are_there(version: str) -> None:
     names = {key.split("/")[1] for key in CAPTURES if key.startswith(version + "/")}
     assert {"claude-ready-started", "claude-busy-tool", "claude-waiting-permission"} <= names
-    gates = SCREENS / version / "gates"
-    assert {p.stem for p in gates.glob("*.txt")} == {g.name for g in claude.GATES}
+    dialogs = SCREENS / version / "dialogs"
+    assert {p.stem for p in dialogs.glob("*.txt")} == {g.name for g in claude.STARTUP_DIALOGS}
 
 
 @pytest.mark.parametrize("version", VERSIONS)
@@ -347,15 +347,18 @@ def test_permission_menu_is_not_pending_input(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", VERSIONS)
-@pytest.mark.parametrize("gate", claude.GATES, ids=lambda g: g.name)
-def test_each_gate_is_recognised_from_its_capture(gate: claude.Gate, version: str) -> None:
-    found = claude.detect_gate((SCREENS / version / "gates" / f"{gate.name}.txt").read_text())
-    assert found is not None and found.name == gate.name
+@pytest.mark.parametrize("dialog", claude.STARTUP_DIALOGS, ids=lambda g: g.name)
+def test_each_startup_dialog_is_recognised_from_its_capture(
+    dialog: claude.StartupDialog, version: str
+) -> None:
+    shown = (SCREENS / version / "dialogs" / f"{dialog.name}.txt").read_text()
+    found = claude.detect_startup_dialog(shown)
+    assert found is not None and found.name == dialog.name
 
 
 @pytest.mark.parametrize("key", sorted(CAPTURES))
 def test_working_screens_are_no_gate(key: str) -> None:
-    assert claude.detect_gate(CAPTURES[key].read_text()) is None
+    assert claude.detect_startup_dialog(CAPTURES[key].read_text()) is None
 
 
 def write_fake_claude(folder: Path) -> Path:

@@ -14,9 +14,9 @@ restarts included, with the pane's real environment (the API key to approve) in 
 real folder (the worktree to trust); and plans are loaded by many processes (witness,
 refinery, `swarm validate`), none of which may rewrite a config a running Claude owns.
 
-The config folder (CLAUDE_CONFIG_DIR) skips the gates that otherwise leave an agent sitting
-silently at a dialog: first-run onboarding, folder trust, "use this API key?" and, where a
-layout asks for bypass mode, its warning. Hooks and the guard come from a settings file
+The config folder (CLAUDE_CONFIG_DIR) skips the start-up dialogs that otherwise leave an
+agent sitting silently: first-run onboarding, folder trust, "use this API key?" and, where
+a layout asks for bypass mode, its warning. Hooks and the guard come from a settings file
 passed with `--settings`, so the person's repository and their own ~/.claude stay untouched.
 """
 
@@ -29,12 +29,12 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
+from swarm.atomic import write_atomic
 from swarm.errors import ConfigError
 from swarm.plan import AgentSpec
 from swarm.resume import SessionPlan, plan_from_environment
@@ -344,14 +344,8 @@ def claude_json(
 
 
 def write_json(path: Path, data: Mapping[str, Any]) -> None:
-    """Atomically: a Claude starting at the same moment never reads half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as out:
-        json.dump(data, out, indent=2)
-        out.write("\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    """Atomically (a Claude starting at the same moment never reads half a file), 0600."""
+    write_atomic(path, json.dumps(data, indent=2) + "\n", mode=0o600)
 
 
 def read_json(path: Path) -> dict[str, Any]:
@@ -367,11 +361,7 @@ def write_swarm_shim(bin_dir: Path, python: str) -> Path:
     shim = bin_dir / "swarm"
     text = f'#!/bin/sh\nexec {shlex.quote(python)} -m swarm "$@"\n'
     if not shim.is_file() or shim.read_text() != text:
-        bin_dir.mkdir(parents=True, exist_ok=True)
-        tmp = bin_dir / f".swarm.{os.getpid()}.tmp"
-        tmp.write_text(text)
-        tmp.chmod(0o755)
-        tmp.replace(shim)
+        write_atomic(shim, text, mode=0o755)
     return shim
 
 
@@ -459,7 +449,7 @@ def start(setup_json: str, argv: Sequence[str]) -> NoReturn:
 
 
 @dataclass(frozen=True)
-class Gate:
+class StartupDialog:
     """A dialog Claude Code shows before it takes any work, and the keys that pass it."""
 
     name: str
@@ -468,34 +458,34 @@ class Gate:
     advice: str
 
 
-# Seen with Claude Code 2.1 (tests/fixtures/screens/claude-gate-*.txt). The config folder
+# Seen with Claude Code 2.1 (tests/fixtures/screens/claude-*/dialogs/). The config folder
 # prepared above avoids all of them; these let the witness recognise and explain one.
-GATES: tuple[Gate, ...] = (
-    Gate(
+STARTUP_DIALOGS: tuple[StartupDialog, ...] = (
+    StartupDialog(
         "onboarding",
         r"Unable to connect to Anthropic services|Choose the text style|Select login method",
         (),
         "first-run onboarding: the config folder was not prepared (or the API is unreachable)",
     ),
-    Gate(
+    StartupDialog(
         "trust",
         r"Yes, I trust this folder|Do you trust the files in this folder\?",
         ("Enter",),
         "the folder trust dialog",
     ),
-    Gate(
+    StartupDialog(
         "api-key",
         r"Do you want to use this API key\?",
         ("1",),
         "the 'use this API key?' question (option 1 accepts it)",
     ),
-    Gate(
+    StartupDialog(
         "bypass-warning",
         r"Bypass Permissions mode|Yes, I accept",
         ("2",),
         "the bypass-permissions warning (option 2 accepts it)",
     ),
-    Gate(
+    StartupDialog(
         "root-refused",
         r"cannot be used with root/sudo privileges",
         (),
@@ -504,11 +494,11 @@ GATES: tuple[Gate, ...] = (
 )
 
 
-def detect_gate(screen: str) -> Gate | None:
+def detect_startup_dialog(screen: str) -> StartupDialog | None:
     """The start-up dialog on `screen`, if Claude Code is stuck at one."""
-    for gate in GATES:
-        if re.search(gate.pattern, screen):
-            return gate
+    for dialog in STARTUP_DIALOGS:
+        if re.search(dialog.pattern, screen):
+            return dialog
     return None
 
 
@@ -518,7 +508,7 @@ _RULE = re.compile(r"^─{8,}$")
 
 def input_line(screen: str) -> str | None:
     """The text in Claude Code's input box (`❯ ` right under a rule), or None if no box
-    is on screen (a permission menu or a gate dialog replaces it)."""
+    is on screen (a permission menu or a start-up dialog replaces it)."""
     lines = [line.replace("\u00a0", " ").strip() for line in screen.splitlines()]
     for index in range(len(lines) - 1, 0, -1):
         line = lines[index]
@@ -547,7 +537,7 @@ def main_start(argv: Sequence[str]) -> NoReturn:
 # ------------------------------------------------------------------------------ runtime
 
 # From docs/claude-code.md: the permission menu (three or four options) and the first-run
-# gates, the spinner line while a turn runs, and the input line between two rules when
+# dialogs, the spinner line while a turn runs, and the input line between two rules when
 # ready. Golden captures of each tested version are in tests/fixtures/screens/claude*/.
 CLAUDE_PATTERNS = ScreenPatterns(
     waiting=(
@@ -659,13 +649,13 @@ class ClaudeRuntime(Runtime):
 
 
 __all__ = [
-    "GATES",
+    "STARTUP_DIALOGS",
     "ClaudeRuntime",
     "ClaudeSetup",
-    "Gate",
+    "StartupDialog",
     "claude_argv",
     "config_dir",
-    "detect_gate",
+    "detect_startup_dialog",
     "find_binary",
     "hook_settings",
     "input_line",

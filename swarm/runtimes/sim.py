@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swarm import envnames
+from swarm.atomic import write_atomic
 from swarm.inbox import from_the_swarm
 from swarm.plan import AgentSpec
 from swarm.refinery import BOUNCE_MARK
@@ -136,11 +138,11 @@ class SimAgent:
     """The sim's main loop: a terminal UI, hook reports and the task work."""
 
     def __init__(self) -> None:
-        self.agent = os.environ.get("SWARM_AGENT", "sim")
-        self.role = os.environ.get("SWARM_ROLE", "sim")
+        self.agent = os.environ.get(envnames.AGENT, "sim")
+        self.role = os.environ.get(envnames.ROLE, "sim")
         # What the sim does with a message: the role's capability, passed at launch.
         self.files_tasks = "--files-tasks" in sys.argv
-        home = os.environ.get("SWARM_HOME")
+        home = os.environ.get(envnames.HOME)
         self.home = Path(home) if home else Path.cwd() / ".swarm"
         self.inbox = self.home / "sim" / self.agent / "inbox"
         self.inbox.mkdir(parents=True, exist_ok=True)
@@ -215,9 +217,7 @@ class SimAgent:
     def save(self, message: bytes) -> Path:
         number = len(list(self.inbox.glob("*.txt"))) + 1
         path = self.inbox / f"{number:05d}.txt"
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(message)
-        tmp.replace(path)
+        write_atomic(path, message)
         return path
 
     # -- the loop --------------------------------------------------------------------

@@ -9,8 +9,8 @@ nothing reaches the network.
 
 Names follow `<runtime>-<state>-<what>.txt` (state: ready, busy, waiting), which the
 screen-pattern tests read as the expected verdict. They go to `screens/claude-<version>/`,
-and the start-up gates to `screens/claude-<version>/gates/`, named after the gate
-(`swarm.runtimes.claude.GATES`).
+and the start-up dialogs to `screens/claude-<version>/dialogs/`, named after the gate
+(`swarm.runtimes.claude.STARTUP_DIALOGS`).
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def capture(out: Path, binary: str) -> list[Path]:
             )
 
             # The gates a bare config shows, in the order Claude Code shows them.
-            gates = out / "gates"
+            dialogs = out / "dialogs"
             bare = tmp / "bare"
             onboarding = Pane(
                 socket, "onboarding", [binary], repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "a")}
@@ -192,7 +192,7 @@ def capture(out: Path, binary: str) -> list[Path]:
             save(
                 "onboarding",
                 onboarding.wait(lambda s: "Unable to connect" in s or "text style" in s),
-                gates,
+                dialogs,
             )
             (bare / "b").mkdir(parents=True)
             (bare / "b" / ".claude.json").write_text(
@@ -208,11 +208,11 @@ def capture(out: Path, binary: str) -> list[Path]:
                 socket, "gated", [binary], repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "b")}
             )
             trust = gated.wait(lambda s: "trust this folder" in s)
-            save("trust", trust, gates)
+            save("trust", trust, dialogs)
             if "❯ No, exit" in trust:  # 2.1.3xx puts "No, exit" first
                 gated.keys("Down")
             gated.keys("Enter")
-            save("api-key", gated.wait(lambda s: "Do you want to use this API key?" in s), gates)
+            save("api-key", gated.wait(lambda s: "Do you want to use this API key?" in s), dialogs)
             prepared = claude.claude_json({}, version="2.1.197", trust=[str(repo)], api_key=KEY)
             (bare / "c").mkdir()
             (bare / "c" / ".claude.json").write_text(json.dumps(prepared))
@@ -220,7 +220,7 @@ def capture(out: Path, binary: str) -> list[Path]:
             bypass = Pane(
                 socket, "bypass", [binary, "--dangerously-skip-permissions"], repo, bypass_env
             )
-            save("bypass-warning", bypass.wait(lambda s: "Yes, I accept" in s), gates)
+            save("bypass-warning", bypass.wait(lambda s: "Yes, I accept" in s), dialogs)
             if os.geteuid() == 0:
                 # (through sh: Claude's refusal would vanish with its pane otherwise)
                 refusal = f"env -u IS_SANDBOX {binary} --dangerously-skip-permissions; sleep 30"
@@ -228,7 +228,7 @@ def capture(out: Path, binary: str) -> list[Path]:
                 root = Pane(
                     socket, "root", no_sandbox, repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "c")}
                 )
-                save("root-refused", root.wait(lambda s: "root/sudo" in s), gates)
+                save("root-refused", root.wait(lambda s: "root/sudo" in s), dialogs)
         finally:
             subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
             shutil.rmtree(tmp, ignore_errors=True)
