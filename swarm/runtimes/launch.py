@@ -12,23 +12,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from swarm import paths
+from swarm.git.worktrees import WORKTREE_ATTEMPTS
 from swarm.plan import AgentSpec
 from swarm.runtimes.base import LaunchContext, swarm_argv
 from swarm.runtimes.registry import get_runtime
 
 __all__ = ["LaunchContext", "launch_command", "swarm_argv"]
-
-
-def agent_environment(agent: AgentSpec, ctx: LaunchContext) -> dict[str, str]:
-    """The contract every agent relies on: who it is and where the swarm lives."""
-    return {
-        "SWARM_AGENT": agent.name,
-        "SWARM_ROLE": agent.role.name,
-        "SWARM_HOME": str(ctx.state_dir),
-        "SWARM_REPO": str(ctx.repo),
-        "SWARM_TMUX_SOCKET": ctx.socket,
-        "SWARM_SESSION": ctx.session,
-    }
 
 
 def agent_start_directory(agent: AgentSpec, ctx: LaunchContext, default: Path) -> Path:
@@ -38,19 +27,21 @@ def agent_start_directory(agent: AgentSpec, ctx: LaunchContext, default: Path) -
 
 def agent_worktree(agent: AgentSpec, ctx: LaunchContext) -> Path | None:
     if agent.role.capabilities.worktree:
-        return paths.worktrees_dir(ctx.state_dir) / agent.name
+        return paths.agent_worktree(ctx.state_dir, agent.name)
     return None
 
 
 # Run by /bin/sh as the pane's command: enter the worktree, making it on first use (in the
 # pane, so the panes of 30 polecats make theirs in parallel and `swarm up` never waits for
 # them), then become the agent. A stale registration (folder deleted by hand) is pruned.
-_WORKTREE_PRELUDE = """\
+_WORKTREE_PRELUDE = f"""\
 wt=$1 repo=$2 base=$3; shift 3; n=0
 while [ ! -e "$wt/.git" ]; do
   n=$((n + 1)); rm -rf "$wt"
   nice git -C "$repo" worktree add --detach -q "$wt" "$base" && break
-  if [ "$n" -ge 5 ]; then echo "swarm: cannot prepare the worktree $wt"; exec sleep 2147483647; fi
+  if [ "$n" -ge {WORKTREE_ATTEMPTS} ]; then
+    echo "swarm: cannot make the worktree $wt"; exec sleep 2147483647
+  fi
   git -C "$repo" worktree prune; sleep "0.$n"
 done
 cd "$wt" || exit 1
