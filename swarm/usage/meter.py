@@ -1,0 +1,225 @@
+"""The witness's usage pass: read what the transcripts added, attribute it, enforce budgets.
+
+One `UsageMeter.tick(agents, now)` per witness tick. When no transcript grew it costs one
+`stat` per agent (see benchmarks/bench_usage.py); when some did, only their new bytes are
+read and all new usage is written in one transaction, attributed to the task each agent
+holds at that moment. Then, only when something changed: the budget checks, the pauses
+whose time is up (limited agents told to continue), the person told once per pause, and
+history files for the tasks that ended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from swarm.budget import (
+    BUDGET_SCOPE,
+    Budget,
+    HeldTask,
+    StopTask,
+    WrapUp,
+    day_check,
+    day_of,
+    next_day,
+    task_checks,
+)
+from swarm.store import Store
+from swarm.store.models import HELD_TASK_STATUSES, Agent
+from swarm.store.usage import Cursor
+from swarm.usage.limits import DEFAULT_WAIT, RESUME_TEXT, clock_text, due, parse_limit
+from swarm.usage.pauses import apply_limit
+from swarm.usage.prices import PriceTable
+from swarm.usage.tokens import Usage
+from swarm.usage.transcript import read_new
+
+Nudge = Callable[[str, str, str], None]  # agent, text, reason
+Notify = Callable[[str, str], None]  # title, message
+Log = Callable[[str], None]
+STALE_ERROR = 600.0  # an API error older than this (a backlog read) starts no pause
+SEED_EVENTS = 2000
+
+
+def _quiet(*_args: object) -> None:
+    return None
+
+
+@dataclass
+class UsageMeter:
+    store: Store
+    prices: PriceTable = field(default_factory=PriceTable)
+    budget: Budget = field(default_factory=Budget)
+    state_dir: Path | None = None  # where history files go; None: none written
+    nudge: Nudge = _quiet
+    notify: Notify = _quiet
+    log: Log = _quiet
+    limit_wait: float = DEFAULT_WAIT
+    cursors: dict[str, Cursor] = field(default_factory=dict)
+    warned: dict[str, float] = field(default_factory=dict)  # task -> when told to wrap up
+    unpriced: set[str] = field(default_factory=set)
+    _version: int = -1
+    _dirty: bool = True  # something to look at besides transcripts
+    _next_due: float = 0.0  # the earliest moment a pause ends
+
+    def __post_init__(self) -> None:
+        self.cursors = self.store.usage_cursors()
+        for event in self.store.latest_events(SEED_EVENTS):
+            if event.kind == "budget.wrap_up" and event.task:
+                self.warned[event.task] = event.ts
+            elif event.kind == "task.failed" and event.task:
+                self.warned.pop(event.task, None)
+
+    def tick(self, agents: list[Agent], now: float) -> list[str]:
+        """Returns what it did, one line per action (for the witness's log and tests)."""
+        done: list[str] = []
+        spent = self._read(agents, now, done)
+        version = self.store.data_version()
+        if version != self._version:
+            self._version, self._dirty = version, True
+        if spent or self.warned:
+            self._task_budget(agents, now, done)
+        if spent or self._dirty:
+            self._day_budget(now, done)
+        if self._dirty or now >= self._next_due:
+            self._pauses(now, done)
+        if self._dirty and self.state_dir is not None:
+            from swarm.history import sync
+
+            for path in sync(self.store, self.state_dir):
+                done.append(f"history: {path.name}")
+        self._dirty = False
+        for line in done:
+            self.log(line)
+        return done
+
+    # -- transcripts -------------------------------------------------------------------
+
+    def _read(self, agents: list[Agent], now: float, done: list[str]) -> bool:
+        cursors: list[Cursor] = []
+        rows: list[tuple[str, str, str, str, str, Usage]] = []
+        for agent in agents:
+            path = agent.transcript_path
+            if not path:
+                continue
+            result = read_new(self.cursors.get(path) or Cursor(agent.name, path))
+            if result is None:
+                continue
+            self.cursors[path] = result.cursor
+            cursors.append(result.cursor)
+            for item in result.spent:
+                if self.prices.price_for(item.model) is None and item.model not in self.unpriced:
+                    self.unpriced.add(item.model)
+                    done.append(f"no price for model {item.model!r}: add it under `prices:`")
+                priced = self.prices.cost(item.model, item.usage)
+                day = day_of(item.at if item.at is not None else now)
+                rows.append((agent.name, agent.role, agent.hook or "", day, item.model, priced))
+            for text, at in result.errors:
+                if at is not None and at < now - STALE_ERROR:
+                    continue
+                signal = parse_limit(text, now)
+                if signal is not None and (signal.reset_at is None or signal.reset_at > now):
+                    apply_limit(self.store, agent, signal, now, self.limit_wait)
+                    done.append(f"{agent.name}: {signal.reason}")
+                    self._dirty = True
+        if cursors:
+            self.store.record_usage(cursors, rows)
+        return bool(rows)
+
+    # -- budgets -----------------------------------------------------------------------
+
+    def _task_budget(self, agents: list[Agent], now: float, done: list[str]) -> None:
+        if self.budget.task_usd is None:
+            return
+        live = {t.id for t in self.store.list_tasks(HELD_TASK_STATUSES)}
+        self.warned = {task: at for task, at in self.warned.items() if task in live}
+        costs = self.store.usage_by("task")
+        held = [
+            HeldTask(a.hook, a.name, a.state, a.state_since, costs.get(a.hook, Usage()).cost_usd)
+            for a in agents
+            if a.hook and a.hook in live
+        ]
+        for action in task_checks(held, self.warned, self.budget, now):
+            if isinstance(action, WrapUp):
+                self.warned[action.task] = now
+                self.store.add_event(
+                    "budget.wrap_up",
+                    f"{action.task} is over its budget; {action.agent} told to wrap up",
+                    agent=action.agent,
+                    task=action.task,
+                )
+                self.nudge(action.agent, action.text, f"{action.task} over budget")
+                done.append(f"{action.agent}: told to wrap up {action.task} (budget)")
+            elif isinstance(action, StopTask):
+                self._stop(action, done)
+
+    def _stop(self, action: StopTask, done: list[str]) -> None:
+        with self.store.transaction():
+            task = self.store.get_task(action.task)
+            if task.status not in HELD_TASK_STATUSES:
+                return  # finished meanwhile (in the merge queue: never stopped mid-merge)
+            self.store.fail_task(action.task, action.reason)
+        self.warned.pop(action.task, None)
+        self._dirty = True
+        done.append(f"{action.task} failed: {action.reason}")
+
+    def _day_budget(self, now: float, done: list[str]) -> None:
+        if self.budget.day_usd is None:
+            return
+        pause = self.store.pauses().get(BUDGET_SCOPE)
+        paused = pause is not None and pause.active(now)
+        spent = self.store.usage_total(day=day_of(now)).cost_usd
+        reason = day_check(spent, self.budget, paused)
+        if reason is None:
+            return
+        until = next_day(now)
+        self.store.set_pause(
+            BUDGET_SCOPE,
+            reason,
+            until,
+            kind="budget.paused",
+            message=f"{reason}; no new tasks until {clock_text(until, now)}",
+        )
+        self._dirty = True
+        done.append(reason)
+
+    # -- pauses ------------------------------------------------------------------------
+
+    def _pauses(self, now: float, done: list[str]) -> None:
+        pauses = self.store.pauses()
+        for pause in pauses.values():
+            if pause.active(now) and pause.notified_at is None:
+                until = f" until {clock_text(pause.until, now)}" if pause.until else ""
+                what = "budget" if pause.scope == BUDGET_SCOPE else "usage limit"
+                message = f"{pause.reason}: dispatch paused{until}"
+                self.notify(f"swarm: {what}", message)
+                self.store.mark_pause_notified(pause.scope)
+                done.append(f"told the person: {message}")
+        for pause in due(pauses, now):
+            self._resume(pause.scope, pause.agents, now, done)
+        upcoming = [p.until for p in pauses.values() if p.active(now) and p.until is not None]
+        self._next_due = min(upcoming, default=now + 60.0)
+
+    def _resume(self, scope: str, names: tuple[str, ...], now: float, done: list[str]) -> None:
+        if scope == BUDGET_SCOPE:
+            message = "a new day: the daily budget starts again, dispatch goes on"
+            self.store.end_pause(scope, kind="budget.resumed", message=message)
+            done.append(message)
+            return
+        told: list[str] = []
+        for name in names:
+            fresh = self.store.find_agent(name)
+            if fresh is None or fresh.state != "limited":
+                continue
+            self.store.set_agent_state(
+                name, "working" if fresh.hook else "idle", "usage limit over; told to continue"
+            )
+            self.nudge(name, RESUME_TEXT, "usage limit over")
+            told.append(name)
+        message = f"usage limit over ({scope.split(':', 1)[-1]}): " + (
+            f"{', '.join(told)} told to continue" if told else "dispatch goes on"
+        )
+        self.store.end_pause(scope, kind="usage.resumed", message=message)
+        self._dirty = True
+        done.append(message)
+
