@@ -74,9 +74,7 @@ def day_of(ts: float) -> str:
 def next_day(ts: float) -> float:
     """The next local midnight after `ts`."""
     moment = time.localtime(ts)
-    return time.mktime(
-        (moment.tm_year, moment.tm_mon, moment.tm_mday + 1, 0, 0, 0, 0, 0, -1)
-    )
+    return time.mktime((moment.tm_year, moment.tm_mon, moment.tm_mday + 1, 0, 0, 0, 0, 0, -1))
 
 
 def task_checks(

@@ -154,7 +154,7 @@ def parse(text: str) -> tuple[dict[str, Any], str]:
     data: Any = yaml.safe_load(text[4 : end + 1])
     if not isinstance(data, dict):
         raise SwarmError("not a history file: the front matter is not a mapping")
-    return data, text[end + 5 :]
+    return data, text[end + 5 :].lstrip("\n")
 
 
 @dataclass(frozen=True)

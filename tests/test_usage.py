@@ -83,7 +83,9 @@ def test_reader_counts_a_message_written_in_pieces_once(tmp_path: Path) -> None:
     assert result is not None
     append(path, assistant("m1", input_tokens=100, output_tokens=40, cache_write=20, text="c"))
     again = read_new(result.cursor)
-    total = total_of([s.usage for s in result.spent] + [s.usage for s in (again.spent if again else [])])
+    total = total_of(
+        [s.usage for s in result.spent] + [s.usage for s in (again.spent if again else [])]
+    )
     assert total == Usage(100, 40, 20, 0)
 
 
@@ -191,9 +193,7 @@ def test_a_restarted_witness_counts_nothing_twice(store: Store, tmp_path: Path) 
     assert total.cost_usd == pytest.approx(sonnet_cost(101, 11, 0, 0))
 
 
-def test_a_runtime_without_transcripts_is_unknown_never_zero(
-    store: Store, tmp_path: Path
-) -> None:
+def test_a_runtime_without_transcripts_is_unknown_never_zero(store: Store, tmp_path: Path) -> None:
     polecat(store, "polecat-1", tmp_path / "p1.jsonl")
     polecat(store, "polecat-2", None)
     task = store.add_task("Sim work")

@@ -16,13 +16,25 @@ from swarm.cli import (
     runtime_cmds,
     sidebar,
     tasks,
+    usage,
     witness,
 )
 from swarm.errors import EXIT_FAILURE, SwarmError
 
 # Each module adds its subcommands (their handlers import what they need only when run, so
 # `swarm hook` in an agent's pane stays fast); handlers are stored as `func`.
-COMMAND_MODULES = [lifecycle, tasks, mq, agents, witness, sidebar, runtime_cmds, layouts, demo]
+COMMAND_MODULES = [
+    lifecycle,
+    tasks,
+    mq,
+    agents,
+    witness,
+    sidebar,
+    runtime_cmds,
+    layouts,
+    demo,
+    usage,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

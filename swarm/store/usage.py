@@ -157,20 +157,29 @@ def cursors(conn: sqlite3.Connection) -> dict[str, Cursor]:
     found: dict[str, Cursor] = {}
     for row in conn.execute("SELECT * FROM usage_cursors"):
         recent_raw: Any = json.loads(row["recent"] or "{}")
-        recent = tuple(
-            (str(key), Usage(*[int(v) for v in value[:4]], float(value[4])))
-            for key, value in (recent_raw.items() if isinstance(recent_raw, dict) else ())
-        )
+        pairs = recent_raw.items() if isinstance(recent_raw, dict) else ()
+        recent = tuple((str(key), _counted(value)) for key, value in pairs)
         found[row["transcript"]] = Cursor(
             row["agent"], row["transcript"], int(row["inode"]), int(row["offset"]), recent
         )
     return found
 
 
+def _counted(value: Any) -> Usage:
+    numbers = [int(v) for v in value[:4]] if isinstance(value, list) else []
+    numbers += [0] * (4 - len(numbers))
+    return Usage(numbers[0], numbers[1], numbers[2], numbers[3])
+
+
 def save_cursor(conn: sqlite3.Connection, now: float, cursor: Cursor) -> None:
     recent = {
-        key: [u.input_tokens, u.output_tokens, u.cache_write_tokens, u.cache_read_tokens,
-              u.cost_usd]
+        key: [
+            u.input_tokens,
+            u.output_tokens,
+            u.cache_write_tokens,
+            u.cache_read_tokens,
+            u.cost_usd,
+        ]
         for key, u in cursor.recent
     }
     conn.execute(
@@ -276,7 +285,12 @@ def history(conn: sqlite3.Connection, since: float | None = None) -> list[Histor
     sql += " ORDER BY ended_at DESC"
     return [
         HistoryEntry(
-            r["task"], r["title"], r["outcome"], r["ended_at"], r["path"], r["tokens"],
+            r["task"],
+            r["title"],
+            r["outcome"],
+            r["ended_at"],
+            r["path"],
+            r["tokens"],
             r["cost_usd"],
         )
         for r in conn.execute(sql, params)

@@ -98,7 +98,7 @@ def _reset_time(text: str, now: float, local: tzinfo | None) -> float | None:
 
 
 def _next_clock(match: re.Match[str], now: float, local: tzinfo | None) -> float | None:
-    """"resets 3pm (Europe/Paris)": the next such moment after `now`."""
+    """ "resets 3pm (Europe/Paris)": the next such moment after `now`."""
     hour, minute = int(match.group(1)), int(match.group(2) or 0)
     meridiem = (match.group(3) or "").lower()
     if meridiem == "pm" and hour < 12:

@@ -222,4 +222,3 @@ class UsageMeter:
         self.store.end_pause(scope, kind="usage.resumed", message=message)
         self._dirty = True
         done.append(message)
-

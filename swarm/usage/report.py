@@ -17,9 +17,7 @@ from swarm.usage.tokens import Usage
 def agent_usage(store: Store, agents: Iterable[Agent]) -> dict[str, Usage | None]:
     """Each agent's usage so far; None where its runtime reports none."""
     spent = store.usage_by("agent")
-    return {
-        a.name: spent.get(a.name, Usage() if a.transcript_path else None) for a in agents
-    }
+    return {a.name: spent.get(a.name, Usage() if a.transcript_path else None) for a in agents}
 
 
 def total_of(values: Iterable[Usage | None]) -> Usage | None:

@@ -1,0 +1,170 @@
+"""Budgets that hold: a task over its limit is stopped; the daily limit pauses dispatch."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from transcript_lines import append, assistant
+
+from swarm.budget import (
+    Budget,
+    HeldTask,
+    StopTask,
+    WrapUp,
+    day_check,
+    day_of,
+    next_day,
+    task_checks,
+)
+from swarm.store import Store
+from swarm.usage.meter import UsageMeter
+from swarm.usage.pauses import dispatch_allowed
+
+NOON = time.mktime((2027, 1, 15, 12, 0, 0, 0, 0, -1))  # local noon: a clock the test moves
+# One sonnet message of 100k input tokens costs $0.30.
+EXPENSIVE = {"input_tokens": 100_000}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOON
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Told:
+    def __init__(self) -> None:
+        self.nudges: list[tuple[str, str]] = []
+        self.notes: list[str] = []
+
+    def nudge(self, agent: str, text: str, reason: str) -> None:
+        self.nudges.append((agent, text))
+
+    def notify(self, title: str, message: str) -> None:
+        self.notes.append(message)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
+    with Store.open(tmp_path / ".swarm" / "swarm.db", clock=clock) as opened:
+        for i in (1, 2):
+            name = f"polecat-{i}"
+            opened.upsert_agent(name, "polecat", "claude", f"%{i}", i)
+            opened.set_agent_state(name, "idle")
+            transcript = tmp_path / f"{name}.jsonl"
+            transcript.touch()
+            opened.set_agent_session(name, f"s{i}", str(transcript))
+        yield opened
+
+
+def spend(store: Store, agent: str, message_id: str, at: float) -> None:
+    path = store.get_agent(agent).transcript_path
+    assert path is not None
+    append(Path(path), assistant(message_id, at=at, **EXPENSIVE))
+
+
+# -- pure decisions ----------------------------------------------------------------------
+
+
+def test_task_checks_wrap_up_first_then_stop() -> None:
+    budget = Budget(task_usd=1.0, wrap_up_grace=60)
+    over = HeldTask("sw-a", "polecat-1", "working", NOON, 1.5)
+    under = HeldTask("sw-b", "polecat-2", "working", NOON, 0.5)
+    first = task_checks([over, under], {}, budget, NOON)
+    assert [type(a) for a in first] == [WrapUp] and "wrap up" in first[0].text.lower()  # type: ignore[union-attr]
+    assert task_checks([over], {"sw-a": NOON}, budget, NOON + 10) == []  # still working
+    ended = HeldTask("sw-a", "polecat-1", "idle", NOON + 20, 1.6)
+    stop = task_checks([ended], {"sw-a": NOON}, budget, NOON + 21)
+    assert stop == [StopTask("sw-a", "polecat-1", stop[0].reason)]  # type: ignore[union-attr]
+    assert "over the task limit of $1.00" in stop[0].reason  # type: ignore[union-attr]
+    assert task_checks([over], {"sw-a": NOON}, budget, NOON + 61)  # grace over
+    assert task_checks([over], {}, Budget(), NOON) == []  # no limit, no check
+
+
+def test_day_check_and_the_calendar() -> None:
+    assert day_check(10.0, Budget(day_usd=5), paused=False) is not None
+    assert day_check(10.0, Budget(day_usd=5), paused=True) is None
+    assert day_check(1.0, Budget(day_usd=5), paused=False) is None
+    tomorrow = next_day(NOON)
+    assert day_of(tomorrow) != day_of(NOON) and day_of(tomorrow - 1) == day_of(NOON)
+
+
+# -- enforced by the witness's meter -----------------------------------------------------
+
+
+def test_a_task_over_its_budget_is_told_to_wrap_up_then_failed_with_the_reason(
+    store: Store, clock: Clock
+) -> None:
+    told = Told()
+    meter = UsageMeter(store, budget=Budget(task_usd=0.5), nudge=told.nudge, notify=told.notify)
+    task = store.add_task("Refactor everything")
+    store.hook_task(task.id, "polecat-1")
+    store.start_task("polecat-1")
+    store.set_agent_state("polecat-1", "working")
+    spend(store, "polecat-1", "m1", NOON)
+    meter.tick(store.list_agents(), NOON)
+    assert store.get_task(task.id).status == "working"  # $0.30: under
+    spend(store, "polecat-1", "m2", NOON)
+    meter.tick(store.list_agents(), NOON + 1)
+    assert [a for a, _ in told.nudges] == ["polecat-1"]
+    assert store.get_task(task.id).status == "working"  # told, not yet stopped
+    meter.tick(store.list_agents(), NOON + 2)
+    assert len(told.nudges) == 1  # told once
+
+    clock.now = NOON + 30
+    store.set_agent_state("polecat-1", "idle", "turn ended")  # its wrap-up turn ended
+    meter.tick(store.list_agents(), NOON + 31)
+    failed = store.get_task(task.id)
+    assert failed.status == "failed"
+    assert "budget: spent $0.60, over the task limit of $0.50" in failed.notes
+    assert store.get_agent("polecat-1").hook is None
+
+
+def test_nothing_is_stopped_mid_merge(store: Store) -> None:
+    told = Told()
+    meter = UsageMeter(store, budget=Budget(task_usd=0.1, wrap_up_grace=0), nudge=told.nudge)
+    task = store.add_task("Almost there")
+    store.hook_task(task.id, "polecat-1")
+    spend(store, "polecat-1", "m1", NOON)
+    meter.tick(store.list_agents(), NOON)  # told to wrap up
+    store.finish_task("polecat-1", "a" * 40, "b" * 40)  # and it did: queued for merging
+    meter.tick(store.list_agents(), NOON + 500)
+    assert store.get_task(task.id).status == "done"
+
+
+def test_the_daily_budget_pauses_dispatch_until_the_next_day(store: Store, clock: Clock) -> None:
+    told = Told()
+    meter = UsageMeter(store, budget=Budget(day_usd=0.5), nudge=told.nudge, notify=told.notify)
+    spend(store, "polecat-1", "m1", NOON)
+    meter.tick(store.list_agents(), NOON)
+    assert dispatch_allowed(store, NOON) is None
+    spend(store, "polecat-2", "m2", NOON + 60)
+    meter.tick(store.list_agents(), NOON + 60)
+    reason = dispatch_allowed(store, NOON + 61, store.get_agent("polecat-1"))
+    assert reason is not None and "daily budget: spent $0.60 of $0.50 today" in reason
+    assert dispatch_allowed(store, NOON + 61) == reason  # swarm-wide
+    spend(store, "polecat-2", "m3", NOON + 120)
+    meter.tick(store.list_agents(), NOON + 120)
+    meter.tick(store.list_agents(), NOON + 121)
+    assert len(told.notes) == 1  # the person is told once
+    assert [e.kind for e in store.events() if e.kind.startswith("budget.")] == ["budget.paused"]
+
+    midnight = next_day(NOON)
+    assert dispatch_allowed(store, midnight - 1) is not None
+    clock.now = midnight + 5
+    meter.tick(store.list_agents(), midnight + 5)
+    assert dispatch_allowed(store, midnight + 5) is None
+    kinds = [e.kind for e in store.events() if e.kind.startswith("budget.")]
+    assert kinds == ["budget.paused", "budget.resumed"]
+    spend(store, "polecat-1", "m4", midnight + 10)  # a new day's first spending: under
+    meter.tick(store.list_agents(), midnight + 10)
+    assert dispatch_allowed(store, midnight + 11) is None

@@ -1,0 +1,192 @@
+"""Usage limits: the signals, one pause and one notification per account, the resume."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from transcript_lines import api_error, append
+
+from swarm.store import Store
+from swarm.store.usage import Pause
+from swarm.usage.limits import (
+    DEFAULT_WAIT,
+    JoinPause,
+    LimitSignal,
+    StartPause,
+    on_limit,
+    parse_limit,
+)
+from swarm.usage.meter import UsageMeter
+from swarm.usage.pauses import dispatch_allowed, on_hook, report_limit
+
+NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
+    with Store.open(tmp_path / ".swarm" / "swarm.db", clock=clock) as opened:
+        for i in range(1, 4):
+            opened.upsert_agent(f"polecat-{i}", "polecat", "claude", f"%{i}", i)
+            opened.set_agent_state(f"polecat-{i}", "idle")
+        opened.upsert_agent("polecat-9", "polecat", "sim", "%9", 9)
+        opened.set_agent_state("polecat-9", "idle")
+        yield opened
+
+
+class Told:
+    """Stands in for the witness's nudges and notifications."""
+
+    def __init__(self) -> None:
+        self.nudges: list[tuple[str, str]] = []
+        self.notes: list[str] = []
+
+    def nudge(self, agent: str, text: str, reason: str) -> None:
+        self.nudges.append((agent, text))
+
+    def notify(self, title: str, message: str) -> None:
+        self.notes.append(message)
+
+
+# -- parsing -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "reset"),
+    [
+        ('API Error: 429 {"type":"rate_limit_error"} retry-after: 30', NOW + 30),
+        ("API Error: 429 rate limited retry-after-ms: 1500", NOW + 1.5),
+        ("Claude AI usage limit reached|1800003600", 1_800_003_600.0),
+        ("429 Too Many Requests anthropic-ratelimit-unified-reset: 1800007200", 1_800_007_200.0),
+        ("rate_limit_error; reset: 2027-01-15T09:30:00Z", NOW + 5400),
+        ("5-hour limit reached ∙ resets 3pm (UTC)", NOW + 7 * 3600),
+        ("Usage limit reached. Try again in 20 minutes.", NOW + 1200),
+        (
+            "API Error: Request rejected (429) · This request would exceed your account's rate "
+            "limit. Please try again later.",
+            None,
+        ),
+    ],
+)
+def test_a_limit_and_its_reset_time_are_read_from_what_the_runtime_said(
+    text: str, reset: float | None
+) -> None:
+    signal = parse_limit(text, NOW, UTC)
+    assert signal is not None
+    assert signal.reset_at == (pytest.approx(reset) if reset is not None else None)
+
+
+def test_a_clock_reset_time_already_past_today_means_tomorrow() -> None:
+    signal = parse_limit("limit reached ∙ resets 7am (UTC)", NOW)
+    assert signal is not None and signal.reset_at is not None
+    assert datetime.fromtimestamp(signal.reset_at, UTC).day == 16
+
+
+@pytest.mark.parametrize("text", ["", "1 test failed with an error", "exit status 2"])
+def test_other_errors_are_no_limit(text: str) -> None:
+    assert parse_limit(text, NOW) is None
+
+
+def test_the_first_limited_agent_starts_the_pause_later_ones_join_it() -> None:
+    first = on_limit(None, "polecat-1", "claude", LimitSignal("rate limited (429)", NOW + 60), NOW)
+    assert isinstance(first, StartPause)
+    assert first.until == NOW + 60 and first.scope == "limit:claude"
+    assert "polecat-1" in first.message
+    running = Pause(first.scope, "x", NOW, first.until, ("polecat-1",), None)
+    second = on_limit(running, "polecat-2", "claude", LimitSignal("x", None), NOW + 1)
+    assert isinstance(second, JoinPause)
+    assert second.agents == ("polecat-1", "polecat-2") and second.until == NOW + 60
+    no_reset = on_limit(None, "polecat-1", "claude", LimitSignal("x"), NOW, default_wait=90)
+    assert no_reset.until == NOW + 90
+
+
+# -- the swarm: one event, one notification, dispatch held, then resumed ------------------
+
+
+def test_thirty_limits_make_one_event_one_notification_and_hold_the_account(
+    store: Store, clock: Clock
+) -> None:
+    told = Told()
+    meter = UsageMeter(store, nudge=told.nudge, notify=told.notify)
+    for i in range(1, 4):
+        assert report_limit(store, f"polecat-{i}", "API Error: 429 retry-after: 600", NOW)
+    assert not report_limit(store, "polecat-1", "all tests passed", NOW)
+    assert [e.kind for e in store.events() if e.kind.startswith("usage.")] == ["usage.limited"]
+    assert {a.name for a in store.list_agents() if a.state == "limited"} == {
+        "polecat-1",
+        "polecat-2",
+        "polecat-3",
+    }
+    meter.tick(store.list_agents(), NOW + 1)
+    meter.tick(store.list_agents(), NOW + 2)
+    assert len(told.notes) == 1
+
+    store.upsert_agent("polecat-4", "polecat", "claude", "%4", 4)
+    claude_idle = store.get_agent("polecat-4")
+    assert dispatch_allowed(store, NOW + 10, claude_idle) is not None
+    assert dispatch_allowed(store, NOW + 10, store.get_agent("polecat-9")) is None
+    assert dispatch_allowed(store, NOW + 10) is None  # no swarm-wide pause
+
+    clock.now = NOW + 601
+    meter.tick(store.list_agents(), NOW + 601)
+    assert sorted(agent for agent, _text in told.nudges) == ["polecat-1", "polecat-2", "polecat-3"]
+    assert all("Continue where you stopped" in text for _agent, text in told.nudges)
+    assert dispatch_allowed(store, NOW + 601, claude_idle) is None
+    assert [e.kind for e in store.events() if e.kind.startswith("usage.")] == [
+        "usage.limited",
+        "usage.resumed",
+    ]
+    assert not [a for a in store.list_agents() if a.state == "limited"]
+    meter.tick(store.list_agents(), NOW + 700)
+    assert len(told.nudges) == 3 and len(told.notes) == 1
+
+
+def test_a_limit_without_a_reset_time_holds_for_the_default_wait(store: Store) -> None:
+    told = Told()
+    meter = UsageMeter(store, nudge=told.nudge, notify=told.notify)
+    on_hook(store, "polecat-1", "StopFailure", {"error": "rate_limit", "session_id": "s"})
+    on_hook(store, "polecat-2", "Stop", {})  # not a failure: nothing
+    agent = store.get_agent("polecat-1")
+    assert agent.state == "limited" and "no reset time" in agent.detail
+    assert store.get_agent("polecat-2").state == "idle"
+    until = store.pauses()["limit:claude"].until
+    assert until is not None and until == pytest.approx(time.time() + DEFAULT_WAIT, abs=60)
+    meter.tick(store.list_agents(), until - 1)
+    assert told.nudges == []
+    meter.tick(store.list_agents(), until + 1)
+    assert [a for a, _ in told.nudges] == ["polecat-1"]
+
+
+def test_a_429_written_in_the_transcript_limits_its_agent(store: Store, tmp_path: Path) -> None:
+    transcript = tmp_path / "p1.jsonl"
+    transcript.touch()
+    store.set_agent_session("polecat-1", "s1", str(transcript))
+    told = Told()
+    meter = UsageMeter(store, nudge=told.nudge, notify=told.notify)
+    append(transcript, api_error("API Error: 429 rate_limit_error retry-after: 45", at=NOW))
+    meter.tick(store.list_agents(), NOW + 1)
+    assert store.get_agent("polecat-1").state == "limited"
+    assert store.pauses()["limit:claude"].until == pytest.approx(NOW + 46)
+    assert len(told.notes) == 1
+    old = tmp_path / "p2.jsonl"
+    old.touch()
+    store.set_agent_session("polecat-2", "s2", str(old))
+    append(old, api_error("API Error: 429 retry-after: 45", at=NOW - 3600))  # long past
+    meter.tick(store.list_agents(), NOW + 2)
+    assert store.get_agent("polecat-2").state == "idle"
