@@ -14,6 +14,7 @@ from typing import Any
 
 from swarm.store import Store
 from swarm.store.models import Agent
+from swarm.usage.pauses import on_hook as on_usage_hook
 
 HOOK_EVENTS = (
     "SessionStart",
@@ -59,6 +60,7 @@ def handle_hook(store: Store, agent_name: str, event: str, payload: dict[str, An
     if agent is None:
         return HookOutcome()  # not a swarm agent (or removed): never block the runtime
     store.touch_agent(agent_name)
+    on_usage_hook(store, agent_name, event, payload)  # a StopFailure from a limit: limited
     if event == "SessionStart":
         store.set_agent_state(agent_name, "idle", f"session {payload.get('source', 'startup')}")
         return HookOutcome(output=session_context(store, agent))

@@ -168,3 +168,31 @@ def test_the_daily_budget_pauses_dispatch_until_the_next_day(store: Store, clock
     spend(store, "polecat-1", "m4", midnight + 10)  # a new day's first spending: under
     meter.tick(store.list_agents(), midnight + 10)
     assert dispatch_allowed(store, midnight + 11) is None
+
+
+# -- the layout's keys -------------------------------------------------------------------
+
+
+def test_a_layout_sets_budget_and_prices(repo: Path) -> None:
+    from swarm.config import load_plan
+    from swarm.errors import ConfigError
+    from swarm.usage.prices import Price, PriceTable
+
+    layout = repo / "budget.yaml"
+    layout.write_text(
+        "roles:\n  polecat: {count: 1}\n"
+        "budget: {task_usd: 5, day_usd: 200}\n"
+        "prices:\n  claude-sonnet-4-5: {input: 1, output: 2}\n"
+    )
+    plan = load_plan(str(layout), repo)
+    assert plan.budget == Budget(task_usd=5, day_usd=200)
+    table = PriceTable(dict(plan.prices))
+    assert table.price_for("claude-sonnet-4-5-20250929") == Price(1, 2)
+    assert load_plan("team", repo).budget == Budget()  # no key: no limits
+
+    layout.write_text("roles:\n  polecat: {count: 1}\nbudget: {task_usd: 0}\n")
+    with pytest.raises(ConfigError) as info:
+        load_plan(str(layout), repo)
+    assert info.value.message.endswith(
+        "budget.yaml:3:20: budget.task_usd: expected a number greater than 0, got 0"
+    )

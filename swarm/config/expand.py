@@ -243,6 +243,8 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
             gate_jobs=m.gate_jobs,
             target=m.target,
         ),
+        budget=layout.budget,
+        prices=tuple(layout.prices.items()),
     )
 
 

@@ -2,7 +2,7 @@
 
 The keys follow tmuxp where they mean the same thing (`windows`, `panes`, `layout`,
 `start_directory`, `environment`, `options`) and add the swarm's own: `roles`, `runtime`,
-`sidebar`, `keys`, `gate`, `merge`, `polecats_per_window`, `role_paths`.
+`sidebar`, `keys`, `gate`, `merge`, `polecats_per_window`, `role_paths`, `budget`, `prices`.
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from swarm import paths
+from swarm.budget import Budget
 from swarm.config.roles import ROLE_NAME_HELP, ROLE_NAME_PATTERN, RoleOverride, Runtime
 from swarm.config.schema import Coerce, Validator
 from swarm.config.yamlpos import Document, load_document
 from swarm.errors import ConfigError, NotFoundError
+from swarm.usage.prices import Price
 
 TmuxLayout = Literal[
     "main-vertical", "main-horizontal", "tiled", "even-horizontal", "even-vertical"
@@ -152,6 +154,11 @@ class LayoutFile:
     windows: tuple[WindowConfig, ...] | None = None
     gate: tuple[str, ...] = ()
     merge: MergeConfig = field(default_factory=MergeConfig)
+    budget: Budget = field(default_factory=Budget)
+    prices: dict[str, Price] = field(
+        default_factory=dict,
+        metadata={"help": "dollars per million tokens by model, e.g. {claude-opus-4: {...}}"},
+    )
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from swarm.runtimes.screens import pending_detector
 from swarm.store import Store
 from swarm.store.models import Agent, Task
 from swarm.tmux.client import PaneInfo
+from swarm.usage.pauses import dispatch_allowed
 from swarm.work import prepare_task, task_prompt
 
 # A held task is typed again into an idle agent at most this often per controller life:
@@ -85,6 +86,8 @@ class Dispatcher:
             self.redelivered[key] = self.redelivered.get(key, 0) + 1
             held = self.store.get_task(agent.hook)
             return Handover(agent.name, agent.runtime, pane.pane_id, held, redelivery=True)
+        if dispatch_allowed(self.store, time.time(), agent) is not None:
+            return None  # a daily budget spent, or this agent's account at its usage limit
         claimed = self.store.claim_next_task(agent.name)
         if claimed is None:
             return None

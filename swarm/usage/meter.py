@@ -25,6 +25,8 @@ from swarm.budget import (
     next_day,
     task_checks,
 )
+from swarm.errors import SwarmError
+from swarm.plan import SwarmPlan
 from swarm.store import Store
 from swarm.store.models import HELD_TASK_STATUSES, Agent
 from swarm.store.usage import Cursor
@@ -71,8 +73,20 @@ class UsageMeter:
                 self.warned.pop(event.task, None)
 
     def tick(self, agents: list[Agent], now: float) -> list[str]:
-        """Returns what it did, one line per action (for the witness's log and tests)."""
+        """Returns what it did, one line per action (for the witness's log and tests).
+
+        Never raises a swarm error into the witness's tick: it is logged, and the next tick
+        tries again (the cursors only move with what was recorded)."""
         done: list[str] = []
+        try:
+            self._tick(agents, now, done)
+        except (SwarmError, OSError) as exc:
+            done.append(f"usage: {getattr(exc, 'message', None) or exc}")
+        for line in done:
+            self.log(line)
+        return done
+
+    def _tick(self, agents: list[Agent], now: float, done: list[str]) -> None:
         spent = self._read(agents, now, done)
         version = self.store.data_version()
         if version != self._version:
@@ -89,9 +103,6 @@ class UsageMeter:
             for path in sync(self.store, self.state_dir):
                 done.append(f"history: {path.name}")
         self._dirty = False
-        for line in done:
-            self.log(line)
-        return done
 
     # -- transcripts -------------------------------------------------------------------
 
@@ -105,7 +116,6 @@ class UsageMeter:
             result = read_new(self.cursors.get(path) or Cursor(agent.name, path))
             if result is None:
                 continue
-            self.cursors[path] = result.cursor
             cursors.append(result.cursor)
             for item in result.spent:
                 if self.prices.price_for(item.model) is None and item.model not in self.unpriced:
@@ -124,6 +134,7 @@ class UsageMeter:
                     self._dirty = True
         if cursors:
             self.store.record_usage(cursors, rows)
+            self.cursors.update((c.transcript, c) for c in cursors)  # only once recorded
         return bool(rows)
 
     # -- budgets -----------------------------------------------------------------------
@@ -209,7 +220,10 @@ class UsageMeter:
         told: list[str] = []
         for name in names:
             fresh = self.store.find_agent(name)
-            if fresh is None or fresh.state != "limited":
+            if fresh is None:
+                continue
+            stopped_mid_task = fresh.hook is not None and fresh.state in ("idle", "stalled")
+            if fresh.state != "limited" and not stopped_mid_task:
                 continue
             self.store.set_agent_state(
                 name, "working" if fresh.hook else "idle", "usage limit over; told to continue"
@@ -222,3 +236,24 @@ class UsageMeter:
         self.store.end_pause(scope, kind="usage.resumed", message=message)
         self._dirty = True
         done.append(message)
+
+
+def for_plan(
+    store: Store,
+    plan: SwarmPlan | None,
+    state_dir: Path,
+    *,
+    nudge: Nudge = _quiet,
+    notify: Notify = _quiet,
+    log: Log = _quiet,
+) -> UsageMeter:
+    """The meter a witness runs: the plan's prices and budget (none if it has no plan)."""
+    return UsageMeter(
+        store,
+        prices=PriceTable(dict(plan.prices) if plan is not None else {}),
+        budget=plan.budget if plan is not None else Budget(),
+        state_dir=state_dir,
+        nudge=nudge,
+        notify=notify,
+        log=log,
+    )

@@ -29,6 +29,7 @@ from swarm.store import Store
 from swarm.store.models import Agent
 from swarm.tmux.client import Tmux
 from swarm.witness.effects import Effects, clear_stale_index_lock, worktree_of
+from swarm.witness.metering import usage_meter
 from swarm.witness.notify import Notifier
 from swarm.witness.overseer import CONTROLLER, ControllerWatch
 from swarm.witness.proc import ProcessTracker, TreeSample
@@ -117,6 +118,7 @@ class Witness:
         self._acted = False
         self._sampled_this_tick = False
         self._seed_memory()
+        self.usage = usage_meter(self.store, self.plan, instance.state_dir, self.effects, log)
 
     def close(self) -> None:
         self.effects.close()
@@ -201,6 +203,7 @@ class Witness:
             if verdicts[agent.name].state in CALM and self.memory[agent.name].calm():
                 continue  # nothing to recover, nothing to forget: the common case, kept cheap
             self._recover(agent, verdicts[agent.name], observations[agent.name], now, report)
+        self.usage.tick(agents, now)  # usage from transcripts, budgets, limits, history
         for action in self.controller.observe(now, panes.get(CONTROLLER)):
             report.actions.append(f"{CONTROLLER}: {type(action).__name__}")
             self.effects.execute(self.store, action)
