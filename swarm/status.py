@@ -9,6 +9,8 @@ from swarm.instance import SwarmInstance
 from swarm.store import Store
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import agent_sort_key
+from swarm.usage.report import agent_usage
+from swarm.usage.tokens import Usage
 
 ROLE_ORDER = {"mayor": 0, "polecat": 1, "witness": 2, "refinery": 3}
 
@@ -25,9 +27,13 @@ class AgentStatus:
     task: str | None
     restarts: int
     detail: str
+    usage: Usage | None = None  # None: its runtime reports no usage ("unknown")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["usage"] = self.usage.to_json() if self.usage is not None else None
+        data["cost_usd"] = round(self.usage.cost_usd, 6) if self.usage is not None else None
+        return data
 
 
 def live_state(stored: str, pane: PaneInfo | None, running: bool) -> str:
@@ -43,7 +49,9 @@ def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
     panes = {p.agent: p for p in Tmux(instance.socket).list_panes(instance.session) if p.agent}
     running = bool(panes)
     rows = []
-    for agent in store.list_agents():
+    agents = store.list_agents()
+    spent = agent_usage(store, agents)
+    for agent in agents:
         pane = panes.get(agent.name)
         rows.append(
             AgentStatus(
@@ -57,6 +65,7 @@ def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
                 task=agent.hook,
                 restarts=agent.restarts,
                 detail=agent.detail,
+                usage=spent.get(agent.name),
             )
         )
     rows.sort(key=lambda r: (ROLE_ORDER.get(r.role, 9), agent_sort_key(r.name)))

@@ -92,6 +92,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     from swarm.instance import locate
     from swarm.status import agent_statuses
     from swarm.store import Store
+    from swarm.usage.report import total_of
+    from swarm.usage.tokens import money
 
     instance = locate(repo=args.repo)
     with Store.open(instance.db_path) as store:
@@ -114,12 +116,17 @@ def cmd_status(args: argparse.Namespace) -> int:
                     r.pane or "-",
                     str(r.pid or "-"),
                     r.runtime,
+                    money(r.usage.cost_usd if r.usage is not None else None),
                 )
                 for r in rows
             ],
-            ("AGENT", "ROLE", "STATE", "FOR", "TASK", "PANE", "PID", "RUNTIME"),
+            ("AGENT", "ROLE", "STATE", "FOR", "TASK", "PANE", "PID", "RUNTIME", "COST"),
         )
     )
+    total = total_of(r.usage for r in rows)
+    unknown = sum(1 for r in rows if r.usage is None)
+    note = f" ({unknown} agent(s) unknown: their runtime reports no usage)" if unknown else ""
+    print(f"total: {money(total.cost_usd if total else None)}{note}")
     return 0
 
 

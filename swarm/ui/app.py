@@ -39,6 +39,7 @@ from swarm.ui.widgets.agents import AgentDetail, AgentsTable
 from swarm.ui.widgets.events import EventsView
 from swarm.ui.widgets.merges import MergesTable, merges_title
 from swarm.ui.widgets.queue import QueueView, queue_title
+from swarm.usage.tokens import money
 
 
 class SnapshotReady(Message):
@@ -191,6 +192,8 @@ class SidebarApp(App[None]):
             title.append(f"/{self.filter_text}", style="italic")
         else:
             title.append(str(len(snapshot.agents)), style="bold")
+        if snapshot.cost_total is not None:
+            title.append(f" · {money(snapshot.cost_total)}", style="dim")
         if snapshot.attention:
             title.append(f" · {snapshot.attention} need you", style="bold yellow")
         if not snapshot.tmux_seen:
