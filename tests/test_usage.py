@@ -216,3 +216,63 @@ def test_usage_is_attributed_to_the_day_it_was_spent(store: Store, tmp_path: Pat
     UsageMeter(store).tick(store.list_agents(), NOW + 86400)
     by_day = store.usage_by("day")
     assert sorted(u.input_tokens for u in by_day.values()) == [5, 7]
+
+
+# -- where people see it -----------------------------------------------------------------
+
+
+def test_task_show_and_budget_give_the_numbers(
+    store: Store,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from swarm.cli.main import main
+
+    transcript = tmp_path / "p1.jsonl"
+    polecat(store, "polecat-1", transcript)
+    polecat(store, "polecat-2", None)
+    task = store.add_task("Count the tokens")
+    sim_task = store.add_task("Simulated work")
+    store.hook_task(task.id, "polecat-1")
+    store.hook_task(sim_task.id, "polecat-2")
+    append(transcript, assistant("m1", input_tokens=2000, output_tokens=300, cache_read=4000))
+    UsageMeter(store).tick(store.list_agents(), NOW)
+    monkeypatch.setattr("swarm.cli.tasks._store", lambda: Store.open(store.path))
+    monkeypatch.setattr("swarm.cli.usage._locate", lambda: (store.path, tmp_path))
+    monkeypatch.setattr("swarm.cli.usage._budget_limits", lambda: None)
+
+    assert main(["task", "show", task.id, "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["usage"]["input_tokens"] == 2000 and shown["usage"]["output_tokens"] == 300
+    assert shown["usage"]["cache_read_tokens"] == 4000 and shown["usage"]["tokens"] == 6300
+    assert shown["cost_usd"] == pytest.approx(sonnet_cost(2000, 300, 0, 4000), abs=1e-6)
+    assert main(["task", "show", sim_task.id, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["usage"] is None
+    assert main(["task", "show", sim_task.id]) == 0
+    assert "cost:      unknown" in capsys.readouterr().out
+    assert main(["task", "list", "--json"]) == 0
+    listed = {t["id"]: t["usage"] for t in json.loads(capsys.readouterr().out)}
+    assert listed[task.id]["tokens"] == 6300 and listed[sim_task.id] is None
+
+    assert main(["budget", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["by_task"][0]["task"] == task.id
+    assert report["by_role"][0] == {**report["by_role"][0], "role": "polecat", "tokens": 6300}
+    assert main(["budget"]) == 0
+    out = capsys.readouterr().out
+    assert "by task" in out and task.id in out and "dispatch: running" in out
+
+
+def test_the_sidebar_shows_a_cost_column_only_when_a_runtime_reports_usage() -> None:
+    from swarm.ui.data import AgentRow
+    from swarm.ui.widgets.agents import agent_cells, columns_for, detail_lines
+
+    assert "cost" not in dict(columns_for(80))
+    columns = columns_for(80, cost=True)
+    row = AgentRow(
+        "polecat-1", "polecat", "claude", "working", NOW, None, "", "", None, None, 0, "%1", 1.5
+    )
+    cells = agent_cells(row, columns, NOW)
+    assert cells[[k for k, _ in columns].index("cost")].plain.strip() == "$1.50"
+    assert "$1.50" in detail_lines(row, 60, NOW).plain

@@ -40,6 +40,7 @@ Nudge = Callable[[str, str, str], None]  # agent, text, reason
 Notify = Callable[[str, str], None]  # title, message
 Log = Callable[[str], None]
 STALE_ERROR = 600.0  # an API error older than this (a backlog read) starts no pause
+TICK_BYTES = 2 << 20  # no new transcript read starts after this many bytes in one tick
 SEED_EVENTS = 2000
 
 
@@ -63,6 +64,7 @@ class UsageMeter:
     _version: int = -1
     _dirty: bool = True  # something to look at besides transcripts
     _next_due: float = 0.0  # the earliest moment a pause ends
+    _turn: int = 0  # which agent's transcript is read first this tick
 
     def __post_init__(self) -> None:
         self.cursors = self.store.usage_cursors()
@@ -109,13 +111,20 @@ class UsageMeter:
     def _read(self, agents: list[Agent], now: float, done: list[str]) -> bool:
         cursors: list[Cursor] = []
         rows: list[tuple[str, str, str, str, str, Usage]] = []
-        for agent in agents:
+        budget = TICK_BYTES
+        start = self._turn % len(agents) if agents else 0
+        self._turn += 1
+        for agent in agents[start:] + agents[:start]:  # a backlog never starves the same agents
             path = agent.transcript_path
-            if not path:
+            if not path or budget <= 0:
                 continue
-            result = read_new(self.cursors.get(path) or Cursor(agent.name, path))
+            before = self.cursors.get(path) or Cursor(agent.name, path)
+            result = read_new(before)
             if result is None:
                 continue
+            budget -= result.cursor.offset - (
+                before.offset if result.cursor.inode == before.inode else 0
+            )
             cursors.append(result.cursor)
             for item in result.spent:
                 if self.prices.price_for(item.model) is None and item.model not in self.unpriced:

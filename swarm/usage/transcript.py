@@ -27,7 +27,7 @@ from typing import Any
 from swarm.store.usage import Cursor
 from swarm.usage.tokens import Usage
 
-MAX_READ = 8 << 20  # bytes read per file per call at most; the rest waits for the next call
+MAX_READ = 1 << 20  # bytes read per file per call at most; the rest waits for the next call
 RECENT = 16  # message ids remembered per transcript (entries of one message are adjacent)
 
 
@@ -47,7 +47,7 @@ class ReadResult:
     errors: list[tuple[str, float | None]] = field(default_factory=list)  # API error texts
 
 
-def read_new(cursor: Cursor) -> ReadResult | None:
+def read_new(cursor: Cursor, max_read: int = MAX_READ) -> ReadResult | None:
     """What was appended to `cursor.transcript` since `cursor`; None if nothing new (or no
     file). The returned cursor is where the next read starts."""
     try:
@@ -64,12 +64,12 @@ def read_new(cursor: Cursor) -> ReadResult | None:
     try:
         with open(cursor.transcript, "rb") as handle:
             handle.seek(offset)
-            data = handle.read(min(st.st_size - offset, MAX_READ))
+            data = handle.read(min(st.st_size - offset, max_read))
     except OSError:
         return None
     end = data.rfind(b"\n")
     if end < 0:
-        if len(data) >= MAX_READ:  # one line longer than a whole read: skip it
+        if len(data) >= max_read:  # one line longer than a whole read: skip it
             end = len(data) - 1
         else:
             return None  # only a partial line so far
