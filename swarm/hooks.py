@@ -14,7 +14,7 @@ from typing import Any
 
 from swarm.store import Store
 from swarm.store.models import Agent
-from swarm.usage.pauses import on_hook as on_usage_hook
+from swarm.usage.hook import on_hook as on_usage_hook
 
 HOOK_EVENTS = (
     "SessionStart",

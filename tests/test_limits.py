@@ -190,3 +190,15 @@ def test_a_429_written_in_the_transcript_limits_its_agent(store: Store, tmp_path
     append(old, api_error("API Error: 429 retry-after: 45", at=NOW - 3600))  # long past
     meter.tick(store.list_agents(), NOW + 2)
     assert store.get_agent("polecat-2").state == "idle"
+
+
+def test_the_hook_command_marks_a_stop_failure_from_a_limit(store: Store) -> None:
+    from swarm.hooks import handle_hook
+
+    payload = {"error": "rate_limit", "message": "Claude AI usage limit reached|1800003600"}
+    handle_hook(store, "polecat-2", "StopFailure", payload)
+    agent = store.get_agent("polecat-2")
+    assert agent.state == "limited"
+    assert store.pauses()["limit:claude"].until == 1_800_003_600.0
+    handle_hook(store, "polecat-3", "StopFailure", {"error": "server_error", "status": 500})
+    assert store.get_agent("polecat-3").state == "idle"
