@@ -127,6 +127,8 @@ def test_a_task_over_its_budget_is_told_to_wrap_up_then_failed_with_the_reason(
     assert failed.status == "failed"
     assert "budget: spent $0.60, over the task limit of $0.50" in failed.notes
     assert store.get_agent("polecat-1").hook is None
+    assert [a for a, _ in told.nudges] == ["polecat-1", "polecat-1"]
+    assert "was stopped" in told.nudges[-1][1]
 
 
 def test_nothing_is_stopped_mid_merge(store: Store) -> None:

@@ -202,3 +202,24 @@ def test_the_hook_command_marks_a_stop_failure_from_a_limit(store: Store) -> Non
     assert store.pauses()["limit:claude"].until == 1_800_003_600.0
     handle_hook(store, "polecat-3", "StopFailure", {"error": "server_error", "status": 500})
     assert store.get_agent("polecat-3").state == "idle"
+
+
+def test_the_witness_keeps_a_limited_agent_limited_until_the_reset() -> None:
+    from swarm.plan import HealthSpec
+    from swarm.witness.state import Observation, decide
+
+    quiet_for_long = Observation(
+        now=NOW + 3600,
+        name="polecat-1",
+        role="polecat",
+        runtime="claude",
+        stored="limited",
+        state_since=NOW,
+        detail="usage limit reached until 15:00",
+        hook="sw-abcde",
+        last_hook=NOW,
+        pane_present=True,
+    )
+    assert decide(quiet_for_long, HealthSpec()).state == "limited"
+    gone = Observation(**{**quiet_for_long.__dict__, "pane_present": False})
+    assert decide(gone, HealthSpec()).state == "dead"  # liveness still wins

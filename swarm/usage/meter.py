@@ -40,6 +40,10 @@ Nudge = Callable[[str, str, str], None]  # agent, text, reason
 Notify = Callable[[str, str], None]  # title, message
 Log = Callable[[str], None]
 STALE_ERROR = 600.0  # an API error older than this (a backlog read) starts no pause
+STOPPED_TEXT = (
+    "Task {task} was stopped ({reason}) and marked failed. Stop working on it and wait for "
+    "the next task."
+)
 TICK_BYTES = 2 << 20  # no new transcript read starts after this many bytes in one tick
 SEED_EVENTS = 2000
 
@@ -181,6 +185,7 @@ class UsageMeter:
             self.store.fail_task(action.task, action.reason)
         self.warned.pop(action.task, None)
         self._dirty = True
+        self.nudge(action.agent, STOPPED_TEXT.format(task=action.task, reason=action.reason), "")
         done.append(f"{action.task} failed: {action.reason}")
 
     def _day_budget(self, now: float, done: list[str]) -> None:
