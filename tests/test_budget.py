@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from transcript_lines import append, assistant
+from transcript_lines import Clock, Told, append, assistant
 
 from swarm.budget import (
     Budget,
@@ -28,29 +28,9 @@ NOON = time.mktime((2027, 1, 15, 12, 0, 0, 0, 0, -1))  # local noon: a clock the
 EXPENSIVE = {"input_tokens": 100_000}
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOON
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class Told:
-    def __init__(self) -> None:
-        self.nudges: list[tuple[str, str]] = []
-        self.notes: list[str] = []
-
-    def nudge(self, agent: str, text: str, reason: str) -> None:
-        self.nudges.append((agent, text))
-
-    def notify(self, title: str, message: str) -> None:
-        self.notes.append(message)
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOON)
 
 
 @pytest.fixture

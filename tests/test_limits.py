@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from transcript_lines import api_error, append
+from transcript_lines import Clock, Told, api_error, append
 
 from swarm.store import Store
 from swarm.store.usage import Pause
@@ -26,17 +26,9 @@ from swarm.usage.pauses import dispatch_allowed, on_hook, report_limit
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(NOW)
 
 
 @pytest.fixture
@@ -48,20 +40,6 @@ def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
         opened.upsert_agent("polecat-9", "polecat", "sim", "%9", 9)
         opened.set_agent_state("polecat-9", "idle")
         yield opened
-
-
-class Told:
-    """Stands in for the witness's nudges and notifications."""
-
-    def __init__(self) -> None:
-        self.nudges: list[tuple[str, str]] = []
-        self.notes: list[str] = []
-
-    def nudge(self, agent: str, text: str, reason: str) -> None:
-        self.nudges.append((agent, text))
-
-    def notify(self, title: str, message: str) -> None:
-        self.notes.append(message)
 
 
 # -- parsing -----------------------------------------------------------------------------

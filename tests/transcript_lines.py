@@ -1,4 +1,5 @@
-"""Synthetic Claude Code transcript lines with usage numbers the tests know."""
+"""Synthetic Claude Code transcript lines with usage numbers the tests know, and the
+stand-ins the usage tests share: a clock they move, and a record of nudges and notices."""
 
 from __future__ import annotations
 
@@ -56,3 +57,27 @@ def append(path: Path, *entries: dict[str, Any]) -> None:
     with path.open("a", encoding="utf-8") as handle:
         for entry in entries:
             handle.write(json.dumps(entry) + "\n")
+
+
+class Clock:
+    """A clock the test sets by hand (`clock.now = …`)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Told:
+    """Stands in for the witness's nudges and notifications."""
+
+    def __init__(self) -> None:
+        self.nudges: list[tuple[str, str]] = []
+        self.notes: list[str] = []
+
+    def nudge(self, agent: str, text: str, reason: str) -> None:
+        self.nudges.append((agent, text))
+
+    def notify(self, title: str, message: str) -> None:
+        self.notes.append(message)

@@ -108,46 +108,29 @@ def add(
     )
 
 
+def _where(day: str | None, task: str | None) -> tuple[str, list[str]]:
+    """` WHERE day = ? AND task = ?` for the filters given, and their values."""
+    pairs = (("day", day), ("task", task))
+    where = [(f"{name} = ?", value) for name, value in pairs if value is not None]
+    if not where:
+        return "", []
+    return " WHERE " + " AND ".join(w for w, _v in where), [v for _w, v in where]
+
+
 def totals(
     conn: sqlite3.Connection, by: Grouping, *, day: str | None = None, task: str | None = None
 ) -> dict[str, Usage]:
     """Usage summed per task, agent, role, day or model (optionally of one day or task)."""
     if by not in GROUPINGS:  # pragma: no cover - callers pass the literal
         raise ValueError(by)
-    sql = f"SELECT {by}, {_SUMS} FROM usage"
-    where: list[str] = []
-    params: list[str] = []
-    if day is not None:
-        where.append("day = ?")
-        params.append(day)
-    if task is not None:
-        where.append("task = ?")
-        params.append(task)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += f" GROUP BY {by}"
+    where, params = _where(day, task)
+    sql = f"SELECT {by}, {_SUMS} FROM usage{where} GROUP BY {by}"
     return {str(row[0]): _usage(row[1:]) for row in conn.execute(sql, params)}
 
 
 def total(conn: sqlite3.Connection, *, day: str | None = None, task: str | None = None) -> Usage:
-    sql = f"SELECT {_SUMS} FROM usage"
-    where, params = [], []
-    if day is not None:
-        where.append("day = ?")
-        params.append(day)
-    if task is not None:
-        where.append("task = ?")
-        params.append(task)
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    return _usage(conn.execute(sql, params).fetchone())
-
-
-def agents_of_task(conn: sqlite3.Connection, task: str) -> dict[str, Usage]:
-    rows = conn.execute(
-        f"SELECT agent, {_SUMS} FROM usage WHERE task = ? GROUP BY agent", (task,)
-    ).fetchall()
-    return {str(row[0]): _usage(row[1:]) for row in rows}
+    where, params = _where(day, task)
+    return _usage(conn.execute(f"SELECT {_SUMS} FROM usage{where}", params).fetchone())
 
 
 # -- cursors --------------------------------------------------------------------------------
