@@ -201,3 +201,24 @@ def test_the_witness_keeps_a_limited_agent_limited_until_the_reset() -> None:
     assert decide(quiet_for_long, HealthSpec()).state == "limited"
     gone = Observation(**{**quiet_for_long.__dict__, "pane_present": False})
     assert decide(gone, HealthSpec()).state == "dead"  # liveness still wins
+
+
+def test_an_agent_whose_retry_got_through_is_no_longer_limited(
+    store: Store, tmp_path: Path, clock: Clock
+) -> None:
+    from transcript_lines import assistant
+
+    transcript = tmp_path / "p1.jsonl"
+    transcript.touch()
+    store.set_agent_session("polecat-1", "s1", str(transcript))
+    told = Told()
+    meter = UsageMeter(store, nudge=told.nudge, notify=told.notify)
+    append(transcript, api_error("API Error: 429 retry-after: 30", at=NOW))
+    meter.tick(store.list_agents(), NOW + 1)
+    assert store.get_agent("polecat-1").state == "limited"
+    append(transcript, assistant("m1", input_tokens=5, output_tokens=5, at=NOW + 20))
+    meter.tick(store.list_agents(), NOW + 21)
+    assert store.get_agent("polecat-1").state == "working"
+    meter.tick(store.list_agents(), NOW + 40)  # the pause ends: nobody left to tell
+    assert told.nudges == []
+    assert dispatch_allowed(store, NOW + 40, store.get_agent("polecat-2")) is None

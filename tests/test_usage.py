@@ -276,3 +276,36 @@ def test_the_sidebar_shows_a_cost_column_only_when_a_runtime_reports_usage() -> 
     cells = agent_cells(row, columns, NOW)
     assert cells[[k for k, _ in columns].index("cost")].plain.strip() == "$1.50"
     assert "$1.50" in detail_lines(row, 60, NOW).plain
+
+
+def test_usage_goes_to_the_task_held_when_it_was_spent_not_when_read(tmp_path: Path) -> None:
+    from transcript_lines import Clock
+
+    clock = Clock(NOW)
+    with Store.open(tmp_path / "s" / "swarm.db", clock=clock) as store:
+        transcript = tmp_path / "p1.jsonl"
+        polecat(store, "polecat-1", transcript)
+        meter = UsageMeter(store)
+        first = store.add_task("First")
+        store.hook_task(first.id, "polecat-1")
+        clock.now = NOW + 50
+        store.finish_task("polecat-1", "a" * 40, "b" * 40)  # `swarm done` at +50
+        clock.now = NOW + 60
+        second = store.add_task("Second")
+        store.hook_task(second.id, "polecat-1")  # the next task at +60
+        append(
+            transcript,
+            assistant("m1", input_tokens=100, at=NOW + 40),  # worked on the first
+            assistant("m2", input_tokens=10, at=NOW + 55),  # its closing words, after done
+            assistant("m3", input_tokens=1, at=NOW + 70),  # the second task
+        )
+        meter.tick(store.list_agents(), NOW + 80)  # read after all of it happened
+        by_task = store.usage_by("task")
+        assert by_task[first.id].input_tokens == 110
+        assert by_task[second.id].input_tokens == 1
+
+        clock.now = NOW + 100
+        store.fail_task(second.id, "stop")
+        append(transcript, assistant("m4", input_tokens=7, at=NOW + 1000))  # long after
+        meter.tick(store.list_agents(), NOW + 1001)
+        assert store.usage_by("task")[""].input_tokens == 7

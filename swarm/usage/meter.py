@@ -30,6 +30,7 @@ from swarm.plan import SwarmPlan
 from swarm.store import Store
 from swarm.store.models import HELD_TASK_STATUSES, Agent
 from swarm.store.usage import Cursor
+from swarm.usage.holds import AFTER_END, Holds
 from swarm.usage.limits import DEFAULT_WAIT, RESUME_TEXT, clock_text, due, parse_limit
 from swarm.usage.pauses import apply_limit
 from swarm.usage.prices import PriceTable
@@ -65,13 +66,14 @@ class UsageMeter:
     cursors: dict[str, Cursor] = field(default_factory=dict)
     warned: dict[str, float] = field(default_factory=dict)  # task -> when told to wrap up
     unpriced: set[str] = field(default_factory=set)
-    _version: int = -1
+    holds: Holds = field(default_factory=Holds)  # who held which task when
     _dirty: bool = True  # something to look at besides transcripts
     _next_due: float = 0.0  # the earliest moment a pause ends
     _turn: int = 0  # which agent's transcript is read first this tick
 
     def __post_init__(self) -> None:
         self.cursors = self.store.usage_cursors()
+        self.holds.seed(self.store.list_agents(), self.store.latest_events(SEED_EVENTS))
         for event in self.store.latest_events(SEED_EVENTS):
             if event.kind == "budget.wrap_up" and event.task:
                 self.warned[event.task] = event.ts
@@ -93,10 +95,11 @@ class UsageMeter:
         return done
 
     def _tick(self, agents: list[Agent], now: float, done: list[str]) -> None:
+        news = self.store.events(after_id=self.holds.last_event)  # one indexed query
+        if news:  # every change worth a look writes an event, whichever process made it
+            self.holds.follow(news)
+            self._dirty = True
         spent = self._read(agents, now, done)
-        version = self.store.data_version()
-        if version != self._version:
-            self._version, self._dirty = version, True
         if spent or self.warned:
             self._task_budget(agents, now, done)
         if spent or self._dirty:
@@ -135,8 +138,11 @@ class UsageMeter:
                     self.unpriced.add(item.model)
                     done.append(f"no price for model {item.model!r}: add it under `prices:`")
                 priced = self.prices.cost(item.model, item.usage)
-                day = day_of(item.at if item.at is not None else now)
-                rows.append((agent.name, agent.role, agent.hook or "", day, item.model, priced))
+                when = item.at if item.at is not None else now
+                task = self.holds.task_at(agent.name, when) if item.at is not None else None
+                if task is None or (not task and agent.hook and when >= now - AFTER_END):
+                    task = agent.hook or ""  # no time, or a hold the log has not shown yet
+                rows.append((agent.name, agent.role, task, day_of(when), item.model, priced))
             for text, at in result.errors:
                 if at is not None and at < now - STALE_ERROR:
                     continue
@@ -145,6 +151,14 @@ class UsageMeter:
                     apply_limit(self.store, agent, signal, now, self.limit_wait)
                     done.append(f"{agent.name}: {signal.reason}")
                     self._dirty = True
+            answered = [s.at for s in result.spent if s.at is not None]
+            if (
+                agent.state == "limited"
+                and not result.errors
+                and max(answered, default=0.0) > agent.state_since  # its retry got through
+            ):
+                self.store.set_agent_state(agent.name, "working", "the API answers again")
+                done.append(f"{agent.name}: no longer limited (the API answers again)")
         if cursors:
             self.store.record_usage(cursors, rows)
             self.cursors.update((c.transcript, c) for c in cursors)  # only once recorded
