@@ -89,15 +89,19 @@ def attach_session(socket: str, session: str) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    import time
+
     from swarm.instance import locate
     from swarm.status import agent_statuses
     from swarm.store import Store
+    from swarm.usage.pauses import dispatch_allowed
     from swarm.usage.report import total_of
     from swarm.usage.tokens import money
 
     instance = locate(repo=args.repo)
     with Store.open(instance.db_path) as store:
         rows = agent_statuses(instance, store)
+        paused = dispatch_allowed(store, time.time())
     if args.json:
         print_json([r.to_json() for r in rows])
         return 0
@@ -127,6 +131,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     unknown = sum(1 for r in rows if r.usage is None)
     note = f" ({unknown} agent(s) unknown: their runtime reports no usage)" if unknown else ""
     print(f"total: {money(total.cost_usd if total else None)}{note}")
+    if paused:
+        print(f"dispatch paused: {paused} (`swarm budget` says where the money went)")
     return 0
 
 
