@@ -178,3 +178,47 @@ def test_a_layout_sets_budget_and_prices(repo: Path) -> None:
     assert info.value.message.endswith(
         "budget.yaml:3:20: budget.task_usd: expected a number greater than 0, got 0"
     )
+
+
+def test_the_controller_claims_nothing_while_dispatch_is_paused(
+    store: Store, tmp_path: Path
+) -> None:
+    """The one call site in dispatch: a paused swarm claims no task; afterwards it does."""
+    from swarm.controller.dispatch import Dispatcher
+    from swarm.instance import SwarmInstance
+    from swarm.tmux.client import PaneInfo
+
+    instance = SwarmInstance(tmp_path, tmp_path / ".swarm", "s", "sock", "team", tmp_path)
+    panes = {
+        name: PaneInfo(
+            f"%{i}",
+            "@1",
+            "w",
+            0,
+            i,
+            name,
+            "polecat",
+            "w",
+            False,
+            None,
+            1,
+            "x",
+            80,
+            24,
+            80,
+            24,
+            False,
+            False,
+        )
+        for i, name in enumerate(("polecat-1", "polecat-2"))
+    }
+    task = store.add_task("Wait for tomorrow")
+    store.set_pause(
+        "budget", "daily budget spent", next_day(NOON), kind="budget.paused", message="paused"
+    )
+    dispatcher = Dispatcher(instance, store)
+    assert dispatcher.plan_handovers(panes) == []
+    assert store.get_task(task.id).status == "open"
+    store.end_pause("budget", kind="budget.resumed", message="a new day")
+    handed = dispatcher.plan_handovers(panes)
+    assert [h.task.id for h in handed] == [task.id]
