@@ -135,3 +135,16 @@ def test_swarm_history_command(
     assert [r["outcome"] for r in rows] == ["failed"]
     assert main(["history", "--since", "soon"]) == 2
     assert "expected an age" in capsys.readouterr().err
+
+
+def test_the_witness_meter_writes_the_file_when_a_task_ends(store: Store, state_dir: Path) -> None:
+    meter = UsageMeter(store, state_dir=state_dir)
+    meter.tick(store.list_agents(), T0)
+    task = store.add_task("Short lived")
+    meter.tick(store.list_agents(), T0 + 1)
+    assert not (state_dir / "history" / f"{task.id}.md").exists()
+    store.cancel_task(task.id)
+    meter.tick(store.list_agents(), T0 + 2)
+    meta, _body = parse((state_dir / "history" / f"{task.id}.md").read_text())
+    assert meta["outcome"] == "cancelled"
+    assert [e.task for e in store.history()] == [task.id]

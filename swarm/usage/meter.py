@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from swarm import history
 from swarm.budget import (
     BUDGET_SCOPE,
     Budget,
@@ -68,6 +69,7 @@ class UsageMeter:
     unpriced: set[str] = field(default_factory=set)
     holds: Holds = field(default_factory=Holds)  # who held which task when
     _dirty: bool = True  # something to look at besides transcripts
+    _ended: bool = True  # a task ended: history files to write (and once at start)
     _next_due: float = 0.0  # the earliest moment a pause ends
     _turn: int = 0  # which agent's transcript is read first this tick
 
@@ -99,6 +101,7 @@ class UsageMeter:
         if news:  # every change worth a look writes an event, whichever process made it
             self.holds.follow(news)
             self._dirty = True
+            self._ended = self._ended or any(e.kind in history.ENDINGS for e in news)
         spent = self._read(agents, now, done)
         if spent or self.warned:
             self._task_budget(agents, now, done)
@@ -106,12 +109,10 @@ class UsageMeter:
             self._day_budget(now, done)
         if self._dirty or now >= self._next_due:
             self._pauses(now, done)
-        if self._dirty and self.state_dir is not None:
-            from swarm.history import sync
-
-            for path in sync(self.store, self.state_dir):
+        if self._ended and self.state_dir is not None:
+            for path in history.sync(self.store, self.state_dir):
                 done.append(f"history: {path.name}")
-        self._dirty = False
+        self._dirty = self._ended = False
 
     # -- transcripts -------------------------------------------------------------------
 
@@ -198,7 +199,7 @@ class UsageMeter:
                 return  # finished meanwhile (in the merge queue: never stopped mid-merge)
             self.store.fail_task(action.task, action.reason)
         self.warned.pop(action.task, None)
-        self._dirty = True
+        self._dirty = self._ended = True
         self.nudge(action.agent, STOPPED_TEXT.format(task=action.task, reason=action.reason), "")
         done.append(f"{action.task} failed: {action.reason}")
 
