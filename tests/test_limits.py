@@ -55,6 +55,7 @@ def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
         ("rate_limit_error; reset: 2027-01-15T09:30:00Z", NOW + 5400),
         ("5-hour limit reached ∙ resets 3pm (UTC)", NOW + 7 * 3600),
         ("Usage limit reached. Try again in 20 minutes.", NOW + 1200),
+        ("API Error (429 rate_limit_error) · Retrying in 5 seconds… (attempt 1/10)", NOW + 5),
         (
             "API Error: Request rejected (429) · This request would exceed your account's rate "
             "limit. Please try again later.",

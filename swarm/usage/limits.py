@@ -43,7 +43,8 @@ _RESET_ISO = re.compile(
     re.IGNORECASE,
 )
 _TRY_IN = re.compile(
-    r"(?:try again|retry|resets?) in (\d+) ?(seconds?|secs?|s|minutes?|mins?|m|hours?|h)\b",
+    r"(?:try again|retry|retrying|resets?) in (\d+) ?"
+    r"(seconds?|secs?|s|minutes?|mins?|m|hours?|h)\b",
     re.IGNORECASE,
 )
 _CLOCK = re.compile(
