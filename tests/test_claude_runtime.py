@@ -20,7 +20,9 @@ from swarm.errors import ConfigError
 from swarm.plan import AgentSpec, PermissionsSpec, RoleSpec
 from swarm.runtimes import claude
 from swarm.runtimes.launch import LaunchContext, launch_command
-from swarm.runtimes.screens import answer_keys, claude_input_pending
+from swarm.runtimes.registry import get_runtime
+
+CLAUDE = get_runtime("claude")
 
 # Real captures (tests/e2e/capture_claude_screens.py): in screens/claude/, or moved up next to
 # the other runtimes' once the witness's patterns classify them all.
@@ -190,13 +192,14 @@ def test_hook_settings_report_state_and_guard_every_tool(tmp_path: Path) -> None
         "SessionStart",
         "UserPromptSubmit",
         "PermissionRequest",
+        "PostToolUse",
         "Notification",
         "Stop",
         "SessionEnd",
         "PreToolUse",
     }
     command = settings["Stop"][0]["hooks"][0]["command"]
-    assert command == "/py/python -m swarm hook Stop"
+    assert command == "/py/python -m swarm report Stop"
     assert settings["Notification"][0]["matcher"] == "idle_prompt"
     guard = settings["PreToolUse"][0]
     assert guard["matcher"] == "*"
@@ -324,16 +327,16 @@ def test_golden_captures_are_there() -> None:
 )
 def test_input_line_of_real_screens(name: str, text: str | None) -> None:
     assert claude.input_line(screen(name)) == text
-    assert claude_input_pending(screen(name)) == bool(text)
+    assert CLAUDE.input_pending(screen(name)) == bool(text)
 
 
 def test_permission_menu_is_not_pending_input() -> None:
     """Else a delivery would press Enter again, and Enter approves the menu."""
     shown = screen("claude-waiting-permission")
     assert "❯ 1. Yes" in shown
-    assert not claude_input_pending(shown)
-    assert answer_keys("claude", approve=True) == ("Enter",)
-    assert answer_keys("claude", approve=False) == ("Escape",)
+    assert not CLAUDE.input_pending(shown)
+    assert CLAUDE.approve_keys == ("Enter",)
+    assert CLAUDE.refuse_keys == ("Escape",)
 
 
 @pytest.mark.parametrize("gate", claude.GATES, ids=lambda g: g.name)

@@ -21,7 +21,7 @@ from swarm.usage.limits import (
     parse_limit,
 )
 from swarm.usage.meter import UsageMeter
-from swarm.usage.pauses import dispatch_allowed, on_hook, report_limit
+from swarm.usage.pauses import dispatch_allowed, on_report, report_limit
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
 
@@ -139,8 +139,8 @@ def test_thirty_limits_make_one_event_one_notification_and_hold_the_account(
 def test_a_limit_without_a_reset_time_holds_for_the_default_wait(store: Store) -> None:
     told = Told()
     meter = UsageMeter(store, nudge=told.nudge, notify=told.notify)
-    on_hook(store, "polecat-1", "StopFailure", {"error": "rate_limit", "session_id": "s"})
-    on_hook(store, "polecat-2", "Stop", {})  # not a failure: nothing
+    on_report(store, "polecat-1", "StopFailure", {"error": "rate_limit", "session_id": "s"})
+    on_report(store, "polecat-2", "Stop", {})  # not a failure: nothing
     agent = store.get_agent("polecat-1")
     assert agent.state == "limited" and "no reset time" in agent.detail
     assert store.get_agent("polecat-2").state == "idle"
@@ -171,15 +171,15 @@ def test_a_429_written_in_the_transcript_limits_its_agent(store: Store, tmp_path
     assert store.get_agent("polecat-2").state == "idle"
 
 
-def test_the_hook_command_marks_a_stop_failure_from_a_limit(store: Store) -> None:
-    from swarm.hooks import handle_hook
+def test_the_report_command_marks_a_stop_failure_from_a_limit(store: Store) -> None:
+    from swarm.reports import handle_report
 
     payload = {"error": "rate_limit", "message": "Claude AI usage limit reached|1800003600"}
-    handle_hook(store, "polecat-2", "StopFailure", payload)
+    handle_report(store, "polecat-2", "StopFailure", payload)
     agent = store.get_agent("polecat-2")
     assert agent.state == "limited"
     assert store.pauses()["limit:claude"].until == 1_800_003_600.0
-    handle_hook(store, "polecat-3", "StopFailure", {"error": "server_error", "status": 500})
+    handle_report(store, "polecat-3", "StopFailure", {"error": "server_error", "status": 500})
     assert store.get_agent("polecat-3").state == "idle"
 
 
@@ -196,7 +196,7 @@ def test_the_witness_keeps_a_limited_agent_limited_until_the_reset() -> None:
         state_since=NOW,
         detail="usage limit reached until 15:00",
         hook="sw-abcde",
-        last_hook=NOW,
+        last_report=NOW,
         pane_present=True,
     )
     assert decide(quiet_for_long, HealthSpec()).state == "limited"

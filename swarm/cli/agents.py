@@ -1,4 +1,4 @@
-"""Commands agents and people use to talk to agents: nudge, done, hook, and the runtimes."""
+"""Commands agents and people use to talk to agents: nudge, done, report, and the runtimes."""
 
 from __future__ import annotations
 
@@ -38,10 +38,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     done.add_argument("--failed", metavar="REASON", help="give the task up as failed, with why")
     done.set_defaults(func=cmd_done)
 
-    hook = sub.add_parser("hook", help="(run by agent hooks) report an agent event")
-    hook.add_argument("event", help="SessionStart, UserPromptSubmit, Notification, Stop, …")
-    hook.add_argument("--agent", help="default: $SWARM_AGENT")
-    hook.set_defaults(func=cmd_hook)
+    report = sub.add_parser(
+        "report", help="(run by a runtime's hooks) report an agent event, JSON on stdin"
+    )
+    report.add_argument("event", help="SessionStart, UserPromptSubmit, Stop, …")
+    report.add_argument("--agent", help="default: $SWARM_AGENT")
+    report.set_defaults(func=cmd_report)
 
     agent = sub.add_parser("agent", help="run a built-in agent runtime in this terminal")
     agent.add_argument("runtime", choices=["sim"])
@@ -60,13 +62,7 @@ def cmd_nudge(args: argparse.Namespace) -> int:
     instance = locate()
     with Store.open(instance.db_path) as store:
         result = nudge(instance, store, args.agent, text)
-    if not result.confirmed:
-        print(
-            f"{args.agent}: text pasted, but the input line still held it "
-            f"after {result.enters} Enters"
-        )
-        return 1
-    print(f"{args.agent}: delivered ({result.size} bytes)")
+    print(f"{args.agent}: delivered ({result.size} bytes, {result.how})")
     return 0
 
 
@@ -117,10 +113,11 @@ def cmd_done(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_hook(args: argparse.Namespace) -> int:
-    """Never fails the runtime: a hook that errors must not stop an agent's work."""
-    from swarm.hooks import handle_hook
+def cmd_report(args: argparse.Namespace) -> int:
+    """Never fails the runtime: a report that errors must not stop an agent's work."""
     from swarm.instance import locate
+    from swarm.reports import handle_report
+    from swarm.resume import session_reported
     from swarm.store import Store
 
     payload: dict[str, object] = {}
@@ -137,9 +134,11 @@ def cmd_hook(args: argparse.Namespace) -> int:
     try:
         instance = locate()
         with Store.open(instance.db_path) as store:
-            outcome = handle_hook(store, name, args.event, payload)
+            outcome = handle_report(store, name, args.event, payload)
+        if args.event == "SessionStart":
+            session_reported(instance.state_dir, name, str(payload.get("source") or ""))
     except SwarmError as exc:
-        print(f"swarm hook {args.event}: {exc.message}", file=sys.stderr)
+        print(f"swarm report {args.event}: {exc.message}", file=sys.stderr)
         return 0
     if outcome.output:
         print(outcome.output)

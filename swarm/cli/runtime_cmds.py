@@ -91,15 +91,15 @@ def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
     if not agent or not os.environ.get("SWARM_HOME"):
         return
     try:
-        from swarm.hooks import handle_hook
         from swarm.instance import locate
+        from swarm.reports import handle_report
         from swarm.store import Store
 
         with Store.open(locate().db_path) as store:
             if store.find_agent(agent) is None:
                 return
             if allowed:
-                handle_hook(store, agent, "PreToolUse", payload)
+                handle_report(store, agent, "PreToolUse", payload)
             else:
                 store.add_event("agent.guarded", reason.removeprefix("swarm guard: "), agent=agent)
     except Exception:  # never let bookkeeping change the verdict

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from swarm import paths
 from swarm.budget import Budget
-from swarm.config.roles import ROLE_NAME_HELP, ROLE_NAME_PATTERN, RoleOverride, Runtime
+from swarm.config.roles import ROLE_NAME_HELP, ROLE_NAME_PATTERN, RoleOverride, RuntimeName
 from swarm.config.schema import Coerce, Validator
 from swarm.config.yamlpos import Document, load_document
 from swarm.errors import ConfigError, NotFoundError
@@ -138,7 +138,7 @@ class LayoutFile:
     description: str = ""
     repo: str | None = None
     start_directory: str = "."
-    runtime: Runtime | None = None
+    runtime: RuntimeName | None = None
     environment: dict[str, EnvValue] = field(
         default_factory=dict,
         metadata={

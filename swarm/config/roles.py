@@ -15,14 +15,27 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar
 
 from swarm import paths
-from swarm.config.schema import Validator, suggest
+from swarm.config.schema import Coerce, Validator, suggest
 from swarm.config.yamlpos import Document, KeyPath, load_document
 from swarm.plan import HealthSpec, PermissionsSpec, RoleSpec
 
-Runtime = Literal["sim", "claude", "codex", "gemini", "aider", "command", "builtin"]
+
+def _runtime_name(value: Any) -> str:
+    """A runtime the registry knows (built in, or declared by an installed package)."""
+    from swarm.runtimes.registry import runtime_names
+
+    names = runtime_names()
+    if isinstance(value, str) and value in names:
+        return value
+    close = suggest(value, names) if isinstance(value, str) else None
+    hint = f" (did you mean '{close}'?)" if close else ""
+    raise ValueError(f"expected one of {', '.join(names)}{hint}")
+
+
+RuntimeName = Annotated[str, Coerce(_runtime_name, "a runtime name")]
 
 ROLE_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_]*(-[A-Za-z][A-Za-z0-9_]*)*"
 ROLE_NAME_HELP = "a role name starts with a letter and uses letters, digits, '_' and '-'"
@@ -70,7 +83,9 @@ class GuardConfig:
 class RoleBody:
     """The fields of a role file that a layout may override."""
 
-    runtime: Runtime = field(metadata={"help": "what runs in the pane: sim, claude, builtin, ..."})
+    runtime: RuntimeName = field(
+        metadata={"help": "what runs in the pane: sim, claude, builtin, ..."}
+    )
     description: str = ""
     prompt: str = field(default="", metadata={"help": "Markdown template sent to the agent"})
     permissions: PermissionsConfig = field(default_factory=PermissionsConfig)

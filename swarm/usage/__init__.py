@@ -8,5 +8,9 @@ caller imports the module it needs.
 - prices.py      the price table (per model family), overridable by a layout's `prices:`
 - transcript.py  incremental reading of a runtime's JSONL transcript (offsets, partial lines)
 - limits.py      rate and usage limits: parsing the signals, the swarm-wide pause decisions
+- pauses.py      `dispatch_allowed`: may the controller hand out a task now (and to whom)
+- reported.py    the one call `swarm report` makes (a StopFailure caused by a limit)
+- holds.py       which task an agent held when, from the event log (attribution)
 - meter.py       the witness's per-tick reading, attribution to tasks, budgets and limits
+- report.py      usage per agent and task, and where the money went (`swarm budget`)
 """

@@ -121,7 +121,7 @@ def _next_clock(match: re.Match[str], now: float, local: tzinfo | None) -> float
     return target.timestamp()
 
 
-def from_hook(event: str, payload: Mapping[str, Any], now: float) -> LimitSignal | None:
+def from_report(event: str, payload: Mapping[str, Any], now: float) -> LimitSignal | None:
     """Claude Code's StopFailure (a turn ended by an API error): a limit, if it was one."""
     if event != "StopFailure":
         return None

@@ -28,6 +28,7 @@ from swarm.budget import (
 )
 from swarm.errors import SwarmError
 from swarm.plan import SwarmPlan
+from swarm.reports import is_turn_wait
 from swarm.store import Store
 from swarm.store.models import HELD_TASK_STATUSES, Agent
 from swarm.store.usage import Cursor
@@ -251,7 +252,10 @@ class UsageMeter:
             fresh = self.store.find_agent(name)
             if fresh is None:
                 continue
-            stopped_mid_task = fresh.hook is not None and fresh.state in ("idle", "stalled")
+            stopped_mid_task = fresh.hook is not None and (
+                fresh.state in ("idle", "stalled")
+                or (fresh.state == "waiting" and is_turn_wait(fresh.detail))
+            )
             if fresh.state != "limited" and not stopped_mid_task:
                 continue
             self.store.set_agent_state(

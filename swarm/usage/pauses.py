@@ -19,7 +19,7 @@ from swarm.usage.limits import (
     LimitSignal,
     StartPause,
     clock_text,
-    from_hook,
+    from_report,
     on_limit,
     parse_limit,
     scope_of,
@@ -77,10 +77,10 @@ def report_limit(store: Store, agent_name: str, text: str, now: float | None = N
     return True
 
 
-def on_hook(store: Store, agent_name: str, event: str, payload: Mapping[str, Any]) -> None:
-    """Called once per hook event: a StopFailure caused by a limit marks the agent limited."""
+def on_report(store: Store, agent_name: str, event: str, payload: Mapping[str, Any]) -> None:
+    """Called once per report: a StopFailure caused by a limit marks the agent limited."""
     now = time.time()
-    signal = from_hook(event, payload, now)
+    signal = from_report(event, payload, now)
     if signal is None:
         return
     agent = store.find_agent(agent_name)

@@ -23,7 +23,8 @@ from swarm.controller.loop import SUPERVISED
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.plan import HealthSpec, SwarmPlan
-from swarm.runtimes.patterns import ScreenVerdict, classify
+from swarm.runtimes.patterns import ScreenVerdict
+from swarm.runtimes.registry import runtime_for
 from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
 from swarm.store.models import Agent
@@ -35,7 +36,7 @@ from swarm.witness.overseer import CONTROLLER, ControllerWatch
 from swarm.witness.proc import ProcessTracker, TreeSample
 from swarm.witness.recovery import Memory, Policy, recover
 from swarm.witness.signals import PaneMonitor, PaneSignal, Snapshot
-from swarm.witness.state import CPU_BUSY, SETTLE, Observation, Verdict, decide, has_hooks
+from swarm.witness.state import CPU_BUSY, SETTLE, Observation, Verdict, decide
 from swarm.witness.upkeep import Resources, border_commands, resources_of, worth_writing
 
 Log = Callable[[str], None]
@@ -110,6 +111,8 @@ class Witness:
         self.real_output: dict[str, float] = {}  # agent -> last output that was not our echo
         self.prior_output: dict[str, float] = {}  # agent -> the output before that one
         self.resources: dict[str, Resources] = {}
+        # agent -> (the wait it belongs to, when its prompt was seen, when it went missing)
+        self.prompt_watch: dict[str, tuple[float, float | None, float | None]] = {}
         self._next_sample = 0.0
         self._next_lock_scan = 0.0
         self._cached_agents: list[Agent] | None = None
@@ -140,7 +143,7 @@ class Witness:
         spec = self.plan.agent(agent.name) if self.plan is not None else None
         health = spec.role.health if spec is not None else HealthSpec()
         auto = spec.role.permissions.auto_approve if spec is not None else ()
-        restartable = agent.name not in SUPERVISED and agent.runtime != "builtin"
+        restartable = agent.name not in SUPERVISED and not runtime_for(agent.runtime).builtin_loop
         policy = Policy(health=health, auto_approve=auto, restartable=restartable)
         self._policies[agent.name] = policy
         return policy
@@ -273,6 +276,7 @@ class Witness:
             shot = self.screens.get(pane.pane_id)
             if shot is not None and shot.pid == pane.pid and shot.at >= (last_output or 0.0):
                 screen = shot.verdict
+        runtime = runtime_for(agent.runtime)
         return Observation(
             now=now,
             name=agent.name,
@@ -282,7 +286,7 @@ class Witness:
             state_since=agent.state_since,
             detail=agent.detail,
             hook=agent.hook,
-            last_hook=agent.last_activity,
+            last_report=agent.last_activity,
             pane_present=pane is not None,
             pane_dead=self._dead(pane, now),
             dead_status=pane.dead_status if pane is not None else None,
@@ -291,8 +295,29 @@ class Witness:
             proc_alive=alive,
             last_cpu=self.last_cpu.get(agent.name),
             screen=screen,
-            has_hooks=has_hooks(agent.runtime),
+            reports=runtime.reports,
+            builtin=runtime.builtin_loop,
+            handover=agent.handover,
+            prompt_gone_since=self._prompt_gone(agent, screen),
+            tick=self.config.tick,
         )
+
+    def _prompt_gone(self, agent: Agent, screen: ScreenVerdict | None) -> float | None:
+        """For a waiting agent: since when the prompt it was seen at is missing from its
+        screen. Kept per wait (its `state_since`), so a new question starts over."""
+        if agent.state != "waiting":
+            self.prompt_watch.pop(agent.name, None)
+            return None
+        since, seen, gone = self.prompt_watch.get(agent.name, (agent.state_since, None, None))
+        if since != agent.state_since:
+            seen, gone = None, None
+        if screen is not None:
+            if screen.kind == "waiting":
+                seen, gone = self.clock(), None
+            elif seen is not None and gone is None:
+                gone = self.clock()
+        self.prompt_watch[agent.name] = (agent.state_since, seen, gone)
+        return gone
 
     def _dead(self, pane: PaneSignal | None, now: float) -> bool:
         """Dead, once tmux knows how it died (it reaps the process a moment after the pane
@@ -348,7 +373,7 @@ class Witness:
             text = texts.get(pane.pane_id)
             if text is None:
                 continue
-            verdict = classify(runtimes.get(pane.agent, ""), text)
+            verdict = runtime_for(runtimes.get(pane.agent, "")).classify(text)
             self.screens[pane.pane_id] = Screen(verdict, at, pane.pid)
             report.captured.append(pane.agent)
 

@@ -1,4 +1,4 @@
-"""The one call `swarm hook` makes into usage: kept import-free, since every hook event of
+"""The one call `swarm report` makes into usage: kept import-free, since every report of
 every agent runs it and only a StopFailure needs the limit logic."""
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ if TYPE_CHECKING:
 LIMIT_EVENTS = ("StopFailure",)
 
 
-def on_hook(store: Store, agent_name: str, event: str, payload: Mapping[str, Any]) -> None:
+def on_report(store: Store, agent_name: str, event: str, payload: Mapping[str, Any]) -> None:
     """A turn ended by a rate or usage limit marks the agent limited (see usage.pauses)."""
     if event not in LIMIT_EVENTS:
         return
-    from swarm.usage.pauses import on_hook as apply
+    from swarm.usage.pauses import on_report as apply
 
     apply(store, agent_name, event, payload)
