@@ -223,3 +223,30 @@ def test_an_agent_whose_retry_got_through_is_no_longer_limited(
     meter.tick(store.list_agents(), NOW + 40)  # the pause ends: nobody left to tell
     assert told.nudges == []
     assert dispatch_allowed(store, NOW + 40, store.get_agent("polecat-2")) is None
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
+
+
+def test_real_claude_code_429_reports_are_limits_without_a_reset_time(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Claude Code 2.1.332 (API key) answered 429 with `retry-after: 30`: neither its
+    transcript nor its StopFailure report carry the header, so SWARM_LIMIT_WAIT holds."""
+    import json
+
+    from swarm.store.usage import Cursor
+    from swarm.usage.transcript import read_new
+
+    result = read_new(Cursor("a", str(FIXTURES / "claude-2.1.332-429.jsonl")))
+    assert result is not None and result.spent == []
+    signal = parse_limit(result.errors[0][0], NOW)
+    assert signal == LimitSignal("rate limited (429)", None)
+
+    monkeypatch.setenv("SWARM_LIMIT_WAIT", "7")
+    payload = json.loads((FIXTURES / "claude-2.1.332-stopfailure-429.json").read_text())
+    before = time.time()
+    on_report(store, "polecat-1", "StopFailure", payload)
+    assert store.get_agent("polecat-1").state == "limited"
+    until = store.pauses()["limit:claude"].until
+    assert until is not None and before + 7 <= until <= time.time() + 7

@@ -135,6 +135,10 @@ def test_prices_longest_key_wins_and_a_layout_overrides() -> None:
     assert table.price_for("claude-opus-4-5-20251101") == DEFAULT_PRICES["claude-opus-4-5"]
     assert table.price_for("claude-opus-4-1-20250805") == DEFAULT_PRICES["claude-opus-4"]
     assert table.price_for("gpt-5") is None
+    assert table.price_for("claude-opus-7") is None  # a model we have no price for: no guess
+    # The same counts Claude Code 2.1.332 itself priced at $0.0145378 (its `cost-state`).
+    opus5 = table.cost("claude-opus-5-5", Usage(1611, 282, 33, 11444))
+    assert opus5.cost_usd == pytest.approx(0.0145378)
     custom = PriceTable({"claude-sonnet-4-5": Price(1.0, 2.0, 3.0, 4.0)})
     priced = custom.cost(MODEL, Usage(1_000_000, 1_000_000, 1_000_000, 1_000_000))
     assert priced.cost_usd == pytest.approx(10.0)
@@ -309,3 +313,18 @@ def test_usage_goes_to_the_task_held_when_it_was_spent_not_when_read(tmp_path: P
         append(transcript, assistant("m4", input_tokens=7, at=NOW + 1000))  # long after
         meter.tick(store.list_agents(), NOW + 1001)
         assert store.usage_by("task")[""].input_tokens == 7
+
+
+FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
+
+
+def test_a_real_claude_code_transcript_sums_to_what_the_server_sent() -> None:
+    """Recorded from Claude Code 2.1.332 against the scripted server: two responses reporting
+    (1111 in, 222 out, 33 cache write, 4444 cache read) and (500, 60, 0, 7000); the first is
+    written as two entries (a text block and a tool call) repeating the same usage."""
+    result = read_new(Cursor("a", str(FIXTURES / "claude-2.1.332.jsonl")))
+    assert result is not None
+    assert total_of([s.usage for s in result.spent]) == Usage(1611, 282, 33, 11444)
+    assert {s.model for s in result.spent} == {"claude-opus-5-5"}
+    assert result.errors == []
+    assert last_assistant_text(str(FIXTURES / "claude-2.1.332.jsonl")) == "All done: said hi."

@@ -13,6 +13,7 @@ agents are told to continue where they stopped.
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from swarm.store.usage import Pause
 
 DEFAULT_WAIT = 300.0  # seconds to hold an account whose limit came without a reset time
+WAIT_ENV = "SWARM_LIMIT_WAIT"  # overrides DEFAULT_WAIT (seconds), e.g. in a layout's environment
 RESUME_TEXT = (
     "The usage limit is over. Continue where you stopped: finish the task on your hook, "
     "commit, then run `swarm done`."
@@ -119,6 +121,20 @@ def _next_clock(match: re.Match[str], now: float, local: tzinfo | None) -> float
     if target.timestamp() <= now:
         target += timedelta(days=1)
     return target.timestamp()
+
+
+def default_wait() -> float:
+    """How long an account is held when its limit said no reset time.
+
+    Claude Code 2.1.332 with an API key passes no 429 header on: its transcript ("API Error:
+    Request rejected (429) · …") and its StopFailure report (`error: rate_limit`) say nothing
+    of `retry-after`, so this wait is what holds the account then.
+    """
+    try:
+        value = float(os.environ.get(WAIT_ENV, ""))
+    except ValueError:
+        return DEFAULT_WAIT
+    return value if value > 0 else DEFAULT_WAIT
 
 
 def from_report(event: str, payload: Mapping[str, Any], now: float) -> LimitSignal | None:

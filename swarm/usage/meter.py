@@ -33,7 +33,7 @@ from swarm.store import Store
 from swarm.store.models import HELD_TASK_STATUSES, Agent
 from swarm.store.usage import Cursor
 from swarm.usage.holds import AFTER_END, Holds
-from swarm.usage.limits import DEFAULT_WAIT, RESUME_TEXT, clock_text, due, parse_limit
+from swarm.usage.limits import RESUME_TEXT, clock_text, default_wait, due, parse_limit
 from swarm.usage.pauses import apply_limit
 from swarm.usage.prices import PriceTable
 from swarm.usage.tokens import Usage
@@ -64,7 +64,7 @@ class UsageMeter:
     nudge: Nudge = _quiet
     notify: Notify = _quiet
     log: Log = _quiet
-    limit_wait: float = DEFAULT_WAIT
+    limit_wait: float = field(default_factory=default_wait)
     cursors: dict[str, Cursor] = field(default_factory=dict)
     warned: dict[str, float] = field(default_factory=dict)  # task -> when told to wrap up
     unpriced: set[str] = field(default_factory=set)

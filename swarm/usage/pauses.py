@@ -15,10 +15,10 @@ from swarm.budget import BUDGET_SCOPE
 from swarm.store import Store
 from swarm.store.models import Agent
 from swarm.usage.limits import (
-    DEFAULT_WAIT,
     LimitSignal,
     StartPause,
     clock_text,
+    default_wait,
     from_report,
     on_limit,
     parse_limit,
@@ -43,9 +43,10 @@ def dispatch_allowed(store: Store, now: float, agent: Agent | None = None) -> st
 
 
 def apply_limit(
-    store: Store, agent: Agent, signal: LimitSignal, now: float, wait: float = DEFAULT_WAIT
+    store: Store, agent: Agent, signal: LimitSignal, now: float, wait: float | None = None
 ) -> None:
     """Mark the agent `limited` and start or join its account's pause, atomically."""
+    wait = default_wait() if wait is None else wait
     with store.transaction():
         pause = store.pauses().get(scope_of(agent.runtime))
         decision = on_limit(pause, agent.name, agent.runtime, signal, now, wait)

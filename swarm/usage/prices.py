@@ -38,8 +38,12 @@ class Price:
         return self.cache_read if self.cache_read is not None else self.input * 0.1
 
 
-# Anthropic's public list prices (5-minute cache writes), most specific keys first.
+# Anthropic's list prices (5-minute cache writes). The 5.x family is priced as Claude Code
+# 2.1.332 prices it in its own `cost-state` (measured with 1M tokens of each kind).
 DEFAULT_PRICES: dict[str, Price] = {
+    "claude-opus-5": Price(4.0, 20.0, 5.0, 0.20),
+    "claude-sonnet-5": Price(2.0, 10.0, 2.5, 0.10),
+    "claude-haiku-5": Price(0.5, 0.5, 0.625, 0.05),
     "claude-opus-4-5": Price(5.0, 25.0, 6.25, 0.50),
     "claude-opus-4-6": Price(5.0, 25.0, 6.25, 0.50),
     "claude-opus-4": Price(15.0, 75.0, 18.75, 1.50),
@@ -50,9 +54,6 @@ DEFAULT_PRICES: dict[str, Price] = {
     "claude-haiku-4": Price(1.0, 5.0, 1.25, 0.10),
     "claude-3-5-haiku": Price(0.80, 4.0, 1.0, 0.08),
     "claude-3-haiku": Price(0.25, 1.25, 0.30, 0.03),
-    "opus": Price(5.0, 25.0, 6.25, 0.50),
-    "sonnet": Price(3.0, 15.0, 3.75, 0.30),
-    "haiku": Price(1.0, 5.0, 1.25, 0.10),
 }
 
 
