@@ -36,11 +36,12 @@ class Holds:
     last_event: int = 0
 
     def seed(self, agents: Iterable[Agent], events: Iterable[Event]) -> None:
-        """What the agents hold now (since before anything we saw), then recent history."""
-        for agent in agents:
-            if agent.hook:
-                self.by_agent[agent.name] = [Hold(agent.hook, float("-inf"))]
+        """Recent history, then what the agents hold now if that began before it."""
         self.follow(events)
+        for agent in agents:
+            holds = self.by_agent.setdefault(agent.name, [])
+            if agent.hook and not any(h.task == agent.hook and h.end is None for h in holds):
+                holds.insert(0, Hold(agent.hook, float("-inf")))
 
     def follow(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -52,10 +53,7 @@ class Holds:
                 for hold in holds:
                     if hold.end is None:
                         hold.end = event.ts
-                if holds and holds[-1].task == event.task and holds[-1].start == float("-inf"):
-                    holds[-1] = Hold(event.task, event.ts)  # the seed, now with its start
-                else:
-                    holds.append(Hold(event.task, event.ts))
+                holds.append(Hold(event.task, event.ts))
             elif event.kind in ENDS:
                 for hold in holds:
                     if hold.task == event.task and hold.end is None:

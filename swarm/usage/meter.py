@@ -76,8 +76,9 @@ class UsageMeter:
 
     def __post_init__(self) -> None:
         self.cursors = self.store.usage_cursors()
-        self.holds.seed(self.store.list_agents(), self.store.latest_events(SEED_EVENTS))
-        for event in self.store.latest_events(SEED_EVENTS):
+        recent = self.store.latest_events(SEED_EVENTS)
+        self.holds.seed(self.store.list_agents(), recent)
+        for event in recent:
             if event.kind == "budget.wrap_up" and event.task:
                 self.warned[event.task] = event.ts
             elif event.kind == "task.failed" and event.task:
