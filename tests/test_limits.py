@@ -14,6 +14,7 @@ from swarm.store import Store
 from swarm.store.usage import Pause
 from swarm.usage.limits import (
     DEFAULT_WAIT,
+    GRACE,
     JoinPause,
     LimitSignal,
     StartPause,
@@ -56,6 +57,7 @@ def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
         ("5-hour limit reached ∙ resets 3pm (UTC)", NOW + 7 * 3600),
         ("Usage limit reached. Try again in 20 minutes.", NOW + 1200),
         ("API Error (429 rate_limit_error) · Retrying in 5 seconds… (attempt 1/10)", NOW + 5),
+        ('rate_limit {"rateLimits": {"fiveHour": {"resetsAt": 1800009000000}}}', NOW + 9000),
         (
             "API Error: Request rejected (429) · This request would exceed your account's rate "
             "limit. Please try again later.",
@@ -68,7 +70,7 @@ def test_a_limit_and_its_reset_time_are_read_from_what_the_runtime_said(
 ) -> None:
     signal = parse_limit(text, NOW, UTC)
     assert signal is not None
-    assert signal.reset_at == (pytest.approx(reset) if reset is not None else None)
+    assert signal.reset_at == (pytest.approx(reset, abs=0.01) if reset is not None else None)
 
 
 def test_a_clock_reset_time_already_past_today_means_tomorrow() -> None:
@@ -85,14 +87,15 @@ def test_other_errors_are_no_limit(text: str) -> None:
 def test_the_first_limited_agent_starts_the_pause_later_ones_join_it() -> None:
     first = on_limit(None, "polecat-1", "claude", LimitSignal("rate limited (429)", NOW + 60), NOW)
     assert isinstance(first, StartPause)
-    assert first.until == NOW + 60 and first.scope == "limit:claude"
+    assert first.until == NOW + 60 + GRACE and first.scope == "limit:claude"
     assert "polecat-1" in first.message
     running = Pause(first.scope, "x", NOW, first.until, ("polecat-1",), None)
     second = on_limit(running, "polecat-2", "claude", LimitSignal("x", None), NOW + 1)
     assert isinstance(second, JoinPause)
-    assert second.agents == ("polecat-1", "polecat-2") and second.until == NOW + 60
+    assert second.agents == ("polecat-1", "polecat-2")
+    assert second.until == NOW + 1 + DEFAULT_WAIT + GRACE  # no reset said: the default wait
     no_reset = on_limit(None, "polecat-1", "claude", LimitSignal("x"), NOW, default_wait=90)
-    assert no_reset.until == NOW + 90
+    assert no_reset.until == NOW + 90 + GRACE
 
 
 # -- the swarm: one event, one notification, dispatch held, then resumed ------------------
@@ -122,11 +125,11 @@ def test_thirty_limits_make_one_event_one_notification_and_hold_the_account(
     assert dispatch_allowed(store, NOW + 10, store.get_agent("polecat-9")) is None
     assert dispatch_allowed(store, NOW + 10) is None  # no swarm-wide pause
 
-    clock.now = NOW + 601
-    meter.tick(store.list_agents(), NOW + 601)
+    clock.now = NOW + 611
+    meter.tick(store.list_agents(), NOW + 611)
     assert sorted(agent for agent, _text in told.nudges) == ["polecat-1", "polecat-2", "polecat-3"]
     assert all("Continue where you stopped" in text for _agent, text in told.nudges)
-    assert dispatch_allowed(store, NOW + 601, claude_idle) is None
+    assert dispatch_allowed(store, NOW + 611, claude_idle) is None
     assert [e.kind for e in store.events() if e.kind.startswith("usage.")] == [
         "usage.limited",
         "usage.resumed",
@@ -145,7 +148,8 @@ def test_a_limit_without_a_reset_time_holds_for_the_default_wait(store: Store) -
     assert agent.state == "limited" and "no reset time" in agent.detail
     assert store.get_agent("polecat-2").state == "idle"
     until = store.pauses()["limit:claude"].until
-    assert until is not None and until == pytest.approx(time.time() + DEFAULT_WAIT, abs=60)
+    assert until is not None
+    assert until == pytest.approx(time.time() + DEFAULT_WAIT + GRACE, abs=60)
     meter.tick(store.list_agents(), until - 1)
     assert told.nudges == []
     meter.tick(store.list_agents(), until + 1)
@@ -161,7 +165,7 @@ def test_a_429_written_in_the_transcript_limits_its_agent(store: Store, tmp_path
     append(transcript, api_error("API Error: 429 rate_limit_error retry-after: 45", at=NOW))
     meter.tick(store.list_agents(), NOW + 1)
     assert store.get_agent("polecat-1").state == "limited"
-    assert store.pauses()["limit:claude"].until == pytest.approx(NOW + 46)
+    assert store.pauses()["limit:claude"].until == pytest.approx(NOW + 45 + GRACE, abs=0.01)
     assert len(told.notes) == 1
     old = tmp_path / "p2.jsonl"
     old.touch()
@@ -178,7 +182,7 @@ def test_the_report_command_marks_a_stop_failure_from_a_limit(store: Store) -> N
     handle_report(store, "polecat-2", "StopFailure", payload)
     agent = store.get_agent("polecat-2")
     assert agent.state == "limited"
-    assert store.pauses()["limit:claude"].until == 1_800_003_600.0
+    assert store.pauses()["limit:claude"].until == 1_800_003_600.0 + GRACE
     handle_report(store, "polecat-3", "StopFailure", {"error": "server_error", "status": 500})
     assert store.get_agent("polecat-3").state == "idle"
 
@@ -249,4 +253,51 @@ def test_real_claude_code_429_reports_are_limits_without_a_reset_time(
     on_report(store, "polecat-1", "StopFailure", payload)
     assert store.get_agent("polecat-1").state == "limited"
     until = store.pauses()["limit:claude"].until
-    assert until is not None and before + 7 <= until <= time.time() + 7
+    assert until is not None and before + 7 + GRACE <= until <= time.time() + 7 + GRACE
+
+
+def test_claude_code_retrying_a_429_holds_the_account_until_its_next_try(
+    store: Store, tmp_path: Path
+) -> None:
+    """While Claude Code 2.1.332 retries a 429 it writes `system/api_error` entries with
+    `retryInMs`: the agent is limited until then; an old retry entry starts nothing."""
+    line = (FIXTURES / "claude-2.1.332-429-retry.jsonl").read_text()
+    at = 1_796_026_573.603  # its timestamp, 2026-11-30T08:16:13.603Z
+    transcript = tmp_path / "p1.jsonl"
+    transcript.write_text(line)
+    store.set_agent_session("polecat-1", "s1", str(transcript))
+    meter = UsageMeter(store)
+    meter.tick(store.list_agents(), at + 0.5)
+    assert store.get_agent("polecat-1").state == "limited"
+    assert store.pauses()["limit:claude"].until == pytest.approx(at + 1.222 + GRACE, abs=0.01)
+    later = tmp_path / "p2.jsonl"
+    later.write_text(line)
+    store.set_agent_session("polecat-2", "s2", str(later))
+    meter.tick(store.list_agents(), at + 60)  # read a minute late: that retry is long done
+    assert store.get_agent("polecat-2").state == "idle"
+
+
+def test_a_runtime_retrying_by_itself_makes_one_pause_not_one_per_retry(
+    store: Store, tmp_path: Path
+) -> None:
+    import json
+
+    entry = json.loads((FIXTURES / "claude-2.1.332-429-retry.jsonl").read_text())
+    transcript = tmp_path / "p1.jsonl"
+    transcript.touch()
+    store.set_agent_session("polecat-1", "s1", str(transcript))
+    told = Told()
+    meter = UsageMeter(store, nudge=told.nudge, notify=told.notify)
+    at = NOW
+    for retry_ms in (1222, 2176, 4330, 8167, 18309):  # Claude Code's own back-off
+        stamp = datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
+        append(transcript, {**entry, "timestamp": stamp, "retryInMs": retry_ms})
+        meter.tick(store.list_agents(), at + 0.3)
+        at += retry_ms / 1000 + 0.5  # the next try, and its failure written half a second on
+        meter.tick(store.list_agents(), at)
+    append(transcript, api_error("API Error: Request rejected (429) · try later", at=at))
+    meter.tick(store.list_agents(), at + 0.3)
+    kinds = [e.kind for e in store.events() if e.kind.startswith("usage.")]
+    assert kinds == ["usage.limited"] and len(told.notes) == 1 and told.nudges == []
+    meter.tick(store.list_agents(), at + DEFAULT_WAIT + GRACE + 1)  # gave up: held, then told
+    assert [a for a, _ in told.nudges] == ["polecat-1"]

@@ -25,6 +25,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from swarm.store.usage import Pause
 
 DEFAULT_WAIT = 300.0  # seconds to hold an account whose limit came without a reset time
+# Added to every reset time: a runtime that retries by itself (Claude Code backs off up to
+# ten times) reports its next failure a moment after the time it gave, and that report must
+# find the pause still running (one pause, one notification), not end it and start another.
+GRACE = 10.0
 WAIT_ENV = "SWARM_LIMIT_WAIT"  # overrides DEFAULT_WAIT (seconds), e.g. in a layout's environment
 RESUME_TEXT = (
     "The usage limit is over. Continue where you stopped: finish the task on your hook, "
@@ -40,6 +44,7 @@ _EPOCH = re.compile(r"usage limit reached\|(\d{9,11})", re.IGNORECASE)
 _RETRY_MS = re.compile(r"retry[-_]after[-_]ms\W+(\d+(?:\.\d+)?)", re.IGNORECASE)
 _RETRY = re.compile(r"retry[-_]after\W+(\d+(?:\.\d+)?)\b(?!\s*[:.]\d)", re.IGNORECASE)
 _RESET_EPOCH = re.compile(r"ratelimit[-\w]*reset\W+(\d{9,11})\b", re.IGNORECASE)
+_RESETS_AT = re.compile(r"resets?_?at\W+(\d{10,13})\b", re.IGNORECASE)  # epoch s or ms
 _RESET_ISO = re.compile(
     r"reset\W+(\d{4}-\d\d-\d\dT\d\d:\d\d(?::\d\d)?(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)",
     re.IGNORECASE,
@@ -83,6 +88,9 @@ def _reset_time(text: str, now: float, local: tzinfo | None) -> float | None:
         return now + float(match.group(1)) / 1000
     if match := _RESET_EPOCH.search(text):
         return float(match.group(1))
+    if match := _RESETS_AT.search(text):
+        value = float(match.group(1))
+        return value / 1000 if value > 1e11 else value
     if match := _RESET_ISO.search(text):
         try:
             stamp = datetime.fromisoformat(match.group(1).replace("Z", "+00:00"))
@@ -186,7 +194,8 @@ def on_limit(
 ) -> StartPause | JoinPause:
     """What one limit signal changes: a new pause, or the running one extended."""
     scope = scope_of(runtime)
-    until = signal.reset_at if signal.reset_at and signal.reset_at > now else now + default_wait
+    reset = signal.reset_at if signal.reset_at and signal.reset_at > now else now + default_wait
+    until = reset + GRACE
     if pause is None or not pause.active(now):
         when = clock_text(until, now) if signal.reset_at else f"~{clock_text(until, now)}"
         message = (
@@ -195,8 +204,7 @@ def on_limit(
         )
         return StartPause(scope, until, (agent,), message)
     agents = tuple(sorted({*pause.agents, agent}))
-    later = max(until, pause.until or until) if signal.reset_at else (pause.until or until)
-    return JoinPause(scope, later, agents)
+    return JoinPause(scope, max(until, pause.until or until), agents)
 
 
 def due(pauses: Mapping[str, Pause], now: float) -> list[Pause]:

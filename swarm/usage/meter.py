@@ -149,7 +149,7 @@ class UsageMeter:
             for text, at in result.errors:
                 if at is not None and at < now - STALE_ERROR:
                     continue
-                signal = parse_limit(text, now)
+                signal = parse_limit(text, at if at is not None else now)  # "retry in 30s"
                 if signal is not None and (signal.reset_at is None or signal.reset_at > now):
                     apply_limit(self.store, agent, signal, now, self.limit_wait)
                     done.append(f"{agent.name}: {signal.reason}")
