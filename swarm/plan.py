@@ -56,6 +56,33 @@ class MergeSpec:
 
 
 @dataclass(frozen=True)
+class Capabilities:
+    """What a role does. Code decides by these (and by the runtime's facts), never by a
+    role's name: a role file of a user's own, say `reviewer`, works like a bundled one."""
+
+    worktree: bool = field(
+        default=False, metadata={"help": "works in its own git worktree, one branch per task"}
+    )
+    takes_tasks: bool = field(
+        default=False, metadata={"help": "the controller hands it open tasks from the queue"}
+    )
+    receives_escalations: bool = field(
+        default=False,
+        metadata={"help": "told when the witness or the refinery needs a person's decision"},
+    )
+    numbered: bool = field(
+        default=False,
+        metadata={"help": "agents are named <role>-1 … <role>-N and fill windows of their own"},
+    )
+    runs_gate: bool = field(
+        default=False, metadata={"help": "may run the layout's gate commands without asking"}
+    )
+    files_tasks: bool = field(
+        default=False, metadata={"help": "turns what a person asks for into tasks"}
+    )
+
+
+@dataclass(frozen=True)
 class RoleSpec:
     """A role after the layout's overrides were merged into the role file."""
 
@@ -68,6 +95,10 @@ class RoleSpec:
     guard_deny: tuple[str, ...] = ()
     command: tuple[str, ...] = ()  # for the generic `command` runtime
     source: Path | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    loop: str | None = None  # the swarm loop a `builtin` role runs (witness, refinery)
+    key: str | None = None  # its key in the swarm key table (prefix g, then this key)
+    first_message: str = ""  # what its agents are told first (a template, like `prompt`)
 
 
 @dataclass(frozen=True)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from swarm.instance import SwarmInstance
 from swarm.store import Store
+from swarm.store.models import Agent
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import agent_sort_key
 from swarm.usage.report import agent_usage
 from swarm.usage.tokens import Usage
-
-ROLE_ORDER = {"mayor": 0, "polecat": 1, "witness": 2, "refinery": 3}
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,17 @@ class AgentStatus:
         return data
 
 
+def role_rank(agents: Sequence[Agent]) -> dict[str, int]:
+    """Roles in the order `swarm up` registered them (the layout's order): how lists of
+    agents are grouped, without naming any role."""
+    first: dict[str, tuple[float, str]] = {}
+    for agent in agents:
+        seen = first.get(agent.role)
+        if seen is None or (agent.created_at, agent.name) < seen:
+            first[agent.role] = (agent.created_at, agent.name)
+    return {role: rank for rank, role in enumerate(sorted(first, key=lambda r: first[r]))}
+
+
 def live_state(stored: str, pane: PaneInfo | None, running: bool) -> str:
     """tmux overrides the store where it knows better: a vanished or dead pane is dead."""
     if stored == "stopped" and not running:
@@ -51,6 +62,7 @@ def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
     rows = []
     agents = store.list_agents()
     spent = agent_usage(store, agents)
+    rank = role_rank(agents)
     for agent in agents:
         pane = panes.get(agent.name)
         rows.append(
@@ -68,5 +80,5 @@ def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
                 usage=spent.get(agent.name),
             )
         )
-    rows.sort(key=lambda r: (ROLE_ORDER.get(r.role, 9), agent_sort_key(r.name)))
+    rows.sort(key=lambda r: (rank.get(r.role, len(rank)), agent_sort_key(r.name)))
     return rows

@@ -186,6 +186,7 @@ def test_the_controller_claims_nothing_while_dispatch_is_paused(
     """The one call site in dispatch: a paused swarm claims no task; afterwards it does."""
     from swarm.controller.dispatch import Dispatcher
     from swarm.instance import SwarmInstance
+    from swarm.plan import Capabilities, RoleSpec
     from swarm.tmux.client import PaneInfo
 
     instance = SwarmInstance(tmp_path, tmp_path / ".swarm", "s", "sock", "team", tmp_path)
@@ -216,7 +217,10 @@ def test_the_controller_claims_nothing_while_dispatch_is_paused(
     store.set_pause(
         "budget", "daily budget spent", next_day(NOON), kind="budget.paused", message="paused"
     )
-    dispatcher = Dispatcher(instance, store)
+    worker = RoleSpec(
+        "polecat", "", "claude", "", capabilities=Capabilities(worktree=True, takes_tasks=True)
+    )
+    dispatcher = Dispatcher(instance, store, roles=lambda: {"polecat": worker})
     assert dispatcher.plan_handovers(panes) == []
     assert store.get_task(task.id).status == "open"
     store.end_pause("budget", kind="budget.resumed", message="a new day")

@@ -17,21 +17,23 @@ import pytest
 
 from swarm.config import load_plan
 from swarm.errors import ConfigError
-from swarm.plan import AgentSpec, PermissionsSpec, RoleSpec
+from swarm.plan import AgentSpec, Capabilities, PermissionsSpec, RoleSpec
 from swarm.runtimes import claude
 from swarm.runtimes.launch import LaunchContext, launch_command
 from swarm.runtimes.registry import get_runtime
 
 CLAUDE = get_runtime("claude")
 
-# Real captures (tests/e2e/capture_claude_screens.py): in screens/claude/, or moved up next to
-# the other runtimes' once the witness's patterns classify them all.
+# Real captures (tests/e2e/capture_claude_screens.py), one folder per tested version.
 SCREENS = Path(__file__).parent / "fixtures" / "screens"
-CAPTURES = {
-    p.stem: p for folder in (SCREENS, SCREENS / "claude") for p in folder.glob("claude-*.txt")
-}
-GATES = SCREENS / "claude" / "gates"
+VERSIONS = [f"claude-{v}" for v in claude.TESTED_VERSIONS]
+CAPTURES = {f"{p.parent.name}/{p.stem}": p for v in VERSIONS for p in (SCREENS / v).glob("*.txt")}
 KEY = "sk-ant-test-abcdefghij0123456789ABCDEFGHIJ"
+WORKER = Capabilities(worktree=True, takes_tasks=True, numbered=True, runs_gate=True)
+FIRST_MESSAGES = {
+    "polecat": "You are {agent}, a polecat. Run `swarm task current` to see your task.",
+    "mayor": "You are {agent}, the mayor. Turn requests into tasks with `swarm task add`.",
+}
 
 
 def role(name: str = "polecat", **permissions: object) -> RoleSpec:
@@ -42,6 +44,8 @@ def role(name: str = "polecat", **permissions: object) -> RoleSpec:
         prompt="You are **{agent}**; worktree `{worktree}`; repo `{repo}`; {unknown} stays.",
         permissions=PermissionsSpec(**permissions),  # type: ignore[arg-type]
         guard_deny=("git push*",),
+        capabilities=WORKER if name == "polecat" else Capabilities(),
+        first_message=FIRST_MESSAGES.get(name, ""),
     )
 
 
@@ -303,17 +307,19 @@ def test_claude_start_that_cannot_exec_says_why(tmp_path: Path) -> None:
 # ------------------------------------------------------------------- real screens
 
 
-def screen(name: str) -> str:
-    return CAPTURES[name].read_text()
+def screen(name: str, version: str) -> str:
+    return CAPTURES[f"{version}/{name}"].read_text()
 
 
-def test_golden_captures_are_there() -> None:
-    assert {"claude-ready-started", "claude-busy-tool", "claude-waiting-permission"} <= set(
-        CAPTURES
-    )
-    assert {p.stem for p in GATES.glob("*.txt")} == {g.name for g in claude.GATES}
+@pytest.mark.parametrize("version", VERSIONS)
+def test_golden_captures_of_every_tested_version_are_there(version: str) -> None:
+    names = {key.split("/")[1] for key in CAPTURES if key.startswith(version + "/")}
+    assert {"claude-ready-started", "claude-busy-tool", "claude-waiting-permission"} <= names
+    gates = SCREENS / version / "gates"
+    assert {p.stem for p in gates.glob("*.txt")} == {g.name for g in claude.GATES}
 
 
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize(
     ("name", "text"),
     [
@@ -325,29 +331,31 @@ def test_golden_captures_are_there() -> None:
         ("claude-waiting-permission", None),
     ],
 )
-def test_input_line_of_real_screens(name: str, text: str | None) -> None:
-    assert claude.input_line(screen(name)) == text
-    assert CLAUDE.input_pending(screen(name)) == bool(text)
+def test_input_line_of_real_screens(name: str, text: str | None, version: str) -> None:
+    assert claude.input_line(screen(name, version)) == text
+    assert CLAUDE.input_pending(screen(name, version)) == bool(text)
 
 
-def test_permission_menu_is_not_pending_input() -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_permission_menu_is_not_pending_input(version: str) -> None:
     """Else a delivery would press Enter again, and Enter approves the menu."""
-    shown = screen("claude-waiting-permission")
+    shown = screen("claude-waiting-permission", version)
     assert "❯ 1. Yes" in shown
     assert not CLAUDE.input_pending(shown)
     assert CLAUDE.approve_keys == ("Enter",)
     assert CLAUDE.refuse_keys == ("Escape",)
 
 
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("gate", claude.GATES, ids=lambda g: g.name)
-def test_each_gate_is_recognised_from_its_capture(gate: claude.Gate) -> None:
-    found = claude.detect_gate((GATES / f"{gate.name}.txt").read_text())
+def test_each_gate_is_recognised_from_its_capture(gate: claude.Gate, version: str) -> None:
+    found = claude.detect_gate((SCREENS / version / "gates" / f"{gate.name}.txt").read_text())
     assert found is not None and found.name == gate.name
 
 
-@pytest.mark.parametrize("name", sorted(CAPTURES))
-def test_working_screens_are_no_gate(name: str) -> None:
-    assert claude.detect_gate(screen(name)) is None
+@pytest.mark.parametrize("key", sorted(CAPTURES))
+def test_working_screens_are_no_gate(key: str) -> None:
+    assert claude.detect_gate(CAPTURES[key].read_text()) is None
 
 
 def write_fake_claude(folder: Path) -> Path:

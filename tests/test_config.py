@@ -129,7 +129,7 @@ def test_demo_layout_runs_without_claude(repo: Path) -> None:
         "sidebar", "mayor", "polecat-1", "polecat-2", "polecat-3", "witness", "refinery",
     ]  # fmt: skip
     commands = {p.name: p.command for p in plan.pane_specs()}
-    assert commands["mayor"] == swarm_argv("agent", "sim")
+    assert commands["mayor"] == swarm_argv("agent", "sim", "--files-tasks")
     # a polecat enters its worktree first, then becomes the sim agent
     assert commands["polecat-3"][0] == "/bin/sh"
     assert commands["polecat-3"][4].endswith("/.swarm/worktrees/polecat-3")
@@ -227,7 +227,10 @@ def test_user_role_paths_and_repo_roles(repo: Path) -> None:
     (mine / "reviewer.yaml").write_text(
         "description: reviews\nruntime: command\ncommand: [echo, hi]\nprompt: Review {agent}\n"
     )
-    (mine / "polecat.yaml").write_text("runtime: sim\ndescription: from role_paths\n")
+    (mine / "polecat.yaml").write_text(
+        "runtime: sim\ndescription: from role_paths\n"
+        "capabilities: {numbered: true, takes_tasks: true, worktree: true}\n"
+    )
     repo_roles = repo / ".swarm" / "roles"
     repo_roles.mkdir(parents=True)
     (repo_roles / "polecat.yaml").write_text("runtime: sim\ndescription: from the repo\n")

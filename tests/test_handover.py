@@ -16,7 +16,7 @@ import pytest
 from swarm import handover
 from swarm.controller.dispatch import ACK_TIMEOUT, Dispatcher
 from swarm.instance import SwarmInstance
-from swarm.plan import HealthSpec
+from swarm.plan import Capabilities, HealthSpec, RoleSpec
 from swarm.reports import TURN_WAIT, handle_report
 from swarm.store import Store
 from swarm.store.models import HANDOVER_STATES
@@ -110,7 +110,10 @@ def dispatcher(store: Store, tmp_path: Path) -> Dispatcher:
         layout_name="t",
         layout_path=tmp_path / "t.yaml",
     )
-    return Dispatcher(instance, store)
+    worker = RoleSpec(
+        "polecat", "", "claude", "", capabilities=Capabilities(worktree=True, takes_tasks=True)
+    )
+    return Dispatcher(instance, store, roles=lambda: {"polecat": worker})
 
 
 def start_up(store: Store) -> None:

@@ -456,11 +456,13 @@ def test_commits_without_a_git_identity(
 # -- the refinery as a process --------------------------------------------------------------
 
 
-def write_instance(rig: Rig, gate: list[str], tmp_path: Path) -> SwarmInstance:
+def write_instance(rig: Rig, gate: list[str], tmp_path: Path, mayors: int = 0) -> SwarmInstance:
     layout = tmp_path / "layout.yaml"
+    panes = "[polecat, mayor]" if mayors else "[polecat]"
     layout.write_text(
         "description: refinery test\nruntime: sim\nroles:\n  polecat: {count: 1}\n"
-        "windows:\n  - name: work\n    layout: tiled\n    panes: [polecat]\n"
+        f"  mayor: {{count: {mayors}}}\n"
+        f"windows:\n  - name: work\n    layout: tiled\n    panes: {panes}\n"
         f"gate: {json.dumps(gate)}\n"
         "merge: {strategy: rebase, batch_size: 4, batch_wait: 0}\n"
     )
@@ -670,7 +672,7 @@ def test_escalation_is_typed_into_a_live_mayor_only(
     import swarm.actions
     from swarm.refinery.loop import mayor_nudger
 
-    instance = write_instance(rig, [], tmp_path)
+    instance = write_instance(rig, [], tmp_path, mayors=1)
     typed: list[tuple[str, str]] = []
     monkeypatch.setattr(
         swarm.actions, "nudge", lambda inst, store, agent, text: typed.append((agent, text))
@@ -678,7 +680,7 @@ def test_escalation_is_typed_into_a_live_mayor_only(
     lines: list[str] = []
     escalate = mayor_nudger(instance, rig.store, lines.append)
     escalate("sw-aaaaa", "nobody to tell")
-    assert typed == [] and "no live mayor" in lines[-1]
+    assert typed == [] and "nobody receives escalations" in lines[-1]
     rig.store.upsert_agent("mayor", "mayor", "sim")
     rig.store.set_agent_state("mayor", "dead", "test")
     escalate("sw-aaaaa", "still nobody")

@@ -15,7 +15,7 @@ from swarm.runtimes.patterns import prompt_command
 from swarm.runtimes.registry import runtime_for, runtimes
 
 SCREENS = Path(__file__).parent / "fixtures" / "screens"
-CAPTURES = sorted(SCREENS.glob("*.txt"))
+CAPTURES = sorted([*SCREENS.glob("*.txt"), *SCREENS.glob("claude-*/*.txt")])
 STATE_OF = {"ready": "ready", "busy": "busy", "waiting": "waiting"}
 
 
@@ -29,7 +29,7 @@ def test_there_are_golden_captures_of_each_sim_state() -> None:
     assert states == {"ready", "busy", "waiting"}
 
 
-@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_golden_capture(capture: Path) -> None:
     runtime, state = expected(capture)
     verdict = runtime_for(runtime).classify(capture.read_text())

@@ -46,7 +46,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report.set_defaults(func=cmd_report)
 
     agent = sub.add_parser("agent", help="run a built-in agent runtime in this terminal")
-    agent.add_argument("runtime", choices=["sim"])
+    agent.add_argument("runtime", help="a runtime that ships its own agent program (sim)")
+    agent.add_argument(
+        "--files-tasks", action="store_true", help="turn each line it is told into a task"
+    )
     agent.set_defaults(func=cmd_agent)
 
     controller = sub.add_parser("controller", help="run the swarm's controller (in its own window)")
@@ -146,9 +149,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from swarm.runtimes import sim
+    from swarm.runtimes.registry import get_runtime
 
-    return sim.main()
+    return get_runtime(args.runtime).run_agent()
 
 
 def cmd_controller(args: argparse.Namespace) -> int:

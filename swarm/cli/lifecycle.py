@@ -35,7 +35,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     status.set_defaults(func=cmd_status)
 
     focus = sub.add_parser("focus", help="move the view to an agent's pane")
-    focus.add_argument("target", help="an agent name, or next / previous (polecats)")
+    focus.add_argument(
+        "target", help="an agent name, or next / previous (among the agents that take tasks)"
+    )
+    focus.add_argument("--roles", help=argparse.SUPPRESS)
     focus.add_argument("--zoom", action="store_true")
     focus.add_argument("--socket", help=argparse.SUPPRESS)
     focus.add_argument("--session", help=argparse.SUPPRESS)
@@ -136,6 +139,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_roles(args: argparse.Namespace) -> set[str]:
+    """The roles n/p cycle through: given by the key binding, else read from the plan."""
+    if args.roles:
+        return set(args.roles.split(","))
+    from swarm import roster
+    from swarm.instance import locate
+
+    return {
+        n for n, r in roster.roles(locate(repo=args.repo)).items() if r.capabilities.takes_tasks
+    }
+
+
 def cmd_focus(args: argparse.Namespace) -> int:
     from swarm.tmux.client import Tmux
     from swarm.tmux.focus import focus_commands, neighbour
@@ -151,9 +166,9 @@ def cmd_focus(args: argparse.Namespace) -> int:
     panes = tmux.list_panes(session)
     if args.target in ("next", "previous"):
         current = args.from_pane or os.environ.get("TMUX_PANE")
-        found = neighbour(panes, current, args.target)
+        found = neighbour(panes, current, args.target, _worker_roles(args))
         if found is None:
-            raise NotFoundError("no polecats in this swarm")
+            raise NotFoundError("no agents that take tasks in this swarm")
     else:
         found = next((p for p in panes if p.agent == args.target), None)
         if found is None:

@@ -152,10 +152,9 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 def cmd_current(args: argparse.Namespace) -> int:
     from swarm.instance import calling_agent
-
-    agent = calling_agent(args.agent)
     from swarm.usage.report import task_usage
 
+    agent = calling_agent(args.agent)
     with _store() as store:
         record = store.get_agent(agent)
         task = store.get_task(record.hook) if record.hook else None
@@ -182,15 +181,19 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_sling(args: argparse.Namespace) -> int:
+    from swarm import roster
+    from swarm.instance import locate
+
     with _store() as store:
         agent = args.agent
         if agent is None:
-            idle = store.idle_agents("polecat")
-            if not idle:
+            takers = roster.that(locate(), store.idle_agents(None), "takes_tasks")
+            if not takers:
                 raise SwarmError(
-                    f"no idle polecat for {args.id}; name one: swarm sling {args.id} polecat-N"
+                    f"no idle agent that takes tasks for {args.id}; name one: "
+                    f"swarm sling {args.id} AGENT"
                 )
-            agent = idle[0].name
+            agent = takers[0].name
         task = store.hook_task(args.id, agent)
     print(f"{task.id} is on {agent}'s hook; the controller hands it over now")
     return 0

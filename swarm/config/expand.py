@@ -131,7 +131,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
     agents: list[AgentSpec] = []
     by_role: dict[str, list[str]] = {}
     for name, role in resolved.items():
-        numbered = name == "polecat" or role.count > 1
+        numbered = role.spec.capabilities.numbered or role.count > 1
         names = (
             [f"{name}-{i}" for i in range(1, role.count + 1)]
             if numbered
@@ -249,18 +249,23 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
 
 
 def _default_windows(agents: list[AgentSpec], by_role: dict[str, list[str]]) -> list[_Window]:
+    """The control window (single agents), one tiled window for the agents that take tasks
+    (named after their first role: `polecats`), and one per other role with several agents."""
     control = _Window("control", "main-vertical", [])
-    polecats = _Window("polecats", "tiled", [])
+    workers: list[str] = []
+    worker_roles: list[str] = []
     others: dict[str, _Window] = {}
     for agent in agents:
         role = agent.role.name
-        if role == "polecat":
-            polecats.agents.append(agent.name)
+        if agent.role.capabilities.takes_tasks:
+            workers.append(agent.name)
+            worker_roles += [role] if role not in worker_roles else []
         elif len(by_role[role]) > 1:
             others.setdefault(role, _Window(f"{role}s", "tiled", [])).agents.append(agent.name)
         else:
             control.agents.append(agent.name)
-    return [control, polecats, *others.values()]
+    name = f"{worker_roles[0]}s" if worker_roles else "workers"
+    return [control, _Window(name, "tiled", workers), *others.values()]
 
 
 def _place_agents(

@@ -15,12 +15,15 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from swarm import paths
 from swarm.config.schema import Coerce, Validator, suggest
 from swarm.config.yamlpos import Document, KeyPath, load_document
-from swarm.plan import HealthSpec, PermissionsSpec, RoleSpec
+from swarm.plan import Capabilities, HealthSpec, PermissionsSpec, RoleSpec
+
+if TYPE_CHECKING:
+    from swarm.runtimes.base import Runtime
 
 
 def _runtime_name(value: Any) -> str:
@@ -36,7 +39,12 @@ def _runtime_name(value: Any) -> str:
 
 
 RuntimeName = Annotated[str, Coerce(_runtime_name, "a runtime name")]
+BuiltinLoop = Literal["witness", "refinery"]
+JUMP_KEY_PATTERN = (
+    r"[abd-moqrt-y]"  # n, p (next, previous), s, c (sidebar, controller), z (zoom) are taken
+)
 
+MAX_AGENTS_PER_ROLE = 100
 ROLE_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_]*(-[A-Za-z][A-Za-z0-9_]*)*"
 ROLE_NAME_HELP = "a role name starts with a letter and uses letters, digits, '_' and '-'"
 RESERVED_ROLES = ("sidebar", "controller")
@@ -92,6 +100,23 @@ class RoleBody:
     health: HealthConfig = field(default_factory=HealthConfig)
     guard: GuardConfig = field(default_factory=GuardConfig)
     command: tuple[str, ...] = field(default=(), metadata={"help": "argv for runtime 'command'"})
+    capabilities: Capabilities = field(
+        default_factory=Capabilities, metadata={"help": "what the role does"}
+    )
+    loop: BuiltinLoop | None = field(
+        default=None, metadata={"help": "the swarm loop a builtin role runs: witness, refinery"}
+    )
+    key: str | None = field(
+        default=None,
+        metadata={
+            "pattern": JUMP_KEY_PATTERN,
+            "pattern_help": "one letter that is not n, p, s, c or z",
+            "help": "the key that jumps to its agent in the swarm key table",
+        },
+    )
+    first_message: str = field(
+        default="", metadata={"help": "what its agents are told first (placeholders as prompt)"}
+    )
 
 
 @dataclass(frozen=True)
@@ -101,10 +126,6 @@ class RoleFile(RoleBody):
     name: str | None = field(
         default=None, metadata={"pattern": ROLE_NAME_PATTERN, "pattern_help": ROLE_NAME_HELP}
     )
-
-
-def _count_max(path: KeyPath) -> int:
-    return 100 if len(path) >= 2 and path[-2] == "polecat" else 10
 
 
 @dataclass(frozen=True)
@@ -118,7 +139,7 @@ class RoleOverride(RoleBody):
 
     count: int = field(
         default=1,
-        metadata={"min": 0, "max": _count_max, "help": "how many agents of this role run"},
+        metadata={"min": 0, "max": MAX_AGENTS_PER_ROLE, "help": "how many agents of this role run"},
     )
 
 
@@ -181,6 +202,12 @@ class ResolvedRole:
     count: int
 
 
+def get_runtime(name: str) -> Runtime:
+    from swarm.runtimes.registry import get_runtime as lookup
+
+    return lookup(name)
+
+
 def resolve_role(
     name: str,
     override: dict[str, Any],
@@ -212,15 +239,21 @@ def resolve_role(
     runtime_from: tuple[Document, KeyPath] = (role_doc, ("runtime",))
     if "runtime" in changes:
         runtime_from = (layout_doc, (*where, "runtime"))
-    elif layout_runtime is not None and role_file.runtime != "builtin":
+    elif layout_runtime is not None and not get_runtime(role_file.runtime).builtin_loop:
         changes["runtime"] = layout_runtime
         runtime_from = (layout_doc, ("runtime",))
     merged = merge_overrides(role_file, changes)
     assert isinstance(merged, RoleFile)
-    if merged.runtime == "command" and not merged.command:
+    runtime = get_runtime(merged.runtime)
+    if runtime.uses_role_command and not merged.command:
         doc, at = runtime_from
         raise doc.error(
-            at, f"role '{name}': runtime 'command' needs a 'command' list (the argv to run)"
+            at, f"role '{name}': runtime '{runtime.name}' needs a 'command' list (the argv to run)"
+        )
+    if runtime.builtin_loop and merged.loop is None:
+        doc, at = runtime_from
+        raise doc.error(
+            at, f"role '{name}': runtime '{runtime.name}' needs a 'loop' (witness or refinery)"
         )
     spec = RoleSpec(
         name=name,
@@ -243,6 +276,10 @@ def resolve_role(
         guard_deny=merged.guard.deny,
         command=merged.command,
         source=path,
+        capabilities=merged.capabilities,
+        loop=merged.loop,
+        key=merged.key,
+        first_message=merged.first_message,
     )
     return ResolvedRole(spec=spec, count=count)
 

@@ -13,12 +13,14 @@ threads, so ten ready agents are served at once rather than one after another.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from swarm import handover
+from swarm import handover, roster
 from swarm.actions import type_text
 from swarm.delivery import Deliverer, DeliveryResult
 from swarm.instance import SwarmInstance
+from swarm.plan import RoleSpec
 from swarm.runtimes.registry import runtime_for
 from swarm.store import Store
 from swarm.store.models import Agent, Task
@@ -35,7 +37,6 @@ TYPING_GRACE = 20.0
 # Hand-overs of one task to one agent in one controller's life: past this, the task goes
 # back to the queue and the agent is left for a person to look at.
 MAX_ATTEMPTS = 3
-TAKES_TASKS = "polecat"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,8 @@ class Dispatcher:
     instance: SwarmInstance
     store: Store
     attempts: dict[tuple[str, str], int] = field(default_factory=dict)
+    # The swarm's roles by name; None: the running plan's (swarm.roster).
+    roles: Callable[[], Mapping[str, RoleSpec]] | None = None
 
     def plan_handovers(
         self, panes: dict[str, PaneInfo], busy: set[str] | None = None
@@ -65,18 +68,22 @@ class Dispatcher:
         """Claim tasks for ready agents and mark each hand-over `typing`, so no other tick
         (or controller) types it too. `busy` names agents this process is typing into."""
         handovers: list[Handover] = []
-        for agent in self.store.list_agents():
+        agents = self.store.list_agents()
+        roles = self.roles() if self.roles is not None else roster.roles(self.instance)
+        for agent in agents:
             pane = panes.get(agent.name)
             if pane is None or pane.dead or agent.name in (busy or ()):
                 continue
             if runtime_for(agent.runtime).builtin_loop:
                 continue
-            planned = self._plan_one(agent, pane)
+            spec = roles.get(agent.role)
+            takes_tasks = spec is not None and spec.capabilities.takes_tasks
+            planned = self._plan_one(agent, pane, takes_tasks)
             if planned is not None:
                 handovers.append(planned)
         return handovers
 
-    def _plan_one(self, agent: Agent, pane: PaneInfo) -> Handover | None:
+    def _plan_one(self, agent: Agent, pane: PaneInfo, takes_tasks: bool) -> Handover | None:
         if handover.in_flight(agent.handover):
             if not self._lost(agent):
                 return None
@@ -89,7 +96,7 @@ class Dispatcher:
                 task=agent.hook,
             )
         if agent.hook is None:
-            if agent.role != TAKES_TASKS or agent.state != "idle":
+            if not takes_tasks or agent.state != "idle":
                 return None
             if dispatch_allowed(self.store, time.time(), agent) is not None:
                 return None  # a daily budget spent, or this agent's account at its usage limit

@@ -19,14 +19,14 @@ from swarm.actions import launch_args
 from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
 from swarm.instance import SwarmInstance
+from swarm.runtimes.registry import runtime_for
 from swarm.singleton import AlreadyRunning, log_line, take_lock
 from swarm.store import Store
 from swarm.tmux.client import PaneInfo, Tmux
 
 TICK = 0.1  # seconds between looks at the store's data_version
 IDLE_TICK = 1.0  # a full pass at least this often, changed or not
-# Panes the controller keeps alive itself (the witness restarts agents, with backoff).
-SUPERVISED = ("witness", "refinery", "sidebar")
+SIDEBAR = "sidebar"  # the sidebar's pane (a pane of the swarm's own, not an agent)
 RESPAWN_BACKOFF = 2.0  # doubled after each respawn that did not last
 RESPAWN_BACKOFF_MAX = 120.0
 STABLE_AFTER = 60.0  # a pane alive this long resets its backoff
@@ -100,7 +100,7 @@ class Controller:
         broken command never turns into a fork storm.
         """
         now = time.monotonic()
-        for name in SUPERVISED:
+        for name in supervised(store, panes):
             pane = panes.get(name)
             if pane is None or not pane.dead:
                 self.dead_since.pop(name, None)
@@ -125,6 +125,13 @@ class Controller:
             if store.find_agent(name) is not None:
                 store.record_restart(name)
             self.log(message)
+
+
+def supervised(store: Store, panes: dict[str, PaneInfo]) -> list[str]:
+    """Panes the controller keeps alive itself: the swarm's own loops (witness, refinery)
+    and the sidebar. The witness restarts agents, with backoff."""
+    loops = [a.name for a in store.list_agents() if runtime_for(a.runtime).builtin_loop]
+    return [*loops, *(name for name, pane in panes.items() if pane.role == SIDEBAR)]
 
 
 def run_controller(instance: SwarmInstance) -> int:

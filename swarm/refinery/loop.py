@@ -19,7 +19,6 @@ from types import FrameType
 
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
-from swarm.refinery.bounce import GONE_STATES
 from swarm.refinery.queue import Escalate, Log, Refinery
 from swarm.refinery.settings import settings_for
 from swarm.singleton import AlreadyRunning, log_line, take_lock
@@ -35,14 +34,14 @@ def mayor_nudger(instance: SwarmInstance, store: Store, log: Log) -> Escalate:
 
     def escalate(task_id: str, text: str) -> None:
         from swarm.actions import nudge  # tmux is needed only for this
+        from swarm.witness.effects import escalation_receivers
 
-        for mayor in store.list_agents(role="mayor"):
-            if mayor.state in GONE_STATES:
-                continue
-            nudge(instance, store, mayor.name, text)
-            log(f"  told {mayor.name} about {task_id}")
-            return
-        log(f"  no live mayor to tell about {task_id}; the escalation event is in the log")
+        told = escalation_receivers(instance, store)
+        for agent in told:
+            nudge(instance, store, agent.name, text)
+            log(f"  told {agent.name} about {task_id}")
+        if not told:
+            log(f"  nobody receives escalations to tell about {task_id}; see the event log")
 
     return escalate
 

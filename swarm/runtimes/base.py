@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+from swarm.errors import ConfigError, SwarmError
 from swarm.plan import AgentSpec
 from swarm.runtimes.patterns import GENERIC, ScreenPatterns, ScreenVerdict, classify
 
@@ -121,7 +122,11 @@ class Runtime:
 
     def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
         """The pane's command for `agent` (the worktree prelude is added by the caller)."""
-        raise NotImplementedError(f"runtime {self.name} does not say how to launch it")
+        raise ConfigError(f"runtime {self.name} does not say how to launch it")
+
+    def run_agent(self) -> int:
+        """`swarm agent NAME`: run the agent program this runtime ships, in this terminal."""
+        raise SwarmError(f"runtime {self.name} ships no agent program of its own")
 
     # -- its screen --------------------------------------------------------------------
 

@@ -179,25 +179,19 @@ def prompt_values(agent: AgentSpec, repo: Path, worktree: Path | None) -> dict[s
     }
 
 
+DEFAULT_FIRST_MESSAGE = (
+    "You are {agent}, the swarm's {role}. Run `swarm task current` to see what is on your "
+    "hook, and work on it if there is something; otherwise wait for a message."
+)
+
+
 def initial_prompt(agent: AgentSpec) -> str:
-    """The first message: who the agent is and where its work comes from."""
-    name, role = agent.name, agent.role.name
-    if role == "polecat":
-        return (
-            f"You are {name}, a polecat (worker) in a swarm of coding agents. "
-            "Run `swarm task current` to see the task on your hook. If you hold one, do it now "
-            "in this worktree, commit, then run `swarm done`. If you hold none, say you are "
-            "ready and wait: your next task will be typed to you."
-        )
-    if role == "mayor":
-        return (
-            f"You are {name}, the mayor of this swarm. Say you are ready, then wait for the "
-            "person's requests and turn them into tasks with `swarm task add`."
-        )
-    return (
-        f"You are {name}, the swarm's {role}. Run `swarm task current` to see what is on your "
-        "hook, and work on it if there is something; otherwise wait for a message."
-    )
+    """The first message: who the agent is and where its work comes from (the role's own)."""
+    from swarm.config.roles import render_prompt
+
+    template = agent.role.first_message or DEFAULT_FIRST_MESSAGE
+    values = {"agent": agent.name, "role": agent.role.name}
+    return render_prompt(" ".join(template.split()), values)
 
 
 def gate_tools(gate: Sequence[str]) -> tuple[str, ...]:
@@ -225,7 +219,7 @@ def permission_args(agent: AgentSpec, gate: Sequence[str]) -> tuple[str, ...]:
         mode = "acceptEdits" if any(t in perms.allow for t in EDIT_TOOLS) else "default"
         args = ["--permission-mode", mode]
     allow = list(perms.allow)
-    if agent.role.name in ("polecat", "refinery"):
+    if agent.role.capabilities.runs_gate:
         allow += gate_tools(gate)
     if allow:
         args += ["--allowedTools", ",".join(dict.fromkeys(allow))]

@@ -37,7 +37,7 @@ def agent_start_directory(agent: AgentSpec, ctx: LaunchContext, default: Path) -
 
 
 def agent_worktree(agent: AgentSpec, ctx: LaunchContext) -> Path | None:
-    if agent.role.name == "polecat":
+    if agent.role.capabilities.worktree:
         return paths.worktrees_dir(ctx.state_dir) / agent.name
     return None
 

@@ -202,4 +202,6 @@ class BuiltinRuntime(Runtime):
     builtin_loop = True
 
     def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
-        return swarm_argv(agent.role.name)
+        if agent.role.loop is None:
+            raise ConfigError(f"role {agent.role.name}: runtime 'builtin' needs a 'loop'")
+        return swarm_argv(agent.role.loop)

@@ -128,7 +128,9 @@ class SimAgent:
 
     def __init__(self) -> None:
         self.agent = os.environ.get("SWARM_AGENT", "sim")
-        self.role = os.environ.get("SWARM_ROLE", "polecat")
+        self.role = os.environ.get("SWARM_ROLE", "sim")
+        # What the sim does with a message: the role's capability, passed at launch.
+        self.files_tasks = "--files-tasks" in sys.argv
         home = os.environ.get("SWARM_HOME")
         self.home = Path(home) if home else Path.cwd() / ".swarm"
         self.inbox = self.home / "sim" / self.agent / "inbox"
@@ -234,7 +236,7 @@ class SimAgent:
         self.say(f"⏺ received {len(message.encode())} bytes: {preview}")
         self.report("UserPromptSubmit", prompt=message)
         try:
-            if self.role == "mayor":
+            if self.files_tasks:
                 self.make_tasks(message)
             else:
                 self.work()
@@ -391,7 +393,8 @@ class SimRuntime(Runtime):
     normalisations = "none: it keeps every byte it is given"
 
     def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
-        return swarm_argv("agent", "sim")
+        files = ("--files-tasks",) if agent.role.capabilities.files_tasks else ()
+        return swarm_argv("agent", "sim", *files)
 
     def classify(self, screen: str) -> ScreenVerdict:
         lines = screen_lines(screen)
@@ -406,3 +409,6 @@ class SimRuntime(Runtime):
 
     def received(self, text: str) -> str:
         return text.replace(PASTE_END.decode(), "").strip()
+
+    def run_agent(self) -> int:
+        return main()

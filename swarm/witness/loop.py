@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from swarm import roster
 from swarm.config import load_plan
-from swarm.controller.loop import SUPERVISED
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.plan import HealthSpec, SwarmPlan
@@ -143,7 +143,7 @@ class Witness:
         spec = self.plan.agent(agent.name) if self.plan is not None else None
         health = spec.role.health if spec is not None else HealthSpec()
         auto = spec.role.permissions.auto_approve if spec is not None else ()
-        restartable = agent.name not in SUPERVISED and not runtime_for(agent.runtime).builtin_loop
+        restartable = not runtime_for(agent.runtime).builtin_loop
         policy = Policy(health=health, auto_approve=auto, restartable=restartable)
         self._policies[agent.name] = policy
         return policy
@@ -432,9 +432,7 @@ class Witness:
         if mono < self._next_lock_scan:
             return
         self._next_lock_scan = mono + LOCK_SCAN_EVERY
-        for agent in agents:
-            if agent.role != "polecat":
-                continue
+        for agent in roster.that(self.instance, agents, "worktree"):
             worktree = worktree_of(self.instance, agent.name, agent.worktree)
             removed = clear_stale_index_lock(worktree)
             if removed is not None:
@@ -455,10 +453,10 @@ class Witness:
     # -- the process -------------------------------------------------------------------
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
-        me = self.store.find_agent("witness")
+        me = self.store.find_agent(os.environ.get("SWARM_AGENT") or "")
         if me is not None:
             count = len(self.store.list_agents())
-            self.store.set_agent_state("witness", "working", f"watching {count} agents")
+            self.store.set_agent_state(me.name, "working", f"watching {count} agents")
         self.store.add_event(
             "witness.start", f"witness started (pid {os.getpid()}, tick {self.config.tick:g}s)"
         )
