@@ -301,3 +301,23 @@ def test_a_runtime_retrying_by_itself_makes_one_pause_not_one_per_retry(
     assert kinds == ["usage.limited"] and len(told.notes) == 1 and told.nudges == []
     meter.tick(store.list_agents(), at + DEFAULT_WAIT + GRACE + 1)  # gave up: held, then told
     assert [a for a, _ in told.nudges] == ["polecat-1"]
+
+
+def test_a_limit_on_screen_is_found_but_a_bare_429_is_not(store: Store) -> None:
+    from swarm.usage.limits import screen_limit
+    from swarm.usage.pauses import screen_shows_limit
+
+    busy = "● Bash(pytest -q)\n  ⎿  429 passed in 3.1s\n❯ \n"
+    assert screen_limit(busy) is None
+    assert not screen_shows_limit(store, "polecat-1", busy)
+    limited = (
+        "● Let me run the tests.\n"
+        "  ⎿  API Error: Request rejected (429) · Try again in 40 seconds.\n"
+        "❯ \n? for shortcuts\n"
+    )
+    assert (
+        screen_limit(limited) == "⎿  API Error: Request rejected (429) · Try again in 40 seconds."
+    )
+    assert screen_shows_limit(store, "polecat-1", limited)
+    assert store.get_agent("polecat-1").state == "limited"
+    assert "5-hour limit reached" in (screen_limit("x\n5-hour limit reached ∙ resets 3pm\n") or "")

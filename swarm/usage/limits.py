@@ -74,6 +74,21 @@ def parse_limit(text: str, now: float, local: tzinfo | None = None) -> LimitSign
     return LimitSignal(_reason(text), _reset_time(text, now, local))
 
 
+_SCREEN_LINE = re.compile(
+    r"API Error.*\b429\b|usage limit|limit reached|rate[_ ]limit|out of (?:extra )?usage",
+    re.IGNORECASE,
+)
+
+
+def screen_limit(screen: str) -> str | None:
+    """The line of a captured screen that reports a limit (the last one), or None.
+
+    A screen holds anything (code, test output with "429 passed"), so only lines that read
+    like a runtime's limit message count, never a bare number."""
+    found = [line.strip() for line in screen.splitlines() if _SCREEN_LINE.search(line)]
+    return found[-1] if found else None
+
+
 def _reason(text: str) -> str:
     lowered = text.lower()
     if "usage limit" in lowered or "limit reached" in lowered or "out of" in lowered:

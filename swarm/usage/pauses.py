@@ -23,6 +23,7 @@ from swarm.usage.limits import (
     on_limit,
     parse_limit,
     scope_of,
+    screen_limit,
 )
 
 
@@ -68,7 +69,7 @@ def apply_limit(
 
 
 def report_limit(store: Store, agent_name: str, text: str, now: float | None = None) -> bool:
-    """A limit message seen anywhere (a screen, an error line): True if it was one."""
+    """A limit message (an error line, a StopFailure's text): True if it was one."""
     moment = time.time() if now is None else now
     signal = parse_limit(text, moment)
     agent = store.find_agent(agent_name)
@@ -87,3 +88,10 @@ def on_report(store: Store, agent_name: str, event: str, payload: Mapping[str, A
     agent = store.find_agent(agent_name)
     if agent is not None:
         apply_limit(store, agent, signal, now)
+
+
+def screen_shows_limit(store: Store, agent_name: str, screen: str) -> bool:
+    """The witness's screen fallback (runtimes without reports, or a report that never
+    came): a limit line on the agent's screen marks it limited. True if there was one."""
+    line = screen_limit(screen)
+    return line is not None and report_limit(store, agent_name, line)
