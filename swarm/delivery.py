@@ -36,6 +36,10 @@ from swarm.tmux.client import Tmux
 PASTE_END = "\x1b[201~"
 
 Confirm = Callable[[], bool]
+# How long a runtime's prompt report may take to say it took the text: it is its own
+# process, which on a loaded machine (thirty agents building at once) starts slowly. It ends
+# as soon as the report comes; only a text that never arrives waits it out.
+ACK_TIMEOUT = 12.0
 PendingInput = Callable[[str], bool]
 
 
@@ -93,10 +97,18 @@ def _wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.05)
 class Deliverer:
     """Delivers texts into panes of one tmux server."""
 
-    def __init__(self, tmux: Tmux, lock_dir: Path, *, confirm_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        tmux: Tmux,
+        lock_dir: Path,
+        *,
+        confirm_timeout: float = 2.0,
+        ack_timeout: float = ACK_TIMEOUT,
+    ) -> None:
         self.tmux = tmux
         self.lock_dir = lock_dir
         self.confirm_timeout = confirm_timeout
+        self.ack_timeout = ack_timeout
 
     def screen(self, pane_id: str, lines: int = 15) -> str:
         """The bottom of a pane's screen, for input-line checks (only asked when needed)."""
@@ -136,7 +148,7 @@ class Deliverer:
             if not submit:
                 return DeliveryResult(pane_id, len(data), 0, True, "assumed")
             time.sleep(paste_gap(len(data)))
-            timeout = self.confirm_timeout + len(data) / 50_000
+            timeout = (self.ack_timeout if confirm else self.confirm_timeout) + len(data) / 50_000
             enters = 0
             for _attempt in range(2):
                 self.tmux.run(("send-keys", "-t", pane_id, "Enter"), check=False)

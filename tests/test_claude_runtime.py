@@ -372,3 +372,65 @@ def write_fake_claude(folder: Path) -> Path:
     )
     path.chmod(0o755)
     return path
+
+
+# ------------------------------------------------------------ text that arrives as text
+
+
+@pytest.mark.parametrize(
+    ("typed", "shaped"),
+    [
+        ("/status and more", "\\/status and more"),
+        ("  /compact", "\\/compact"),
+        ("!rm -rf /", "\\!rm -rf /"),
+        ("# heading", "\\# heading"),
+        ("ends with \\", "ends with \\ "),
+        ("plain text", "plain text"),
+        ("a/b in the middle", "a/b in the middle"),
+    ],
+)
+def test_text_claude_would_take_as_a_command_is_shaped_as_text(typed: str, shaped: str) -> None:
+    assert CLAUDE.as_text(typed) == shaped
+
+
+def test_what_claude_does_to_typed_text() -> None:
+    assert CLAUDE.received("a\r\nb\tc \x1b[31mred\x1b[0m\u200b ") == "a\nb    c red"
+
+
+def test_a_long_paste_is_unwrapped_from_its_report() -> None:
+    body = "x" * 3000
+    reported = f'\n\n<pasted_content id="276f">\n{body}\n</pasted_content id="276f">\n'
+    assert CLAUDE.prompt_of(reported) == body
+
+
+def test_guard_blocks_on_failure_only_where_the_version_has_it(tmp_path: Path) -> None:
+    old = claude.hook_settings("/py", tmp_path / "g.json", "2.1.197")["hooks"]["PreToolUse"]
+    new = claude.hook_settings("/py", tmp_path / "g.json", "2.1.332")["hooks"]["PreToolUse"]
+    assert "onFailure" not in old[0]["hooks"][0]
+    assert new[0]["hooks"][0]["onFailure"] == "block"
+
+
+def test_a_restart_resumes_the_recorded_conversation() -> None:
+    from swarm.resume import SessionPlan
+
+    argv = ["claude", "--settings", "s.json", "--", "You are polecat-1"]
+    assert claude.with_session(argv, None) == argv
+    plan = SessionPlan("abc", "continue task sw-1", "resuming session abc")
+    assert claude.with_session(argv, plan) == [
+        "claude",
+        "--settings",
+        "s.json",
+        "--resume",
+        "abc",
+        "--",
+        "continue task sw-1",
+    ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_queued_message_is_seen_queued_not_pending(version: str) -> None:
+    key = f"{version}/claude-busy-queued"
+    if key not in CAPTURES:
+        pytest.skip(f"{version} drew no queued-messages line when captured")
+    shown = CAPTURES[key].read_text()
+    assert CLAUDE.queued(shown) and not CLAUDE.input_pending(shown)

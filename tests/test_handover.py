@@ -219,3 +219,28 @@ def test_the_person_is_told_at_once_then_the_agent_reminded_once() -> None:
     again = recover("polecat-1", asked, "sw-1", memory, policy, 130.0)
     assert [type(a) for a in again] == [Notify]
     assert recover("polecat-1", asked, "sw-1", memory, policy, 500.0) == []
+
+
+def test_a_restart_resumes_its_conversation_once_then_fresh_if_that_failed(
+    store: Store, tmp_path: Path
+) -> None:
+    from swarm.resume import plan_session, session_reported
+
+    transcript = tmp_path / "s1.jsonl"
+    transcript.write_text("{}\n")
+    start_up(store)
+    store.set_agent_session("polecat-1", "s1", str(transcript))
+    task = store.add_task("Write the changelog")
+    dispatcher(store, tmp_path).plan_handovers(pane())
+    handle_report(store, "polecat-1", "UserPromptSubmit", {"prompt": f"task {task.id} is on"})
+    agent = store.get_agent("polecat-1")
+    first = plan_session(store, agent, tmp_path)
+    assert first.resume == "s1" and first.message is not None
+    assert f"task {task.id}" in first.message and "Continue where you left off" in first.message
+    # the resumed session never reported in: the next start is a fresh session
+    again = plan_session(store, agent, tmp_path)
+    assert again.resume is None and "failed" in again.note
+    # a resume that reported in clears its mark
+    plan_session(store, agent, tmp_path)
+    session_reported(tmp_path, "polecat-1", "resume")
+    assert plan_session(store, agent, tmp_path).resume == "s1"

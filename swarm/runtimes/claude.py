@@ -525,7 +525,9 @@ def input_line(screen: str) -> str | None:
         if not line.startswith("❯") or _MENU_ITEM.match(line):
             continue
         if _RULE.match(lines[index - 1]):
-            return line[1:].strip()
+            text = line[1:].strip()
+            # The empty box's hint while messages wait behind a running turn.
+            return "" if text == QUEUED_HINT else text
     return None
 
 
@@ -580,7 +582,8 @@ CLAUDE_PATTERNS = ScreenPatterns(
 _COMMAND_START = ("/", "!", "#")
 _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
 _PASTED = re.compile(r'<pasted_content id="([^"]*)">\n(.*?)\n</pasted_content id="\1">', re.S)
-QUEUED_MARK = "queued messages"  # "❯ Press up to edit queued messages"
+QUEUED_MARK = "queued messages"
+QUEUED_HINT = "Press up to edit queued messages"  # drawn in the empty input box
 
 
 class ClaudeRuntime(Runtime):

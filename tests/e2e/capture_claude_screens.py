@@ -160,10 +160,16 @@ def capture(out: Path, binary: str) -> list[Path]:
             script.add(run("run a tool", "git status --short && sleep 4"))
             pane.keys("-l", "run a tool")
             pane.keys("Enter")
-            screen = pane.wait(lambda s: "Running…" in s or "Do you want to proceed?" in s)
+            # "⎿  Running…" on 2.1.197; 2.1.3xx folds the command into a summary line
+            def tool_runs(s: str) -> bool:
+                after = s.split("run a tool")[-1]
+                shown = "Running" in after or "shell command" in after or "git status" in after
+                return shown and "esc to interrupt" in after
+
+            screen = pane.wait(lambda s: tool_runs(s) or "Do you want to proceed?" in s)
             if "Do you want to proceed?" in screen:
                 pane.keys("Enter")
-                screen = pane.wait(lambda s: "Running…" in s)
+                screen = pane.wait(tool_runs)
             save("claude-busy-tool", screen)
             pane.wait(lambda s: "● OK." in s.split("run a tool")[-1], timeout=20)
             script.add(run("ask first", "python3 -c 'print(6 * 7)'"), say("42", "Forty-two."))
@@ -200,7 +206,10 @@ def capture(out: Path, binary: str) -> list[Path]:
             gated = Pane(
                 socket, "gated", [binary], repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "b")}
             )
-            save("trust", gated.wait(lambda s: "trust this folder" in s), gates)
+            trust = gated.wait(lambda s: "trust this folder" in s)
+            save("trust", trust, gates)
+            if "❯ No, exit" in trust:  # 2.1.3xx puts "No, exit" first
+                gated.keys("Down")
             gated.keys("Enter")
             save("api-key", gated.wait(lambda s: "Do you want to use this API key?" in s), gates)
             prepared = claude.claude_json({}, version="2.1.197", trust=[str(repo)], api_key=KEY)
