@@ -15,7 +15,7 @@ from swarm.reports import TURN_WAIT, is_turn_wait, prompt_digest
 from swarm.runtimes.base import Runtime
 from swarm.runtimes.registry import runtime_for
 from swarm.store import Store
-from swarm.store.models import Agent
+from swarm.store.models import LIVE_MERGE_STATUSES, Agent
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import focus_commands
 
@@ -125,20 +125,21 @@ def answer_prompt(instance: SwarmInstance, store: Store, agent: str, approve: bo
 
 
 def launch_args(instance: SwarmInstance, name: str) -> list[str]:
-    """How the plan starts pane `name` (`-c DIR -e K=V … -- argv`).
+    """How the plan `swarm up` built starts pane `name` (`-c DIR -e K=V … -- argv`).
 
     A respawn must say it again: without `-e`, tmux gives the new process the session's
     environment, which `new-session -e` filled with the first pane's (the mayor's) identity.
+    It reads the plan file, never the layout, so a layout edited since `up` changes nothing;
+    a plan it cannot read, or without this pane, is one line of error, never a bare respawn.
     """
-    from swarm.config import load_plan
+    from swarm.planfile import read_plan
     from swarm.tmux.builder import pane_launch_args
 
-    try:
-        plan = load_plan(str(instance.layout_path), instance.repo)
-    except SwarmError:
-        return []
+    plan = read_plan(instance.state_dir)
     spec = next((p for p in plan.pane_specs() if p.name == name), None)
-    return pane_launch_args(spec, plan) if spec is not None else []
+    if spec is None:
+        raise SwarmError(f"{name}: not in the swarm's plan (run `swarm up` to add it)")
+    return pane_launch_args(spec, plan)
 
 
 def restart_agent(instance: SwarmInstance, store: Store, agent: str, reason: str) -> str:
@@ -173,7 +174,7 @@ def retry_merge(instance: SwarmInstance, store: Store, mr_id: int) -> str:
     the task is `done` again until it merges. A request still in the queue is left alone.
     """
     mr = store.get_merge_request(mr_id)
-    if mr.status in ("queued", "testing"):
+    if mr.status in LIVE_MERGE_STATUSES:
         position = store.queue_position(mr.id)
         return f"#{mr.id} ({mr.task_id}) is already in the queue, position {position}"
     if mr.status == "merged":
@@ -199,7 +200,7 @@ def reject_merge(store: Store, mr_id: int, reason: str = "") -> str:
     the task is never left `done` with nothing to merge it; `swarm task retry` reopens it.
     """
     mr = store.get_merge_request(mr_id)
-    if mr.status not in ("queued", "testing"):
+    if mr.status not in LIVE_MERGE_STATUSES:
         raise SwarmError(f"#{mr.id} ({mr.task_id}) is not in the queue (it is {mr.status})")
     why = "rejected from the merge queue by a person" + (f": {reason}" if reason else "")
     store.fail_task(mr.task_id, why)

@@ -148,7 +148,7 @@ class Deliverer:
             if not submit:
                 return DeliveryResult(pane_id, len(data), 0, True, "assumed")
             time.sleep(paste_gap(len(data)))
-            timeout = (self.ack_timeout if confirm else self.confirm_timeout) + len(data) / 50_000
+            timeout = self.confirm_timeout + len(data) / 50_000
             enters = 0
             for _attempt in range(2):
                 self.tmux.run(("send-keys", "-t", pane_id, "Enter"), check=False)
@@ -160,7 +160,13 @@ class Deliverer:
                 # would submit nothing, or answer a menu that replaced the line.
                 if pending is None or not pending(self.screen(pane_id)):
                     break
-            return DeliveryResult(pane_id, len(data), enters, False)
+        if confirm is not None:
+            # Submitted, but its report is slow to come (its own process, on a loaded
+            # machine): wait for it, pressing nothing more and holding the pane for no one.
+            how = self._confirmed(pane_id, confirm, None, queued, self.ack_timeout)
+            if how:
+                return DeliveryResult(pane_id, len(data), enters, True, how)
+        return DeliveryResult(pane_id, len(data), enters, False)
 
     def _confirmed(
         self,

@@ -15,6 +15,10 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from swarm.plan import SwarmPlan
 
 from swarm.runtimes.registry import DEFAULT_RUNTIME
 
@@ -158,11 +162,7 @@ def layout_needs(layout: str | None, repo: Path | None) -> tuple[Needs | None, C
     if repo is None:
         return None, None
     try:
-        from swarm.config import load_plan
-        from swarm.lifecycle import default_layout, previous_instance
-
-        name = layout or default_layout(repo, previous_instance(repo))
-        plan = load_plan(name, repo)
+        plan = _plan_to_check(layout, repo)
     except SwarmError as exc:
         return None, Check("layout", False, exc.message, "fix the layout (`swarm validate FILE`)")
     runtimes: dict[str, list[str]] = {}
@@ -178,6 +178,19 @@ def layout_needs(layout: str | None, repo: Path | None) -> tuple[Needs | None, C
     return Needs(runtimes, commands, dict(plan.environment)), Check(
         "layout", True, f"{plan.layout_name} ({len(plan.agents)} agents)"
     )
+
+
+def _plan_to_check(layout: str | None, repo: Path) -> SwarmPlan:
+    """The plan of the swarm that runs here (its plan file), else the layout `swarm up`
+    would read; `--layout` always means that layout file."""
+    from swarm import paths
+    from swarm.config import load_plan
+    from swarm.lifecycle import default_layout, previous_instance
+    from swarm.planfile import read_plan
+
+    if layout is None and paths.plan_path(paths.state_dir(repo)).exists():
+        return read_plan(paths.state_dir(repo))
+    return load_plan(layout or default_layout(repo, previous_instance(repo)), repo)
 
 
 def _short(names: Sequence[str]) -> list[str]:

@@ -31,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from swarm import envnames, paths
+
 OPERATORS = frozenset({";", "&&", "||", "|", "&", "|&", "\n", "(", ")", ";;"})
 # Commands whose arguments are paths they change, and those where only the last one is.
 WRITES_ALL = frozenset(
@@ -78,7 +80,7 @@ def default_writable() -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class Policy:
+class GuardPolicy:
     """The folder an agent must stay in and the command patterns its role forbids.
 
     `protected` is the person's repository: temp folders are open to every agent, except
@@ -91,7 +93,7 @@ class Policy:
     writable: tuple[str, ...] = field(default_factory=default_writable)
 
     @classmethod
-    def load(cls, path: Path) -> Policy:
+    def load(cls, path: Path) -> GuardPolicy:
         data = json.loads(path.read_text())
         return cls(
             root=str(data["root"]),
@@ -109,12 +111,14 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Ruling:
+    """The guard's answer to one tool call: allowed, or refused with the reason shown."""
+
     allowed: bool
     reason: str = ""
 
 
-ALLOW = Verdict(True)
+ALLOW = Ruling(True)
 
 
 def _variants(path: str) -> set[str]:
@@ -256,7 +260,7 @@ def is_force_push(args: Sequence[str]) -> bool:
 class _Walk:
     """Checks one command line, following `cd` from command to command."""
 
-    policy: Policy
+    policy: GuardPolicy
     cwd: str
     env: Mapping[str, str]
 
@@ -272,7 +276,7 @@ class _Walk:
         path = resolve(word, self.cwd, self.env)
         return None if self.policy.allows(path) else path
 
-    def check(self, words: list[str]) -> Verdict:
+    def check(self, words: list[str]) -> Ruling:
         words, targets = _redirect_targets(words)
         for target in targets:
             path = self.write_outside(target)
@@ -297,7 +301,7 @@ class _Walk:
             return self.check_writes(name, words[1:])
         return ALLOW
 
-    def check_git(self, words: list[str]) -> Verdict:
+    def check_git(self, words: list[str]) -> Ruling:
         options, sub, args = _git_parts(words)
         for option in ("-C", "--work-tree", "--git-dir"):
             if option in options:
@@ -305,10 +309,10 @@ class _Walk:
                 if path is not None:
                     return self.refuse(f"`git {option} {options[option]}` works in {path}")
         if sub == "push" and is_force_push(args):
-            return Verdict(False, "swarm guard: force pushes are never allowed in a swarm.")
+            return Ruling(False, "swarm guard: force pushes are never allowed in a swarm.")
         return ALLOW
 
-    def check_writes(self, name: str, args: list[str]) -> Verdict:
+    def check_writes(self, name: str, args: list[str]) -> Ruling:
         if name == "dd":
             paths = [a[3:] for a in args if a.startswith("of=")]
         elif name == "sed":
@@ -325,8 +329,8 @@ class _Walk:
                 return self.refuse(f"`{name}` changes {path}")
         return ALLOW
 
-    def refuse(self, what: str) -> Verdict:
-        return Verdict(
+    def refuse(self, what: str) -> Ruling:
+        return Ruling(
             False,
             f"swarm guard: refused: {what}, outside your folder {self.policy.root}. "
             "Work only inside it (temp folders are fine).",
@@ -348,26 +352,26 @@ def denied_by(command: str, words: Sequence[str], patterns: Sequence[str]) -> st
 
 
 def check_command(
-    command: str, policy: Policy, cwd: str, env: Mapping[str, str] | None = None
-) -> Verdict:
+    command: str, policy: GuardPolicy, cwd: str, env: Mapping[str, str] | None = None
+) -> Ruling:
     """Whether a shell command line may run for an agent under `policy`."""
     walk = _Walk(policy, cwd, os.environ if env is None else env)
     for words in split_commands(command):
-        verdict = walk.check(unwrapped(words))
-        if not verdict.allowed:
-            return verdict
+        ruling = walk.check(unwrapped(words))
+        if not ruling.allowed:
+            return ruling
         pattern = denied_by(command, words, policy.deny)
         if pattern is not None:
             shown = " ".join(_assignments_dropped(words))
-            return Verdict(
+            return Ruling(
                 False, f"swarm guard: `{shown}` is not allowed for your role (rule `{pattern}`)."
             )
     return ALLOW
 
 
 def check_tool(
-    payload: Mapping[str, Any], policy: Policy, env: Mapping[str, str] | None = None
-) -> Verdict:
+    payload: Mapping[str, Any], policy: GuardPolicy, env: Mapping[str, str] | None = None
+) -> Ruling:
     """Whether one PreToolUse call may run: Bash commands and file-editing tools."""
     env = os.environ if env is None else env
     tool = str(payload.get("tool_name") or "")
@@ -381,7 +385,7 @@ def check_tool(
     if key and tool_input.get(key):
         path = resolve(str(tool_input[key]), cwd, env)
         if not policy.allows(path):
-            return Verdict(
+            return Ruling(
                 False,
                 f"swarm guard: {tool} of {path} is outside your folder {policy.root}. "
                 "Work only inside it (temp folders are fine).",
@@ -389,15 +393,15 @@ def check_tool(
     return ALLOW
 
 
-def default_policy(env: Mapping[str, str], cwd: str) -> Policy:
+def default_policy(env: Mapping[str, str], cwd: str) -> GuardPolicy:
     """Without a policy file: a polecat's worktree (else the repository) from its env."""
-    repo = env.get("SWARM_REPO")
-    return Policy(root=default_root(env) or cwd, protected=(repo,) if repo else ())
+    repo = env.get(envnames.REPO)
+    return GuardPolicy(root=default_root(env) or cwd, protected=(repo,) if repo else ())
 
 
 def default_root(env: Mapping[str, str]) -> str | None:
     """Without a policy file: a polecat's worktree, else the repository, from its env."""
-    home, agent, repo = env.get("SWARM_HOME"), env.get("SWARM_AGENT"), env.get("SWARM_REPO")
-    if home and agent and env.get("SWARM_ROLE") == "polecat":
-        return str(Path(home) / "worktrees" / agent)
+    home, agent, repo = env.get(envnames.HOME), env.get(envnames.AGENT), env.get(envnames.REPO)
+    if home and agent and env.get(envnames.ROLE) == "polecat":
+        return str(paths.agent_worktree(Path(home), agent))
     return repo

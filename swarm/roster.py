@@ -9,27 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from swarm import paths
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.plan import Capabilities, RoleSpec, SwarmPlan
+from swarm.planfile import read_plan
 from swarm.store.models import Agent
 
-_cache: dict[tuple[str, float], SwarmPlan] = {}
+_cache: dict[tuple[str, int], SwarmPlan] = {}
 
 
 def plan_of(instance: SwarmInstance) -> SwarmPlan:
-    """The plan of the running swarm (read again only when its source changed)."""
-    from swarm.config import load_plan
-
-    path = instance.layout_path
+    """The plan `swarm up` built (its plan file, never the layout), read again only when a
+    new `swarm up` wrote it."""
+    path = paths.plan_path(instance.state_dir)
     try:
-        stamp = path.stat().st_mtime
+        stamp = path.stat().st_mtime_ns
     except OSError:
-        stamp = 0.0
+        stamp = 0
     key = (str(path), stamp)
     plan = _cache.get(key)
     if plan is None:
-        plan = load_plan(str(path), instance.repo)
+        plan = read_plan(instance.state_dir)
         _cache.clear()
         _cache[key] = plan
     return plan

@@ -226,3 +226,22 @@ def test_the_controller_claims_nothing_while_dispatch_is_paused(
     store.end_pause("budget", kind="budget.resumed", message="a new day")
     handed = dispatcher.plan_handovers(panes)
     assert [h.task.id for h in handed] == [task.id]
+
+
+def test_budget_and_prices_survive_the_plan_file(repo: Path) -> None:
+    """Every process reads the plan file `swarm up` wrote, never the layout again."""
+    from swarm.config import load_plan
+    from swarm.planfile import read_plan, write_plan
+    from swarm.usage.prices import Price
+
+    layout = repo / "budget.yaml"
+    layout.write_text(
+        "roles:\n  polecat: {count: 1}\n"
+        "budget: {task_usd: 2.5, day_usd: 40}\n"
+        "prices:\n  claude-opus-5: {input: 1, output: 2, cache_read: 0.5}\n"
+    )
+    plan = load_plan(str(layout), repo)
+    write_plan(plan)
+    again = read_plan(plan.state_dir)
+    assert again.budget == Budget(task_usd=2.5, day_usd=40)
+    assert again.prices == (("claude-opus-5", Price(1, 2, None, 0.5)),)

@@ -434,3 +434,10 @@ def test_a_queued_message_is_seen_queued_not_pending(version: str) -> None:
         pytest.skip(f"{version} drew no queued-messages line when captured")
     shown = CAPTURES[key].read_text()
     assert CLAUDE.queued(shown) and not CLAUDE.input_pending(shown)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_prompt_command_is_read_off_every_version(version: str) -> None:
+    """Auto-approve matches this: a tip line taken for the command would break it."""
+    verdict = CLAUDE.classify(screen("claude-waiting-permission", version))
+    assert verdict.kind == "waiting" and verdict.command == "python3 -c 'print(6 * 7)'"

@@ -10,17 +10,19 @@ from pathlib import Path
 
 import pytest
 
-from swarm.guard import Policy, check_command, check_tool, default_policy, split_commands
+from swarm.guard import GuardPolicy, check_command, check_tool, default_policy, split_commands
 from swarm.instance import SwarmInstance
 from swarm.store import Store
 
 REPO = "/work/repo"
 WORKTREE = f"{REPO}/.swarm/worktrees/polecat-1"
 ENV = {"HOME": "/home/me"}
-POLICY = Policy(root=WORKTREE, deny=("git push*", "sudo *", "git worktree *"), protected=(REPO,))
+POLICY = GuardPolicy(
+    root=WORKTREE, deny=("git push*", "sudo *", "git worktree *"), protected=(REPO,)
+)
 
 
-def allowed(command: str, policy: Policy = POLICY, cwd: str = WORKTREE) -> bool:
+def allowed(command: str, policy: GuardPolicy = POLICY, cwd: str = WORKTREE) -> bool:
     return check_command(command, policy, cwd, ENV).allowed
 
 
@@ -72,9 +74,9 @@ def test_work_inside_the_worktree_is_allowed(command: str) -> None:
     ],
 )
 def test_leaving_the_worktree_is_refused(command: str, says: str) -> None:
-    verdict = check_command(command, POLICY, WORKTREE, ENV)
-    assert not verdict.allowed
-    assert says in verdict.reason and "outside your folder" in verdict.reason
+    ruling = check_command(command, POLICY, WORKTREE, ENV)
+    assert not ruling.allowed
+    assert says in ruling.reason and "outside your folder" in ruling.reason
 
 
 @pytest.mark.parametrize(
@@ -88,13 +90,13 @@ def test_leaving_the_worktree_is_refused(command: str, says: str) -> None:
     ],
 )
 def test_force_pushes_are_refused_whatever_the_role(command: str) -> None:
-    verdict = check_command(command, Policy(root=WORKTREE), WORKTREE, ENV)
-    assert not verdict.allowed and "force pushes" in verdict.reason
+    ruling = check_command(command, GuardPolicy(root=WORKTREE), WORKTREE, ENV)
+    assert not ruling.allowed and "force pushes" in ruling.reason
 
 
 def test_a_repo_under_tmp_is_still_protected() -> None:
     """Temp folders are open, but not the person's checkout when it lives in one."""
-    policy = Policy(root="/tmp/r/.swarm/worktrees/p", protected=("/tmp/r",))
+    policy = GuardPolicy(root="/tmp/r/.swarm/worktrees/p", protected=("/tmp/r",))
     assert check_command("echo x > /tmp/scratch.txt", policy, policy.root, ENV).allowed
     assert not check_command("echo x > /tmp/r/escaped.txt", policy, policy.root, ENV).allowed
     assert not check_command("cd /tmp/r", policy, policy.root, ENV).allowed
@@ -110,12 +112,12 @@ def test_a_repo_under_tmp_is_still_protected() -> None:
     ],
 )
 def test_role_patterns_are_refused(command: str, rule: str) -> None:
-    verdict = check_command(command, POLICY, WORKTREE, ENV)
-    assert not verdict.allowed and f"(rule `{rule}`)" in verdict.reason
+    ruling = check_command(command, POLICY, WORKTREE, ENV)
+    assert not ruling.allowed and f"(rule `{rule}`)" in ruling.reason
 
 
 def test_the_mayor_may_work_anywhere_in_the_repo() -> None:
-    mayor = Policy(root=REPO, protected=(REPO,))
+    mayor = GuardPolicy(root=REPO, protected=(REPO,))
     assert check_command(
         f"cat {REPO}/README.md > /tmp/x && ls {REPO}/src", mayor, REPO, ENV
     ).allowed
@@ -143,8 +145,8 @@ def test_file_tools() -> None:
         "tool_input": {"file_path": f"{REPO}/setup.py"},
         "cwd": WORKTREE,
     }
-    verdict = check_tool(outside, POLICY, ENV)
-    assert not verdict.allowed and f"Edit of {REPO}/setup.py" in verdict.reason
+    ruling = check_tool(outside, POLICY, ENV)
+    assert not ruling.allowed and f"Edit of {REPO}/setup.py" in ruling.reason
     notebook = {
         "tool_name": "NotebookEdit",
         "tool_input": {"notebook_path": "/etc/x.ipynb"},
@@ -164,7 +166,7 @@ def test_default_policy_from_the_agent_environment() -> None:
         "SWARM_ROLE": "polecat",
         "SWARM_REPO": REPO,
     }
-    assert default_policy(env, "/x") == Policy(
+    assert default_policy(env, "/x") == GuardPolicy(
         root=f"{REPO}/.swarm/worktrees/polecat-3", protected=(REPO,)
     )
     assert default_policy({**env, "SWARM_ROLE": "mayor"}, "/x").root == REPO

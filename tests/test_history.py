@@ -126,7 +126,7 @@ def test_swarm_history_command(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     merged, _failed, _cancelled = ended_three(store, tmp_path / "p1.jsonl")
-    monkeypatch.setattr("swarm.cli.usage._locate", lambda: (store.path, state_dir))
+    monkeypatch.setattr("swarm.cli.usage._locate", lambda _args: (store.path, state_dir))
     assert main(["history", "frobnicator"]) == 0
     out = capsys.readouterr().out
     assert merged in out and "merged" in out and "Add a frobnicator flag" in out

@@ -439,7 +439,9 @@ def test_cli_contract_unknown_layout_name(work: Path) -> None:
         load_plan("fatcory", work)
     message, code = error_report(info.value)
     assert code == 2
-    assert message == "unknown layout 'fatcory' (bundled: demo, factory, solo, team)"
+    assert message == (
+        "unknown layout 'fatcory' (did you mean 'factory'? bundled: demo, factory, solo, team)"
+    )
 
 
 def test_cli_contract_missing_layout_file(work: Path) -> None:

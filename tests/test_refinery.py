@@ -8,6 +8,7 @@ scratch worktree), and no task may be closed twice.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -22,9 +23,12 @@ import psutil
 import pytest
 
 from swarm.cli.main import main as swarm_main
+from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.git.repo import exclude_path
 from swarm.instance import SwarmInstance
+from swarm.plan import MergeSpec
+from swarm.planfile import write_plan
 from swarm.refinery import BOUNCE_MARK
 from swarm.refinery.candidate import CandidateWorktree
 from swarm.refinery.gate import run_gate
@@ -75,16 +79,18 @@ class Rig:
         return name
 
     def settings(self, **changes: object) -> Settings:
+        merge_keys = {f.name for f in dataclasses.fields(MergeSpec)} - {"gate_jobs"}
+        merge: dict[str, object] = {"batch_size": 8, "batch_wait": 0.0}
+        merge.update({k: v for k, v in changes.items() if k in merge_keys})
         base: dict[str, object] = {
             "repo": self.repo,
             "state_dir": self.state,
             "target": "main",
             "gate": GATE,
-            "batch_size": 8,
-            "batch_wait": 0.0,
+            "merge": MergeSpec(**merge),  # type: ignore[arg-type]
             "gate_jobs": 1,
         }
-        base.update(changes)
+        base.update({k: v for k, v in changes.items() if k not in merge_keys})
         return Settings(**base)  # type: ignore[arg-type]
 
     def refinery(self, **changes: object) -> Refinery:
@@ -476,6 +482,7 @@ def write_instance(rig: Rig, gate: list[str], tmp_path: Path, mayors: int = 0) -
         target_branch="main",
     )
     instance.save()
+    write_plan(load_plan(str(layout), rig.repo))  # what `swarm up` leaves for the refinery
     return instance
 
 

@@ -10,13 +10,16 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from swarm.cli.plumbing import add_plumbing_parser
+
 EXIT_BLOCK = 2  # Claude Code's hook contract: exit 2 blocks the call, stderr is the reason
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    guard = sub.add_parser(
+    guard = add_plumbing_parser(
+        sub,
         "guard",
-        help="(run by the PreToolUse hook) refuse a tool call that leaves the agent's folder",
+        "(run by the PreToolUse hook) refuse a tool call that leaves the agent's folder",
     )
     guard.add_argument(
         "--policy", type=Path, help="a JSON file {root, deny} (written by the claude runtime)"
@@ -33,10 +36,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     doctor.set_defaults(func=cmd_doctor)
 
-    # No help text, so not listed: the claude runtime's pane command (prepare, become Claude).
-    start = sub.add_parser("claude-start")
-    start.add_argument("setup")
-    start.add_argument("argv", nargs=argparse.REMAINDER)
+    start = add_plumbing_parser(
+        sub, "claude-start", "the claude runtime's pane command: prepare, then become Claude"
+    )
+    start.add_argument("setup", help="the agent's setup, as JSON")
+    start.add_argument("argv", nargs=argparse.REMAINDER, help="Claude Code's arguments")
     start.set_defaults(func=cmd_claude_start)
 
 
@@ -56,7 +60,7 @@ def cmd_guard(args: argparse.Namespace) -> int:
     The guard fails closed: a tool call it cannot read is refused, since a guard that
     silently lets everything through is worse than none.
     """
-    from swarm.guard import Policy, check_tool, default_policy
+    from swarm.guard import GuardPolicy, check_tool, default_policy
 
     payload = _read_payload()
     if payload is None:
@@ -67,7 +71,7 @@ def cmd_guard(args: argparse.Namespace) -> int:
         return EXIT_BLOCK
     if args.policy is not None:
         try:
-            policy = Policy.load(args.policy)
+            policy = GuardPolicy.load(args.policy)
         except (OSError, ValueError, KeyError) as exc:
             print(f"swarm guard: cannot read the policy {args.policy}: {exc}", file=sys.stderr)
             return EXIT_BLOCK
@@ -77,18 +81,20 @@ def cmd_guard(args: argparse.Namespace) -> int:
         policy = replace(policy, root=args.root)
     if args.deny:
         policy = replace(policy, deny=(*policy.deny, *args.deny))
-    verdict = check_tool(payload, policy)
-    _record(payload, verdict.allowed, verdict.reason)
-    if not verdict.allowed:
-        print(verdict.reason, file=sys.stderr)
+    ruling = check_tool(payload, policy)
+    _record(payload, ruling.allowed, ruling.reason)
+    if not ruling.allowed:
+        print(ruling.reason, file=sys.stderr)
         return EXIT_BLOCK
     return 0
 
 
 def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
     """Best effort: a refusal is an event; an allowed call tells the store the agent works."""
-    agent = os.environ.get("SWARM_AGENT")
-    if not agent or not os.environ.get("SWARM_HOME"):
+    from swarm import envnames
+
+    agent = os.environ.get(envnames.AGENT)
+    if not agent or not os.environ.get(envnames.HOME):
         return
     try:
         from swarm.instance import locate
@@ -102,7 +108,7 @@ def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
                 handle_report(store, agent, "PreToolUse", payload)
             else:
                 store.add_event("agent.guarded", reason.removeprefix("swarm guard: "), agent=agent)
-    except Exception:  # never let bookkeeping change the verdict
+    except Exception:  # never let bookkeeping change the ruling
         return
 
 
@@ -112,7 +118,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from swarm.git.repo import find_repo
 
     try:
-        repo: Path | None = find_repo(Path.cwd())
+        repo: Path | None = find_repo(args.repo or Path.cwd())
     except SwarmError:
         repo = None
     text, code = report(run_checks(layout=args.layout, repo=repo))

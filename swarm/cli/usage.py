@@ -27,24 +27,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     history.set_defaults(func=cmd_history)
 
 
-def _locate() -> tuple[Path, Path]:
-    """The store's path and the state folder of the swarm run from here."""
+def _locate(args: argparse.Namespace) -> tuple[Path, Path]:
+    """The store's path and the state folder of the swarm (`--repo`, else the one here)."""
     from swarm.instance import locate
 
-    instance = locate()
+    instance = locate(repo=getattr(args, "repo", None))
     return instance.db_path, instance.state_dir
 
 
-def _budget_limits() -> object | None:
-    """The layout's `budget:` key, if the plan can be read."""
+def _budget_limits(args: argparse.Namespace) -> object | None:
+    """The swarm's `budget:` (from its resolved plan), if it can be read."""
     from swarm.errors import SwarmError
 
     try:
-        from swarm.config import load_plan
         from swarm.instance import locate
+        from swarm.roster import plan_of
 
-        instance = locate()
-        return getattr(load_plan(str(instance.layout_path), instance.repo), "budget", None)
+        return getattr(plan_of(locate(repo=getattr(args, "repo", None))), "budget", None)
     except SwarmError:
         return None
 
@@ -58,12 +57,12 @@ def cmd_budget(args: argparse.Namespace) -> int:
 
     now = time.time()
     day = day_of(now) if args.day == "today" else args.day
-    db_path, _state_dir = _locate()
+    db_path, _state_dir = _locate(args)
     with Store.open(db_path) as store:
         report = where_it_went(store, now, day)
         today = store.usage_total(day=day_of(now))
         paused = dispatch_allowed(store, now)
-    limits = _budget_limits()
+    limits = _budget_limits(args)
     budget = limits if isinstance(limits, Budget) else Budget()
     report["limits"] = {"task_usd": budget.task_usd, "day_usd": budget.day_usd}
     report["today"] = today.to_json()
@@ -116,7 +115,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     from swarm.usage.tokens import money
 
     since = parse_since(args.since) if args.since else None
-    db_path, state_dir = _locate()
+    db_path, state_dir = _locate(args)
     with Store.open(db_path) as store:
         found = search(store, state_dir, " ".join(args.query), since)
     if args.json:

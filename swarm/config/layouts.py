@@ -16,9 +16,10 @@ from typing import Annotated, Any, Literal
 from swarm import paths
 from swarm.budget import Budget
 from swarm.config.roles import ROLE_NAME_HELP, ROLE_NAME_PATTERN, RoleOverride, RuntimeName
-from swarm.config.schema import Coerce, Validator
+from swarm.config.schema import Coerce, Validator, suggest
 from swarm.config.yamlpos import Document, load_document
 from swarm.errors import ConfigError, NotFoundError
+from swarm.plan import MergeSpec
 from swarm.usage.prices import Price
 
 TmuxLayout = Literal[
@@ -84,21 +85,16 @@ class KeysConfig:
 
 
 @dataclass(frozen=True)
-class MergeConfig:
-    strategy: Literal["rebase", "merge"] = "rebase"
-    batch_size: int = field(default=4, metadata={"min": 1, "max": 32})
-    batch_wait: float = field(default=2.0, metadata={"min": 0, "max": 3600})
-    max_bounces: int = field(default=3, metadata={"min": 1, "max": 20})
-    gate_jobs: int | None = field(
-        default=None,
-        metadata={
-            "min": 1,
-            "max": 32,
-            "help": "gate runs at once when a batch fails; default: CPUs",
-        },
+class WorktreeConfig:
+    copy: tuple[str, ...] = field(
+        default=(), metadata={"help": "files or folders copied from the checkout (.env)"}
     )
-    target: str | None = field(
-        default=None, metadata={"help": "branch merged into; default: the repo's current branch"}
+    link: tuple[str, ...] = field(
+        default=(), metadata={"help": "files or folders linked to the checkout (node_modules)"}
+    )
+    setup: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "commands run once in a new worktree, in its pane (uv sync, npm ci)"},
     )
 
 
@@ -153,7 +149,8 @@ class LayoutFile:
     role_paths: tuple[str, ...] = ()
     windows: tuple[WindowConfig, ...] | None = None
     gate: tuple[str, ...] = ()
-    merge: MergeConfig = field(default_factory=MergeConfig)
+    merge: MergeSpec = field(default_factory=MergeSpec)
+    worktree: WorktreeConfig = field(default_factory=WorktreeConfig)
     budget: Budget = field(default_factory=Budget)
     prices: dict[str, Price] = field(
         default_factory=dict,
@@ -194,9 +191,9 @@ def find_layout(name_or_path: str | None, repo: Path | None = None) -> Path:
         name_or_path = DEFAULT_LAYOUT
     if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")):
         path = Path(name_or_path).expanduser()
-        if not path.is_file():
+        if not path.exists():
             raise NotFoundError(f"{name_or_path}: layout file not found")
-        return path
+        return path  # a folder or a device is refused, with why, where it is read
     if repo is not None:
         for suffix in (".yaml", ".yml"):
             local = paths.state_dir(repo) / "layouts" / f"{name_or_path}{suffix}"
@@ -205,7 +202,11 @@ def find_layout(name_or_path: str | None, repo: Path | None = None) -> Path:
     bundled = bundled_layouts()
     if name_or_path in bundled:
         return bundled[name_or_path]
-    raise NotFoundError(f"unknown layout '{name_or_path}' (bundled: {', '.join(sorted(bundled))})")
+    close = suggest(name_or_path, bundled)
+    hint = f"did you mean '{close}'? " if close else ""
+    raise NotFoundError(
+        f"unknown layout '{name_or_path}' ({hint}bundled: {', '.join(sorted(bundled))})"
+    )
 
 
 def load_layout(path: Path, *, overrides: Mapping[str, Any] | None = None) -> LoadedLayout:

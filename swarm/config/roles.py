@@ -50,35 +50,6 @@ ROLE_NAME_HELP = "a role name starts with a letter and uses letters, digits, '_'
 RESERVED_ROLES = ("sidebar", "controller")
 PROMPT_PLACEHOLDERS = ("agent", "role", "task_id", "task_title", "branch", "worktree", "repo")
 
-_SECONDS = {"gt": 0}
-
-
-@dataclass(frozen=True)
-class PermissionsConfig:
-    allow: tuple[str, ...] = field(default=(), metadata={"help": "tools allowed without asking"})
-    deny: tuple[str, ...] = field(default=(), metadata={"help": "tools never allowed"})
-    skip_permissions: bool = field(default=False, metadata={"help": "skip every permission prompt"})
-    auto_approve: tuple[str, ...] = field(
-        default=(), metadata={"help": "prompts the swarm answers 'yes' to on the agent's behalf"}
-    )
-
-
-@dataclass(frozen=True)
-class HealthConfig:
-    startup_grace: float = field(default=20.0, metadata={**_SECONDS, "help": "seconds to start"})
-    stall_after: float = field(
-        default=300.0, metadata={**_SECONDS, "help": "seconds without progress before 'stalled'"}
-    )
-    nudge_after: float = field(
-        default=120.0, metadata={**_SECONDS, "help": "seconds idle on a hook before a nudge"}
-    )
-    max_restarts: int = field(
-        default=5, metadata={"min": 1, "max": 100, "help": "restarts allowed per restart_window"}
-    )
-    restart_window: float = field(
-        default=900.0, metadata={**_SECONDS, "help": "seconds over which restarts are counted"}
-    )
-
 
 @dataclass(frozen=True)
 class GuardConfig:
@@ -96,8 +67,8 @@ class RoleBody:
     )
     description: str = ""
     prompt: str = field(default="", metadata={"help": "Markdown template sent to the agent"})
-    permissions: PermissionsConfig = field(default_factory=PermissionsConfig)
-    health: HealthConfig = field(default_factory=HealthConfig)
+    permissions: PermissionsSpec = field(default_factory=PermissionsSpec)
+    health: HealthSpec = field(default_factory=HealthSpec)
     guard: GuardConfig = field(default_factory=GuardConfig)
     command: tuple[str, ...] = field(default=(), metadata={"help": "argv for runtime 'command'"})
     capabilities: Capabilities = field(
@@ -260,19 +231,8 @@ def resolve_role(
         description=merged.description,
         runtime=merged.runtime,
         prompt=merged.prompt,
-        permissions=PermissionsSpec(
-            allow=merged.permissions.allow,
-            deny=merged.permissions.deny,
-            skip_permissions=merged.permissions.skip_permissions,
-            auto_approve=merged.permissions.auto_approve,
-        ),
-        health=HealthSpec(
-            startup_grace=merged.health.startup_grace,
-            stall_after=merged.health.stall_after,
-            nudge_after=merged.health.nudge_after,
-            max_restarts=merged.health.max_restarts,
-            restart_window=merged.health.restart_window,
-        ),
+        permissions=merged.permissions,
+        health=merged.health,
         guard_deny=merged.guard.deny,
         command=merged.command,
         source=path,

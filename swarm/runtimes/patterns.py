@@ -76,7 +76,9 @@ _SELECTED_OPTION = re.compile(r"^\s*❯\s*\d+\.\s")
 # What may follow the question while the menu is live: options, their wrapped (indented)
 # continuations, the footer. Anything else (an agent's output) means it was answered.
 _MENU_LINE = re.compile(r"^(\s*❯?\s*\d+\.\s|\s+\S|.*(Esc to cancel|Tab to amend))")
-BASH_COMMAND = (r"^\s*Bash command\s*$\n^\s+(\S.*?)\s*$",)
+# The command a permission prompt asks about: the first line under "Bash command" that is
+# not a tip (2.1.3xx puts "Tip: auto mode handles these prompts…" there first).
+BASH_COMMAND = (r"^\s*Bash command\s*$\n(?:^\s*Tip:.*$\n)*^\s+(\S.*?)\s*$",)
 
 # Any runtime without patterns of its own: the common shapes of a question and of an input
 # prompt; such a runtime should rely on `swarm report` where it can.

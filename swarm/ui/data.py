@@ -20,10 +20,12 @@ from pathlib import Path
 from typing import Protocol
 
 from swarm.errors import SwarmError
+from swarm.inbox import DONE, ESCALATION, InboxItem, open_escalations
 from swarm.instance import SwarmInstance
+from swarm.refinery import merge_reason
 from swarm.status import live_state, role_rank
 from swarm.store import Store
-from swarm.store.models import TASK_STATUSES, Agent, Event, MergeRequest, Task
+from swarm.store.models import LIVE_MERGE_STATUSES, TASK_STATUSES, Agent, Event, MergeRequest, Task
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import agent_sort_key
 from swarm.ui.open_tasks import OpenTasks
@@ -43,8 +45,8 @@ FOLLOW_LIMIT = 500  # new events read incrementally; a bigger burst means a full
 # the agent's detail (there is no stored state for it), so it is matched there too.
 ATTENTION_STATES = ("waiting", "stalled", "dead")
 QUEUE_STATUSES = ("open", "hooked")
-LIVE_MERGES = ("queued", "testing")
 FINISHED_MERGES = ("merged", "bounced", "rejected")
+INBOX_KINDS = (ESCALATION, DONE)
 
 
 def is_escalated(detail: str) -> bool:
@@ -130,6 +132,7 @@ class Snapshot:
     events: tuple[EventRow, ...] = ()
     tmux_seen: bool = True  # False when tmux could not be asked (liveness unknown)
     cost_total: float | None = None  # dollars all agents spent; None: no runtime reports it
+    escalations: tuple[InboxItem, ...] = ()  # open ones, oldest first: the "needs you" list
 
     @property
     def attention(self) -> int:
@@ -189,14 +192,13 @@ def task_row(task: Task) -> TaskRow:
 
 
 def merge_row(mr: MergeRequest) -> MergeRow:
-    lines = [line.strip() for line in mr.result.splitlines() if line.strip()]
     return MergeRow(
         id=mr.id,
         task_id=mr.task_id,
         agent=mr.agent,
         branch=mr.branch,
         status=mr.status,
-        result=lines[-1] if lines else "",
+        result=merge_reason(mr.status, mr.result),
         attempts=mr.attempts,
         updated_at=mr.updated_at,
     )
@@ -269,6 +271,7 @@ class StoreSource:
     _merges_loaded: bool = field(default=False, init=False)
     _open: OpenTasks = field(init=False)
     _agents_seen: tuple[tuple[str, str | None, int], ...] = field(default=(), init=False)
+    _inbox_events: list[Event] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._open = OpenTasks(monotonic=self.monotonic)
@@ -333,11 +336,12 @@ class StoreSource:
             queue=tuple(task_row(t) for t in queued[:QUEUE_ROWS]),
             queue_total=counts.get("open", 0) + counts.get("hooked", 0),
             counts=tuple((s, counts.get(s, 0)) for s in TASK_STATUSES),
-            merges_live=tuple(merge_row(m) for m in store.list_merge_requests(LIVE_MERGES)),
+            merges_live=tuple(merge_row(m) for m in store.list_merge_requests(LIVE_MERGE_STATUSES)),
             merges_done=self._finished_merges(),
             events=events,
             tmux_seen=self._pane_cache is not None,
             cost_total=total.cost_usd if total is not None else None,
+            escalations=self._escalations(store),
         )
 
     def _agent(self, agent: Agent, titles: dict[str, str], usage: Usage | None) -> AgentRow:
@@ -367,6 +371,7 @@ class StoreSource:
                 # A burst: only the newest events are shown anyway, and merge events may
                 # have been skipped, so the finished requests are read again too.
                 self._events.clear()
+                self._inbox_events = None  # escalations may be among the skipped: scan again
                 self._load_finished_merges(store)
                 self._open.invalidate()
                 fresh = store.latest_events(EVENT_ROWS)
@@ -377,6 +382,14 @@ class StoreSource:
         moved: list[str] = []
         for event in fresh:
             self._events.append(event_row(event))
+            known = self._inbox_events
+            # (the first scan may already hold it)
+            if (
+                known is not None
+                and event.kind in INBOX_KINDS
+                and (not known or event.id > known[-1].id)
+            ):
+                known.append(event)
             if event.kind.startswith("task.") and event.task:
                 moved.append(event.task)
             mr_id = event.data.get("mr")
@@ -384,6 +397,19 @@ class StoreSource:
                 self._note_merge(store, mr_id)
         self._open.changed(store, moved)
         return tuple(self._events)
+
+    def _escalations(self, store: Store) -> tuple[InboxItem, ...]:
+        """Open escalations: the history is read for them once, then follows the events."""
+        if self._inbox_events is None:
+            self._inbox_events = [e for e in store.events() if e.kind in INBOX_KINDS]
+        tasks = {item.task for item in open_escalations(self._inbox_events, {}) if item.task}
+        status: dict[str, str] = {}
+        for task_id in tasks:
+            try:
+                status[task_id] = store.get_task(task_id).status
+            except SwarmError:
+                continue
+        return tuple(open_escalations(self._inbox_events, status))
 
     def _load_finished_merges(self, store: Store) -> None:
         finished = store.list_merge_requests(FINISHED_MERGES)

@@ -84,6 +84,11 @@ class UsageMeter:
             elif event.kind == "task.failed" and event.task:
                 self.warned.pop(event.task, None)
 
+    def use_plan(self, plan: SwarmPlan | None) -> None:
+        """A new `swarm up` wrote a new plan: its budget and prices apply from now on."""
+        self.prices, self.budget = _plan_settings(plan)
+        self._dirty = True
+
     def tick(self, agents: list[Agent], now: float) -> list[str]:
         """Returns what it did, one line per action (for the witness's log and tests).
 
@@ -272,6 +277,12 @@ class UsageMeter:
         done.append(message)
 
 
+def _plan_settings(plan: SwarmPlan | None) -> tuple[PriceTable, Budget]:
+    if plan is None:
+        return PriceTable(), Budget()
+    return PriceTable(dict(plan.prices)), plan.budget
+
+
 def for_plan(
     store: Store,
     plan: SwarmPlan | None,
@@ -282,10 +293,11 @@ def for_plan(
     log: Log = _quiet,
 ) -> UsageMeter:
     """The meter a witness runs: the plan's prices and budget (none if it has no plan)."""
+    prices, budget = _plan_settings(plan)
     return UsageMeter(
         store,
-        prices=PriceTable(dict(plan.prices) if plan is not None else {}),
-        budget=plan.budget if plan is not None else Budget(),
+        prices=prices,
+        budget=budget,
         state_dir=state_dir,
         nudge=nudge,
         notify=notify,

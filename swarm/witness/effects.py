@@ -15,10 +15,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from swarm import actions, roster
-from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.lifecycle import register_agents
+from swarm.planfile import read_plan
 from swarm.store import Store
 from swarm.store.models import Agent
 from swarm.tmux.builder import SwarmBuilder
@@ -194,7 +194,7 @@ class Effects:
         if now - self._reconciled_at < RECONCILE_EVERY:
             return
         self._reconciled_at = now
-        plan = load_plan(str(self.instance.layout_path), self.instance.repo)
+        plan = read_plan(self.instance.state_dir)  # the plan of `swarm up`, not the layout
         report = SwarmBuilder(plan, self.tmux).build()
         register_agents(store, plan, report)
         made = ", ".join(report.created + report.respawned) or "nothing"

@@ -160,6 +160,7 @@ def capture(out: Path, binary: str) -> list[Path]:
             script.add(run("run a tool", "git status --short && sleep 4"))
             pane.keys("-l", "run a tool")
             pane.keys("Enter")
+
             # "⎿  Running…" on 2.1.197; 2.1.3xx folds the command into a summary line
             def tool_runs(s: str) -> bool:
                 after = s.split("run a tool")[-1]
