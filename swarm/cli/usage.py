@@ -15,7 +15,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     budget.add_argument("--day", help="only this day (YYYY-MM-DD or 'today')")
     budget.add_argument("--top", type=int, default=10, help="rows per table (default 10)")
-    budget.add_argument("--json", action="store_true")
+    budget.add_argument("--json", action="store_true", help="the same report as JSON")
     budget.set_defaults(func=cmd_budget)
 
     history = sub.add_parser(
@@ -23,7 +23,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     history.add_argument("query", nargs="*", help="words every listed task's title or file has")
     history.add_argument("--since", help="only tasks ended since: 3d, 12h, 30m or 2026-11-30")
-    history.add_argument("--json", action="store_true")
+    history.add_argument("--json", action="store_true", help="the tasks found as JSON")
     history.set_defaults(func=cmd_history)
 
 

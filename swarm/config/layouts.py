@@ -151,7 +151,10 @@ class LayoutFile:
     gate: tuple[str, ...] = ()
     merge: MergeSpec = field(default_factory=MergeSpec)
     worktree: WorktreeConfig = field(default_factory=WorktreeConfig)
-    budget: Budget = field(default_factory=Budget)
+    budget: Budget = field(
+        default_factory=Budget,
+        metadata={"help": "dollar limits: a task over task_usd stops, a day over day_usd pauses"},
+    )
     prices: dict[str, Price] = field(
         default_factory=dict,
         metadata={"help": "dollars per million tokens by model, e.g. {claude-opus-4: {...}}"},

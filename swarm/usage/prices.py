@@ -20,8 +20,8 @@ PER = 1_000_000
 class Price:
     """Dollars per million tokens; the layout's `prices.<model>` mapping validates into it."""
 
-    input: float = field(metadata={"min": 0, "max": 10000})
-    output: float = field(metadata={"min": 0, "max": 10000})
+    input: float = field(metadata={"min": 0, "max": 10000, "help": "per million input tokens"})
+    output: float = field(metadata={"min": 0, "max": 10000, "help": "per million output tokens"})
     cache_write: float | None = field(
         default=None, metadata={"min": 0, "max": 10000, "help": "default: 1.25 x input"}
     )
