@@ -328,3 +328,36 @@ def test_a_real_claude_code_transcript_sums_to_what_the_server_sent() -> None:
     assert {s.model for s in result.spent} == {"claude-opus-5-5"}
     assert result.errors == []
     assert last_assistant_text(str(FIXTURES / "claude-2.1.332.jsonl")) == "All done: said hi."
+
+
+def test_usage_pauses_and_history_index_on_both_stores(store_url: str, tmp_path: Path) -> None:
+    """The usage tables work the same on SQLite and on a team's PostgreSQL."""
+    from swarm.store.usage import HistoryEntry
+
+    with Store.open(store_url) as shared:
+        transcript = tmp_path / "p1.jsonl"
+        polecat(shared, "polecat-1", transcript)
+        task = shared.add_task("Shared work")
+        shared.hook_task(task.id, "polecat-1")
+        append(transcript, assistant("m1", input_tokens=10, output_tokens=20, cache_read=30))
+        meter = UsageMeter(shared)
+        meter.tick(shared.list_agents(), NOW)
+        append(transcript, assistant("m2", input_tokens=1))
+        meter.tick(shared.list_agents(), NOW + 1)
+        assert shared.usage_by("task")[task.id].tokens == 61
+        assert UsageMeter(shared).cursors[str(transcript)].offset == transcript.stat().st_size
+        shared.set_pause(
+            "budget", "spent", NOW + 60, ["polecat-1"], kind="budget.paused", message="x"
+        )
+        shared.mark_pause_notified("budget")
+        pause = shared.pauses()["budget"]
+        assert (
+            pause.active(NOW) and pause.notified_at is not None and pause.agents == ("polecat-1",)
+        )
+        shared.end_pause("budget", kind="budget.resumed", message="y")
+        assert not shared.pauses()["budget"].active(NOW)
+        shared.index_history(
+            HistoryEntry(task.id, "Shared work", "merged", NOW, "/h.md", 61, 0.1), 7
+        )
+        assert [h.task for h in shared.history(since=NOW - 1)] == [task.id]
+        assert shared.history_event() == 7

@@ -19,6 +19,7 @@ from swarm.cli import (
     lifecycle,
     mq,
     runtime_cmds,
+    store_cmds,
     tasks,
     usage,
 )
@@ -38,6 +39,7 @@ COMMAND_MODULES = [
     runtime_cmds,
     layouts,
     demo,
+    store_cmds,
     usage,
 ]
 

@@ -195,7 +195,7 @@ def find_layout(name_or_path: str | None, repo: Path | None = None) -> Path:
     if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")):
         path = Path(name_or_path).expanduser()
         if not path.exists():
-            raise NotFoundError(f"{name_or_path}: layout file not found")
+            raise NotFoundError(f"{name_or_path}: no such file (a layout file, or a bundled name)")
         return path  # a folder or a device is refused, with why, where it is read
     if repo is not None:
         for suffix in (".yaml", ".yml"):

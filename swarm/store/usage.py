@@ -9,12 +9,12 @@ same tokens twice or loses them.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from swarm.store import events
+from swarm.store.backend import Connection
 from swarm.usage.tokens import Usage
 
 Grouping = Literal["task", "agent", "role", "day", "model"]
@@ -72,7 +72,7 @@ def _usage(row: Any) -> Usage:
 
 
 def add(
-    conn: sqlite3.Connection,
+    conn: Connection,
     now: float,
     agent: str,
     role: str,
@@ -86,11 +86,11 @@ def add(
         " cache_write_tokens, cache_read_tokens, cost_usd, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         " ON CONFLICT (agent, task, day, model) DO UPDATE SET"
-        " input_tokens = input_tokens + excluded.input_tokens,"
-        " output_tokens = output_tokens + excluded.output_tokens,"
-        " cache_write_tokens = cache_write_tokens + excluded.cache_write_tokens,"
-        " cache_read_tokens = cache_read_tokens + excluded.cache_read_tokens,"
-        " cost_usd = cost_usd + excluded.cost_usd, role = excluded.role,"
+        " input_tokens = usage.input_tokens + excluded.input_tokens,"
+        " output_tokens = usage.output_tokens + excluded.output_tokens,"
+        " cache_write_tokens = usage.cache_write_tokens + excluded.cache_write_tokens,"
+        " cache_read_tokens = usage.cache_read_tokens + excluded.cache_read_tokens,"
+        " cost_usd = usage.cost_usd + excluded.cost_usd, role = excluded.role,"
         " updated_at = excluded.updated_at",
         (
             agent,
@@ -118,7 +118,7 @@ def _where(day: str | None, task: str | None) -> tuple[str, list[str]]:
 
 
 def totals(
-    conn: sqlite3.Connection, by: Grouping, *, day: str | None = None, task: str | None = None
+    conn: Connection, by: Grouping, *, day: str | None = None, task: str | None = None
 ) -> dict[str, Usage]:
     """Usage summed per task, agent, role, day or model (optionally of one day or task)."""
     if by not in GROUPINGS:  # pragma: no cover - callers pass the literal
@@ -128,7 +128,7 @@ def totals(
     return {str(row[0]): _usage(row[1:]) for row in conn.execute(sql, params)}
 
 
-def total(conn: sqlite3.Connection, *, day: str | None = None, task: str | None = None) -> Usage:
+def total(conn: Connection, *, day: str | None = None, task: str | None = None) -> Usage:
     where, params = _where(day, task)
     return _usage(conn.execute(f"SELECT {_SUMS} FROM usage{where}", params).fetchone())
 
@@ -136,14 +136,14 @@ def total(conn: sqlite3.Connection, *, day: str | None = None, task: str | None 
 # -- cursors --------------------------------------------------------------------------------
 
 
-def cursors(conn: sqlite3.Connection) -> dict[str, Cursor]:
+def cursors(conn: Connection) -> dict[str, Cursor]:
     found: dict[str, Cursor] = {}
     for row in conn.execute("SELECT * FROM usage_cursors"):
         recent_raw: Any = json.loads(row["recent"] or "{}")
         pairs = recent_raw.items() if isinstance(recent_raw, dict) else ()
         recent = tuple((str(key), _counted(value)) for key, value in pairs)
         found[row["transcript"]] = Cursor(
-            row["agent"], row["transcript"], int(row["inode"]), int(row["offset"]), recent
+            row["agent"], row["transcript"], int(row["inode"]), int(row["byte_offset"]), recent
         )
     return found
 
@@ -154,7 +154,7 @@ def _counted(value: Any) -> Usage:
     return Usage(numbers[0], numbers[1], numbers[2], numbers[3])
 
 
-def save_cursor(conn: sqlite3.Connection, now: float, cursor: Cursor) -> None:
+def save_cursor(conn: Connection, now: float, cursor: Cursor) -> None:
     recent = {
         key: [
             u.input_tokens,
@@ -166,9 +166,9 @@ def save_cursor(conn: sqlite3.Connection, now: float, cursor: Cursor) -> None:
         for key, u in cursor.recent
     }
     conn.execute(
-        "INSERT INTO usage_cursors (agent, transcript, inode, offset, recent, updated_at)"
+        "INSERT INTO usage_cursors (agent, transcript, inode, byte_offset, recent, updated_at)"
         " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (transcript) DO UPDATE SET"
-        " agent = excluded.agent, inode = excluded.inode, offset = excluded.offset,"
+        " agent = excluded.agent, inode = excluded.inode, byte_offset = excluded.byte_offset,"
         " recent = excluded.recent, updated_at = excluded.updated_at",
         (cursor.agent, cursor.transcript, cursor.inode, cursor.offset, json.dumps(recent), now),
     )
@@ -177,7 +177,7 @@ def save_cursor(conn: sqlite3.Connection, now: float, cursor: Cursor) -> None:
 # -- pauses ---------------------------------------------------------------------------------
 
 
-def _pause(row: sqlite3.Row) -> Pause:
+def _pause(row: Any) -> Pause:
     agents_raw: Any = json.loads(row["agents"] or "[]")
     return Pause(
         scope=row["scope"],
@@ -190,12 +190,12 @@ def _pause(row: sqlite3.Row) -> Pause:
     )
 
 
-def pauses(conn: sqlite3.Connection) -> dict[str, Pause]:
+def pauses(conn: Connection) -> dict[str, Pause]:
     return {row["scope"]: _pause(row) for row in conn.execute("SELECT * FROM pauses")}
 
 
 def set_pause(
-    conn: sqlite3.Connection,
+    conn: Connection,
     now: float,
     scope: str,
     reason: str,
@@ -218,7 +218,7 @@ def set_pause(
 
 
 def update_pause(
-    conn: sqlite3.Connection, scope: str, until: float | None, agents: Iterable[str]
+    conn: Connection, scope: str, until: float | None, agents: Iterable[str]
 ) -> None:
     """A later signal of the same pause: a new reset time, one more agent; no event."""
     conn.execute(
@@ -227,11 +227,11 @@ def update_pause(
     )
 
 
-def mark_notified(conn: sqlite3.Connection, now: float, scope: str) -> None:
+def mark_notified(conn: Connection, now: float, scope: str) -> None:
     conn.execute("UPDATE pauses SET notified_at = ? WHERE scope = ?", (now, scope))
 
 
-def end_pause(conn: sqlite3.Connection, now: float, scope: str, *, kind: str, message: str) -> None:
+def end_pause(conn: Connection, now: float, scope: str, *, kind: str, message: str) -> None:
     cursor = conn.execute(
         "UPDATE pauses SET ended_at = ? WHERE scope = ? AND ended_at IS NULL", (now, scope)
     )
@@ -242,7 +242,7 @@ def end_pause(conn: sqlite3.Connection, now: float, scope: str, *, kind: str, me
 # -- history index --------------------------------------------------------------------------
 
 
-def index_history(conn: sqlite3.Connection, entry: HistoryEntry) -> None:
+def index_history(conn: Connection, entry: HistoryEntry) -> None:
     conn.execute(
         "INSERT INTO history (task, title, outcome, ended_at, path, tokens, cost_usd)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (task) DO UPDATE SET"
@@ -260,7 +260,7 @@ def index_history(conn: sqlite3.Connection, entry: HistoryEntry) -> None:
     )
 
 
-def history(conn: sqlite3.Connection, since: float | None = None) -> list[HistoryEntry]:
+def history(conn: Connection, since: float | None = None) -> list[HistoryEntry]:
     sql, params = "SELECT * FROM history", []
     if since is not None:
         sql += " WHERE ended_at >= ?"
@@ -280,12 +280,12 @@ def history(conn: sqlite3.Connection, since: float | None = None) -> list[Histor
     ]
 
 
-def meta_get(conn: sqlite3.Connection, key: str) -> str | None:
+def meta_get(conn: Connection, key: str) -> str | None:
     row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return None if row is None else str(row[0])
 
 
-def meta_set(conn: sqlite3.Connection, key: str, value: str) -> None:
+def meta_set(conn: Connection, key: str, value: str) -> None:
     conn.execute(
         "INSERT INTO meta (key, value) VALUES (?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
