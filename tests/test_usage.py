@@ -361,3 +361,23 @@ def test_usage_pauses_and_history_index_on_both_stores(store_url: str, tmp_path:
         )
         assert [h.task for h in shared.history(since=NOW - 1)] == [task.id]
         assert shared.history_event() == 7
+
+
+def test_the_witness_saves_usage_every_few_seconds_and_never_twice(
+    store: Store, tmp_path: Path
+) -> None:
+    transcript = tmp_path / "p1.jsonl"
+    polecat(store, "polecat-1", transcript)
+    meter = UsageMeter(store, save_every=2.0)
+    append(transcript, assistant("m1", input_tokens=100))
+    meter.tick(store.list_agents(), NOW)  # the first read is saved at once
+    append(transcript, assistant("m2", input_tokens=10))
+    meter.tick(store.list_agents(), NOW + 0.5)
+    assert store.usage_total().input_tokens == 100  # read, not written yet
+    meter.tick(store.list_agents(), NOW + 2.5)
+    assert store.usage_total().input_tokens == 110  # saved with its cursor
+    append(transcript, assistant("m3", input_tokens=1))
+    meter.tick(store.list_agents(), NOW + 3)  # read, then the witness is killed: not saved
+    del meter
+    UsageMeter(store).tick(store.list_agents(), NOW + 4)  # the next witness
+    assert store.usage_total().input_tokens == 111  # m3 read again from the saved cursor, once

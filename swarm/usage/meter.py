@@ -49,6 +49,7 @@ STOPPED_TEXT = (
 )
 TICK_BYTES = 2 << 20  # no new transcript read starts after this many bytes in one tick
 SEED_EVENTS = 2000
+SAVE_EVERY = 2.0  # seconds between two writes of new usage by the witness
 
 
 def _quiet(*_args: object) -> None:
@@ -73,6 +74,13 @@ class UsageMeter:
     _ended: bool = True  # a task ended: history files to write (and once at start)
     _next_due: float = 0.0  # the earliest moment a pause ends
     _turn: int = 0  # which agent's transcript is read first this tick
+    # Read but not yet written: rows and the cursors that cover them, saved together every
+    # `save_every` seconds (a store write costs more than all the reading of a tick). A
+    # witness killed in between reads the same bytes again from the saved cursors.
+    save_every: float = 0.0
+    _unsaved: dict[str, Cursor] = field(default_factory=dict)
+    _rows: list[tuple[str, str, str, str, str, Usage]] = field(default_factory=list)
+    _saved_at: float = float("-inf")
 
     def __post_init__(self) -> None:
         self.cursors = self.store.usage_cursors()
@@ -124,8 +132,7 @@ class UsageMeter:
     # -- transcripts -------------------------------------------------------------------
 
     def _read(self, agents: list[Agent], now: float, done: list[str]) -> bool:
-        cursors: list[Cursor] = []
-        rows: list[tuple[str, str, str, str, str, Usage]] = []
+        rows = self._rows
         budget = TICK_BYTES
         start = self._turn % len(agents) if agents else 0
         self._turn += 1
@@ -140,7 +147,7 @@ class UsageMeter:
             budget -= result.cursor.offset - (
                 before.offset if result.cursor.inode == before.inode else 0
             )
-            cursors.append(result.cursor)
+            self.cursors[path] = self._unsaved[path] = result.cursor
             for item in result.spent:
                 if self.prices.price_for(item.model) is None and item.model not in self.unpriced:
                     self.unpriced.add(item.model)
@@ -167,10 +174,12 @@ class UsageMeter:
             ):
                 self.store.set_agent_state(agent.name, "working", "the API answers again")
                 done.append(f"{agent.name}: no longer limited (the API answers again)")
-        if cursors:
-            self.store.record_usage(cursors, rows)
-            self.cursors.update((c.transcript, c) for c in cursors)  # only once recorded
-        return bool(rows)
+        if not self._unsaved or now - self._saved_at < self.save_every:
+            return False
+        self.store.record_usage(list(self._unsaved.values()), rows)
+        spent = bool(rows)
+        self._unsaved, self._rows, self._saved_at = {}, [], now
+        return spent
 
     # -- budgets -----------------------------------------------------------------------
 
@@ -299,6 +308,7 @@ def for_plan(
         prices=prices,
         budget=budget,
         state_dir=state_dir,
+        save_every=SAVE_EVERY,
         nudge=nudge,
         notify=notify,
         log=log,
