@@ -217,9 +217,7 @@ def set_pause(
     return pauses(conn)[scope]
 
 
-def update_pause(
-    conn: Connection, scope: str, until: float | None, agents: Iterable[str]
-) -> None:
+def update_pause(conn: Connection, scope: str, until: float | None, agents: Iterable[str]) -> None:
     """A later signal of the same pause: a new reset time, one more agent; no event."""
     conn.execute(
         "UPDATE pauses SET until = ?, agents = ? WHERE scope = ?",
