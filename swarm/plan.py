@@ -12,6 +12,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
+from swarm.budget import Budget
+from swarm.usage.prices import Price
+
 PaneKind = Literal["agent", "sidebar", "controller"]
 TmuxLayoutName = Literal[
     "main-vertical", "main-horizontal", "tiled", "even-horizontal", "even-vertical"
@@ -184,6 +187,8 @@ class SwarmPlan:
     description: str = ""
     gate: tuple[str, ...] = ()  # commands a merge must pass (the refinery's gate)
     merge: MergeSpec = field(default_factory=MergeSpec)
+    budget: Budget = field(default_factory=Budget)  # dollar limits per task and per day
+    prices: tuple[tuple[str, Price], ...] = ()  # the layout's price overrides, by model key
 
     def pane_environment(self, pane: PaneSpec) -> dict[str, str]:
         """The layout's environment with the pane's own on top."""

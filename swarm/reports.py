@@ -28,6 +28,7 @@ from swarm import handover
 from swarm.runtimes.registry import runtime_for
 from swarm.store import Store
 from swarm.store.models import Agent
+from swarm.usage.reported import on_report as on_usage_report
 
 REPORT_EVENTS = (
     "SessionStart",
@@ -136,6 +137,7 @@ def handle_report(
         store.set_agent_state(
             agent_name, "dead", f"session ended ({payload.get('reason', 'exit')})"
         )
+    on_usage_report(store, agent_name, event, payload)  # a StopFailure from a limit: limited
     return ReportReply()
 
 

@@ -11,6 +11,8 @@ from swarm.store import Store
 from swarm.store.models import Agent
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import agent_sort_key
+from swarm.usage.report import agent_usage
+from swarm.usage.tokens import Usage
 
 
 @dataclass(frozen=True)
@@ -25,9 +27,13 @@ class AgentStatus:
     task: str | None
     restarts: int
     detail: str
+    usage: Usage | None = None  # None: its runtime reports no usage ("unknown")
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        data = asdict(self)
+        data["usage"] = self.usage.to_json() if self.usage is not None else None
+        data["cost_usd"] = round(self.usage.cost_usd, 6) if self.usage is not None else None
+        return data
 
 
 def role_rank(agents: Sequence[Agent]) -> dict[str, int]:
@@ -55,6 +61,7 @@ def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
     running = bool(panes)
     rows = []
     agents = store.list_agents(team=True)  # a team's status shows every machine
+    spent = agent_usage(store, agents)
     rank = role_rank(agents)
     for agent in agents:
         pane = panes.get(agent.name)
@@ -72,6 +79,7 @@ def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
                 task=agent.hook,
                 restarts=agent.restarts,
                 detail=agent.detail,
+                usage=spent.get(agent.name),
             )
         )
     rows.sort(key=lambda r: (rank.get(r.role, len(rank)), agent_sort_key(r.name)))

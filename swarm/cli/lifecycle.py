@@ -225,12 +225,18 @@ def attach_session(socket: str, session: str) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    import time
+
     from swarm.instance import locate
     from swarm.status import agent_statuses
+    from swarm.usage.pauses import dispatch_allowed
+    from swarm.usage.report import total_of
+    from swarm.usage.tokens import money
 
     instance = locate(repo=args.repo)
     with instance.open_store() as store:
         rows = agent_statuses(instance, store)
+        paused = dispatch_allowed(store, time.time())
     if args.json:
         print_json([r.to_json() for r in rows])
         return 0
@@ -249,12 +255,19 @@ def cmd_status(args: argparse.Namespace) -> int:
                     r.pane or "-",
                     str(r.pid or "-"),
                     r.runtime,
+                    money(r.usage.cost_usd if r.usage is not None else None),
                 )
                 for r in rows
             ],
-            ("AGENT", "ROLE", "STATE", "FOR", "TASK", "PANE", "PID", "RUNTIME"),
+            ("AGENT", "ROLE", "STATE", "FOR", "TASK", "PANE", "PID", "RUNTIME", "COST"),
         )
     )
+    total = total_of(r.usage for r in rows)
+    unknown = sum(1 for r in rows if r.usage is None)
+    note = f" ({unknown} agent(s) unknown: their runtime reports no usage)" if unknown else ""
+    print(f"total: {money(total.cost_usd if total else None)}{note}")
+    if paused:
+        print(f"dispatch paused: {paused} (`swarm budget` says where the money went)")
     return 0
 
 

@@ -21,6 +21,7 @@ from swarm.cli import (
     runtime_cmds,
     store_cmds,
     tasks,
+    usage,
 )
 from swarm.cli.plumbing import EPILOG
 from swarm.errors import EXIT_FAILURE, EXIT_USAGE, SwarmError
@@ -39,6 +40,7 @@ COMMAND_MODULES = [
     layouts,
     demo,
     store_cmds,
+    usage,
 ]
 
 # Commands that find their swarm another way (the pane's SWARM_HOME, a folder argument)

@@ -15,6 +15,7 @@ from swarm.textsafe import one_line, visible
 
 if TYPE_CHECKING:
     from swarm.store import Store
+    from swarm.usage.tokens import Usage
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -91,8 +92,14 @@ def cmd_add(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     with _store(args) as store:
         tasks = store.list_tasks(args.status)
+        spent = store.usage_by("task") if args.json else {}
     if args.json:
-        print_json([_task_json(t) for t in tasks])
+        print_json(
+            [
+                {**_task_json(t), "usage": spent[t.id].to_json() if t.id in spent else None}
+                for t in tasks
+            ]
+        )
         return 0
     rows = [
         (t.id, str(t.priority), t.status, t.assignee or "-", ago(t.created_at), title)
@@ -103,13 +110,25 @@ def cmd_list(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_task(task: object, as_json: bool) -> None:
+def _print_task(task: object, as_json: bool, usage: Usage | None = None) -> None:
+    from swarm.usage.tokens import money
+
     data = _task_json(task)
     if as_json:
+        data["usage"] = usage.to_json() if usage is not None else None
+        data["cost_usd"] = round(usage.cost_usd, 6) if usage is not None else None
         print_json(data)
         return
     for key in ("id", "title", "status", "priority", "assignee", "attempts", "branch", "merge_sha"):
         print(f"{key + ':':10} {one_line(str(data[key])) if data[key] is not None else '-'}")
+    if usage is None:
+        print(f"{'cost:':10} unknown (the runtime reports no usage)")
+    else:
+        print(
+            f"{'cost:':10} {money(usage.cost_usd)} ({usage.tokens:,} tokens: "
+            f"{usage.input_tokens:,} in, {usage.output_tokens:,} out, "
+            f"{usage.cache_write_tokens:,} cache write, {usage.cache_read_tokens:,} cache read)"
+        )
     if data["body"]:
         print(f"\n{visible(str(data['body']))}")
     if data["notes"]:
@@ -117,23 +136,28 @@ def _print_task(task: object, as_json: bool) -> None:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
+    from swarm.usage.report import task_usage
+
     with _store(args) as store:
         task = store.get_task(args.id)
-    _print_task(task, args.json)
+        usage = task_usage(store, task)
+    _print_task(task, args.json, usage)
     return 0
 
 
 def cmd_current(args: argparse.Namespace) -> int:
     from swarm.instance import calling_agent
+    from swarm.usage.report import task_usage
 
     agent = calling_agent(args.agent)
     with _store(args) as store:
         record = store.get_agent(agent)
         task = store.get_task(record.hook) if record.hook else None
+        usage = task_usage(store, task) if task is not None else None
     if task is None:
         print("null" if args.json else f"{agent}: nothing on the hook")
         return 0
-    _print_task(task, args.json)
+    _print_task(task, args.json, usage)
     return 0
 
 

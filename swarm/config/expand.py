@@ -250,6 +250,8 @@ def expand(
         description=layout.description,
         gate=layout.gate,
         merge=layout.merge,
+        budget=layout.budget,
+        prices=tuple(layout.prices.items()),
     )
 
 

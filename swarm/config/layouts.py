@@ -2,7 +2,7 @@
 
 The keys follow tmuxp where they mean the same thing (`windows`, `panes`, `layout`,
 `start_directory`, `environment`, `options`) and add the swarm's own: `roles`, `runtime`,
-`sidebar`, `keys`, `gate`, `merge`, `polecats_per_window`, `role_paths`.
+`sidebar`, `keys`, `gate`, `merge`, `polecats_per_window`, `role_paths`, `budget`, `prices`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from swarm import paths
+from swarm.budget import Budget
 from swarm.config.roles import ROLE_NAME_HELP, ROLE_NAME_PATTERN, RoleOverride, RuntimeName
 from swarm.config.schema import Coerce, Validator, suggest
 from swarm.config.yamlpos import Document, load_document
 from swarm.errors import ConfigError, NotFoundError
 from swarm.plan import MergeSpec
+from swarm.usage.prices import Price
 
 TmuxLayout = Literal[
     "main-vertical", "main-horizontal", "tiled", "even-horizontal", "even-vertical"
@@ -149,6 +151,14 @@ class LayoutFile:
     gate: tuple[str, ...] = ()
     merge: MergeSpec = field(default_factory=MergeSpec)
     worktree: WorktreeConfig = field(default_factory=WorktreeConfig)
+    budget: Budget = field(
+        default_factory=Budget,
+        metadata={"help": "dollar limits: a task over task_usd stops, a day over day_usd pauses"},
+    )
+    prices: dict[str, Price] = field(
+        default_factory=dict,
+        metadata={"help": "dollars per million tokens by model, e.g. {claude-opus-4: {...}}"},
+    )
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from swarm.runtimes.registry import runtime_for
 from swarm.store import Store
 from swarm.store.models import Agent, Task
 from swarm.tmux.client import PaneInfo
+from swarm.usage.pauses import dispatch_allowed
 from swarm.work import prepare_task, task_prompt
 
 # Typed and never acknowledged this long after the typing ended, while the agent sits
@@ -97,6 +98,8 @@ class Dispatcher:
         if agent.hook is None:
             if not takes_tasks or agent.state != "idle":
                 return None
+            if dispatch_allowed(self.store, time.time(), agent) is not None:
+                return None  # a daily budget spent, or this agent's account at its usage limit
             if self.store.claim_next_task(agent.name) is None:
                 return None
             agent = self.store.get_agent(agent.name)

@@ -66,6 +66,9 @@ STATE_HOOKS: dict[str, str | None] = {
     "Stop": None,
     "SessionEnd": None,
 }
+# A turn ended by an API error (a rate or usage limit): reported where the version has it
+# (seen on 2.1.332; left out of older settings, which may not know the event).
+NEWER_HOOKS: dict[str, str | None] = {"StopFailure": None}
 GUARD_EVENT = "PreToolUse"
 HOOK_TIMEOUT = 30  # seconds; a hook is a short `python -m swarm …`
 # Since 2.1.295 a hook entry may say that its failure or time-out blocks the tool call;
@@ -306,10 +309,10 @@ def hook_settings(python: str, guard_policy: Path, version: str | None = None) -
             group["matcher"] = matcher
         return [group]
 
-    hooks = {
-        event: entry(hook_command(python, "report", event), m) for event, m in STATE_HOOKS.items()
-    }
-    block = version is not None and version_key(version) >= version_key(BLOCK_ON_FAILURE_SINCE)
+    newer = version is not None and version_key(version) >= version_key(BLOCK_ON_FAILURE_SINCE)
+    events = {**STATE_HOOKS, **(NEWER_HOOKS if newer else {})}
+    hooks = {event: entry(hook_command(python, "report", event), m) for event, m in events.items()}
+    block = newer
     guard = hook_command(python, "guard", "--policy", str(guard_policy))
     hooks[GUARD_EVENT] = entry(guard, "*", block=block)
     return {"hooks": hooks}

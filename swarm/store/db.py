@@ -150,6 +150,57 @@ MIGRATIONS: tuple[str, ...] = (
         renewed_at  REAL    NOT NULL
     );
     """,
+    # usage11: what the runtimes report they spent (tokens and dollars per agent, task, day
+    # and model), how far each transcript was read, swarm-wide pauses (a daily budget, a
+    # usage limit per account) and the index of `.swarm/history/<task>.md` files.
+    """
+    CREATE TABLE usage (
+        agent               TEXT    NOT NULL,
+        role                TEXT    NOT NULL DEFAULT '',
+        task                TEXT    NOT NULL DEFAULT '',  -- '' when the agent held none
+        day                 TEXT    NOT NULL,             -- local YYYY-MM-DD
+        model               TEXT    NOT NULL DEFAULT '',
+        input_tokens        INTEGER NOT NULL DEFAULT 0,
+        output_tokens       INTEGER NOT NULL DEFAULT 0,
+        cache_write_tokens  INTEGER NOT NULL DEFAULT 0,
+        cache_read_tokens   INTEGER NOT NULL DEFAULT 0,
+        cost_usd            REAL    NOT NULL DEFAULT 0,
+        updated_at          REAL    NOT NULL,
+        PRIMARY KEY (agent, task, day, model)
+    );
+    CREATE INDEX usage_task ON usage (task);
+    CREATE INDEX usage_day ON usage (day);
+
+    CREATE TABLE usage_cursors (
+        transcript  TEXT    PRIMARY KEY,          -- one per file: a resumed session goes on
+        agent       TEXT    NOT NULL,
+        inode       INTEGER NOT NULL DEFAULT 0,
+        byte_offset INTEGER NOT NULL DEFAULT 0,
+        recent      TEXT    NOT NULL DEFAULT '{}',  -- message id -> usage already counted
+        updated_at  REAL    NOT NULL
+    );
+
+    CREATE TABLE pauses (
+        scope       TEXT    PRIMARY KEY,  -- 'budget' or 'limit:<account>'
+        reason      TEXT    NOT NULL,
+        since       REAL    NOT NULL,
+        until       REAL,                 -- when dispatch may go on; NULL: until cleared
+        agents      TEXT    NOT NULL DEFAULT '[]',
+        notified_at REAL,                 -- the person was told (once per pause)
+        ended_at    REAL                  -- set once the pause is over and was announced
+    );
+
+    CREATE TABLE history (
+        task        TEXT    PRIMARY KEY,
+        title       TEXT    NOT NULL,
+        outcome     TEXT    NOT NULL,
+        ended_at    REAL    NOT NULL,
+        path        TEXT    NOT NULL,
+        tokens      INTEGER,
+        cost_usd    REAL
+    );
+    CREATE INDEX history_ended ON history (ended_at);
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from swarm.store import agents, db, events, leases, merges, requeue, tasks, transfer
+from swarm.store import agents, db, events, leases, merges, requeue, tasks, transfer, usage
 from swarm.store.backend import Connection, parse_url
 from swarm.store.models import (
     DEFAULT_PRIORITY,
@@ -26,6 +26,8 @@ from swarm.store.models import (
     Task,
     TaskStatus,
 )
+from swarm.store.usage import Cursor, Grouping, HistoryEntry, Pause
+from swarm.usage.tokens import Usage
 
 Clock = Callable[[], float]
 
@@ -335,3 +337,79 @@ class Store:
                     " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                     (f"x:{key}", value),
                 )
+
+    # -- usage, pauses, history (swarm.usage, swarm.budget, swarm.history) ------------------
+
+    def record_usage(
+        self,
+        cursors: Iterable[Cursor],
+        rows: Iterable[tuple[str, str, str, str, str, Usage]],
+    ) -> None:
+        """Usage rows (agent, role, task, day, model, usage) and the transcript cursors that
+        cover them, in one transaction: counted exactly once, whatever dies when."""
+        with self._write() as (conn, now):
+            for agent, role, task, day, model, used in rows:
+                usage.add(conn, now, agent, role, task, day, model, used)
+            for cursor in cursors:
+                usage.save_cursor(conn, now, cursor)
+
+    def usage_cursors(self) -> dict[str, Cursor]:
+        """Every transcript read so far, by path."""
+        return usage.cursors(self._conn)
+
+    def usage_by(
+        self, by: Grouping, *, day: str | None = None, task: str | None = None
+    ) -> dict[str, Usage]:
+        return usage.totals(self._conn, by, day=day, task=task)
+
+    def usage_total(self, *, day: str | None = None, task: str | None = None) -> Usage:
+        return usage.total(self._conn, day=day, task=task)
+
+    def pauses(self) -> dict[str, Pause]:
+        return usage.pauses(self._conn)
+
+    def set_pause(
+        self,
+        scope: str,
+        reason: str,
+        until: float | None,
+        agents: Iterable[str] = (),
+        *,
+        kind: str,
+        message: str,
+    ) -> Pause:
+        with self._write() as (conn, now):
+            return usage.set_pause(
+                conn, now, scope, reason, until, agents, kind=kind, message=message
+            )
+
+    def update_pause(self, scope: str, until: float | None, agents: Iterable[str]) -> None:
+        with self._write() as (conn, _now):
+            usage.update_pause(conn, scope, until, agents)
+
+    def mark_pause_notified(self, scope: str) -> None:
+        with self._write() as (conn, now):
+            usage.mark_notified(conn, now, scope)
+
+    def end_pause(self, scope: str, *, kind: str, message: str) -> None:
+        with self._write() as (conn, now):
+            usage.end_pause(conn, now, scope, kind=kind, message=message)
+
+    def index_history(self, entry: HistoryEntry, last_event: int | None = None) -> None:
+        """Index one history file; `last_event` moves the history writer's place in the
+        event log in the same transaction."""
+        with self._write() as (conn, _now):
+            usage.index_history(conn, entry)
+            if last_event is not None:
+                usage.meta_set(conn, "history_event", str(last_event))
+
+    def set_history_event(self, last_event: int) -> None:
+        with self._write() as (conn, _now):
+            usage.meta_set(conn, "history_event", str(last_event))
+
+    def history_event(self) -> int:
+        value = usage.meta_get(self._conn, "history_event")
+        return int(value) if value and value.isdigit() else 0
+
+    def history(self, since: float | None = None) -> list[HistoryEntry]:
+        return usage.history(self._conn, since)

@@ -40,6 +40,7 @@ from swarm.ui.widgets.events import EventsView
 from swarm.ui.widgets.merges import MergesTable, merges_title
 from swarm.ui.widgets.needs import NeedsView, needs_title
 from swarm.ui.widgets.queue import QueueView, queue_title
+from swarm.usage.tokens import money
 
 AFTER_REDRAW = 2  # poll intervals to wait after a snapshot was drawn (0.5 s by default)
 
@@ -210,6 +211,8 @@ class SidebarApp(App[None]):
             title.append(f"/{self.filter_text}", style="italic")
         else:
             title.append(str(len(snapshot.agents)), style="bold")
+        if snapshot.cost_total is not None:
+            title.append(f" · {money(snapshot.cost_total)}", style="dim")
         if snapshot.attention:
             title.append(f" · {snapshot.attention} need you", style="bold yellow")
         if not snapshot.tmux_seen:

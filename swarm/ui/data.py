@@ -29,6 +29,8 @@ from swarm.store.models import LIVE_MERGE_STATUSES, TASK_STATUSES, Agent, Event,
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import agent_sort_key
 from swarm.ui.open_tasks import OpenTasks
+from swarm.usage.report import agent_usage, total_of
+from swarm.usage.tokens import Usage
 
 Clock = Callable[[], float]
 PaneLister = Callable[[], Sequence[PaneInfo]]
@@ -72,6 +74,7 @@ class AgentRow:
     rss_bytes: int | None
     restarts: int
     pane: str | None
+    cost_usd: float | None = None  # None: the runtime reports no usage
 
     @property
     def needs_person(self) -> bool:
@@ -128,6 +131,7 @@ class Snapshot:
     merges_done: tuple[MergeRow, ...] = ()
     events: tuple[EventRow, ...] = ()
     tmux_seen: bool = True  # False when tmux could not be asked (liveness unknown)
+    cost_total: float | None = None  # dollars all agents spent; None: no runtime reports it
     escalations: tuple[InboxItem, ...] = ()  # open ones, oldest first: the "needs you" list
 
     @property
@@ -156,7 +160,7 @@ def order_agents(rows: Sequence[AgentRow], rank: Mapping[str, int]) -> tuple[Age
     )
 
 
-def agent_row(agent: Agent, state: str, task_title: str) -> AgentRow:
+def agent_row(agent: Agent, state: str, task_title: str, cost_usd: float | None = None) -> AgentRow:
     return AgentRow(
         name=agent.name,
         role=agent.role,
@@ -170,6 +174,7 @@ def agent_row(agent: Agent, state: str, task_title: str) -> AgentRow:
         rss_bytes=agent.rss_bytes,
         restarts=agent.restarts,
         pane=agent.pane,
+        cost_usd=cost_usd,
     )
 
 
@@ -320,10 +325,14 @@ class StoreSource:
         open_head = self._open.first(store, QUEUE_ROWS, counts.get("open", 0))
         queued = [t for t in held if t.status == "hooked"] + open_head
         queued.sort(key=lambda t: (t.priority, t.seq))
+        spent = agent_usage(store, agents)
+        total = total_of(spent.values())
         return Snapshot(
             now=self.clock(),
             session=self.session,
-            agents=order_agents([self._agent(a, titles) for a in agents], role_rank(agents)),
+            agents=order_agents(
+                [self._agent(a, titles, spent.get(a.name)) for a in agents], role_rank(agents)
+            ),
             queue=tuple(task_row(t) for t in queued[:QUEUE_ROWS]),
             queue_total=counts.get("open", 0) + counts.get("hooked", 0),
             counts=tuple((s, counts.get(s, 0)) for s in TASK_STATUSES),
@@ -331,16 +340,18 @@ class StoreSource:
             merges_done=self._finished_merges(),
             events=events,
             tmux_seen=self._pane_cache is not None,
+            cost_total=total.cost_usd if total is not None else None,
             escalations=self._escalations(store),
         )
 
-    def _agent(self, agent: Agent, titles: dict[str, str]) -> AgentRow:
+    def _agent(self, agent: Agent, titles: dict[str, str], usage: Usage | None) -> AgentRow:
         state: str = agent.state
         local = not self.host or agent.name.startswith(f"{self.host}/")
         if self._pane_cache is not None and local:
             running = bool(self._pane_cache)
             state = live_state(agent.state, self._pane_cache.get(agent.name), running)
-        return agent_row(agent, state, titles.get(agent.hook or "", ""))
+        cost = usage.cost_usd if usage is not None else None
+        return agent_row(agent, state, titles.get(agent.hook or "", ""), cost)
 
     def _read_panes(self) -> dict[str, PaneInfo] | None:
         if self.panes is None:

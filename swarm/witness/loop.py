@@ -30,7 +30,9 @@ from swarm.store import Store
 from swarm.store.health import StoreWatch
 from swarm.store.models import Agent
 from swarm.tmux.client import Tmux
+from swarm.usage.pauses import screen_shows_limit
 from swarm.witness.effects import Effects, clear_stale_index_lock, worktree_of
+from swarm.witness.metering import usage_meter
 from swarm.witness.notify import Notifier
 from swarm.witness.overseer import CONTROLLER, ControllerWatch
 from swarm.witness.proc import ProcessTracker, TreeSample
@@ -135,6 +137,7 @@ class Witness:
         self._acted = False
         self._sampled_this_tick = False
         self._seed_memory()
+        self.usage = usage_meter(self.store, self.plan, instance.state_dir, self.effects, log)
 
     def close(self) -> None:
         self.effects.close()
@@ -162,6 +165,7 @@ class Witness:
         if self._plan_stamp is None or self._plan_mtime() == self._plan_stamp:
             return
         self.plan = self._load_plan()
+        self.usage.use_plan(self.plan)  # its budget and prices too
         for watched in self.watched.values():
             watched.policy = None
         self.log("plan changed (swarm up): thresholds read again")
@@ -245,6 +249,7 @@ class Witness:
             if verdicts[agent.name].state in CALM and self.of(agent.name).memory.calm():
                 continue  # nothing to recover, nothing to forget: the common case, kept cheap
             self._recover(agent, verdicts[agent.name], observations[agent.name], now, report)
+        self.usage.tick(agents, now)  # usage from transcripts, budgets, limits, history
         for action in self.controller.observe(now, panes.get(CONTROLLER)):
             report.actions.append(f"{CONTROLLER}: {type(action).__name__}")
             self.effects.execute(self.store, action)
@@ -418,6 +423,9 @@ class Witness:
             verdict = runtime_for(runtimes.get(pane.agent, "")).classify(text)
             self.of(pane.agent).screen = Screen(verdict, at, pane.pane_id, pane.pid)
             report.captured.append(pane.agent)
+            # A usage or rate limit on screen that no report told of (a runtime without
+            # reports, or a Stop that never came): the one swarm-wide pause takes it.
+            screen_shows_limit(self.store, pane.agent, text)
 
     # -- decisions ---------------------------------------------------------------------
 

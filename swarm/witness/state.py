@@ -103,6 +103,8 @@ def decide(obs: Observation, health: HealthSpec) -> Verdict:
         return _starting(obs, health)
     if obs.stored == "waiting":
         return _waiting(obs)
+    if obs.stored == "limited":  # until its reset: swarm.usage ends it (and says continue)
+        return Verdict("limited", obs.detail, "report")
     if obs.stored == "done":
         return Verdict("starting", "pane alive again", "tmux")
     if obs.reports:

@@ -58,6 +58,14 @@ class Rule:
     times: int | None = 1
     delay: float = 0.0  # seconds the "model" thinks before answering
     fired: int = 0
+    # The API `usage` the reply reports (input_tokens, output_tokens,
+    # cache_creation_input_tokens, cache_read_input_tokens), in full in both message_start
+    # and message_delta, so whichever the client keeps, it keeps these numbers.
+    usage: dict[str, int] | None = None
+    # An HTTP error instead of a reply (429: a rate limit), with these headers (e.g.
+    # retry-after, anthropic-ratelimit-unified-reset) or none.
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
 
     def live(self) -> bool:
         return self.times is None or self.fired < self.times
@@ -76,6 +84,16 @@ def say(when: str | re.Pattern[str], text: str, times: int | None = 1) -> Rule:
     return Rule(when, (Text(text),), times)
 
 
+def limited(
+    when: str | re.Pattern[str],
+    headers: dict[str, str] | None = None,
+    times: int | None = 1,
+    message: str = "This request would exceed your account's rate limit. Please try again later.",
+) -> Rule:
+    """Answer 429 (a rate limit) with `headers` (none by default) `times` times."""
+    return Rule(when, (Text(message),), times, status=429, headers=dict(headers or {}))
+
+
 def run(when: str | re.Pattern[str], command: str, times: int | None = 1, note: str = "") -> Rule:
     blocks: tuple[Block, ...] = (Text(note), Bash(command)) if note else (Bash(command),)
     return Rule(when, blocks, times)
@@ -88,6 +106,8 @@ class Exchange:
     main_turn: bool
     last_text: str
     rule: str | None
+    usage: dict[str, int] | None = None  # what the reply reported (None: the defaults)
+    status: int = 200
 
 
 def content_text(content: Any) -> str:
@@ -129,6 +149,11 @@ class Script:
             self.rules.extend(rules)
 
     def answer(self, request: dict[str, Any]) -> tuple[tuple[Block, ...], float]:
+        blocks, delay, _rule = self.answer_rule(request)
+        return blocks, delay
+
+    def answer_rule(self, request: dict[str, Any]) -> tuple[tuple[Block, ...], float, Rule | None]:
+        """`answer`, and the rule that answered (for its usage numbers or error status)."""
         last = latest_text(request.get("messages") or [])
         main_turn = bool(request.get("tools"))
         with self.lock:
@@ -137,10 +162,29 @@ class Script:
                 rule = next((r for r in self.rules if r.live() and r.matches(last)), None)
             if rule is not None:
                 rule.fired += 1
-            self.log.append(Exchange(main_turn, last, rule.name if rule else None))
+            self.log.append(
+                Exchange(
+                    main_turn,
+                    last,
+                    rule.name if rule else None,
+                    usage=dict(rule.usage) if rule and rule.usage else None,
+                    status=rule.status if rule else 200,
+                )
+            )
         if rule is not None:
-            return rule.blocks, rule.delay
-        return (Text("OK." if main_turn else "Swarm task"),), 0.0
+            return rule.blocks, rule.delay, rule
+        return (Text("OK." if main_turn else "Swarm task"),), 0.0, None
+
+    def usage_sent(self, main_turns_only: bool = True) -> dict[str, int]:
+        """The sums of the usage numbers rules reported (what the swarm should count)."""
+        totals: dict[str, int] = {}
+        with self.lock:
+            for exchange in self.log:
+                if exchange.usage is None or (main_turns_only and not exchange.main_turn):
+                    continue
+                for key, value in exchange.usage.items():
+                    totals[key] = totals.get(key, 0) + value
+        return totals
 
     def main_turns(self) -> list[Exchange]:
         with self.lock:
@@ -151,7 +195,9 @@ def _event(name: str, data: dict[str, Any]) -> bytes:
     return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
 
 
-def stream_events(blocks: tuple[Block, ...], model: str) -> Iterator[bytes]:
+def stream_events(
+    blocks: tuple[Block, ...], model: str, usage: dict[str, int] | None = None
+) -> Iterator[bytes]:
     """The SSE stream of one assistant message made of `blocks`."""
     tool_use = any(isinstance(b, Tool) for b in blocks)
     message = {
@@ -162,7 +208,7 @@ def stream_events(blocks: tuple[Block, ...], model: str) -> Iterator[bytes]:
         "content": [],
         "stop_reason": None,
         "stop_sequence": None,
-        "usage": {"input_tokens": 10, "output_tokens": 1},
+        "usage": dict(usage) if usage else {"input_tokens": 10, "output_tokens": 1},
     }
     yield _event("message_start", {"type": "message_start", "message": message})
     for index, block in enumerate(blocks):
@@ -191,13 +237,15 @@ def stream_events(blocks: tuple[Block, ...], model: str) -> Iterator[bytes]:
         {
             "type": "message_delta",
             "delta": {"stop_reason": stop, "stop_sequence": None},
-            "usage": {"output_tokens": 5},
+            "usage": dict(usage) if usage else {"output_tokens": 5},
         },
     )
     yield _event("message_stop", {"type": "message_stop"})
 
 
-def whole_message(blocks: tuple[Block, ...], model: str) -> dict[str, Any]:
+def whole_message(
+    blocks: tuple[Block, ...], model: str, usage: dict[str, int] | None = None
+) -> dict[str, Any]:
     """The same reply, not streamed (for a request with `"stream": false`)."""
     content: list[dict[str, Any]] = []
     for block in blocks:
@@ -221,8 +269,12 @@ def whole_message(blocks: tuple[Block, ...], model: str) -> dict[str, Any]:
         "content": content,
         "stop_reason": "tool_use" if tool_use else "end_turn",
         "stop_sequence": None,
-        "usage": {"input_tokens": 10, "output_tokens": 5},
+        "usage": dict(usage) if usage else {"input_tokens": 10, "output_tokens": 5},
     }
+
+
+def _texts(blocks: tuple[Block, ...]) -> list[str]:
+    return [b.text for b in blocks if isinstance(b, Text)]
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -237,6 +289,19 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_error(self, status: int, headers: dict[str, str], message: str) -> None:
+        """An API error the way Anthropic sends one (429: `rate_limit_error`)."""
+        kind = "rate_limit_error" if status == 429 else "api_error"
+        body = {"type": "error", "error": {"type": kind, "message": message}}
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
         self.end_headers()
         self.wfile.write(data)
 
@@ -265,17 +330,21 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.requests_dump is not None:
             self.server.requests_dump.append(request)
         model = str(request.get("model", "claude-sonnet-4-5"))
-        blocks, delay = self.server.script.answer(request)
+        blocks, delay, rule = self.server.script.answer_rule(request)
         time.sleep(delay)
+        usage = rule.usage if rule is not None else None
+        if rule is not None and rule.status != 200:
+            self._send_error(rule.status, rule.headers, " ".join(_texts(blocks)))
+            return
         if not request.get("stream"):
-            self._send_json(200, whole_message(blocks, model))
+            self._send_json(200, whole_message(blocks, model, usage))
             return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
         self.send_header("Connection", "close")
         self.end_headers()
-        for chunk in stream_events(blocks, model):
+        for chunk in stream_events(blocks, model, usage):
             self.wfile.write(chunk)
             self.wfile.flush()
         self.close_connection = True

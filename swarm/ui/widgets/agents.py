@@ -18,6 +18,7 @@ from textual.widgets import Static
 from swarm.ui import format as fmt
 from swarm.ui.data import AgentRow, Snapshot
 from swarm.ui.widgets.table import Row, RowCache, SyncedTable
+from swarm.usage.tokens import money
 
 WIDE = 56  # columns from which role, CPU and memory get their own columns
 SCROLLBAR = 1
@@ -41,7 +42,8 @@ def short_task(task_id: str | None, width: int) -> str:
     return task_id
 
 
-def columns_for(width: int) -> list[tuple[str, int]]:
+def columns_for(width: int, cost: bool = False) -> list[tuple[str, int]]:
+    """`cost`: a column for dollars, wide panes only, when some runtime reports usage."""
     usable = max(12, width - SCROLLBAR)
     if usable + SCROLLBAR < WIDE:
         fixed = [("sym", 2), ("name", 11), ("state", 6), ("age", 4)]
@@ -55,6 +57,8 @@ def columns_for(width: int) -> list[tuple[str, int]]:
             ("cpu", 5),
             ("mem", 6),
         ]
+        if cost:
+            fixed.append(("cost", 8))
     rest = usable - sum(w for _k, w in fixed)
     if rest < 5:  # very narrow: the name gives way first
         fixed[1] = ("name", max(4, fixed[1][1] - (5 - rest)))
@@ -85,6 +89,10 @@ def agent_cells(
         values["cpu"].append(" ")
         values["mem"] = fmt.cell(fmt.size(agent.rss_bytes).rjust(5), widths["mem"] - 1)
         values["mem"].append(" ")
+        if "cost" in widths:
+            shown = money(agent.cost_usd) if agent.cost_usd is not None else "?"
+            values["cost"] = fmt.cell(shown.rjust(7), widths["cost"] - 1)
+            values["cost"].append(" ")
         task_text = agent.task or ""
         if agent.task and agent.task_title:
             task_text = f"{agent.task} {agent.task_title}"
@@ -106,6 +114,7 @@ WIDE_HEADER = {
     "age": "FOR",
     "cpu": " CPU",
     "mem": "  MEM",
+    "cost": "   COST",
     "task": "TASK",
 }
 
@@ -134,7 +143,7 @@ class AgentsTable(SyncedTable):
     def redraw(self) -> None:
         if self.snapshot is None or self.size.width == 0:
             return
-        columns = columns_for(self.size.width)
+        columns = columns_for(self.size.width, self.snapshot.cost_total is not None)
         self.shown = tuple(a for a in self.snapshot.agents if matches(a, self.filter_text))
         now = self.snapshot.now
         rows = [
@@ -176,6 +185,8 @@ def detail_lines(agent: AgentRow | None, width: int, now: float, empty: bool = F
     )
     if agent.restarts:
         stats += f" · ↻{agent.restarts}"
+    if agent.cost_usd is not None:
+        stats += f" · {money(agent.cost_usd)}"
     lines.append("\n")
     lines.append(fmt.clip(stats, width), style=look.style)
     if agent.task:
