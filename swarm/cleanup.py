@@ -15,7 +15,6 @@ from pathlib import Path
 
 from swarm.git.repo import git
 from swarm.instance import SwarmInstance
-from swarm.store import Store
 from swarm.store.ids import BRANCH_PREFIX
 
 
@@ -56,8 +55,8 @@ def clean_plan(instance: SwarmInstance) -> CleanPlan:
     repo = instance.repo
     target = instance.target_branch
     merged_ids: set[str] = set()
-    if instance.db_path.exists():
-        with Store.open(instance.db_path) as store:
+    if instance.store or instance.db_path.exists():
+        with instance.open_store() as store:
             merged_ids = {t.id for t in store.list_tasks(["merged"])}
     listed = git(repo, "branch", "--list", f"{BRANCH_PREFIX}*", "--format=%(refname:short)")
     merged_into = set(

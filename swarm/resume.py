@@ -87,7 +87,7 @@ def plan_from_environment(env: Mapping[str, str]) -> SessionPlan | None:
         from swarm.instance import SwarmInstance
 
         instance = SwarmInstance.load(Path(home))
-        with Store.open(instance.db_path) as store:
+        with instance.open_store() as store:
             agent = store.find_agent(name)
             if agent is None:
                 return None

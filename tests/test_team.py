@@ -24,7 +24,9 @@ from pathlib import Path
 
 import pytest
 
+from swarm.config import load_plan
 from swarm.instance import SwarmInstance
+from swarm.planfile import write_plan
 from swarm.store import Store
 from swarm.team.hosts import qualified
 from swarm.work import finish_work, prepare_task
@@ -69,6 +71,8 @@ class Machine:
             host=host,
         )
         self.instance.save()
+        # What `swarm up` would have written: the refinery reads its settings from the plan.
+        write_plan(load_plan(str(layout), self.repo, host=host))
         (self.repo / ".git" / "info" / "exclude").write_text("/.swarm/\n")
         self.store = Store.open(store_url)
         self.agents = [qualified(host, f"polecat-{n}") for n in (1, 2, 3)]

@@ -98,7 +98,7 @@ def test_a_failed_setup_puts_the_task_back(project: Path, tmux_socket: str, tmp_
     with Store.open(result.instance.db_path) as store:
         task = store.add_task("needs a prepared worktree")
         store.hook_task(task.id, "polecat-1")
-        record_failure(result.instance.db_path, "polecat-1", "worktree set-up failed: exit 7")
+        record_failure(result.instance.state_dir, "polecat-1", "worktree set-up failed: exit 7")
         assert store.get_task(task.id).status == "open"
         assert store.get_agent("polecat-1").hook is None
 

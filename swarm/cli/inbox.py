@@ -23,9 +23,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 
     from swarm.inbox import inbox
     from swarm.instance import locate
-    from swarm.store import Store
 
-    with Store.open(locate(repo=args.repo).db_path) as store:
+    with locate(repo=args.repo).open_store() as store:
         items = inbox(store)
     if args.json:
         print_json([asdict(i) for i in items])
@@ -42,9 +41,8 @@ def cmd_inbox(args: argparse.Namespace) -> int:
 def cmd_done(args: argparse.Namespace) -> int:
     from swarm.inbox import mark_done
     from swarm.instance import locate
-    from swarm.store import Store
 
-    with Store.open(locate(repo=args.repo).db_path) as store:
+    with locate(repo=args.repo).open_store() as store:
         item = mark_done(store, args.key)
     print(f"#{item.key} dealt with: {shorten(item.text, 80)}")
     return 0

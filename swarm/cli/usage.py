@@ -27,12 +27,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     history.set_defaults(func=cmd_history)
 
 
-def _locate(args: argparse.Namespace) -> tuple[Path, Path]:
+def _locate(args: argparse.Namespace) -> tuple[str, Path]:
     """The store's path and the state folder of the swarm (`--repo`, else the one here)."""
     from swarm.instance import locate
 
     instance = locate(repo=getattr(args, "repo", None))
-    return instance.db_path, instance.state_dir
+    return instance.store_url, instance.state_dir
 
 
 def _budget_limits(args: argparse.Namespace) -> object | None:

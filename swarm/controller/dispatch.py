@@ -181,7 +181,7 @@ class Dispatcher:
 def hand_over(instance: SwarmInstance, deliverer: Deliverer, handed: Handover) -> DeliveryResult:
     """In a worker thread: branch checked out, then the prompt typed and acknowledged."""
     prepare_task(instance, handed.agent, handed.task)
-    with Store.open(instance.db_path) as store:
+    with instance.open_store() as store:
 
         def acknowledged() -> bool:
             return store.get_agent(handed.agent).handover == "acked"

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from swarm import paths
 from swarm.errors import SwarmError
 from swarm.git.repo import git
 
@@ -156,11 +155,11 @@ def prepare(repo: Path, worktree: Path, spec: WorktreeSetup, out: IO[str] | None
     return True
 
 
-def record_failure(store_path: Path, agent: str, reason: str) -> None:
+def record_failure(state_dir: Path, agent: str, reason: str) -> None:
     """The agent is shown failed with the reason; a task it held goes back to the queue."""
-    from swarm.store import Store
+    from swarm.instance import SwarmInstance
 
-    with Store.open(store_path) as store:
+    with SwarmInstance.load(state_dir).open_store() as store:
         record = store.find_agent(agent)
         if record is None:
             return
@@ -184,6 +183,6 @@ def run_in_pane(env: Mapping[str, str] | None = None, out: IO[str] | None = None
         stream.flush()
         agent, home = env.get("SWARM_AGENT"), env.get("SWARM_HOME")
         if agent and home:
-            record_failure(paths.db_path(Path(home)), agent, exc.message)
+            record_failure(Path(home), agent, exc.message)
         return 3
     return 0
