@@ -63,6 +63,7 @@ class RoleSpec:
     permissions: PermissionsSpec = field(default_factory=PermissionsSpec)
     health: HealthSpec = field(default_factory=HealthSpec)
     guard_deny: tuple[str, ...] = ()
+    sandbox: bool = True  # agents with a worktree run confined by the OS (swarm.sandbox)
     command: tuple[str, ...] = ()  # for the generic `command` runtime
     source: Path | None = None
 

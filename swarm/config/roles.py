@@ -64,6 +64,10 @@ class GuardConfig:
     deny: tuple[str, ...] = field(
         default=(), metadata={"help": "shell command patterns (fnmatch) the agent may not run"}
     )
+    sandbox: bool = field(
+        default=True,
+        metadata={"help": "confine an agent with a worktree by the OS (bubblewrap) if available"},
+    )
 
 
 @dataclass(frozen=True)
@@ -226,6 +230,7 @@ def resolve_role(
             restart_window=merged.health.restart_window,
         ),
         guard_deny=merged.guard.deny,
+        sandbox=merged.guard.sandbox,
         command=merged.command,
         source=path,
     )

@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from swarm import paths
+from swarm import paths, sandbox
 from swarm.errors import ConfigError
 from swarm.plan import AgentSpec
 
@@ -97,7 +97,13 @@ def launch_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
     """The argv that starts `agent` in its pane (in its worktree, for a polecat)."""
     argv = runtime_command(agent, ctx)
     worktree = agent_worktree(agent, ctx)
-    return in_worktree(argv, worktree, ctx) if worktree is not None else argv
+    if worktree is None:
+        return argv
+    if agent.role.sandbox:  # confined by the OS once its worktree exists (swarm.sandbox)
+        argv = sandbox.launch_argv(
+            argv, worktree=worktree, repo=ctx.repo, state_dir=ctx.state_dir, agent=agent.name
+        )
+    return in_worktree(argv, worktree, ctx)
 
 
 def runtime_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:

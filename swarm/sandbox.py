@@ -1,0 +1,291 @@
+"""OS confinement of an agent: its processes can write only where the swarm lets them.
+
+The guard (swarm/guard.py) reads commands and can be talked around; the kernel cannot. A
+confined polecat runs under bubblewrap (`bwrap`, Debian's `bubblewrap`): the whole file
+system is mounted read-only, then only these are writable again:
+
+- its worktree (`.swarm/worktrees/<agent>`), minus the `.git` link file;
+- the narrow git paths a commit needs: the worktree's own git folder
+  (`.git/worktrees/<n>`, minus `commondir` and `gitdir`), the object store
+  (`.git/objects`) and the swarm's branch namespace (`refs/heads/swarm/` and its reflogs);
+- the swarm's state folder `.swarm/` for the store's files (`swarm.db`, its WAL and
+  journal), with every other entry there (other worktrees, other agents' Claude folders,
+  roles, the `swarm` shim …) mounted read-only again, and its own Claude config folder
+  (`.swarm/claude/<agent>`) writable;
+- a private, empty `/tmp` and `/var/tmp` (they also hide the tmux socket: a process that
+  reached the swarm's tmux server could run anything in another pane).
+
+Why this git layout and not a clone per polecat: the refinery, `swarm done` and the
+controller all read the task branch in the person's repository, as they do today; what a
+polecat must not touch — the person's checkout, their branches, `.git/config` and hooks —
+stays read-only. The pointers git follows out of a worktree (`<wt>/.git`, `commondir`) are
+read-only too, so a polecat cannot point the controller's `git checkout` in its worktree at
+a repository (and a config) of its own. The object store is shared by necessity: a polecat
+can add objects (and, like any writer there, delete loose ones).
+
+Also: a new PID namespace (no signal or ptrace to processes outside), all capabilities
+dropped (root in a container cannot remount), `/proc/sys` read-only, a fresh `/dev`.
+The network stays: agents call their model's API.
+
+Pure parts (`confine`, `polecat_mounts`) build argvs; `run` is the pane-time entry
+(`python -m swarm.sandbox …`) that resolves the git paths, makes the folders that must
+exist, and becomes bwrap.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, NoReturn
+
+BWRAP = "bwrap"
+INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)"
+# The store's files: the only entries of `.swarm/` a polecat writes (SQLite makes the WAL,
+# shm and journal next to the database, so their folder must stay writable).
+STORE_FILES = ("swarm.db", "swarm.db-wal", "swarm.db-shm", "swarm.db-journal")
+# Entries of `.swarm/` made before confinement so they are read-only inside, not creatable.
+STATE_SUBDIRS = ("worktrees", "claude", "bin", "roles")
+SWARM_REFS = "refs/heads/swarm"
+
+Mode = Literal["rw", "ro", "tmpfs"]
+
+
+@dataclass(frozen=True)
+class Mount:
+    path: str
+    mode: Mode
+
+
+def _depth(path: str) -> int:
+    return len(Path(path).parts)
+
+
+def ordered(mounts: Iterable[Mount]) -> list[Mount]:
+    """Shallow folders before deep ones (a deeper mount overrides its parent's mode);
+    for the same depth the given order is kept."""
+    return sorted(mounts, key=lambda m: _depth(m.path))
+
+
+def confine(
+    argv: Sequence[str],
+    *,
+    writable: Sequence[str] = (),
+    readonly: Sequence[str] = (),
+    hidden: Sequence[str] = (),
+    cwd: str | None = None,
+    mounts: Sequence[Mount] = (),
+) -> tuple[str, ...]:
+    """`argv` run by bwrap with everything read-only but `writable`.
+
+    `readonly` re-binds paths read-only (to override a writable parent, or to show a folder
+    under the private /tmp); `hidden` become empty tmpfs. Deeper paths win over shallower
+    ones; `mounts` gives the exact order when that is not enough (applied after the rest).
+    """
+    base = [
+        *(Mount(p, "rw") for p in writable),
+        *(Mount(p, "tmpfs") for p in hidden),
+        *(Mount(p, "ro") for p in readonly),
+    ]
+    out = [
+        BWRAP,
+        "--die-with-parent",
+        "--unshare-pid",
+        "--unshare-ipc",
+        "--cap-drop",
+        "ALL",
+        "--ro-bind",
+        "/",
+        "/",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        # bwrap leaves these writable for root; core_pattern would run a command as root.
+        "--ro-bind",
+        "/proc/sys",
+        "/proc/sys",
+        "--ro-bind-try",
+        "/proc/sysrq-trigger",
+        "/proc/sysrq-trigger",
+        "--tmpfs",
+        "/tmp",
+        "--tmpfs",
+        "/var/tmp",
+    ]
+    for mount in [*ordered(base), *mounts]:
+        flag = {"rw": "--bind", "ro": "--ro-bind", "tmpfs": "--tmpfs"}[mount.mode]
+        out += [flag, mount.path] if mount.mode == "tmpfs" else [flag, mount.path, mount.path]
+    if cwd is not None:
+        out += ["--chdir", cwd]
+    return (*out, "--", *argv)
+
+
+@functools.cache
+def available() -> str | None:
+    """None when bwrap can confine here; otherwise why not (one line)."""
+    binary = shutil.which(BWRAP)
+    if binary is None:
+        return f"bwrap not found: {INSTALL_HINT}"
+    probe = confine(["true"])
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"bwrap cannot run: {exc}"
+    if done.returncode != 0:
+        lines = (done.stderr or "").strip().splitlines()
+        why = lines[-1] if lines else f"exit {done.returncode}"
+        return f"bwrap cannot make a sandbox here ({why}); user namespaces may be disabled"
+    return None
+
+
+# --------------------------------------------------------------------------- a polecat
+
+
+@dataclass(frozen=True)
+class GitPaths:
+    """Where git keeps a worktree's data: its own folder, and the repository's common one."""
+
+    admin: Path  # <common>/worktrees/<n>
+    common: Path  # the repository's .git
+
+
+def git_paths(worktree: Path, common: Path) -> GitPaths:
+    """The worktree's git folder, from its `.git` link; it must lie in `common`'s worktrees.
+
+    Read before the agent runs (by the unconfined launcher), so a link the agent rewrote
+    in an unconfined past cannot widen what it may write.
+    """
+    text = (worktree / ".git").read_text(errors="replace").strip()
+    if not text.startswith("gitdir:"):
+        raise ValueError(f"{worktree}/.git is not a worktree link")
+    admin = (worktree / text.removeprefix("gitdir:").strip()).resolve()
+    if admin.parent != (common / "worktrees").resolve():
+        raise ValueError(f"{worktree}/.git points outside {common}/worktrees")
+    return GitPaths(admin=admin, common=common.resolve())
+
+
+def common_dir(repo: Path) -> Path:
+    """The repository's common git folder (`.git`, or where a linked checkout keeps it)."""
+    dot = repo / ".git"
+    if dot.is_dir():
+        return dot
+    out = subprocess.run(
+        ["git", "-C", str(repo), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return Path(out.stdout.strip())
+
+
+def polecat_mounts(
+    *,
+    worktree: Path,
+    repo: Path,
+    state_dir: Path,
+    git: GitPaths,
+    state_entries: Sequence[str],
+    config_dir: Path | None = None,
+) -> list[Mount]:
+    """The mounts of a confined polecat, in order (see the module's docstring)."""
+    mounts = [Mount(str(repo), "ro"), Mount(str(state_dir), "rw")]
+    for name in state_entries:
+        if name not in STORE_FILES:
+            mounts.append(Mount(str(state_dir / name), "ro"))
+    if config_dir is not None:
+        mounts.append(Mount(str(config_dir), "rw"))
+    mounts += [
+        Mount(str(worktree), "rw"),
+        Mount(str(worktree / ".git"), "ro"),
+        Mount(str(git.common / "objects"), "rw"),
+        Mount(str(git.common / SWARM_REFS), "rw"),
+        Mount(str(git.common / "logs" / SWARM_REFS), "rw"),
+        Mount(str(git.admin), "rw"),
+        Mount(str(git.admin / "commondir"), "ro"),
+        Mount(str(git.admin / "gitdir"), "ro"),
+    ]
+    return ordered(mounts)
+
+
+def hidden_places(env: dict[str, str] | os._Environ[str]) -> list[str]:
+    """Sockets outside /tmp that would let a confined process act unconfined: the user's
+    runtime folder (D-Bus, systemd --user) and a tmux folder moved by TMUX_TMPDIR."""
+    places = []
+    for var in ("XDG_RUNTIME_DIR", "TMUX_TMPDIR"):
+        value = env.get(var)
+        if value and os.path.isdir(value) and not value.startswith(("/tmp", "/var/tmp")):
+            places.append(value)
+    return places
+
+
+def polecat_argv(
+    argv: Sequence[str], *, worktree: Path, repo: Path, state_dir: Path, agent: str
+) -> tuple[str, ...]:
+    """At pane time: make what must exist, then the confined argv of a polecat."""
+    common = common_dir(repo)
+    git = git_paths(worktree, common)
+    for folder in (common / SWARM_REFS, common / "logs" / SWARM_REFS):
+        folder.mkdir(parents=True, exist_ok=True)
+    for name in STATE_SUBDIRS:
+        (state_dir / name).mkdir(parents=True, exist_ok=True)
+    config = state_dir / "claude" / agent
+    config.mkdir(parents=True, exist_ok=True)
+    entries = sorted(os.listdir(state_dir))
+    mounts = polecat_mounts(
+        worktree=worktree,
+        repo=repo,
+        state_dir=state_dir,
+        git=git,
+        state_entries=entries,
+        config_dir=config,
+    )
+    hidden = [Mount(p, "tmpfs") for p in hidden_places(os.environ)]
+    return confine(argv, mounts=[*hidden, *mounts], cwd=str(worktree))
+
+
+def launch_argv(
+    argv: Sequence[str], *, worktree: Path, repo: Path, state_dir: Path, agent: str
+) -> tuple[str, ...]:
+    """The pane's command for a confined polecat: this module, then the agent."""
+    return (
+        sys.executable,
+        "-m",
+        "swarm.sandbox",
+        str(worktree),
+        str(repo),
+        str(state_dir),
+        agent,
+        "--",
+        *argv,
+    )
+
+
+def run(args: Sequence[str]) -> NoReturn:
+    """`python -m swarm.sandbox WORKTREE REPO STATE AGENT -- argv…`: become the confined
+    agent. Without a working bwrap the agent runs unconfined, saying so (doctor says it too);
+    a worktree whose git link looks wrong is refused."""
+    worktree, repo, state, agent, sep, *argv = args
+    if sep != "--" or not argv:
+        raise SystemExit("usage: python -m swarm.sandbox WORKTREE REPO STATE AGENT -- ARGV…")
+    why = available()
+    if why is not None:
+        print(f"swarm: this agent is NOT confined: {why}", flush=True)
+        os.execvp(argv[0], argv)
+    try:
+        confined = polecat_argv(
+            argv, worktree=Path(worktree), repo=Path(repo), state_dir=Path(state), agent=agent
+        )
+    except (OSError, ValueError, subprocess.CalledProcessError) as exc:
+        print(f"swarm: cannot confine {agent}: {exc}", flush=True)
+        os.execvp("sleep", ["sleep", "2147483647"])
+    os.execvp(confined[0], list(confined))
+
+
+if __name__ == "__main__":
+    run(sys.argv[1:])
