@@ -434,6 +434,12 @@ def is_force_push(args: Sequence[str]) -> bool:
     return False
 
 
+_SED_ADDRESS = r"(?:\d+|\$|/(?:[^/\\]|\\.)*/)"
+_SED_WRITE = re.compile(
+    rf"(?:^|[;\n{{}}])\s*(?:{_SED_ADDRESS}(?:\s*,\s*{_SED_ADDRESS})?)?\s*!?\s*[wW]\s*([^;\n}}]+)"
+)
+
+
 def _sed_writes(args: Sequence[str]) -> list[str]:
     """Files a sed script writes with `w FILE` or the `s///w FILE` flag."""
     scripts: list[str] = []
@@ -448,7 +454,7 @@ def _sed_writes(args: Sequence[str]) -> list[str]:
         scripts = plain[:1]
     found: list[str] = []
     for script in scripts:
-        for match in re.finditer(r"(?:^|[;\n{}])\s*[wW]\s*([^;\n}]+)", script):
+        for match in _SED_WRITE.finditer(script):
             found.append(match.group(1).strip())
         for match in re.finditer(r"s(.).*?\1.*?\1[gpiImMe0-9]*w\s*([^;\n}]+)", script):
             found.append(match.group(2).strip())
@@ -732,6 +738,28 @@ def check_command(
     except Refused as refused:
         return refused.verdict
     return ALLOW
+
+
+# ---------------------------------------------------------------------------- auto-approve
+
+# What turns one command into several, or sends its output somewhere: never auto-approved,
+# even inside quotes (a prompt's text is not worth parsing generously).
+CHAIN_MARKS = (";", "&", "|", "`", "$(", "<", ">", "\n", "\r", "\x00")
+
+
+def approved_by(command: str | None, globs: Sequence[str]) -> str | None:
+    """The first `permissions.auto_approve` glob that allows `command`, which must be one
+    simple command: `git status*` matches `git status -s`, never `git status; curl … | sh`
+    (fnmatch's `*` would match the `;`)."""
+    if command is None:
+        return None
+    command = command.strip()
+    if not command or any(mark in command for mark in CHAIN_MARKS):
+        return None
+    for glob in globs:
+        if fnmatch.fnmatchcase(command, glob):
+            return glob
+    return None
 
 
 # ---------------------------------------------------------------------------- tools

@@ -21,6 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
+from swarm.guard import approved_by
 from swarm.plan import HealthSpec
 from swarm.witness.state import Verdict
 
@@ -272,7 +273,7 @@ def on_waiting(
         memory.waiting_looks += 1
         return []  # the screen is on its way: the command decides whether to auto-answer
     memory.waiting_handled = True
-    pattern = allowed(prompt, policy.auto_approve)
+    pattern = approved_by(prompt, policy.auto_approve)
     if prompt is not None and pattern is not None:
         return [Approve(name, prompt, pattern)]
     what = f" to run `{prompt}`" if prompt else ""
