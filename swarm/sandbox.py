@@ -266,6 +266,18 @@ def launch_argv(
     )
 
 
+def _tell_the_swarm(state_dir: Path, agent: str, why: str) -> None:
+    """An event the sidebar shows: this agent runs unconfined. Best effort."""
+    try:
+        from swarm.paths import db_path
+        from swarm.store import Store
+
+        with Store.open(db_path(state_dir)) as store:
+            store.add_event("agent.unconfined", f"NOT confined: {why}", agent=agent)
+    except Exception:  # the agent must start all the same
+        return
+
+
 def run(args: Sequence[str]) -> NoReturn:
     """`python -m swarm.sandbox WORKTREE REPO STATE AGENT -- argv…`: become the confined
     agent. Without a working bwrap the agent runs unconfined, saying so (doctor says it too);
@@ -276,6 +288,7 @@ def run(args: Sequence[str]) -> NoReturn:
     why = available()
     if why is not None:
         print(f"swarm: this agent is NOT confined: {why}", flush=True)
+        _tell_the_swarm(Path(state), agent, why)
         os.execvp(argv[0], argv)
     try:
         confined = polecat_argv(
