@@ -6,8 +6,10 @@ system is mounted read-only, then only these are writable again:
 
 - its worktree (`.swarm/worktrees/<agent>`), minus the `.git` link file;
 - the narrow git paths a commit needs: the worktree's own git folder
-  (`.git/worktrees/<n>`, minus `commondir` and `gitdir`), the object store
-  (`.git/objects`) and the swarm's branch namespace (`refs/heads/swarm/` and its reflogs);
+  (`.git/worktrees/<n>`, minus `commondir` and `gitdir`), the swarm's branch namespace
+  (`refs/heads/swarm/` and its reflogs), and an object store of its own
+  (`.swarm/objects/<agent>`, where `GIT_OBJECT_DIRECTORY` points; the repository's
+  `.git/objects` is read through `GIT_ALTERNATE_OBJECT_DIRECTORIES`, read-only);
 - the swarm's state folder `.swarm/` for the store's files (`swarm.db`, its WAL and
   journal), with every other entry there (other worktrees, other agents' Claude folders,
   roles, the `swarm` shim …) mounted read-only again, and its own Claude config folder
@@ -17,11 +19,15 @@ system is mounted read-only, then only these are writable again:
 
 Why this git layout and not a clone per polecat: the refinery, `swarm done` and the
 controller all read the task branch in the person's repository, as they do today; what a
-polecat must not touch — the person's checkout, their branches, `.git/config` and hooks —
-stays read-only. The pointers git follows out of a worktree (`<wt>/.git`, `commondir`) are
-read-only too, so a polecat cannot point the controller's `git checkout` in its worktree at
-a repository (and a config) of its own. The object store is shared by necessity: a polecat
-can add objects (and, like any writer there, delete loose ones).
+polecat must not touch — the person's checkout, their branches and objects, `.git/config`
+and hooks — stays read-only. The repository lists each polecat's object store in
+`.git/objects/info/alternates`, so every swarm process reads a polecat's commits; the
+refinery copies a commit's objects into `.git/objects` (re-hashed by `index-pack`) before
+it lands (`keep_objects`), so the person's history never depends on `.swarm`. The pointers
+git follows out of a worktree (`<wt>/.git`, `commondir`) are read-only too, so a polecat
+cannot point the controller's `git checkout` in its worktree at a repository (and a config)
+of its own. `GIT_OBJECT_DIRECTORY` applies to every repository the agent's git touches
+inside the sandbox (a scratch repository in /tmp keeps its objects in the agent's store).
 
 Also: a new PID namespace (no signal or ptrace to processes outside), all capabilities
 dropped (root in a container cannot remount), `/proc/sys` read-only, a fresh `/dev`.
@@ -34,12 +40,13 @@ exist, and becomes bwrap.
 
 from __future__ import annotations
 
+import fcntl
 import functools
 import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, NoReturn
@@ -50,7 +57,7 @@ INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)"
 # shm and journal next to the database, so their folder must stay writable).
 STORE_FILES = ("swarm.db", "swarm.db-wal", "swarm.db-shm", "swarm.db-journal")
 # Entries of `.swarm/` made before confinement so they are read-only inside, not creatable.
-STATE_SUBDIRS = ("worktrees", "claude", "bin", "roles")
+STATE_SUBDIRS = ("worktrees", "claude", "bin", "roles", "objects")
 SWARM_REFS = "refs/heads/swarm"
 
 Mode = Literal["rw", "ro", "tmpfs"]
@@ -80,6 +87,7 @@ def confine(
     hidden: Sequence[str] = (),
     cwd: str | None = None,
     mounts: Sequence[Mount] = (),
+    setenv: Mapping[str, str] | None = None,
 ) -> tuple[str, ...]:
     """`argv` run by bwrap with everything read-only but `writable`.
 
@@ -121,6 +129,8 @@ def confine(
     for mount in [*ordered(base), *mounts]:
         flag = {"rw": "--bind", "ro": "--ro-bind", "tmpfs": "--tmpfs"}[mount.mode]
         out += [flag, mount.path] if mount.mode == "tmpfs" else [flag, mount.path, mount.path]
+    for name, value in (setenv or {}).items():
+        out += ["--setenv", name, value]
     if cwd is not None:
         out += ["--chdir", cwd]
     return (*out, "--", *argv)
@@ -192,6 +202,7 @@ def polecat_mounts(
     git: GitPaths,
     state_entries: Sequence[str],
     config_dir: Path | None = None,
+    objects: Path | None = None,
 ) -> list[Mount]:
     """The mounts of a confined polecat, in order (see the module's docstring)."""
     mounts = [Mount(str(repo), "ro"), Mount(str(state_dir), "rw")]
@@ -200,10 +211,11 @@ def polecat_mounts(
             mounts.append(Mount(str(state_dir / name), "ro"))
     if config_dir is not None:
         mounts.append(Mount(str(config_dir), "rw"))
+    if objects is not None:
+        mounts.append(Mount(str(objects), "rw"))
     mounts += [
         Mount(str(worktree), "rw"),
         Mount(str(worktree / ".git"), "ro"),
-        Mount(str(git.common / "objects"), "rw"),
         Mount(str(git.common / SWARM_REFS), "rw"),
         Mount(str(git.common / "logs" / SWARM_REFS), "rw"),
         Mount(str(git.admin), "rw"),
@@ -211,6 +223,60 @@ def polecat_mounts(
         Mount(str(git.admin / "gitdir"), "ro"),
     ]
     return ordered(mounts)
+
+
+def object_store(state_dir: Path, agent: str) -> Path:
+    """Where a confined agent's git writes its new objects (the repository's are read-only)."""
+    return state_dir / "objects" / agent
+
+
+def share_objects(common: Path, store: Path) -> None:
+    """List `store` in the repository's alternates, once: the controller, `swarm done` and
+    the refinery then read a polecat's commits as if they were in `.git/objects`."""
+    (store / "pack").mkdir(parents=True, exist_ok=True)
+    info = common / "objects" / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    alternates = info / "alternates"
+    with open(info / "alternates.swarm-lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        lines = alternates.read_text().splitlines() if alternates.exists() else []
+        if str(store) not in lines:
+            text = "".join(f"{line}\n" for line in [*lines, str(store)])
+            tmp = info / f"alternates.{os.getpid()}.tmp"
+            tmp.write_text(text)
+            tmp.replace(alternates)
+
+
+def keep_objects(repo: Path, old: str, new: str) -> None:
+    """Copy the objects of `new` that `old` lacks into the repository's own store, each
+    re-hashed on the way in (`index-pack`), before `new` lands on a branch of the person's:
+    landed history must not depend on a swarm folder, nor trust a polecat's files."""
+    ahead = subprocess.run(
+        ["git", "-C", str(repo), "rev-list", "--count", new, f"^{old}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    if ahead.stdout.strip() == "0":
+        return
+    pack = subprocess.Popen(
+        ["git", "-C", str(repo), "pack-objects", "--stdout", "--revs", "-q"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert pack.stdin is not None and pack.stdout is not None
+    pack.stdin.write(f"{new}\n^{old}\n".encode())
+    pack.stdin.close()
+    index = subprocess.run(
+        ["git", "-C", str(repo), "index-pack", "--stdin"],
+        stdin=pack.stdout,
+        capture_output=True,
+        check=False,
+    )
+    pack.stdout.close()
+    if pack.wait() != 0 or index.returncode != 0:
+        why = index.stderr.decode(errors="replace").strip() or "git pack-objects failed"
+        raise OSError(f"cannot copy the objects of {new[:12]} into {repo}: {why}")
 
 
 def hidden_places(env: dict[str, str] | os._Environ[str]) -> list[str]:
@@ -236,6 +302,8 @@ def polecat_argv(
         (state_dir / name).mkdir(parents=True, exist_ok=True)
     config = state_dir / "claude" / agent
     config.mkdir(parents=True, exist_ok=True)
+    store = object_store(state_dir, agent)
+    share_objects(git.common, store)
     entries = sorted(os.listdir(state_dir))
     mounts = polecat_mounts(
         worktree=worktree,
@@ -244,9 +312,14 @@ def polecat_argv(
         git=git,
         state_entries=entries,
         config_dir=config,
+        objects=store,
     )
     hidden = [Mount(p, "tmpfs") for p in hidden_places(os.environ)]
-    return confine(argv, mounts=[*hidden, *mounts], cwd=str(worktree))
+    git_env = {
+        "GIT_OBJECT_DIRECTORY": str(store),
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(git.common / "objects"),
+    }
+    return confine(argv, mounts=[*hidden, *mounts], cwd=str(worktree), setenv=git_env)
 
 
 def launch_argv(

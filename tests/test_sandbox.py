@@ -1,0 +1,318 @@
+"""OS confinement of a polecat: what bwrap is told, and the escape corpus run for real."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from escape_corpus import entries
+
+from swarm import sandbox
+from swarm.config import load_plan
+from swarm.runtimes.launch import LaunchContext, launch_command
+from swarm.store import Store
+
+WHY_NOT = sandbox.available()
+needs_bwrap = pytest.mark.skipif(WHY_NOT is not None, reason=f"no sandbox here: {WHY_NOT}")
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", "-C", str(cwd), *args], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def test_confine_binds_deeper_paths_after_shallower_ones() -> None:
+    argv = sandbox.confine(
+        ["make"], writable=["/r/.swarm/w/p1", "/r/.swarm"], readonly=["/r/.swarm/w", "/r"]
+    )
+    assert argv[0] == "bwrap" and argv[-2:] == ("--", "make")
+    flags = list(argv)
+    assert flags[flags.index("--cap-drop") + 1] == "ALL" and "--unshare-pid" in flags
+    assert flags[flags.index("--ro-bind") : flags.index("--ro-bind") + 3] == ["--ro-bind", "/", "/"]
+    order = [flags[i + 1] for i, f in enumerate(flags) if f in ("--bind", "--ro-bind")]
+    assert order.index("/r") < order.index("/r/.swarm") < order.index("/r/.swarm/w")
+    assert order.index("/r/.swarm/w") < order.index("/r/.swarm/w/p1")
+    assert "/proc/sys" in order  # root could otherwise write core_pattern
+
+
+def test_polecat_mounts_keep_the_persons_git_data_read_only(tmp_path: Path) -> None:
+    repo, state = tmp_path / "r", tmp_path / "r/.swarm"
+    worktree = state / "worktrees/p1"
+    git_paths = sandbox.GitPaths(admin=repo / ".git/worktrees/p1", common=repo / ".git")
+    mounts = sandbox.polecat_mounts(
+        worktree=worktree,
+        repo=repo,
+        state_dir=state,
+        git=git_paths,
+        state_entries=["swarm.db", "swarm.db-wal", "swarm.json", "worktrees", "bin"],
+        config_dir=state / "claude/p1",
+    )
+    modes = {m.path: m.mode for m in mounts}
+    assert modes[str(repo)] == "ro" and modes[str(state)] == "rw"
+    assert modes[str(state / "swarm.json")] == "ro" and modes[str(state / "bin")] == "ro"
+    assert str(state / "swarm.db") not in modes  # the store's files stay writable
+    assert modes[str(worktree)] == "rw" and modes[str(worktree / ".git")] == "ro"
+    assert modes[str(repo / ".git/refs/heads/swarm")] == "rw"
+    assert str(repo / ".git/objects") not in modes  # read-only: its own store instead
+    assert modes[str(git_paths.admin / "commondir")] == "ro"
+    assert str(repo / ".git/refs/heads") not in modes and str(repo / ".git/config") not in modes
+
+
+def test_a_worktree_link_outside_the_repository_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "wt").mkdir()
+    (tmp_path / "wt/.git").write_text("gitdir: /tmp/evil\n")
+    with pytest.raises(ValueError, match="points outside"):
+        sandbox.git_paths(tmp_path / "wt", tmp_path / "repo/.git")
+
+
+def test_polecats_are_launched_through_the_sandbox_unless_the_role_says_no(repo: Path) -> None:
+    ctx = LaunchContext(repo=repo, state_dir=repo / ".swarm", socket="s", session="s")
+    plan = load_plan("demo", repo)
+    polecat = next(a for a in plan.agents if a.role.name == "polecat")
+    mayor = next(a for a in plan.agents if a.role.name == "mayor")
+    argv = launch_command(polecat, ctx)
+    assert "swarm.sandbox" in argv and argv[argv.index("swarm.sandbox") + 4] == polecat.name
+    assert "swarm.sandbox" not in launch_command(mayor, ctx)
+    layout = (Path(__file__).parent.parent / "layouts/demo.yaml").read_text()
+    layout = layout.replace("polecat: {count: 3}", "polecat: {count: 3, guard: {sandbox: false}}")
+    (repo / "off.yaml").write_text(layout)
+    off = next(a for a in load_plan(str(repo / "off.yaml"), repo).agents if a.name == polecat.name)
+    assert "swarm.sandbox" not in launch_command(off, ctx)
+
+
+# ----------------------------------------------------------------------- for real
+
+
+@pytest.fixture
+def swarm_repo(repo: Path) -> dict[str, Path]:
+    """A repository with the swarm's state: two polecat worktrees, a store, a shim."""
+    state = repo / ".swarm"
+    state.mkdir()
+    (repo / ".git/info/exclude").write_text(".swarm/\n")
+    with Store.open(state / "swarm.db") as store:
+        store.upsert_agent("polecat-1", "polecat", "sim", None, None)
+    (state / "swarm.json").write_text("{}\n")
+    (state / "bin").mkdir()
+    (state / "bin/swarm").write_text("#!/bin/sh\n")
+    (repo / ".git/hooks/pre-commit").write_text("#!/bin/sh\n")
+    for name in ("polecat-1", "polecat-2"):
+        git(repo, "worktree", "add", "-q", "--detach", str(state / "worktrees" / name), "main")
+    # what the launcher makes before confining (the swarm's branch folders …) is made now
+    sandbox.polecat_argv(
+        ["true"],
+        worktree=state / "worktrees/polecat-1",
+        repo=repo,
+        state_dir=state,
+        agent="polecat-1",
+    )
+    home = repo.parent / "home"
+    home.mkdir()
+    (home / ".bashrc").write_text("# mine\n")
+    return {
+        "repo": repo,
+        "state": state,
+        "worktree": state / "worktrees/polecat-1",
+        "other": state / "worktrees/polecat-2",
+        "home": home,
+    }
+
+
+def confined(where: dict[str, Path], script: str, **env: str) -> subprocess.CompletedProcess[str]:
+    argv = sandbox.polecat_argv(
+        ["bash", "-c", script],
+        worktree=where["worktree"],
+        repo=where["repo"],
+        state_dir=where["state"],
+        agent="polecat-1",
+    )
+    return subprocess.run(
+        argv,
+        cwd=where["worktree"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "HOME": str(where["home"]), **env},
+    )
+
+
+WRITABLE = (
+    ".swarm/worktrees/polecat-1/",
+    ".swarm/claude/polecat-1/",
+    ".swarm/swarm.db",
+    ".swarm/objects/polecat-1/",
+    ".git/refs/heads/swarm/",
+    ".git/logs/refs/heads/swarm/",
+    ".git/worktrees/polecat-1/",
+)
+READ_ONLY_INSIDE = (
+    ".swarm/worktrees/polecat-1/.git",
+    ".git/worktrees/polecat-1/commondir",
+    ".git/worktrees/polecat-1/gitdir",
+)
+
+
+def snapshot(*folders: Path) -> dict[str, str]:
+    """Every file, folder and link under `folders` but the polecat's own writable places."""
+    seen: dict[str, str] = {}
+    for folder in folders:
+        for root, dirs, files in os.walk(folder):
+            for name in [*dirs, *files]:
+                path = Path(root) / name
+                rel = str(path.relative_to(folder.parent))
+                key = rel.split("/", 1)[1] if "/" in rel else rel
+                if key.startswith(WRITABLE) and key not in READ_ONLY_INSIDE:
+                    continue
+                if path.is_symlink():
+                    seen[rel] = "link " + os.readlink(path)
+                elif path.is_file():
+                    digest = hashlib.sha1(path.read_bytes()).hexdigest()
+                    seen[rel] = f"{oct(path.stat().st_mode)} {digest}"
+                else:
+                    seen[rel] = f"dir {oct(path.stat().st_mode)}"
+    return seen
+
+
+@needs_bwrap
+def test_a_confined_polecat_works_in_its_worktree(swarm_repo: dict[str, Path]) -> None:
+    """The work a polecat does: commit on its task branch, the store, scratch files."""
+    db = swarm_repo["state"] / "swarm.db"
+    script = (
+        "set -e\n"
+        "git checkout -q -b swarm/sw-1 && echo work > work.txt && git add work.txt\n"
+        "git commit -q -m 'the work' && echo COMMITTED\n"
+        "echo scratch > /tmp/scratch && cat /tmp/scratch\n"
+        f'{sys.executable} -c "from pathlib import Path; from swarm.store import Store\n'
+        f"with Store.open(Path('{db}')) as s:\n"
+        "    s.add_event('note', 'from inside', agent='polecat-1')\"\n"
+        "git checkout -q --detach main && echo PARKED\n"
+    )
+    done = confined(swarm_repo, script)
+    assert done.returncode == 0, done.stderr
+    assert "COMMITTED" in done.stdout and "scratch" in done.stdout and "PARKED" in done.stdout
+    assert git(swarm_repo["repo"], "log", "--format=%s", "main..swarm/sw-1") == "the work"
+    with Store.open(db) as store:
+        assert any(e.message == "from inside" for e in store.events())
+
+
+@needs_bwrap
+@pytest.mark.slow
+def test_no_escape_from_the_corpus_changes_anything_outside(
+    swarm_repo: dict[str, Path], tmux_socket: str, tmp_path: Path
+) -> None:
+    """Every corpus command, run for real inside the sandbox: the person's repository, its
+    git data, the other worktree, the swarm's files and the home folder stay as they were."""
+    subprocess.run(["tmux", "-L", tmux_socket, "new-session", "-d", "sleep 600"], check=True)
+    corpus = entries(
+        repo=str(swarm_repo["repo"]),
+        home=str(swarm_repo["home"]),
+        other_worktree=str(swarm_repo["other"]),
+        shim=str(swarm_repo["state"] / "bin/swarm"),
+        socket=tmux_socket,
+    )
+    assert len(corpus) >= 150
+    cases = swarm_repo["state"] / "cases"  # read-only inside: no case can delete the next
+    cases.mkdir()
+    for entry in corpus:
+        (cases / entry.name).write_text(entry.command + "\n")
+    protected = (swarm_repo["repo"], swarm_repo["home"])
+    before = snapshot(*protected)
+    runner = (
+        f'for f in {cases}/*; do [ -f "$f" ] || echo MISSING;'
+        ' (timeout 10 bash "$f") </dev/null >/dev/null 2>&1; echo "${f##*/} $?"; done'
+    )
+    done = confined(swarm_repo, runner)
+    assert done.returncode == 0, done.stderr
+    assert "MISSING" not in done.stdout
+    ran = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert set(ran) == {e.name for e in corpus}
+    after = snapshot(*protected)
+    changed = {k: (before.get(k), after.get(k)) for k in before.keys() | after.keys()}
+    changed = {k: v for k, v in changed.items() if v[0] != v[1]}
+    assert changed == {}, changed
+    assert git(swarm_repo["repo"], "branch", "--list", "main") == "* main"
+    # the polecat may wreck its own worktree (`find … -delete`); the person's data is whole
+    shutil.rmtree(swarm_repo["repo"] / ".git/worktrees/polecat-1")
+    assert git(swarm_repo["repo"], "fsck", "--no-dangling") == ""
+
+
+@needs_bwrap
+def test_a_confined_commit_lands_with_its_objects(swarm_repo: dict[str, Path]) -> None:
+    """A polecat's objects live in its own store until the refinery lands them."""
+    repo = swarm_repo["repo"]
+    done = confined(
+        swarm_repo,
+        "git checkout -q -b swarm/sw-2 && echo new > new.txt && git add new.txt"
+        " && git commit -q -m new",
+    )
+    assert done.returncode == 0, done.stderr
+    old, new = git(repo, "rev-parse", "main"), git(repo, "rev-parse", "swarm/sw-2")
+    assert git(repo, "cat-file", "-t", new) == "commit"  # seen through the alternates
+    own = ["git", "-C", str(repo), "cat-file", "-e", new]
+    alone = {**os.environ, "GIT_OBJECT_DIRECTORY": str(repo / ".git/objects")}
+    alternates = repo / ".git/objects/info/alternates"
+    listed = alternates.read_text()
+    alternates.write_text("")
+    assert subprocess.run(own, env=alone, capture_output=True).returncode != 0
+    alternates.write_text(listed)
+    sandbox.keep_objects(repo, old, new)
+    alternates.write_text("")
+    assert subprocess.run(own, env=alone, capture_output=True).returncode == 0
+    assert git(repo, "show", f"{new}:new.txt") == "new"
+    sandbox.keep_objects(repo, new, new)  # nothing to copy: nothing written
+
+
+@needs_bwrap
+def test_root_cannot_undo_the_confinement(swarm_repo: dict[str, Path]) -> None:
+    """Capabilities dropped, /proc/sys read-only: nothing to remount, no kernel knob."""
+    script = (
+        "grep CapEff /proc/self/status\n"
+        "cat /proc/sys/kernel/core_pattern > /proc/sys/kernel/core_pattern && echo KNOB\n"
+        f"mount -o remount,rw {swarm_repo['repo']} && echo REMOUNTED\n"
+        "ls /proc | grep -c '^[0-9]'\n"
+    )
+    done = confined(swarm_repo, script)
+    assert "CapEff:\t0000000000000000" in done.stdout
+    assert "KNOB" not in done.stdout and "REMOUNTED" not in done.stdout
+    assert int(done.stdout.split()[-1]) < 10  # its own PID namespace: few processes seen
+
+
+@needs_bwrap
+def test_claude_code_starts_inside(swarm_repo: dict[str, Path]) -> None:
+    from swarm.runtimes.claude import config_dir, find_binary
+
+    binary = find_binary()
+    if binary is None:
+        pytest.skip("Claude Code is not installed")
+    folder = config_dir(swarm_repo["state"], "polecat-1")
+    done = confined(swarm_repo, f"'{binary}' --version", CLAUDE_CONFIG_DIR=str(folder))
+    assert done.returncode == 0 and "Claude Code" in done.stdout, done.stderr
+
+
+def test_without_bwrap_the_agent_runs_unconfined_and_says_so(
+    swarm_repo: dict[str, Path], tmp_path: Path
+) -> None:
+    where = swarm_repo
+    argv = sandbox.launch_argv(
+        ["/bin/sh", "-c", "echo RAN"],
+        worktree=where["worktree"],
+        repo=where["repo"],
+        state_dir=where["state"],
+        agent="polecat-1",
+    )
+    done = subprocess.run(
+        argv,
+        cwd=where["worktree"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PATH": str(tmp_path), "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+    )
+    assert "NOT confined: bwrap not found" in done.stdout and "RAN" in done.stdout
+    with Store.open(where["state"] / "swarm.db") as store:
+        assert [e.agent for e in store.events() if e.kind == "agent.unconfined"] == ["polecat-1"]
