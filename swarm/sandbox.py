@@ -12,7 +12,7 @@ system is mounted read-only, then only these are writable again:
   `.git/objects` is read through `GIT_ALTERNATE_OBJECT_DIRECTORIES`, read-only);
 - the swarm's state folder `.swarm/` for the store's files (`swarm.db`, its WAL and
   journal), with every other entry there (other worktrees, other agents' Claude folders,
-  roles, the `swarm` shim …) mounted read-only again, and its own Claude config folder
+  roles, the `swarm` shim …) mounted read-only again, and its own folders there
   (`.swarm/claude/<agent>`) writable;
 - a private, empty `/tmp` and `/var/tmp` (they also hide the tmux socket: a process that
   reached the swarm's tmux server could run anything in another pane).
@@ -56,8 +56,10 @@ INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)"
 # The store's files: the only entries of `.swarm/` a polecat writes (SQLite makes the WAL,
 # shm and journal next to the database, so their folder must stay writable).
 STORE_FILES = ("swarm.db", "swarm.db-wal", "swarm.db-shm", "swarm.db-journal")
+# The agent's own folders in `.swarm/<kind>/<agent>`: Claude Code's config, the sim's inbox.
+AGENT_FOLDERS = ("claude", "sim")
 # Entries of `.swarm/` made before confinement so they are read-only inside, not creatable.
-STATE_SUBDIRS = ("worktrees", "claude", "bin", "roles", "objects")
+STATE_SUBDIRS = ("worktrees", "bin", "roles", "objects", *AGENT_FOLDERS)
 SWARM_REFS = "refs/heads/swarm"
 
 Mode = Literal["rw", "ro", "tmpfs"]
@@ -201,18 +203,14 @@ def polecat_mounts(
     state_dir: Path,
     git: GitPaths,
     state_entries: Sequence[str],
-    config_dir: Path | None = None,
-    objects: Path | None = None,
+    own: Sequence[Path] = (),
 ) -> list[Mount]:
     """The mounts of a confined polecat, in order (see the module's docstring)."""
     mounts = [Mount(str(repo), "ro"), Mount(str(state_dir), "rw")]
     for name in state_entries:
         if name not in STORE_FILES:
             mounts.append(Mount(str(state_dir / name), "ro"))
-    if config_dir is not None:
-        mounts.append(Mount(str(config_dir), "rw"))
-    if objects is not None:
-        mounts.append(Mount(str(objects), "rw"))
+    mounts += [Mount(str(folder), "rw") for folder in own]
     mounts += [
         Mount(str(worktree), "rw"),
         Mount(str(worktree / ".git"), "ro"),
@@ -300,8 +298,9 @@ def polecat_argv(
         folder.mkdir(parents=True, exist_ok=True)
     for name in STATE_SUBDIRS:
         (state_dir / name).mkdir(parents=True, exist_ok=True)
-    config = state_dir / "claude" / agent
-    config.mkdir(parents=True, exist_ok=True)
+    own = [state_dir / kind / agent for kind in AGENT_FOLDERS]
+    for folder in own:
+        folder.mkdir(parents=True, exist_ok=True)
     store = object_store(state_dir, agent)
     share_objects(git.common, store)
     entries = sorted(os.listdir(state_dir))
@@ -311,8 +310,7 @@ def polecat_argv(
         state_dir=state_dir,
         git=git,
         state_entries=entries,
-        config_dir=config,
-        objects=store,
+        own=[*own, store],
     )
     hidden = [Mount(p, "tmpfs") for p in hidden_places(os.environ)]
     git_env = {

@@ -51,7 +51,7 @@ def test_polecat_mounts_keep_the_persons_git_data_read_only(tmp_path: Path) -> N
         state_dir=state,
         git=git_paths,
         state_entries=["swarm.db", "swarm.db-wal", "swarm.json", "worktrees", "bin"],
-        config_dir=state / "claude/p1",
+        own=[state / "claude/p1"],
     )
     modes = {m.path: m.mode for m in mounts}
     assert modes[str(repo)] == "ro" and modes[str(state)] == "rw"
@@ -144,6 +144,7 @@ def confined(where: dict[str, Path], script: str, **env: str) -> subprocess.Comp
 WRITABLE = (
     ".swarm/worktrees/polecat-1/",
     ".swarm/claude/polecat-1/",
+    ".swarm/sim/polecat-1/",
     ".swarm/swarm.db",
     ".swarm/objects/polecat-1/",
     ".git/refs/heads/swarm/",
