@@ -201,6 +201,7 @@ _PATH_KEYS = frozenset(
 )
 _PATH_SUFFIXES = ("path", "_file", "_dir", "_directory", "_folder", "filename", "_paths")
 _COMMAND_KEYS = frozenset({"command", "cmd", "script", "shell_command"})
+PATH_MAX = 4096
 MAX_DEPTH = 8  # nested `bash -c`, `eval`, `$(…)`: deeper is refused
 MAX_INPUT = 16 * 1024 * 1024  # bytes of hook input
 BUDGET = 10.0  # seconds to decide; Claude Code's hook timeout is 30 s (runtimes/claude.py)
@@ -272,6 +273,8 @@ def _folder_variants(folder: str) -> frozenset[str]:
 
 def _variants(path: str) -> set[str]:
     normal = os.path.normpath(path)
+    if len(normal) > PATH_MAX:  # no system call takes it; resolving it would take long
+        return {normal}
     try:
         return {normal, os.path.realpath(path)}
     except (OSError, ValueError):
@@ -318,13 +321,18 @@ def _assignments_dropped(words: Sequence[str]) -> list[str]:
 
 
 def _keywords_dropped(words: Sequence[str]) -> list[str]:
-    """`if`, `do`, `{`, `!` … lead to the command that runs; `for x in …` runs nothing;
-    `function f` only names one."""
+    """`if`, `do`, `{`, `!` … lead to the command that runs; `for x in …` and `case …`
+    run nothing; `function f { cmd` runs `cmd` (when f is called)."""
     i = 0
-    while i < len(words) and words[i] in KEYWORDS:
-        i += 1
+    while i < len(words):
+        if words[i] in KEYWORDS:
+            i += 1
+        elif words[i] == "function":
+            i += 2
+        else:
+            break
     rest = list(words[i:])
-    if rest and rest[0] in ("for", "select", "case", "function", "in"):
+    if rest and rest[0] in ("for", "select", "case", "in"):
         return []
     return rest
 
@@ -546,6 +554,7 @@ class _Walk:
             path = self.write_outside(target)
             if path is not None:
                 raise self.refuse(f"a redirection writes to {path}")
+        self.loop_variable(words)
         words = _keywords_dropped(words)
         leading = [w for w in words[: len(words) - len(_assignments_dropped(words))]]
         self.assign(leading)
@@ -579,6 +588,18 @@ class _Walk:
             self.output_options(name, args)
         elif name in WRITES_ALL or name in WRITES_LAST:
             self.file_writes(name, args)
+
+    def loop_variable(self, words: list[str]) -> None:
+        """`for f in a b c`: `$f` is taken to be the first of its words that the agent may
+        not write (else the first), so `touch "$f"` in the loop is checked."""
+        i = 0
+        while i < len(words) and words[i] in KEYWORDS:
+            i += 1
+        if len(words) >= i + 3 and words[i] in ("for", "select") and words[i + 2] == "in":
+            values = words[i + 3 :]
+            if values:
+                outside = [v for v in values if self.write_outside(v) is not None]
+                self.env[words[i + 1]] = (outside or values)[0]
 
     def change_directory(self, name: str, args: list[str]) -> None:
         plain = [w for w in args if not w.startswith("-") or w == "-"]
@@ -685,10 +706,10 @@ class _Walk:
         else:
             paths += plain
         if name == "ln" and len(plain) >= 2:
-            # A link into the repository from the worktree is a door for the next write.
+            # A link out of the worktree is a door for the next write through it.
             for source in plain[:-1]:
-                path = resolve(source, self.cwd, self.env)
-                if inside(path, self.policy.protected) and not inside(path, (self.policy.root,)):
+                path = self.write_outside(source)
+                if path is not None:
                     raise self.refuse(f"`ln` links to {path}")
         self.writes(name, paths)
 

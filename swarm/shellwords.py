@@ -12,6 +12,7 @@ when it is checked, and nesting is bounded by the guard).
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass, field
 
 SEPARATORS = frozenset({";", "&&", "||", "|", "&", "|&", ";;", "(", ")", "\n"})
@@ -43,6 +44,8 @@ OPERATORS = tuple(
 )
 _OPERATOR_CHARS = frozenset(";&|()<>")
 _BLANKS = frozenset(" \t\r")
+_OPERATOR = re.compile("|".join(re.escape(op) for op in OPERATORS))
+_PLAIN = re.compile(r"[^ \t\r\n'\"\\$`;&|()<>#]+")
 
 
 class Unbalanced(ValueError):
@@ -56,47 +59,48 @@ class Parsed:
     heredocs: dict[int, str] = field(default_factory=dict)  # command index -> body
 
 
-def _closing_paren(s: str, start: int) -> int:
-    """The index of the `)` matching the `(` at `start`, quotes and escapes skipped."""
-    depth, i, n = 0, start, len(s)
+def _closing(s: str, start: int) -> int:
+    """The index of the character that closes the `(` or `"` at `start`: parentheses and
+    double quotes nest (`"$(… "…" …)"`), single quotes, backquotes and escapes are skipped.
+    A stack, not recursion: any depth of nesting is read in one pass."""
+    stack = [s[start]]
+    i, n = start + 1, len(s)
     while i < n:
         c = s[i]
         if c == "\\":
             i += 2
             continue
-        if c == "'":
+        if c == "`":
+            i = _closing_backquote(s, i + 1) + 1
+            continue
+        if stack[-1] == '"':
+            if c == '"':
+                stack.pop()
+            elif c == "$" and s.startswith("$(", i):
+                stack.append("(")
+                i += 1
+        elif c == "'":
             j = s.find("'", i + 1)
             if j < 0:
                 raise Unbalanced("'")
-            i = j + 1
-            continue
-        if c == '"':
-            i = _closing_quote(s, i + 1) + 1
-            continue
-        if c == "(":
-            depth += 1
+            i = j
+        elif c in "(\"":
+            stack.append(c)
         elif c == ")":
-            depth -= 1
-            if depth == 0:
-                return i
+            stack.pop()
+        if not stack:
+            return i
         i += 1
-    raise Unbalanced("(")
+    raise Unbalanced(stack[-1])
+
+
+def _closing_paren(s: str, start: int) -> int:
+    return _closing(s, start)
 
 
 def _closing_quote(s: str, start: int) -> int:
-    i, n = start, len(s)
-    while i < n:
-        c = s[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == '"':
-            return i
-        if c == "$" and s.startswith("$(", i):
-            i = _closing_paren(s, i + 1) + 1
-            continue
-        i += 1
-    raise Unbalanced('"')
+    """The closing `"` of a double-quoted string whose text starts at `start`."""
+    return _closing(s, start - 1)
 
 
 def _closing_backquote(s: str, start: int) -> int:
@@ -194,8 +198,10 @@ class _Lexer:
             elif c in _OPERATOR_CHARS:
                 i = self.operator(i)
             else:
-                self.add(c)
-                i += 1
+                plain = _PLAIN.match(s, i)  # a run of ordinary characters at once
+                j = plain.end() if plain else i + 1
+                self.add(s[i:j])
+                i = j
         self.end_command()
         commands: list[list[str]] = []
         bodies: dict[int, str] = {}
@@ -239,7 +245,8 @@ class _Lexer:
             self.nested.append(s[i + 2 : j])
             self.add(s[i : j + 1])
             return j + 1
-        op = next(o for o in OPERATORS if s.startswith(o, i))
+        found = _OPERATOR.match(s, i)
+        op = found.group() if found else s[i]
         if op in SEPARATORS:
             self.end_command()
             return i + len(op)
