@@ -298,6 +298,10 @@ def polecat_argv(
         folder.mkdir(parents=True, exist_ok=True)
     for name in STATE_SUBDIRS:
         (state_dir / name).mkdir(parents=True, exist_ok=True)
+    # `swarm` on the agent's PATH (runtimes/claude.py): written here, read-only inside
+    from swarm.runtimes.claude import write_swarm_shim
+
+    write_swarm_shim(state_dir / "bin", sys.executable)
     own = [state_dir / kind / agent for kind in AGENT_FOLDERS]
     for folder in own:
         folder.mkdir(parents=True, exist_ok=True)

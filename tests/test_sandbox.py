@@ -196,6 +196,8 @@ def test_a_confined_polecat_works_in_its_worktree(swarm_repo: dict[str, Path]) -
     done = confined(swarm_repo, script)
     assert done.returncode == 0, done.stderr
     assert "COMMITTED" in done.stdout and "scratch" in done.stdout and "PARKED" in done.stdout
+    # the `swarm` shim Claude Code's start writes is there before: read-only inside
+    assert "-m swarm" in (swarm_repo["state"] / "bin/swarm").read_text()
     assert git(swarm_repo["repo"], "log", "--format=%s", "main..swarm/sw-1") == "the work"
     with Store.open(db) as store:
         assert any(e.message == "from inside" for e in store.events())
