@@ -176,16 +176,8 @@ class _Lexer:
                     raise Unbalanced("$'")
                 self.add(_ansi_c(s[i + 2 : j]))
                 i = j + 1
-            elif c == "$" and s.startswith("$(", i):
-                j = _closing_paren(s, i + 1)
-                self.nested.append(s[i + 2 : j])
-                self.add(s[i : j + 1])
-                i = j + 1
-            elif c == "`":
-                j = _closing_backquote(s, i + 1)
-                self.nested.append(s[i + 1 : j])
-                self.add(s[i : j + 1])
-                i = j + 1
+            elif c == "`" or s.startswith("$(", i):
+                i = self.substitution(i)
             elif c in _BLANKS:
                 self.end_word()
                 i += 1
@@ -223,20 +215,24 @@ class _Lexer:
                 if s[i + 1] != "\n":
                     self.add(s[i + 1])
                 i += 2
-            elif c == "$" and s.startswith("$(", i):
-                j = _closing_paren(s, i + 1)
-                self.nested.append(s[i + 2 : j])
-                self.add(s[i : j + 1])
-                i = j + 1
-            elif c == "`":
-                j = _closing_backquote(s, i + 1)
-                self.nested.append(s[i + 1 : j])
-                self.add(s[i : j + 1])
-                i = j + 1
+            elif c == "`" or s.startswith("$(", i):
+                i = self.substitution(i)
             else:
                 self.add(c)
                 i += 1
         raise Unbalanced('"')
+
+    def substitution(self, i: int) -> int:
+        """`$(…)` or a backquoted command at `i`: kept in the word, its text kept to check."""
+        s = self.s
+        if s[i] == "`":
+            j = _closing_backquote(s, i + 1)
+            self.nested.append(s[i + 1 : j])
+        else:
+            j = _closing_paren(s, i + 1)
+            self.nested.append(s[i + 2 : j])
+        self.add(s[i : j + 1])
+        return j + 1
 
     def operator(self, i: int) -> int:
         s = self.s
