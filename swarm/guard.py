@@ -117,12 +117,6 @@ GIT_OPTIONS_WITH_VALUE = frozenset(
     ]
 )
 GIT_ENV = frozenset({"GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_INDEX_FILE"})
-EDIT_TOOLS = {
-    "Write": "file_path",
-    "Edit": "file_path",
-    "MultiEdit": "file_path",
-    "NotebookEdit": "notebook_path",
-}
 # Tools that only read (or only talk): their path inputs are not checked.
 READ_TOOLS = frozenset(
     [
@@ -341,6 +335,7 @@ def _keywords_dropped(words: Sequence[str]) -> list[str]:
 class Unwrapped:
     words: list[str]
     chdir: str | None = None  # `env -C DIR`
+    split: str | None = None  # `env -S "cmd args"`: a command line of its own
 
 
 def unwrapped(words: Sequence[str]) -> list[str]:
@@ -351,6 +346,7 @@ def unwrapped(words: Sequence[str]) -> list[str]:
 def _unwrap(words: Sequence[str]) -> Unwrapped:
     words = _assignments_dropped(words)
     chdir: str | None = None
+    split: str | None = None
     i = 0
     while i < len(words):
         word = words[i]
@@ -377,11 +373,11 @@ def _unwrap(words: Sequence[str]) -> Unwrapped:
                     option, value = short, option[2:]
             if name == "env" and option in ("-C", "--chdir"):
                 chdir = value
-            i += 1
-        if name == "nice" and i < len(words) and re.fullmatch(r"-\d+", words[i]):
+            if name == "env" and option in ("-S", "--split-string"):
+                split = value
             i += 1
         i += positional
-    return Unwrapped(list(words[i:]), chdir)
+    return Unwrapped(list(words[i:]), chdir, split)
 
 
 def _redirect_targets(words: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -564,6 +560,8 @@ class _Walk:
             if path is not None:
                 raise self.refuse(f"`env -C {run.chdir}` works in {path}")
         words = run.words
+        if run.split is not None:
+            self.sub(" ".join([run.split, *(_quote(w) for w in words)]))
         if not words:
             return
         name = os.path.basename(words[0])

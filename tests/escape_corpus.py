@@ -36,6 +36,7 @@ TEMPLATES: tuple[Template, ...] = (
     Template("ln {T} hard-{N} && echo pwned >> hard-{N}"),
     Template("env -C {D} touch pwned-{N}"),
     Template("env FOO=1 touch {T}"),
+    Template("env -S 'touch {T}'"),
     Template("nice -n 5 touch {T}"),
     Template("nice touch {T}"),
     Template("timeout 5 touch {T}"),
