@@ -8,7 +8,7 @@ system is mounted read-only, then only these are writable again:
 - the narrow git paths a commit needs: the worktree's own git folder
   (`.git/worktrees/<n>`, minus `commondir` and `gitdir`), the swarm's branch namespace
   (`refs/heads/swarm/` and its reflogs), and an object store of its own
-  (`.swarm/objects/<agent>`, where `GIT_OBJECT_DIRECTORY` points; the repository's
+  (`.git/swarm-objects/<agent>`, where `GIT_OBJECT_DIRECTORY` points; the repository's
   `.git/objects` is read through `GIT_ALTERNATE_OBJECT_DIRECTORIES`, read-only);
 - the swarm's state folder `.swarm/` for the store's files (`swarm.db`, its WAL and
   journal), with every other entry there (other worktrees, other agents' Claude folders,
@@ -23,7 +23,7 @@ polecat must not touch — the person's checkout, their branches and objects, `.
 and hooks — stays read-only. The repository lists each polecat's object store in
 `.git/objects/info/alternates`, so every swarm process reads a polecat's commits; the
 refinery copies a commit's objects into `.git/objects` (re-hashed by `index-pack`) before
-it lands (`keep_objects`), so the person's history never depends on `.swarm`. The pointers
+it lands (`keep_objects`), so the person's history never depends on a polecat's store. The pointers
 git follows out of a worktree (`<wt>/.git`, `commondir`) are read-only too, so a polecat
 cannot point the controller's `git checkout` in its worktree at a repository (and a config)
 of its own. `GIT_OBJECT_DIRECTORY` applies to every repository the agent's git touches
@@ -59,7 +59,7 @@ STORE_FILES = ("swarm.db", "swarm.db-wal", "swarm.db-shm", "swarm.db-journal")
 # The agent's own folders in `.swarm/<kind>/<agent>`: Claude Code's config, the sim's inbox.
 AGENT_FOLDERS = ("claude", "sim")
 # Entries of `.swarm/` made before confinement so they are read-only inside, not creatable.
-STATE_SUBDIRS = ("worktrees", "bin", "roles", "objects", *AGENT_FOLDERS)
+STATE_SUBDIRS = ("worktrees", "bin", "roles", *AGENT_FOLDERS)
 SWARM_REFS = "refs/heads/swarm"
 
 Mode = Literal["rw", "ro", "tmpfs"]
@@ -223,9 +223,12 @@ def polecat_mounts(
     return ordered(mounts)
 
 
-def object_store(state_dir: Path, agent: str) -> Path:
-    """Where a confined agent's git writes its new objects (the repository's are read-only)."""
-    return state_dir / "objects" / agent
+def object_store(common: Path, agent: str) -> Path:
+    """Where a confined agent's git writes its new objects (the repository's are read-only).
+
+    In the repository's `.git`, not in `.swarm`: a person who deletes `.swarm` keeps the
+    swarm's branches whole, and git never meets an alternate that has vanished."""
+    return common / "swarm-objects" / agent
 
 
 def share_objects(common: Path, store: Path) -> None:
@@ -305,7 +308,7 @@ def polecat_argv(
     own = [state_dir / kind / agent for kind in AGENT_FOLDERS]
     for folder in own:
         folder.mkdir(parents=True, exist_ok=True)
-    store = object_store(state_dir, agent)
+    store = object_store(git.common, agent)
     share_objects(git.common, store)
     entries = sorted(os.listdir(state_dir))
     mounts = polecat_mounts(

@@ -146,7 +146,7 @@ WRITABLE = (
     ".swarm/claude/polecat-1/",
     ".swarm/sim/polecat-1/",
     ".swarm/swarm.db",
-    ".swarm/objects/polecat-1/",
+    ".git/swarm-objects/polecat-1/",
     ".git/refs/heads/swarm/",
     ".git/logs/refs/heads/swarm/",
     ".git/worktrees/polecat-1/",
