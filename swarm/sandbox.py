@@ -23,10 +23,10 @@ polecat must not touch — the person's checkout, their branches and objects, `.
 and hooks — stays read-only. The repository lists each polecat's object store in
 `.git/objects/info/alternates`, so every swarm process reads a polecat's commits; the
 refinery copies a commit's objects into `.git/objects` (re-hashed by `index-pack`) before
-it lands (`keep_objects`), so the person's history never depends on a polecat's store. The pointers
-git follows out of a worktree (`<wt>/.git`, `commondir`) are read-only too, so a polecat
-cannot point the controller's `git checkout` in its worktree at a repository (and a config)
-of its own. `GIT_OBJECT_DIRECTORY` applies to every repository the agent's git touches
+it lands (`keep_objects`), so the person's history never depends on a polecat's store.
+The pointers git follows out of a worktree (`<wt>/.git`, `commondir`) are read-only too,
+so a polecat cannot point the controller's `git checkout` in its worktree at a repository
+(and a config) of its own. `GIT_OBJECT_DIRECTORY` applies to every repository the agent's git touches
 inside the sandbox (a scratch repository in /tmp keeps its objects in the agent's store).
 
 Also: a new PID namespace (no signal or ptrace to processes outside), all capabilities
