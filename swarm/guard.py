@@ -34,6 +34,7 @@ import re
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -974,16 +975,34 @@ def hook(
 
 
 def bounded(work: Callable[[], object], seconds: float) -> None:
-    """Run `work` for at most `seconds`; whatever it raises is dropped (best effort)."""
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    """Run `work` in a child for at most `seconds` of our time; it may finish later alone.
+
+    The verdict must never wait on bookkeeping: a store whose lock is held (SQLite waits up
+    to 30 s) would make the hook time out, and a hook that times out lets the call run.
+    The child lets go of our stdin/stdout/stderr first, so nobody waits on it through them.
+    """
     try:
-        work()
-    except BaseException:
-        pass
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        pid = os.fork()
+    except OSError:
+        return
+    if pid == 0:  # the child: quiet, on its own, gone when done
+        try:
+            quiet = os.open(os.devnull, os.O_RDWR)
+            for fd in (0, 1, 2):
+                os.dup2(quiet, fd)
+            os.setsid()
+            work()
+        finally:
+            os._exit(0)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.005)
 
 
 def say(reason: str) -> None:

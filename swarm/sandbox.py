@@ -26,8 +26,9 @@ refinery copies a commit's objects into `.git/objects` (re-hashed by `index-pack
 it lands (`keep_objects`), so the person's history never depends on a polecat's store.
 The pointers git follows out of a worktree (`<wt>/.git`, `commondir`) are read-only too,
 so a polecat cannot point the controller's `git checkout` in its worktree at a repository
-(and a config) of its own. `GIT_OBJECT_DIRECTORY` applies to every repository the agent's git touches
-inside the sandbox (a scratch repository in /tmp keeps its objects in the agent's store).
+(and a config) of its own. `GIT_OBJECT_DIRECTORY` applies to every repository the agent's
+git touches inside the sandbox (a scratch repository in /tmp keeps its objects in the
+agent's store).
 
 Also: a new PID namespace (no signal or ptrace to processes outside), all capabilities
 dropped (root in a container cannot remount), `/proc/sys` read-only, a fresh `/dev`.

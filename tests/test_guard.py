@@ -421,3 +421,37 @@ def test_an_overrun_is_a_refusal() -> None:
 )
 def test_auto_approve_matches_one_simple_command(command: str | None, approved: bool) -> None:
     assert (approved_by(command, ("git status*",)) == "git status*") is approved
+
+
+def test_a_locked_store_never_holds_the_verdict_back(repo: Path) -> None:
+    """Bookkeeping waits up to 30 s on a locked store; the hook's own timeout is 30 s and a
+    hook that times out lets the call run: the verdict goes out first."""
+    import sqlite3
+
+    state = repo / ".swarm"
+    SwarmInstance(
+        repo=repo,
+        state_dir=state,
+        session="s",
+        socket="s",
+        layout_name="l",
+        layout_path=repo / "l.yaml",
+    ).save()
+    with Store.open(state / "swarm.db") as store:
+        store.upsert_agent("polecat-1", "polecat", "claude", None, None)
+    lock = sqlite3.connect(state / "swarm.db", isolation_level=None)
+    lock.execute("BEGIN EXCLUSIVE")
+    try:
+        env = {
+            "SWARM_HOME": str(state),
+            "SWARM_AGENT": "polecat-1",
+            "SWARM_ROLE": "polecat",
+            "SWARM_REPO": str(repo),
+        }
+        worktree = str(state / "worktrees" / "polecat-1")
+        call = {"tool_name": "Bash", "tool_input": {"command": f"rm {repo}/x"}, "cwd": worktree}
+        refused = guard(call, env=env)  # its timeout (30 s) is the hook's
+        assert refused.returncode == 2 and "refused" in refused.stderr
+    finally:
+        lock.rollback()
+        lock.close()
