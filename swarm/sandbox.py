@@ -352,7 +352,7 @@ def _tell_the_swarm(state_dir: Path, agent: str, why: str) -> None:
         from swarm.store import Store
 
         with Store.open(db_path(state_dir)) as store:
-            store.add_event("agent.unconfined", f"NOT confined: {why}", agent=agent)
+            store.add_event("agent.unconfined", f"{agent} is NOT confined: {why}", agent=agent)
     except Exception:  # the agent must start all the same
         return
 
