@@ -120,6 +120,10 @@ def cmd_status(args: argparse.Namespace) -> int:
             ("AGENT", "ROLE", "STATE", "FOR", "TASK", "PANE", "PID", "RUNTIME"),
         )
     )
+    from swarm import sandbox
+
+    if (why := sandbox.available()) is not None:
+        print(f"agents are NOT confined: {why}")
     return 0
 
 
