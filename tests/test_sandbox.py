@@ -319,3 +319,14 @@ def test_without_bwrap_the_agent_runs_unconfined_and_says_so(
     assert "NOT confined: bwrap not found" in done.stdout and "RAN" in done.stdout
     with Store.open(where["state"] / "swarm.db") as store:
         assert [e.agent for e in store.events() if e.kind == "agent.unconfined"] == ["polecat-1"]
+
+
+def test_doctor_says_when_agents_are_not_confined(monkeypatch: pytest.MonkeyPatch) -> None:
+    from swarm import doctor
+
+    monkeypatch.setattr(sandbox, "available", lambda: "bwrap not found: install bubblewrap")
+    check = doctor.check_sandbox()
+    assert not check.ok and not check.required and check.label == "warning"
+    assert check.detail == "agents are NOT confined: bwrap not found: install bubblewrap"
+    monkeypatch.setattr(sandbox, "available", lambda: None)
+    assert doctor.check_sandbox().ok
