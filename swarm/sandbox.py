@@ -34,23 +34,25 @@ Also: a new PID namespace (no signal or ptrace to processes outside), all capabi
 dropped (root in a container cannot remount), `/proc/sys` read-only, a fresh `/dev`.
 The network stays: agents call their model's API.
 
-Pure parts (`confine`, `polecat_mounts`) build argvs; `run` is the pane-time entry
-(`python -m swarm.sandbox …`) that resolves the git paths, makes the folders that must
-exist, and becomes bwrap.
+`options`/`confine` build bwrap's argv (pure); `launch_argv` is the pane's command: a short
+/bin/sh script (no Python started for it: a restart costs what it did) that makes what must
+exist, checks the worktree's git link, binds every entry of `.swarm` read-only but the
+store's files, lists the agent's object store in the repository's alternates, and becomes
+bwrap. Where bwrap cannot run here, the agent starts unconfined with a line saying so.
 """
 
 from __future__ import annotations
 
-import fcntl
 import functools
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, NoReturn
+from typing import Literal
 
 BWRAP = "bwrap"
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)"
@@ -82,17 +84,14 @@ def ordered(mounts: Iterable[Mount]) -> list[Mount]:
     return sorted(mounts, key=lambda m: _depth(m.path))
 
 
-def confine(
-    argv: Sequence[str],
+def options(
     *,
     writable: Sequence[str] = (),
     readonly: Sequence[str] = (),
     hidden: Sequence[str] = (),
-    cwd: str | None = None,
     mounts: Sequence[Mount] = (),
-    setenv: Mapping[str, str] | None = None,
-) -> tuple[str, ...]:
-    """`argv` run by bwrap with everything read-only but `writable`.
+) -> list[str]:
+    """bwrap's options: everything read-only but `writable`.
 
     `readonly` re-binds paths read-only (to override a writable parent, or to show a folder
     under the private /tmp); `hidden` become empty tmpfs. Deeper paths win over shallower
@@ -129,9 +128,29 @@ def confine(
         "--tmpfs",
         "/var/tmp",
     ]
-    for mount in [*ordered(base), *mounts]:
+    return out + mount_args([*ordered(base), *mounts])
+
+
+def mount_args(mounts: Iterable[Mount]) -> list[str]:
+    out: list[str] = []
+    for mount in mounts:
         flag = {"rw": "--bind", "ro": "--ro-bind", "tmpfs": "--tmpfs"}[mount.mode]
         out += [flag, mount.path] if mount.mode == "tmpfs" else [flag, mount.path, mount.path]
+    return out
+
+
+def confine(
+    argv: Sequence[str],
+    *,
+    writable: Sequence[str] = (),
+    readonly: Sequence[str] = (),
+    hidden: Sequence[str] = (),
+    cwd: str | None = None,
+    mounts: Sequence[Mount] = (),
+    setenv: Mapping[str, str] | None = None,
+) -> tuple[str, ...]:
+    """`argv` run by bwrap with everything read-only but `writable` (see `options`)."""
+    out = options(writable=writable, readonly=readonly, hidden=hidden, mounts=mounts)
     for name, value in (setenv or {}).items():
         out += ["--setenv", name, value]
     if cwd is not None:
@@ -160,29 +179,6 @@ def available() -> str | None:
 # --------------------------------------------------------------------------- a polecat
 
 
-@dataclass(frozen=True)
-class GitPaths:
-    """Where git keeps a worktree's data: its own folder, and the repository's common one."""
-
-    admin: Path  # <common>/worktrees/<n>
-    common: Path  # the repository's .git
-
-
-def git_paths(worktree: Path, common: Path) -> GitPaths:
-    """The worktree's git folder, from its `.git` link; it must lie in `common`'s worktrees.
-
-    Read before the agent runs (by the unconfined launcher), so a link the agent rewrote
-    in an unconfined past cannot widen what it may write.
-    """
-    text = (worktree / ".git").read_text(errors="replace").strip()
-    if not text.startswith("gitdir:"):
-        raise ValueError(f"{worktree}/.git is not a worktree link")
-    admin = (worktree / text.removeprefix("gitdir:").strip()).resolve()
-    if admin.parent != (common / "worktrees").resolve():
-        raise ValueError(f"{worktree}/.git points outside {common}/worktrees")
-    return GitPaths(admin=admin, common=common.resolve())
-
-
 def common_dir(repo: Path) -> Path:
     """The repository's common git folder (`.git`, or where a linked checkout keeps it)."""
     dot = repo / ".git"
@@ -197,56 +193,12 @@ def common_dir(repo: Path) -> Path:
     return Path(out.stdout.strip())
 
 
-def polecat_mounts(
-    *,
-    worktree: Path,
-    repo: Path,
-    state_dir: Path,
-    git: GitPaths,
-    state_entries: Sequence[str],
-    own: Sequence[Path] = (),
-) -> list[Mount]:
-    """The mounts of a confined polecat, in order (see the module's docstring)."""
-    mounts = [Mount(str(repo), "ro"), Mount(str(state_dir), "rw")]
-    for name in state_entries:
-        if name not in STORE_FILES:
-            mounts.append(Mount(str(state_dir / name), "ro"))
-    mounts += [Mount(str(folder), "rw") for folder in own]
-    mounts += [
-        Mount(str(worktree), "rw"),
-        Mount(str(worktree / ".git"), "ro"),
-        Mount(str(git.common / SWARM_REFS), "rw"),
-        Mount(str(git.common / "logs" / SWARM_REFS), "rw"),
-        Mount(str(git.admin), "rw"),
-        Mount(str(git.admin / "commondir"), "ro"),
-        Mount(str(git.admin / "gitdir"), "ro"),
-    ]
-    return ordered(mounts)
-
-
 def object_store(common: Path, agent: str) -> Path:
     """Where a confined agent's git writes its new objects (the repository's are read-only).
 
     In the repository's `.git`, not in `.swarm`: a person who deletes `.swarm` keeps the
     swarm's branches whole, and git never meets an alternate that has vanished."""
     return common / "swarm-objects" / agent
-
-
-def share_objects(common: Path, store: Path) -> None:
-    """List `store` in the repository's alternates, once: the controller, `swarm done` and
-    the refinery then read a polecat's commits as if they were in `.git/objects`."""
-    (store / "pack").mkdir(parents=True, exist_ok=True)
-    info = common / "objects" / "info"
-    info.mkdir(parents=True, exist_ok=True)
-    alternates = info / "alternates"
-    with open(info / "alternates.swarm-lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        lines = alternates.read_text().splitlines() if alternates.exists() else []
-        if str(store) not in lines:
-            text = "".join(f"{line}\n" for line in [*lines, str(store)])
-            tmp = info / f"alternates.{os.getpid()}.tmp"
-            tmp.write_text(text)
-            tmp.replace(alternates)
 
 
 def keep_objects(repo: Path, old: str, new: str) -> None:
@@ -292,92 +244,92 @@ def hidden_places(env: dict[str, str] | os._Environ[str]) -> list[str]:
     return places
 
 
-def polecat_argv(
-    argv: Sequence[str], *, worktree: Path, repo: Path, state_dir: Path, agent: str
-) -> tuple[str, ...]:
-    """At pane time: make what must exist, then the confined argv of a polecat."""
-    common = common_dir(repo)
-    git = git_paths(worktree, common)
-    for folder in (common / SWARM_REFS, common / "logs" / SWARM_REFS):
-        folder.mkdir(parents=True, exist_ok=True)
-    for name in STATE_SUBDIRS:
-        (state_dir / name).mkdir(parents=True, exist_ok=True)
-    # `swarm` on the agent's PATH (runtimes/claude.py): written here, read-only inside
-    from swarm.runtimes.claude import write_swarm_shim
-
-    write_swarm_shim(state_dir / "bin", sys.executable)
-    own = [state_dir / kind / agent for kind in AGENT_FOLDERS]
-    for folder in own:
-        folder.mkdir(parents=True, exist_ok=True)
-    store = object_store(git.common, agent)
-    share_objects(git.common, store)
-    entries = sorted(os.listdir(state_dir))
-    mounts = polecat_mounts(
-        worktree=worktree,
-        repo=repo,
-        state_dir=state_dir,
-        git=git,
-        state_entries=entries,
-        own=[*own, store],
-    )
-    hidden = [Mount(p, "tmpfs") for p in hidden_places(os.environ)]
-    git_env = {
-        "GIT_OBJECT_DIRECTORY": str(store),
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(git.common / "objects"),
-    }
-    return confine(argv, mounts=[*hidden, *mounts], cwd=str(worktree), setenv=git_env)
+# The pane's command for a confined agent, run by /bin/sh (no Python started for it, so a
+# restart costs what it did): make what must exist, check the worktree's git link, bind
+# every entry of `.swarm` read-only but the store's files, then become bwrap. Positional
+# arguments: the deeper mounts, `--`, the agent's argv. {…} are filled (quoted) by
+# `launch_argv`.
+_SETUP = """\
+set -e
+mkdir -p -- {dirs}
+tmp={bin}/.swarm.$$.tmp
+printf '%s\\n' '#!/bin/sh' {shim_line} > "$tmp"
+chmod 755 "$tmp"
+if cmp -s "$tmp" {bin}/swarm; then rm -f "$tmp"; else mv -f "$tmp" {bin}/swarm; fi
+flock {alternates}.swarm-lock sh -c \
+  'grep -qxF "$1" "$2" 2>/dev/null || printf "%s\\n" "$1" >> "$2"' sh {store} {alternates}
+link=$(cat {worktree}/.git); admin=${{link#gitdir: }}
+case "$admin" in
+  {worktrees}/*/*|*/../*|*/..) admin= ;;
+  {worktrees}/?*) ;;
+  *) admin= ;;
+esac
+if [ -z "$admin" ] || [ ! -d "$admin" ]; then
+  echo "swarm: cannot confine {agent}: {worktree}/.git does not point into {worktrees}"
+  exec sleep 2147483647
+fi
+set -- --bind "$admin" "$admin" --ro-bind "$admin/commondir" "$admin/commondir" \
+  --ro-bind "$admin/gitdir" "$admin/gitdir" "$@"
+for e in {state}/* {state}/.[!.]*; do
+  [ -e "$e" ] || continue
+  case "${{e##*/}}" in swarm.db|swarm.db-wal|swarm.db-shm|swarm.db-journal) continue ;; esac
+  set -- --ro-bind "$e" "$e" "$@"
+done
+exec {head} "$@"
+"""
 
 
 def launch_argv(
     argv: Sequence[str], *, worktree: Path, repo: Path, state_dir: Path, agent: str
 ) -> tuple[str, ...]:
-    """The pane's command for a confined polecat: this module, then the agent."""
-    return (
-        sys.executable,
-        "-m",
-        "swarm.sandbox",
-        str(worktree),
-        str(repo),
-        str(state_dir),
-        agent,
-        "--",
-        *argv,
-    )
-
-
-def _tell_the_swarm(state_dir: Path, agent: str, why: str) -> None:
-    """An event the sidebar shows: this agent runs unconfined. Best effort."""
-    try:
-        from swarm.paths import db_path
-        from swarm.store import Store
-
-        with Store.open(db_path(state_dir)) as store:
-            store.add_event("agent.unconfined", f"{agent} is NOT confined: {why}", agent=agent)
-    except Exception:  # the agent must start all the same
-        return
-
-
-def run(args: Sequence[str]) -> NoReturn:
-    """`python -m swarm.sandbox WORKTREE REPO STATE AGENT -- argv…`: become the confined
-    agent. Without a working bwrap the agent runs unconfined, saying so (doctor says it too);
-    a worktree whose git link looks wrong is refused."""
-    worktree, repo, state, agent, sep, *argv = args
-    if sep != "--" or not argv:
-        raise SystemExit("usage: python -m swarm.sandbox WORKTREE REPO STATE AGENT -- ARGV…")
+    """The pane's command for an agent with a worktree: confined where bwrap works here,
+    else unconfined with a line saying so (doctor and status say it too)."""
     why = available()
     if why is not None:
-        print(f"swarm: this agent is NOT confined: {why}", flush=True)
-        _tell_the_swarm(Path(state), agent, why)
-        os.execvp(argv[0], argv)
-    try:
-        confined = polecat_argv(
-            argv, worktree=Path(worktree), repo=Path(repo), state_dir=Path(state), agent=agent
-        )
-    except (OSError, ValueError, subprocess.CalledProcessError) as exc:
-        print(f"swarm: cannot confine {agent}: {exc}", flush=True)
-        os.execvp("sleep", ["sleep", "2147483647"])
-    os.execvp(confined[0], list(confined))
-
-
-if __name__ == "__main__":
-    run(sys.argv[1:])
+        note = f"swarm: {agent} is NOT confined: {why}"
+        return ("/bin/sh", "-c", 'printf "%s\\n" "$1"; shift; exec "$@"', "swarm", note, *argv)
+    common = common_dir(repo).resolve()
+    store = object_store(common, agent)
+    own = [state_dir / kind / agent for kind in AGENT_FOLDERS]
+    deeper = [
+        *(Mount(str(folder), "rw") for folder in own),
+        Mount(str(worktree), "rw"),
+        Mount(str(worktree / ".git"), "ro"),
+        Mount(str(common / SWARM_REFS), "rw"),
+        Mount(str(common / "logs" / SWARM_REFS), "rw"),
+        Mount(str(store), "rw"),
+    ]
+    git_env = {
+        "GIT_OBJECT_DIRECTORY": str(store),
+        "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(common / "objects"),
+    }
+    tail = mount_args(ordered(deeper))
+    for name, value in git_env.items():
+        tail += ["--setenv", name, value]
+    tail += ["--chdir", str(worktree), "--", *argv]
+    head = options(
+        hidden=hidden_places(os.environ),
+        mounts=[Mount(str(repo), "ro"), Mount(str(state_dir), "rw")],
+    )
+    dirs = [
+        common / SWARM_REFS,
+        common / "logs" / SWARM_REFS,
+        common / "objects" / "info",
+        store / "pack",
+        *(state_dir / name for name in STATE_SUBDIRS),
+        *own,
+    ]
+    q = shlex.quote
+    script = _SETUP.format(
+        dirs=" ".join(q(str(d)) for d in dirs),
+        bin=q(str(state_dir / "bin")),
+        shim_line=q(f'exec {q(sys.executable)} -m swarm "$@"'),
+        alternates=q(str(common / "objects" / "info" / "alternates")),
+        store=q(str(store)),
+        worktree=q(str(worktree)),
+        worktrees=q(str(common / "worktrees")),
+        agent=q(agent),
+        state=q(str(state_dir)),
+        head=" ".join(q(word) for word in head),
+    )
+    return ("/bin/sh", "-c", script, "swarm-sandbox", *tail)
