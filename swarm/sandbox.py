@@ -285,9 +285,13 @@ def launch_argv(
     """The pane's command for an agent with a worktree: confined where bwrap works here,
     else unconfined with a line saying so (doctor and status say it too)."""
     why = available()
-    if why is not None:
+    if why is not None:  # say so in the pane and in the store (the sidebar's events)
         note = f"swarm: {agent} is NOT confined: {why}"
-        return ("/bin/sh", "-c", 'printf "%s\\n" "$1"; shift; exec "$@"', "swarm", note, *argv)
+        call = "import sys; from swarm.sandbox import tell; tell(*sys.argv[1:])"
+        script = f'printf "%s\\n" "$1"; "$2" -c {shlex.quote(call)} "$3" "$4" "$1" || true\n'
+        script += 'shift 4; exec "$@"'
+        told = (note, sys.executable, str(state_dir), agent)
+        return ("/bin/sh", "-c", script, "swarm", *told, *argv)
     common = common_dir(repo).resolve()
     store = object_store(common, agent)
     own = [state_dir / kind / agent for kind in AGENT_FOLDERS]
@@ -333,3 +337,15 @@ def launch_argv(
         head=" ".join(q(word) for word in head),
     )
     return ("/bin/sh", "-c", script, "swarm-sandbox", *tail)
+
+
+def tell(state_dir: str, agent: str, note: str) -> None:
+    """An event the sidebar shows: this agent runs unconfined. Best effort."""
+    try:
+        from swarm.paths import db_path
+        from swarm.store import Store
+
+        with Store.open(db_path(Path(state_dir))) as store:
+            store.add_event("agent.unconfined", note.removeprefix("swarm: "), agent=agent)
+    except Exception:  # the agent starts all the same
+        return

@@ -324,10 +324,11 @@ def test_without_bwrap_the_agent_runs_unconfined_and_says_so(
         agent="polecat-1",
     )
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
-    assert (
-        done.stdout
-        == "swarm: polecat-1 is NOT confined: bwrap not found: install bubblewrap\nRAN\n"
-    )
+    why = "bwrap not found: install bubblewrap"
+    assert done.stdout == f"swarm: polecat-1 is NOT confined: {why}\nRAN\n", done.stderr
+    with Store.open(where["state"] / "swarm.db") as store:
+        told = [e.message for e in store.events() if e.kind == "agent.unconfined"]
+    assert told == [f"polecat-1 is NOT confined: {why}"]
 
 
 def test_doctor_says_when_agents_are_not_confined(monkeypatch: pytest.MonkeyPatch) -> None:
