@@ -44,7 +44,6 @@ bwrap. Where bwrap cannot run here, the agent starts unconfined with a line sayi
 from __future__ import annotations
 
 import functools
-import os
 import shlex
 import shutil
 import subprocess
@@ -56,14 +55,6 @@ from typing import Literal
 
 BWRAP = "bwrap"
 INSTALL_HINT = "install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap)"
-# The store's files: the only entries of `.swarm/` a polecat writes (SQLite makes the WAL,
-# shm and journal next to the database, so their folder must stay writable).
-STORE_FILES = ("swarm.db", "swarm.db-wal", "swarm.db-shm", "swarm.db-journal")
-# The agent's own folders in `.swarm/<kind>/<agent>`: Claude Code's config, the sim's inbox.
-AGENT_FOLDERS = ("claude", "sim")
-# Entries of `.swarm/` made before confinement so they are read-only inside, not creatable.
-STATE_SUBDIRS = ("worktrees", "bin", "roles", *AGENT_FOLDERS)
-SWARM_REFS = "refs/heads/swarm"
 
 Mode = Literal["rw", "ro", "tmpfs"]
 
@@ -193,14 +184,6 @@ def common_dir(repo: Path) -> Path:
     return Path(out.stdout.strip())
 
 
-def object_store(common: Path, agent: str) -> Path:
-    """Where a confined agent's git writes its new objects (the repository's are read-only).
-
-    In the repository's `.git`, not in `.swarm`: a person who deletes `.swarm` keeps the
-    swarm's branches whole, and git never meets an alternate that has vanished."""
-    return common / "swarm-objects" / agent
-
-
 def keep_objects(repo: Path, old: str, new: str) -> None:
     """Copy the objects of `new` that `old` lacks into the repository's own store, each
     re-hashed on the way in (`index-pack`), before `new` lands on a branch of the person's:
@@ -233,50 +216,50 @@ def keep_objects(repo: Path, old: str, new: str) -> None:
         raise OSError(f"cannot copy the objects of {new[:12]} into {repo}: {why}")
 
 
-def hidden_places(env: dict[str, str] | os._Environ[str]) -> list[str]:
-    """Sockets outside /tmp that would let a confined process act unconfined: the user's
-    runtime folder (D-Bus, systemd --user) and a tmux folder moved by TMUX_TMPDIR."""
-    places = []
-    for var in ("XDG_RUNTIME_DIR", "TMUX_TMPDIR"):
-        value = env.get(var)
-        if value and os.path.isdir(value) and not value.startswith(("/tmp", "/var/tmp")):
-            places.append(value)
-    return places
-
-
 # The pane's command for a confined agent, run by /bin/sh (no Python started for it, so a
-# restart costs what it did): make what must exist, check the worktree's git link, bind
-# every entry of `.swarm` read-only but the store's files, then become bwrap. Positional
-# arguments: the deeper mounts, `--`, the agent's argv. {…} are filled (quoted) by
-# `launch_argv`.
-_SETUP = """\
+# restart costs what it did): make what must exist, check the worktree's git link, then
+# build bwrap's mounts by prepending to "$@" (so in the reverse of their final order: the
+# deeper a mount, the later it must come) and become bwrap. The text is the same for every
+# agent (it travels on tmux's command line, which is limited); the paths are arguments.
+_LAUNCH = """\
 set -e
-mkdir -p -- {dirs}
-tmp={bin}/.swarm.$$.tmp
-printf '%s\\n' '#!/bin/sh' {shim_line} > "$tmp"
-chmod 755 "$tmp"
-if cmp -s "$tmp" {bin}/swarm; then rm -f "$tmp"; else mv -f "$tmp" {bin}/swarm; fi
-flock {alternates}.swarm-lock sh -c \
-  'grep -qxF "$1" "$2" 2>/dev/null || printf "%s\\n" "$1" >> "$2"' sh {store} {alternates}
-link=$(cat {worktree}/.git); admin=${{link#gitdir: }}
-case "$admin" in
-  {worktrees}/*/*|*/../*|*/..) admin= ;;
-  {worktrees}/?*) ;;
-  *) admin= ;;
+wt=$1 repo=$2 state=$3 agent=$4 common=$5 shim=$6; shift 6
+store=$common/swarm-objects/$agent refs=$common/refs/heads/swarm logs=$common/logs/refs/heads/swarm
+own1=$state/claude/$agent own2=$state/sim/$agent alt=$common/objects/info/alternates
+mkdir -p -- "$refs" "$logs" "${alt%/*}" "$store/pack" "$state/worktrees" "$state/bin" \
+  "$state/roles" "$own1" "$own2"
+tmp=$state/bin/.swarm.$$.tmp
+printf '%s\\n' '#!/bin/sh' "$shim" > "$tmp"; chmod 755 "$tmp"
+if cmp -s "$tmp" "$state/bin/swarm"; then rm -f "$tmp"; else mv -f "$tmp" "$state/bin/swarm"; fi
+flock "$alt.swarm-lock" \\
+  sh -c 'grep -qxF "$1" "$2" 2>/dev/null || echo "$1" >> "$2"' sh "$store" "$alt"
+link=$(cat "$wt/.git"); admin=${link#gitdir: }
+case $admin in
+  "$common"/worktrees/*/*|*/../*) admin= ;; "$common"/worktrees/?*) ;; *) admin= ;;
 esac
 if [ -z "$admin" ] || [ ! -d "$admin" ]; then
-  echo "swarm: cannot confine {agent}: {worktree}/.git does not point into {worktrees}"
+  echo "swarm: cannot confine $agent: $wt/.git does not point into $common/worktrees"
   exec sleep 2147483647
 fi
+set -- --setenv GIT_OBJECT_DIRECTORY "$store" \
+  --setenv GIT_ALTERNATE_OBJECT_DIRECTORIES "$common/objects" --chdir "$wt" -- "$@"
+set -- --bind "$own1" "$own1" --bind "$own2" "$own2" --bind "$wt" "$wt" \
+  --ro-bind "$wt/.git" "$wt/.git" --bind "$refs" "$refs" --bind "$logs" "$logs" \
+  --bind "$store" "$store" "$@"
 set -- --bind "$admin" "$admin" --ro-bind "$admin/commondir" "$admin/commondir" \
   --ro-bind "$admin/gitdir" "$admin/gitdir" "$@"
-for e in {state}/* {state}/.[!.]*; do
+for e in "$state"/* "$state"/.[!.]*; do
   [ -e "$e" ] || continue
-  case "${{e##*/}}" in swarm.db|swarm.db-wal|swarm.db-shm|swarm.db-journal) continue ;; esac
+  case ${e##*/} in swarm.db|swarm.db-wal|swarm.db-shm|swarm.db-journal) continue ;; esac
   set -- --ro-bind "$e" "$e" "$@"
 done
-exec {head} "$@"
-"""
+set -- --ro-bind "$repo" "$repo" --bind "$state" "$state" "$@"
+for d in "${XDG_RUNTIME_DIR:-}" "${TMUX_TMPDIR:-}"; do
+  case $d in
+    ""|/tmp|/tmp/*|/var/tmp|/var/tmp/*) ;; *) [ ! -d "$d" ] || set -- --tmpfs "$d" "$@" ;;
+  esac
+done
+exec """
 
 
 def launch_argv(
@@ -292,51 +275,11 @@ def launch_argv(
         script += 'shift 4; exec "$@"'
         told = (note, sys.executable, str(state_dir), agent)
         return ("/bin/sh", "-c", script, "swarm", *told, *argv)
-    common = common_dir(repo).resolve()
-    store = object_store(common, agent)
-    own = [state_dir / kind / agent for kind in AGENT_FOLDERS]
-    deeper = [
-        *(Mount(str(folder), "rw") for folder in own),
-        Mount(str(worktree), "rw"),
-        Mount(str(worktree / ".git"), "ro"),
-        Mount(str(common / SWARM_REFS), "rw"),
-        Mount(str(common / "logs" / SWARM_REFS), "rw"),
-        Mount(str(store), "rw"),
-    ]
-    git_env = {
-        "GIT_OBJECT_DIRECTORY": str(store),
-        "GIT_ALTERNATE_OBJECT_DIRECTORIES": str(common / "objects"),
-    }
-    tail = mount_args(ordered(deeper))
-    for name, value in git_env.items():
-        tail += ["--setenv", name, value]
-    tail += ["--chdir", str(worktree), "--", *argv]
-    head = options(
-        hidden=hidden_places(os.environ),
-        mounts=[Mount(str(repo), "ro"), Mount(str(state_dir), "rw")],
-    )
-    dirs = [
-        common / SWARM_REFS,
-        common / "logs" / SWARM_REFS,
-        common / "objects" / "info",
-        store / "pack",
-        *(state_dir / name for name in STATE_SUBDIRS),
-        *own,
-    ]
-    q = shlex.quote
-    script = _SETUP.format(
-        dirs=" ".join(q(str(d)) for d in dirs),
-        bin=q(str(state_dir / "bin")),
-        shim_line=q(f'exec {q(sys.executable)} -m swarm "$@"'),
-        alternates=q(str(common / "objects" / "info" / "alternates")),
-        store=q(str(store)),
-        worktree=q(str(worktree)),
-        worktrees=q(str(common / "worktrees")),
-        agent=q(agent),
-        state=q(str(state_dir)),
-        head=" ".join(q(word) for word in head),
-    )
-    return ("/bin/sh", "-c", script, "swarm-sandbox", *tail)
+    script = _LAUNCH + " ".join(shlex.quote(word) for word in options()) + ' "$@"\n'
+    shim = f'exec {shlex.quote(sys.executable)} -m swarm "$@"'  # as runtimes/claude.py writes it
+    common = str(common_dir(repo).resolve())
+    paths = (str(worktree), str(repo), str(state_dir), agent, common, shim)
+    return ("/bin/sh", "-c", script, "swarm-sandbox", *paths, *argv)
 
 
 def tell(state_dir: str, agent: str, note: str) -> None:

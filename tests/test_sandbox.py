@@ -42,28 +42,45 @@ def test_confine_binds_deeper_paths_after_shallower_ones() -> None:
     assert "/proc/sys" in order  # root could otherwise write core_pattern
 
 
-def test_the_launch_keeps_the_persons_git_data_read_only(tmp_path: Path) -> None:
-    repo, state = tmp_path / "r", tmp_path / "r/.swarm"
-    (repo / ".git").mkdir(parents=True)
-    worktree = state / "worktrees/p1"
-    argv = sandbox.launch_argv(["make"], worktree=worktree, repo=repo, state_dir=state, agent="p1")
-    if WHY_NOT is not None:
-        assert "NOT confined" in " ".join(argv) and argv[-1] == "make"
-        return
-    script, tail = argv[2], list(argv[4:])
-    head = script.rsplit("exec ", 1)[1].split()
-    binds = [(f, p) for words in (head, tail) for f, p in itertools.pairwise(words)]
-    modes = {p: f for f, p in binds if f in ("--bind", "--ro-bind")}
+def test_the_launch_keeps_the_persons_git_data_read_only(
+    swarm_repo: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The launch script run with a stand-in bwrap that prints what it was told."""
+    monkeypatch.setattr(sandbox, "available", lambda: None)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "bwrap").write_text('#!/bin/sh\nprintf "%s\\n" "$@"\n')
+    (fake / "bwrap").chmod(0o755)
+    repo, state, worktree = swarm_repo["repo"], swarm_repo["state"], swarm_repo["worktree"]
+    argv = sandbox.launch_argv(
+        ["make"], worktree=worktree, repo=repo, state_dir=state, agent="polecat-1"
+    )
+    env = {**os.environ, "PATH": f"{fake}:{os.environ['PATH']}"}
+    words = subprocess.run(
+        argv, cwd=worktree, env=env, capture_output=True, text=True, check=True
+    ).stdout.splitlines()
+    order = [(f, p) for f, p in itertools.pairwise(words) if f in ("--bind", "--ro-bind")]
+    modes = dict((p, f) for f, p in order)
+    where = [p for _, p in order]
     assert modes[str(repo)] == "--ro-bind" and modes[str(state)] == "--bind"
     assert modes[str(worktree)] == "--bind" and modes[str(worktree / ".git")] == "--ro-bind"
-    assert modes[str(repo / ".git/refs/heads/swarm")] == "--bind"
-    assert modes[str(repo / ".git/swarm-objects/p1")] == "--bind"
-    assert str(repo / ".git/objects") not in modes and str(repo / ".git/config") not in modes
-    assert str(repo / ".git/refs/heads") not in modes
-    # every other entry of .swarm is bound read-only again when the pane starts
-    assert 'set -- --ro-bind "$e" "$e" "$@"' in script and "swarm.db-wal" in script
-    assert tail[tail.index("GIT_OBJECT_DIRECTORY") + 1] == str(repo / ".git/swarm-objects/p1")
-    assert tail[-2:] == ["--", "make"]
+    assert modes[str(state / "worktrees")] == modes[str(state / "swarm.json")] == "--ro-bind"
+    assert str(state / "swarm.db") not in modes  # the store's files stay writable
+    assert where.index(str(state / "worktrees")) < where.index(str(worktree))
+    assert where.index(str(state / "claude")) < where.index(str(state / "claude/polecat-1"))
+    assert where.index(str(repo)) < where.index(str(state)) < where.index(str(state / "bin"))
+    git = repo / ".git"
+    assert modes[str(git / "refs/heads/swarm")] == "--bind"
+    assert modes[str(git / "swarm-objects/polecat-1")] == "--bind"
+    assert modes[str(git / "worktrees/polecat-1")] == "--bind"
+    assert modes[str(git / "worktrees/polecat-1/commondir")] == "--ro-bind"
+    for person in ("objects", "config", "refs/heads", "hooks"):
+        assert str(git / person) not in modes
+    assert words[words.index("GIT_OBJECT_DIRECTORY") + 1] == str(git / "swarm-objects/polecat-1")
+    assert words[-2:] == ["--", "make"]
+    assert (git / "objects/info/alternates").read_text().splitlines().count(
+        str(git / "swarm-objects/polecat-1")
+    ) == 1
 
 
 @needs_bwrap
