@@ -216,50 +216,7 @@ def keep_objects(repo: Path, old: str, new: str) -> None:
         raise OSError(f"cannot copy the objects of {new[:12]} into {repo}: {why}")
 
 
-# The pane's command for a confined agent, run by /bin/sh (no Python started for it, so a
-# restart costs what it did): make what must exist, check the worktree's git link, then
-# build bwrap's mounts by prepending to "$@" (so in the reverse of their final order: the
-# deeper a mount, the later it must come) and become bwrap. The text is the same for every
-# agent (it travels on tmux's command line, which is limited); the paths are arguments.
-_LAUNCH = """\
-set -e
-wt=$1 repo=$2 state=$3 agent=$4 common=$5 shim=$6; shift 6
-store=$common/swarm-objects/$agent refs=$common/refs/heads/swarm logs=$common/logs/refs/heads/swarm
-own1=$state/claude/$agent own2=$state/sim/$agent alt=$common/objects/info/alternates
-mkdir -p -- "$refs" "$logs" "${alt%/*}" "$store/pack" "$state/worktrees" "$state/bin" \
-  "$state/roles" "$own1" "$own2"
-tmp=$state/bin/.swarm.$$.tmp
-printf '%s\\n' '#!/bin/sh' "$shim" > "$tmp"; chmod 755 "$tmp"
-if cmp -s "$tmp" "$state/bin/swarm"; then rm -f "$tmp"; else mv -f "$tmp" "$state/bin/swarm"; fi
-flock "$alt.swarm-lock" \\
-  sh -c 'grep -qxF "$1" "$2" 2>/dev/null || echo "$1" >> "$2"' sh "$store" "$alt"
-link=$(cat "$wt/.git"); admin=${link#gitdir: }
-case $admin in
-  "$common"/worktrees/*/*|*/../*) admin= ;; "$common"/worktrees/?*) ;; *) admin= ;;
-esac
-if [ -z "$admin" ] || [ ! -d "$admin" ]; then
-  echo "swarm: cannot confine $agent: $wt/.git does not point into $common/worktrees"
-  exec sleep 2147483647
-fi
-set -- --setenv GIT_OBJECT_DIRECTORY "$store" \
-  --setenv GIT_ALTERNATE_OBJECT_DIRECTORIES "$common/objects" --chdir "$wt" -- "$@"
-set -- --bind "$own1" "$own1" --bind "$own2" "$own2" --bind "$wt" "$wt" \
-  --ro-bind "$wt/.git" "$wt/.git" --bind "$refs" "$refs" --bind "$logs" "$logs" \
-  --bind "$store" "$store" "$@"
-set -- --bind "$admin" "$admin" --ro-bind "$admin/commondir" "$admin/commondir" \
-  --ro-bind "$admin/gitdir" "$admin/gitdir" "$@"
-for e in "$state"/* "$state"/.[!.]*; do
-  [ -e "$e" ] || continue
-  case ${e##*/} in swarm.db|swarm.db-wal|swarm.db-shm|swarm.db-journal) continue ;; esac
-  set -- --ro-bind "$e" "$e" "$@"
-done
-set -- --ro-bind "$repo" "$repo" --bind "$state" "$state" "$@"
-for d in "${XDG_RUNTIME_DIR:-}" "${TMUX_TMPDIR:-}"; do
-  case $d in
-    ""|/tmp|/tmp/*|/var/tmp|/var/tmp/*) ;; *) [ ! -d "$d" ] || set -- --tmpfs "$d" "$@" ;;
-  esac
-done
-exec """
+LAUNCH_SCRIPT = Path(__file__).with_name("sandbox.sh")  # the pane's command: see there
 
 
 def launch_argv(
@@ -275,11 +232,10 @@ def launch_argv(
         script += 'shift 4; exec "$@"'
         told = (note, sys.executable, str(state_dir), agent)
         return ("/bin/sh", "-c", script, "swarm", *told, *argv)
-    script = _LAUNCH + " ".join(shlex.quote(word) for word in options()) + ' "$@"\n'
     shim = f'exec {shlex.quote(sys.executable)} -m swarm "$@"'  # as runtimes/claude.py writes it
     common = str(common_dir(repo).resolve())
     paths = (str(worktree), str(repo), str(state_dir), agent, common, shim)
-    return ("/bin/sh", "-c", script, "swarm-sandbox", *paths, *argv)
+    return ("/bin/sh", str(LAUNCH_SCRIPT), *paths, *argv)
 
 
 def tell(state_dir: str, agent: str, note: str) -> None:

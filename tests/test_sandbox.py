@@ -100,13 +100,13 @@ def test_polecats_are_launched_through_the_sandbox_unless_the_role_says_no(repo:
     polecat = next(a for a in plan.agents if a.role.name == "polecat")
     mayor = next(a for a in plan.agents if a.role.name == "mayor")
     argv = launch_command(polecat, ctx)
-    assert "swarm-sandbox" in argv or "NOT confined" in " ".join(argv)
-    assert "swarm-sandbox" not in launch_command(mayor, ctx)
+    assert str(sandbox.LAUNCH_SCRIPT) in argv or "NOT confined" in " ".join(argv)
+    assert str(sandbox.LAUNCH_SCRIPT) not in launch_command(mayor, ctx)
     layout = (Path(__file__).parent.parent / "layouts/demo.yaml").read_text()
     layout = layout.replace("polecat: {count: 3}", "polecat: {count: 3, guard: {sandbox: false}}")
     (repo / "off.yaml").write_text(layout)
     off = next(a for a in load_plan(str(repo / "off.yaml"), repo).agents if a.name == polecat.name)
-    assert "swarm-sandbox" not in launch_command(off, ctx)
+    assert str(sandbox.LAUNCH_SCRIPT) not in launch_command(off, ctx)
 
 
 # ----------------------------------------------------------------------- for real
@@ -357,3 +357,8 @@ def test_doctor_says_when_agents_are_not_confined(monkeypatch: pytest.MonkeyPatc
     assert check.detail == "agents are NOT confined: bwrap not found: install bubblewrap"
     monkeypatch.setattr(sandbox, "available", lambda: None)
     assert doctor.check_sandbox().ok
+
+
+def test_the_launch_script_execs_bwrap_with_the_same_options() -> None:
+    last = sandbox.LAUNCH_SCRIPT.read_text().rstrip("\n").splitlines()[-1]
+    assert last == "exec " + " ".join(sandbox.options()) + ' "$@"'
