@@ -34,11 +34,13 @@ Also: a new PID namespace (no signal or ptrace to processes outside), all capabi
 dropped (root in a container cannot remount), `/proc/sys` read-only, a fresh `/dev`.
 The network stays: agents call their model's API.
 
-`options`/`confine` build bwrap's argv (pure); `launch_argv` is the pane's command: a short
-/bin/sh script (no Python started for it: a restart costs what it did) that makes what must
-exist, checks the worktree's git link, binds every entry of `.swarm` read-only but the
-store's files, lists the agent's object store in the repository's alternates, and becomes
-bwrap. Where bwrap cannot run here, the agent starts unconfined with a line saying so.
+`options`/`confine` build bwrap's argv (pure); `launch_argv` is the pane's command:
+`sandbox.sh`, a short /bin/sh script (no Python started for it: a restart costs what it
+did, and slower restarts made tmux 3.3a crash under the witness's respawns in the chaos
+test) that makes what must exist, checks the worktree's git link, binds every entry of
+`.swarm` read-only but the store's files, lists the agent's object store in the
+repository's alternates, and becomes bwrap. Where bwrap cannot run here, the agent starts
+unconfined with a line saying so.
 """
 
 from __future__ import annotations
