@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from swarm.git.repo import exclude_path
+from swarm.plan import MergeSpec
 from swarm.refinery.candidate import CandidateWorktree
 from swarm.refinery.gate import run_gate
 from swarm.refinery.queue import Refinery
@@ -121,9 +122,7 @@ def run_mode(mode: Mode, requests: int, bad: set[int], sleep: float) -> Outcome:
                 state_dir=state,
                 target="main",
                 gate=(f"sleep {sleep}", CHECK),
-                batch_size=mode.batch_size,
-                batch_wait=0.0,
-                max_bounces=3,
+                merge=MergeSpec(batch_size=mode.batch_size, batch_wait=0.0, max_bounces=3),
                 gate_jobs=mode.jobs,
             )
             refinery = Refinery(settings, store)

@@ -140,13 +140,15 @@ def main() -> int:
             layout.write_text(yaml.safe_dump(swarm_layout()))
             socket = f"bench-swarm-{run}"
             run_env = {**env, "SWARM_TMUX_SOCKET": socket}
+            # The layout is written inside the repository: approve it (swarm.trust).
+            up_argv = [swarm, "up", str(layout), "--detach", "--trust"]
             started = time.perf_counter()
-            swarm_times.append(time_command([swarm, "up", str(layout), "--detach"], run_env, repo))
+            swarm_times.append(time_command(up_argv, run_env, repo))
             ready_times.append(wait_for_worktrees(repo, POLECATS, started))
             swarm_panes = count_panes(socket, env)
             time_command([swarm, "down"], run_env, repo)
             # Again, as after any `swarm down`: the polecats' worktrees exist already.
-            again_times.append(time_command([swarm, "up", str(layout), "--detach"], run_env, repo))
+            again_times.append(time_command(up_argv, run_env, repo))
             time_command([swarm, "down"], run_env, repo)
 
             workspace = work / f"tmuxp-{run}.yaml"

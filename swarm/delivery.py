@@ -9,8 +9,11 @@ characters like `/` or `@` typed one by one open pickers that swallow it. So:
 2. `paste-buffer -p -r` pastes it bracketed (the agent knows it is one paste) and unchanged
    (`-r` keeps line feeds as they are);
 3. a short gap, then Enter on its own;
-4. the delivery is confirmed (the agent reported a new turn, or its input line emptied),
-   and Enter is sent once more if the text still sits in the input line.
+4. the delivery is confirmed: for a runtime that reports its prompts, by that report (it
+   must carry the text: an input line that merely emptied may have swallowed it as a command
+   of its own); for one that does not, by its input line emptying. Enter is sent once more
+   only while the text still sits in the input line. A text typed while the agent works is
+   confirmed when the runtime shows it queued. Anything else is reported as not delivered.
 
 One sender per pane at a time: a lock file per pane serialises senders across processes.
 """
@@ -33,6 +36,10 @@ from swarm.tmux.client import Tmux
 PASTE_END = "\x1b[201~"
 
 Confirm = Callable[[], bool]
+# How long a runtime's prompt report may take to say it took the text: it is its own
+# process, which on a loaded machine (thirty agents building at once) starts slowly. It ends
+# as soon as the report comes; only a text that never arrives waits it out.
+ACK_TIMEOUT = 12.0
 PendingInput = Callable[[str], bool]
 
 
@@ -42,6 +49,7 @@ class DeliveryResult:
     size: int
     enters: int  # how many times Enter was sent (2 means the retry was needed)
     confirmed: bool
+    how: str = ""  # what confirmed it: "acknowledged", "queued", "input emptied", "assumed"
 
 
 class DeliveryError(SwarmError):
@@ -89,10 +97,18 @@ def _wait_for(check: Callable[[], bool], timeout: float, interval: float = 0.05)
 class Deliverer:
     """Delivers texts into panes of one tmux server."""
 
-    def __init__(self, tmux: Tmux, lock_dir: Path, *, confirm_timeout: float = 2.0) -> None:
+    def __init__(
+        self,
+        tmux: Tmux,
+        lock_dir: Path,
+        *,
+        confirm_timeout: float = 2.0,
+        ack_timeout: float = ACK_TIMEOUT,
+    ) -> None:
         self.tmux = tmux
         self.lock_dir = lock_dir
         self.confirm_timeout = confirm_timeout
+        self.ack_timeout = ack_timeout
 
     def screen(self, pane_id: str, lines: int = 15) -> str:
         """The bottom of a pane's screen, for input-line checks (only asked when needed)."""
@@ -108,12 +124,14 @@ class Deliverer:
         submit: bool = True,
         confirm: Confirm | None = None,
         pending: PendingInput | None = None,
+        queued: PendingInput | None = None,
     ) -> DeliveryResult:
         """Paste `text` into the pane and submit it.
 
-        `confirm` says the agent took the input (e.g. its hook reported a new turn);
-        `pending` says, from the screen, that the text still waits in the input line.
-        With neither, the delivery is taken as done once Enter is sent.
+        `confirm` says the runtime acknowledged the text (its prompt report carried it);
+        `pending` says, from the screen, that the text still waits in the input line;
+        `queued`, that the runtime queued it behind a running turn. With neither `confirm`
+        nor `pending`, the delivery is taken as done once Enter is sent.
         """
         data = text.replace(PASTE_END, "").encode()
         # Unique across this process's threads: one sender per pane holds the pane's lock.
@@ -128,25 +146,44 @@ class Deliverer:
             except SwarmError as exc:
                 raise DeliveryError(f"pane {pane_id}: {exc.message}") from None
             if not submit:
-                return DeliveryResult(pane_id, len(data), 0, True)
+                return DeliveryResult(pane_id, len(data), 0, True, "assumed")
             time.sleep(paste_gap(len(data)))
+            timeout = self.confirm_timeout + len(data) / 50_000
             enters = 0
             for _attempt in range(2):
                 self.tmux.run(("send-keys", "-t", pane_id, "Enter"), check=False)
                 enters += 1
-                if self._confirmed(pane_id, confirm, pending):
-                    return DeliveryResult(pane_id, len(data), enters, True)
-            return DeliveryResult(pane_id, len(data), enters, False)
+                how = self._confirmed(pane_id, confirm, pending, queued, timeout)
+                if how:
+                    return DeliveryResult(pane_id, len(data), enters, True, how)
+                # Enter again only for text still in the input line: on an empty line it
+                # would submit nothing, or answer a menu that replaced the line.
+                if pending is None or not pending(self.screen(pane_id)):
+                    break
+        if confirm is not None:
+            # Submitted, but its report is slow to come (its own process, on a loaded
+            # machine): wait for it, pressing nothing more and holding the pane for no one.
+            how = self._confirmed(pane_id, confirm, None, queued, self.ack_timeout)
+            if how:
+                return DeliveryResult(pane_id, len(data), enters, True, how)
+        return DeliveryResult(pane_id, len(data), enters, False)
 
     def _confirmed(
-        self, pane_id: str, confirm: Confirm | None, pending: PendingInput | None
-    ) -> bool:
+        self,
+        pane_id: str,
+        confirm: Confirm | None,
+        pending: PendingInput | None,
+        queued: PendingInput | None,
+        timeout: float,
+    ) -> str:
         if confirm is None and pending is None:
-            return True
-
-        def taken() -> bool:
-            if confirm is not None and confirm():
-                return True
-            return pending is not None and not pending(self.screen(pane_id))
-
-        return _wait_for(taken, self.confirm_timeout, interval=0.05 if confirm else 0.15)
+            return "assumed"
+        if confirm is not None:
+            if _wait_for(confirm, timeout, interval=0.05):
+                return "acknowledged"
+            screen = self.screen(pane_id)
+            waiting = pending is not None and pending(screen)
+            return "queued" if queued is not None and not waiting and queued(screen) else ""
+        assert pending is not None
+        emptied = _wait_for(lambda: not pending(self.screen(pane_id)), timeout, interval=0.15)
+        return "input emptied" if emptied else ""

@@ -15,6 +15,12 @@ import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from swarm.plan import SwarmPlan
+
+from swarm.runtimes.registry import DEFAULT_RUNTIME
 
 MIN_TMUX = (3, 2)  # control-mode subscriptions (refresh-client -B)
 VERSION_TIMEOUT = 15.0
@@ -78,38 +84,6 @@ def check_git() -> Check:
     return Check("git", True, version_of(["git", "--version"]) or "found")
 
 
-# How each runtime is installed, and which variables hold its key (any one is enough).
-INSTALL_HINTS = {
-    "claude": "npm install -g @anthropic-ai/claude-code (or set SWARM_CLAUDE_BIN to its path)",
-    "codex": "npm install -g @openai/codex",
-    "gemini": "npm install -g @google/gemini-cli",
-    "aider": "python -m pip install aider-install && aider-install",
-}
-KEY_VARIABLES: dict[str, tuple[str, ...]] = {
-    "claude": (
-        "ANTHROPIC_API_KEY",
-        "ANTHROPIC_AUTH_TOKEN",
-        "CLAUDE_CODE_USE_BEDROCK",
-        "CLAUDE_CODE_USE_VERTEX",
-    ),
-    "codex": ("OPENAI_API_KEY",),
-    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI"),
-    "aider": (
-        "ANTHROPIC_API_KEY",
-        "OPENAI_API_KEY",
-        "GEMINI_API_KEY",
-        "OPENROUTER_API_KEY",
-        "DEEPSEEK_API_KEY",
-    ),
-}
-# A login saved by the runtime itself also works (only whether the file exists is looked at).
-LOGIN_FILES = {
-    "claude": ".claude/.credentials.json",
-    "codex": ".codex/auth.json",
-    "gemini": ".gemini/oauth_creds.json",
-}
-
-
 def check_sandbox() -> Check:
     """Polecats run confined by the OS where bubblewrap works; elsewhere only the guard
     stands between an agent and the person's checkout (a warning, not a failure)."""
@@ -129,32 +103,22 @@ def check_sandbox() -> Check:
 
 
 def check_runtime(runtime: str, env: Mapping[str, str], users: Sequence[str] = ()) -> Check:
-    """Whether the runtime's program is found, and its version."""
-    who = f" (for {', '.join(users)})" if users else ""
-    if runtime == "claude":
-        from swarm.runtimes import claude
+    """Whether the runtime's program is found, its version, and whether that version is in
+    the range the end-to-end suite runs."""
+    from swarm.runtimes.registry import get_runtime
 
-        binary = claude.find_binary(env)
-        if binary is None:
-            where = (
-                f"SWARM_CLAUDE_BIN={env['SWARM_CLAUDE_BIN']} is not an executable"
-                if env.get(claude.BIN_ENV)
-                else "not found on PATH"
-            )
-            return Check("claude", False, where + who, INSTALL_HINTS["claude"])
-        version = claude.installed_version(binary) or "unknown version"
-        return Check("claude", True, f"{version} at {binary}{who}")
-    program = runtime
-    path = shutil.which(program, path=env.get("PATH"))
-    if path is None:
-        return Check(
-            program,
-            False,
-            "not found on PATH" + who,
-            INSTALL_HINTS.get(program, f"install {program}"),
-        )
-    version = version_of([path, "--version"]) or "unknown version"
-    return Check(program, True, f"{version} at {path}{who}")
+    who = f" (for {', '.join(users)})" if users else ""
+    info = get_runtime(runtime)
+    label = info.program or runtime
+    binary = info.find(env)
+    if binary is None:
+        return Check(label, False, info.missing(env) + who, info.install_hint or f"install {label}")
+    version = info.version(binary)
+    outside = info.outside_tested(version)
+    detail = f"{version or 'unknown version'} at {binary}{who}"
+    if outside is not None:
+        return Check(label, False, f"{detail}: {outside}", info.install_hint, required=False)
+    return Check(label, True, detail)
 
 
 def check_command(argv: Sequence[str], env: Mapping[str, str], users: Sequence[str] = ()) -> Check:
@@ -176,24 +140,27 @@ def check_command(argv: Sequence[str], env: Mapping[str, str], users: Sequence[s
 
 def check_key(runtime: str, env: Mapping[str, str], home: Path) -> Check | None:
     """The API key a runtime needs: a variable, or a saved login."""
-    names = KEY_VARIABLES.get(runtime)
+    from swarm.runtimes.registry import get_runtime
+
+    info = get_runtime(runtime)
+    names = info.key_variables
     if not names:
         return None
     present = [n for n in names if env.get(n)]
     if present:
         return Check(f"{runtime} key", True, f"{present[0]} is set")
-    login = LOGIN_FILES.get(runtime)
+    login = info.login_file
     if login and (home / login).is_file():
         return Check(f"{runtime} key", True, f"no key variable, but a saved login (~/{login})")
     fix = f"export {names[0]}=… in the shell that runs `swarm up` (or the layout's `environment`)"
-    if runtime == "claude":
-        fix += ", or run `claude` once and log in"
+    if login:
+        fix += f", or run `{info.program or runtime}` once and log in"
     return Check(
         f"{runtime} key",
         False,
         f"none of {', '.join(names)} is set and no saved login was found",
         fix,
-        required=runtime != "aider",
+        required=info.key_required,
     )
 
 
@@ -213,23 +180,35 @@ def layout_needs(layout: str | None, repo: Path | None) -> tuple[Needs | None, C
     if repo is None:
         return None, None
     try:
-        from swarm.config import load_plan
-        from swarm.lifecycle import default_layout, previous_instance
-
-        name = layout or default_layout(repo, previous_instance(repo))
-        plan = load_plan(name, repo)
+        plan = _plan_to_check(layout, repo)
     except SwarmError as exc:
         return None, Check("layout", False, exc.message, "fix the layout (`swarm validate FILE`)")
     runtimes: dict[str, list[str]] = {}
     commands: dict[tuple[str, ...], list[str]] = {}
+    from swarm.runtimes.registry import get_runtime
+
     for agent in plan.agents:
-        if agent.runtime == "command":
+        runtime = get_runtime(agent.runtime)
+        if runtime.uses_role_command:
             commands.setdefault(agent.role.command, []).append(agent.name)
-        elif agent.runtime not in ("sim", "builtin"):
+        elif runtime.program is not None:
             runtimes.setdefault(agent.runtime, []).append(agent.name)
     return Needs(runtimes, commands, dict(plan.environment)), Check(
         "layout", True, f"{plan.layout_name} ({len(plan.agents)} agents)"
     )
+
+
+def _plan_to_check(layout: str | None, repo: Path) -> SwarmPlan:
+    """The plan of the swarm that runs here (its plan file), else the layout `swarm up`
+    would read; `--layout` always means that layout file."""
+    from swarm import paths
+    from swarm.config import load_plan
+    from swarm.lifecycle import default_layout, previous_instance
+    from swarm.planfile import read_plan
+
+    if layout is None and paths.plan_path(paths.state_dir(repo)).exists():
+        return read_plan(paths.state_dir(repo))
+    return load_plan(layout or default_layout(repo, previous_instance(repo)), repo)
 
 
 def _short(names: Sequence[str]) -> list[str]:
@@ -250,7 +229,7 @@ def run_checks(
     if layout_check is not None:
         checks.append(layout_check)
     if needs is None:
-        runtimes: dict[str, list[str]] = {"claude": []}  # the bundled layouts' runtime
+        runtimes: dict[str, list[str]] = {DEFAULT_RUNTIME: []}
         commands: dict[tuple[str, ...], list[str]] = {}
     else:
         runtimes, commands = needs.runtimes, needs.commands

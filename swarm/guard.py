@@ -41,6 +41,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, BinaryIO
 
+from swarm import envnames, paths
 from swarm.shellwords import OPERATORS, SEPARATORS, parse
 from swarm.shellwords import split_commands as split_commands  # the tests read it here
 
@@ -219,7 +220,7 @@ def default_writable() -> tuple[str, ...]:
 
 
 @dataclass(frozen=True)
-class Policy:
+class GuardPolicy:
     """The folder an agent must stay in and the command patterns its role forbids.
 
     `protected` is the person's repository: temp folders are open to every agent, except
@@ -232,7 +233,7 @@ class Policy:
     writable: tuple[str, ...] = field(default_factory=default_writable)
 
     @classmethod
-    def load(cls, path: Path) -> Policy:
+    def load(cls, path: Path) -> GuardPolicy:
         data = json.loads(path.read_text())
         return cls(
             root=str(data["root"]),
@@ -253,12 +254,12 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Ruling:
     allowed: bool
     reason: str = ""
 
 
-ALLOW = Verdict(True)
+ALLOW = Ruling(True)
 
 
 @functools.lru_cache(maxsize=256)
@@ -467,7 +468,7 @@ def _sed_writes(args: Sequence[str]) -> list[str]:
 
 
 class Refused(Exception):
-    def __init__(self, verdict: Verdict) -> None:
+    def __init__(self, verdict: Ruling) -> None:
         super().__init__(verdict.reason)
         self.verdict = verdict
 
@@ -476,7 +477,7 @@ class Refused(Exception):
 class _Walk:
     """Checks one command line, following `cd` and `VAR=value` from command to command."""
 
-    policy: Policy
+    policy: GuardPolicy
     cwd: str
     env: dict[str, str]
     depth: int = 0
@@ -495,7 +496,7 @@ class _Walk:
 
     def refuse(self, what: str) -> Refused:
         return Refused(
-            Verdict(
+            Ruling(
                 False,
                 f"swarm guard: refused: {what}, outside your folder {self.policy.root}. "
                 "Work only inside it (temp folders are fine).",
@@ -510,7 +511,7 @@ class _Walk:
 
     def line(self, command: str) -> None:
         if self.depth > MAX_DEPTH:
-            raise Refused(Verdict(False, "swarm guard: commands nested too deeply to check."))
+            raise Refused(Ruling(False, "swarm guard: commands nested too deeply to check."))
         parsed = parse(command)
         for index, words in enumerate(parsed.commands):
             self.simple(words)
@@ -530,7 +531,7 @@ class _Walk:
     def denied(self, words: Sequence[str], pattern: str) -> Refused:
         shown = " ".join(_assignments_dropped(words))
         return Refused(
-            Verdict(
+            Ruling(
                 False, f"swarm guard: `{shown}` is not allowed for your role (rule `{pattern}`)."
             )
         )
@@ -619,10 +620,10 @@ class _Walk:
                     raise self.refuse(f"`git {option} {value}` works in {path}")
             if option in ("-c", "--config-env") and value.lower().startswith("alias."):
                 raise Refused(
-                    Verdict(False, "swarm guard: git aliases on the command line are refused.")
+                    Ruling(False, "swarm guard: git aliases on the command line are refused.")
                 )
         if sub == "push" and is_force_push(args):
-            raise Refused(Verdict(False, "swarm guard: force pushes are never allowed in a swarm."))
+            raise Refused(Ruling(False, "swarm guard: force pushes are never allowed in a swarm."))
 
     def shell(self, args: list[str]) -> None:
         for i, arg in enumerate(args):
@@ -744,11 +745,11 @@ def denied_by(command: str | None, words: Sequence[str], patterns: Sequence[str]
 
 
 def check_command(
-    command: str, policy: Policy, cwd: str, env: Mapping[str, str] | None = None
-) -> Verdict:
+    command: str, policy: GuardPolicy, cwd: str, env: Mapping[str, str] | None = None
+) -> Ruling:
     """Whether a shell command line may run for an agent under `policy`."""
     if "\x00" in command:
-        return Verdict(False, "swarm guard: a command with a NUL byte is refused.")
+        return Ruling(False, "swarm guard: a command with a NUL byte is refused.")
     walk = _Walk(policy, cwd, dict(os.environ if env is None else env))
     try:
         walk.line(command)
@@ -833,8 +834,8 @@ def only_reads(tool: str) -> bool:
 
 
 def check_tool(
-    payload: Mapping[str, Any], policy: Policy, env: Mapping[str, str] | None = None
-) -> Verdict:
+    payload: Mapping[str, Any], policy: GuardPolicy, env: Mapping[str, str] | None = None
+) -> Ruling:
     """Whether one PreToolUse call may run: Bash commands, file-editing tools, and any
     other tool (MCP included) that names a path or runs a command."""
     env = os.environ if env is None else env
@@ -854,10 +855,10 @@ def check_tool(
                 return verdict
     for _, word in tool_paths(tool_input):
         if "\x00" in word:
-            return Verdict(False, f"swarm guard: {tool}: a path with a NUL byte is refused.")
+            return Ruling(False, f"swarm guard: {tool}: a path with a NUL byte is refused.")
         path = resolve(word, cwd, env)
         if not policy.allows(path):
-            return Verdict(
+            return Ruling(
                 False,
                 f"swarm guard: {tool} of {path} is outside your folder {policy.root}. "
                 "Work only inside it (temp folders are fine).",
@@ -865,17 +866,17 @@ def check_tool(
     return ALLOW
 
 
-def default_policy(env: Mapping[str, str], cwd: str) -> Policy:
+def default_policy(env: Mapping[str, str], cwd: str) -> GuardPolicy:
     """Without a policy file: a polecat's worktree (else the repository) from its env."""
-    repo = env.get("SWARM_REPO")
-    return Policy(root=default_root(env) or cwd, protected=(repo,) if repo else ())
+    repo = env.get(envnames.REPO)
+    return GuardPolicy(root=default_root(env) or cwd, protected=(repo,) if repo else ())
 
 
 def default_root(env: Mapping[str, str]) -> str | None:
     """Without a policy file: a polecat's worktree, else the repository, from its env."""
-    home, agent, repo = env.get("SWARM_HOME"), env.get("SWARM_AGENT"), env.get("SWARM_REPO")
-    if home and agent and env.get("SWARM_ROLE") == "polecat":
-        return str(Path(home) / "worktrees" / agent)
+    home, agent, repo = env.get(envnames.HOME), env.get(envnames.AGENT), env.get(envnames.REPO)
+    if home and agent and env.get(envnames.ROLE) == "polecat":
+        return str(paths.agent_worktree(Path(home), agent))
     return repo
 
 
@@ -931,16 +932,16 @@ def decide(
         return HookResult(2, f"swarm guard: could not read the tool call ({exc}).")
     if policy_file is not None:
         try:
-            policy = Policy.load(policy_file)
+            policy = GuardPolicy.load(policy_file)
         except (OSError, ValueError, KeyError, TypeError, RecursionError) as exc:
             return HookResult(2, f"swarm guard: cannot read the policy {policy_file}: {exc}")
     else:
         cwd = payload.get("cwd")
         policy = default_policy(env, str(cwd) if isinstance(cwd, str) else os.getcwd())
     if root:
-        policy = Policy(root, policy.deny, policy.protected, policy.writable)
+        policy = GuardPolicy(root, policy.deny, policy.protected, policy.writable)
     if deny:
-        policy = Policy(policy.root, (*policy.deny, *deny), policy.protected, policy.writable)
+        policy = GuardPolicy(policy.root, (*policy.deny, *deny), policy.protected, policy.writable)
     verdict = check_tool(payload, policy, env)
     return HookResult(0 if verdict.allowed else 2, verdict.reason, payload)
 

@@ -11,7 +11,8 @@ import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from swarm import paths
+from swarm import envnames, paths
+from swarm.atomic import write_atomic
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.git.repo import find_repo
 
@@ -33,11 +34,8 @@ class SwarmInstance:
         return paths.db_path(self.state_dir)
 
     def save(self) -> None:
-        self.state_dir.mkdir(parents=True, exist_ok=True)
         data = {k: str(v) for k, v in asdict(self).items()}
-        tmp = self.state_dir / (RECORD_NAME + ".tmp")
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        tmp.replace(self.state_dir / RECORD_NAME)
+        write_atomic(self.state_dir / RECORD_NAME, json.dumps(data, indent=2) + "\n")
 
     @classmethod
     def load(cls, state_dir: Path) -> SwarmInstance:
@@ -65,7 +63,7 @@ class SwarmInstance:
 
 def calling_agent(given: str | None = None) -> str:
     """Which agent a command speaks for: `--agent`, else the pane's `SWARM_AGENT`."""
-    name = given or os.environ.get("SWARM_AGENT")
+    name = given or os.environ.get(envnames.AGENT)
     if not name:
         raise SwarmError("no agent: pass --agent or run this inside an agent's pane", EXIT_USAGE)
     return name
@@ -73,7 +71,7 @@ def calling_agent(given: str | None = None) -> str:
 
 def state_dir_for(cwd: Path | None = None, repo: Path | None = None) -> Path:
     """The state folder a command acts on: `SWARM_HOME` (set in agent panes) wins."""
-    home = os.environ.get("SWARM_HOME")
+    home = os.environ.get(envnames.HOME)
     if home and repo is None:
         return Path(home)
     return paths.state_dir(repo if repo is not None else find_repo(cwd or Path.cwd()))

@@ -1,14 +1,15 @@
 """Bringing a swarm up and down: the pipeline behind `swarm up` and `swarm down`.
 
-find the layout -> load and validate -> expand into a plan -> build or reconcile tmux ->
-record the agents in the store. Validation happens before tmux is touched, so a bad
-layout never leaves a half-built session behind.
+find the layout -> load and validate -> expand into a plan -> write the plan file ->
+build or reconcile tmux -> record the agents in the store. Validation happens before tmux
+is touched, so a bad layout never leaves a half-built session behind. `swarm up` is the
+only step that reads YAML: every other process reads the plan file it wrote.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,14 @@ from swarm.errors import SwarmError
 from swarm.git.repo import current_branch, exclude_path, find_repo
 from swarm.instance import RECORD_NAME, SwarmInstance
 from swarm.plan import SwarmPlan
+from swarm.planfile import describe_changes, plan_changes, read_plan_if_any, write_plan
 from swarm.store import Store
+from swarm.store.health import forget as forget_lost_store
 from swarm.tmux.builder import BuildReport, ProgressFn, SwarmBuilder
 from swarm.tmux.client import Tmux
+from swarm.trust import Ask
+from swarm.trust import check as check_trust
+from swarm.up_guard import exclusive_up
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class UpResult:
     plan: SwarmPlan
     instance: SwarmInstance
     report: BuildReport
+    changes: list[str] = field(default_factory=list)  # against the plan of the last `up`
 
 
 def previous_instance(repo: Path) -> SwarmInstance | None:
@@ -52,18 +59,34 @@ def bring_up(
     on_progress: ProgressFn | None = None,
     *,
     overrides: Mapping[str, Any] | None = None,
+    trust: bool = False,
+    ask: Ask | None = None,
 ) -> UpResult:
     """Build the swarm of `layout` in the repository, or reconcile the running one.
 
     `overrides` are layout keys merged over the file (validated like it), e.g.
-    `{"roles": {"polecat": {"count": 8}}}`.
+    `{"roles": {"polecat": {"count": 8}}}`. A layout that came with the repository runs
+    only once trusted (`swarm.trust`: `trust` approves it, `ask` asks the person). One `up`
+    at a time per repository, and a failed one leaves nothing behind (`swarm.up_guard`).
     """
-    progress = on_progress or (lambda _msg: None)
     repo = find_repo(repo_hint or Path.cwd())
+    with exclusive_up(repo):
+        return _bring_up(layout, repo, on_progress or (lambda _msg: None), overrides, trust, ask)
+
+
+def _bring_up(
+    layout: str | None,
+    repo: Path,
+    progress: ProgressFn,
+    overrides: Mapping[str, Any] | None,
+    trust: bool,
+    ask: Ask | None,
+) -> UpResult:
     previous = previous_instance(repo)
     if layout is None:
         layout = default_layout(repo, previous)
     plan = load_plan(layout, repo, overrides=overrides)
+    check_trust(plan, trust=trust, ask=ask)
     progress(f"layout {plan.layout_name}: {len(plan.agents)} agents in {len(plan.windows)} windows")
 
     other = previous if previous is not None and previous.session != plan.session else None
@@ -85,12 +108,17 @@ def bring_up(
         target_branch=plan.merge.target or current_branch(repo),
     )
     instance.save()
+    before = read_plan_if_any(plan.state_dir)
+    changes = plan_changes(before, plan) if before is not None else []
+    if changes:
+        progress(describe_changes(changes))
+    write_plan(plan)
 
     with Store.open(instance.db_path) as store:
         report = SwarmBuilder(plan, Tmux(plan.socket), on_progress=progress).build()
         with store.transaction():  # one commit for the whole roster, not two per agent
             register_agents(store, plan, report)
-    return UpResult(plan=plan, instance=instance, report=report)
+    return UpResult(plan=plan, instance=instance, report=report, changes=changes)
 
 
 def register_agents(store: Store, plan: SwarmPlan, report: BuildReport) -> None:
@@ -117,6 +145,7 @@ def register_agents(store: Store, plan: SwarmPlan, report: BuildReport) -> None:
 def bring_down(instance: SwarmInstance) -> bool:
     """Stop every process of the swarm, keep its state; True if it was running."""
     was_running = Tmux(instance.socket).kill_server()
+    forget_lost_store(instance.db_path)  # a store deleted while running: the next up starts anew
     if instance.db_path.exists():
         with Store.open(instance.db_path) as store:
             for agent in store.list_agents():

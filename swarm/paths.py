@@ -7,8 +7,11 @@ import os
 import re
 from pathlib import Path
 
+from swarm import envnames
+
 STATE_DIR_NAME = ".swarm"
 DB_NAME = "swarm.db"
+PLAN_NAME = "plan.json"  # the resolved plan `swarm up` built (see swarm.planfile)
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
@@ -37,8 +40,17 @@ def db_path(state: Path) -> Path:
     return state / DB_NAME
 
 
+def plan_path(state: Path) -> Path:
+    return state / PLAN_NAME
+
+
 def worktrees_dir(state: Path) -> Path:
     return state / "worktrees"
+
+
+def agent_worktree(state: Path, agent: str) -> Path:
+    """The lasting worktree of an agent that works in its own (`.swarm/worktrees/<agent>`)."""
+    return worktrees_dir(state) / agent
 
 
 def socket_name(repo: Path, session: str) -> str:
@@ -46,7 +58,7 @@ def socket_name(repo: Path, session: str) -> str:
 
     `SWARM_TMUX_SOCKET` overrides it: tests give every swarm its own socket this way.
     """
-    override = os.environ.get("SWARM_TMUX_SOCKET")
+    override = os.environ.get(envnames.TMUX_SOCKET)
     if override:
         return override
     digest = hashlib.sha1(str(repo.resolve()).encode()).hexdigest()[:8]

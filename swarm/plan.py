@@ -19,37 +19,94 @@ TmuxLayoutName = Literal[
 SidebarSide = Literal["left", "right"]
 
 
+_SECONDS = {"gt": 0}
+
+
 @dataclass(frozen=True)
 class HealthSpec:
-    """Thresholds the witness applies to one role (seconds and counts)."""
+    """When the witness calls an agent of a role stuck: a role file's `health` key.
 
-    startup_grace: float = 20.0
-    stall_after: float = 300.0
-    nudge_after: float = 120.0
-    max_restarts: int = 5
-    restart_window: float = 900.0
+    The one model and the one set of defaults: layout validation produces it directly
+    (the metadata holds its bounds) and the witness applies it as it is.
+    """
+
+    startup_grace: float = field(default=20.0, metadata={**_SECONDS, "help": "seconds to start"})
+    stall_after: float = field(
+        default=300.0, metadata={**_SECONDS, "help": "seconds without progress before 'stalled'"}
+    )
+    nudge_after: float = field(
+        default=120.0, metadata={**_SECONDS, "help": "seconds idle on a hook before a nudge"}
+    )
+    max_restarts: int = field(
+        default=5, metadata={"min": 1, "max": 100, "help": "restarts allowed per restart_window"}
+    )
+    restart_window: float = field(
+        default=900.0, metadata={**_SECONDS, "help": "seconds over which restarts are counted"}
+    )
 
 
 @dataclass(frozen=True)
 class PermissionsSpec:
-    """What an agent of a role may do without asking a person."""
+    """What an agent of a role may do without asking a person (a role's `permissions`)."""
 
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
-    skip_permissions: bool = False
-    auto_approve: tuple[str, ...] = ()
+    allow: tuple[str, ...] = field(default=(), metadata={"help": "tools allowed without asking"})
+    deny: tuple[str, ...] = field(default=(), metadata={"help": "tools never allowed"})
+    skip_permissions: bool = field(default=False, metadata={"help": "skip every permission prompt"})
+    auto_approve: tuple[str, ...] = field(
+        default=(), metadata={"help": "prompts the swarm answers 'yes' to on the agent's behalf"}
+    )
 
 
 @dataclass(frozen=True)
 class MergeSpec:
-    """How the refinery merges finished branches (the layout's `merge` key)."""
+    """How the refinery merges finished branches: the layout's `merge` key.
+
+    The one model and the one set of defaults: layout validation produces it directly
+    and the refinery reads it from the plan.
+    """
 
     strategy: Literal["rebase", "merge"] = "rebase"
-    batch_size: int = 4
-    batch_wait: float = 2.0
-    max_bounces: int = 3
-    gate_jobs: int | None = None  # gate runs at once while bisecting; None: one per CPU
-    target: str | None = None  # None: the repo's current branch
+    batch_size: int = field(default=4, metadata={"min": 1, "max": 32})
+    batch_wait: float = field(default=2.0, metadata={"min": 0, "max": 3600})
+    max_bounces: int = field(default=3, metadata={"min": 1, "max": 20})
+    gate_jobs: int | None = field(
+        default=None,
+        metadata={
+            "min": 1,
+            "max": 32,
+            "help": "gate runs at once when a batch fails; default: CPUs",
+        },
+    )
+    target: str | None = field(
+        default=None, metadata={"help": "branch merged into; default: the repo's current branch"}
+    )
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a role does. Code decides by these (and by the runtime's facts), never by a
+    role's name: a role file of a user's own, say `reviewer`, works like a bundled one."""
+
+    worktree: bool = field(
+        default=False, metadata={"help": "works in its own git worktree, one branch per task"}
+    )
+    takes_tasks: bool = field(
+        default=False, metadata={"help": "the controller hands it open tasks from the queue"}
+    )
+    receives_escalations: bool = field(
+        default=False,
+        metadata={"help": "told when the witness or the refinery needs a person's decision"},
+    )
+    numbered: bool = field(
+        default=False,
+        metadata={"help": "agents are named <role>-1 … <role>-N and fill windows of their own"},
+    )
+    runs_gate: bool = field(
+        default=False, metadata={"help": "may run the layout's gate commands without asking"}
+    )
+    files_tasks: bool = field(
+        default=False, metadata={"help": "turns what a person asks for into tasks"}
+    )
 
 
 @dataclass(frozen=True)
@@ -66,6 +123,10 @@ class RoleSpec:
     sandbox: bool = True  # agents with a worktree run confined by the OS (swarm.sandbox)
     command: tuple[str, ...] = ()  # for the generic `command` runtime
     source: Path | None = None
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    loop: str | None = None  # the swarm loop a `builtin` role runs (witness, refinery)
+    key: str | None = None  # its key in the swarm key table (prefix g, then this key)
+    first_message: str = ""  # what its agents are told first (a template, like `prompt`)
 
 
 @dataclass(frozen=True)

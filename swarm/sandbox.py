@@ -181,9 +181,9 @@ def common_dir(repo: Path) -> Path:
         ["git", "-C", str(repo), "rev-parse", "--path-format=absolute", "--git-common-dir"],
         capture_output=True,
         text=True,
-        check=True,
     )
-    return Path(out.stdout.strip())
+    # Not a repository (yet): planning goes on; the pane's script then refuses to start.
+    return Path(out.stdout.strip()) if out.returncode == 0 and out.stdout.strip() else dot
 
 
 def keep_objects(repo: Path, old: str, new: str) -> None:

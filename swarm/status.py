@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from swarm.instance import SwarmInstance
 from swarm.store import Store
+from swarm.store.models import Agent
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import agent_sort_key
-
-ROLE_ORDER = {"mayor": 0, "polecat": 1, "witness": 2, "refinery": 3}
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,17 @@ class AgentStatus:
         return asdict(self)
 
 
+def role_rank(agents: Sequence[Agent]) -> dict[str, int]:
+    """Roles in the order `swarm up` registered them (the layout's order): how lists of
+    agents are grouped, without naming any role."""
+    first: dict[str, tuple[float, str]] = {}
+    for agent in agents:
+        seen = first.get(agent.role)
+        if seen is None or (agent.created_at, agent.name) < seen:
+            first[agent.role] = (agent.created_at, agent.name)
+    return {role: rank for rank, role in enumerate(sorted(first, key=lambda r: first[r]))}
+
+
 def live_state(stored: str, pane: PaneInfo | None, running: bool) -> str:
     """tmux overrides the store where it knows better: a vanished or dead pane is dead."""
     if stored == "stopped" and not running:
@@ -43,7 +54,9 @@ def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
     panes = {p.agent: p for p in Tmux(instance.socket).list_panes(instance.session) if p.agent}
     running = bool(panes)
     rows = []
-    for agent in store.list_agents():
+    agents = store.list_agents()
+    rank = role_rank(agents)
+    for agent in agents:
         pane = panes.get(agent.name)
         rows.append(
             AgentStatus(
@@ -59,5 +72,5 @@ def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
                 detail=agent.detail,
             )
         )
-    rows.sort(key=lambda r: (ROLE_ORDER.get(r.role, 9), agent_sort_key(r.name)))
+    rows.sort(key=lambda r: (rank.get(r.role, len(rank)), agent_sort_key(r.name)))
     return rows

@@ -9,16 +9,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from swarm import paths
 from swarm.errors import SwarmError
 from swarm.git import worktrees
 from swarm.git.repo import head_sha
 from swarm.instance import SwarmInstance
-from swarm.store import Store
+from swarm.store import Store, branch_for
 from swarm.store.models import MergeRequest, Task
 
 
 def agent_worktree(instance: SwarmInstance, agent: str) -> Path:
-    return worktrees.worktree_path(instance.state_dir, agent)
+    return paths.agent_worktree(instance.state_dir, agent)
 
 
 def prepare_task(instance: SwarmInstance, agent: str, task: Task) -> Path:
@@ -26,7 +27,7 @@ def prepare_task(instance: SwarmInstance, agent: str, task: Task) -> Path:
     path = agent_worktree(instance, agent)
     worktrees.ensure_worktree(instance.repo, path, instance.target_branch)
     worktrees.start_task_branch(
-        path, task.branch or worktrees.task_branch(task.id), instance.target_branch
+        path, task.branch or branch_for(task.id), instance.target_branch
     )
     return path
 
@@ -52,7 +53,7 @@ def finish_work(instance: SwarmInstance, store: Store, agent: str) -> MergeReque
         raise SwarmError(f"{agent} holds no task (nothing to finish)")
     task = store.get_task(record.hook)
     path = agent_worktree(instance, agent)
-    branch = task.branch or worktrees.task_branch(task.id)
+    branch = task.branch or branch_for(task.id)
     if worktrees.current_branch(path) != branch:
         raise SwarmError(f"{agent}: worktree {path} is not on {branch} (task {task.id})")
     worktrees.require_clean(path, agent)

@@ -14,13 +14,18 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from swarm.instance import SwarmInstance
 
 _TMUX_DIR = tempfile.mkdtemp(prefix="swt-")  # short: socket paths are limited to ~100 bytes
 os.environ["TMUX_TMPDIR"] = _TMUX_DIR
 os.environ.pop("TMUX", None)
 os.environ.pop("TMUX_PANE", None)
+os.environ["SWARM_TRUST_FILE"] = os.path.join(_TMUX_DIR, "trusted")  # never the person's
 for _var in ("SWARM_HOME", "SWARM_AGENT", "SWARM_ROLE", "SWARM_TMUX_SOCKET"):
     os.environ.pop(_var, None)
 
@@ -59,3 +64,22 @@ def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setenv("SWARM_TMUX_SOCKET", name)
     yield name
     subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+
+
+@pytest.fixture
+def recorded_swarm(repo: Path, tmux_socket: str) -> SwarmInstance:
+    """The record `swarm up` leaves (`.swarm/swarm.json`, the demo layout), with no tmux:
+    enough for every command that finds its swarm and opens its store."""
+    from swarm import paths
+    from swarm.instance import SwarmInstance as Instance
+
+    instance = Instance(
+        repo=repo,
+        state_dir=paths.state_dir(repo),
+        session="recorded",
+        socket=tmux_socket,
+        layout_name="demo",
+        layout_path=paths.bundled_dir("layouts") / "demo.yaml",
+    )
+    instance.save()
+    return instance

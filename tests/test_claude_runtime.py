@@ -17,19 +17,23 @@ import pytest
 
 from swarm.config import load_plan
 from swarm.errors import ConfigError
-from swarm.plan import AgentSpec, PermissionsSpec, RoleSpec
+from swarm.plan import AgentSpec, Capabilities, PermissionsSpec, RoleSpec
 from swarm.runtimes import claude
 from swarm.runtimes.launch import LaunchContext, launch_command
-from swarm.runtimes.screens import answer_keys, claude_input_pending
+from swarm.runtimes.registry import get_runtime
 
-# Real captures (tests/e2e/capture_claude_screens.py): in screens/claude/, or moved up next to
-# the other runtimes' once the witness's patterns classify them all.
+CLAUDE = get_runtime("claude")
+
+# Real captures (tests/e2e/capture_claude_screens.py), one folder per tested version.
 SCREENS = Path(__file__).parent / "fixtures" / "screens"
-CAPTURES = {
-    p.stem: p for folder in (SCREENS, SCREENS / "claude") for p in folder.glob("claude-*.txt")
-}
-GATES = SCREENS / "claude" / "gates"
+VERSIONS = [f"claude-{v}" for v in claude.TESTED_VERSIONS]
+CAPTURES = {f"{p.parent.name}/{p.stem}": p for v in VERSIONS for p in (SCREENS / v).glob("*.txt")}
 KEY = "sk-ant-test-abcdefghij0123456789ABCDEFGHIJ"
+WORKER = Capabilities(worktree=True, takes_tasks=True, numbered=True, runs_gate=True)
+FIRST_MESSAGES = {
+    "polecat": "You are {agent}, a polecat. Run `swarm task current` to see your task.",
+    "mayor": "You are {agent}, the mayor. Turn requests into tasks with `swarm task add`.",
+}
 
 
 def role(name: str = "polecat", **permissions: object) -> RoleSpec:
@@ -40,6 +44,8 @@ def role(name: str = "polecat", **permissions: object) -> RoleSpec:
         prompt="You are **{agent}**; worktree `{worktree}`; repo `{repo}`; {unknown} stays.",
         permissions=PermissionsSpec(**permissions),  # type: ignore[arg-type]
         guard_deny=("git push*",),
+        capabilities=WORKER if name == "polecat" else Capabilities(),
+        first_message=FIRST_MESSAGES.get(name, ""),
     )
 
 
@@ -190,13 +196,14 @@ def test_hook_settings_report_state_and_guard_every_tool(tmp_path: Path) -> None
         "SessionStart",
         "UserPromptSubmit",
         "PermissionRequest",
+        "PostToolUse",
         "Notification",
         "Stop",
         "SessionEnd",
         "PreToolUse",
     }
     command = settings["Stop"][0]["hooks"][0]["command"]
-    assert command == "/py/python -m swarm hook Stop"
+    assert command == "/py/python -m swarm report Stop"
     assert settings["Notification"][0]["matcher"] == "idle_prompt"
     guard = settings["PreToolUse"][0]
     assert guard["matcher"] == "*"
@@ -300,17 +307,19 @@ def test_claude_start_that_cannot_exec_says_why(tmp_path: Path) -> None:
 # ------------------------------------------------------------------- real screens
 
 
-def screen(name: str) -> str:
-    return CAPTURES[name].read_text()
+def screen(name: str, version: str) -> str:
+    return CAPTURES[f"{version}/{name}"].read_text()
 
 
-def test_golden_captures_are_there() -> None:
-    assert {"claude-ready-started", "claude-busy-tool", "claude-waiting-permission"} <= set(
-        CAPTURES
-    )
-    assert {p.stem for p in GATES.glob("*.txt")} == {g.name for g in claude.GATES}
+@pytest.mark.parametrize("version", VERSIONS)
+def test_golden_captures_of_every_tested_version_are_there(version: str) -> None:
+    names = {key.split("/")[1] for key in CAPTURES if key.startswith(version + "/")}
+    assert {"claude-ready-started", "claude-busy-tool", "claude-waiting-permission"} <= names
+    gates = SCREENS / version / "gates"
+    assert {p.stem for p in gates.glob("*.txt")} == {g.name for g in claude.GATES}
 
 
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize(
     ("name", "text"),
     [
@@ -322,29 +331,31 @@ def test_golden_captures_are_there() -> None:
         ("claude-waiting-permission", None),
     ],
 )
-def test_input_line_of_real_screens(name: str, text: str | None) -> None:
-    assert claude.input_line(screen(name)) == text
-    assert claude_input_pending(screen(name)) == bool(text)
+def test_input_line_of_real_screens(name: str, text: str | None, version: str) -> None:
+    assert claude.input_line(screen(name, version)) == text
+    assert CLAUDE.input_pending(screen(name, version)) == bool(text)
 
 
-def test_permission_menu_is_not_pending_input() -> None:
+@pytest.mark.parametrize("version", VERSIONS)
+def test_permission_menu_is_not_pending_input(version: str) -> None:
     """Else a delivery would press Enter again, and Enter approves the menu."""
-    shown = screen("claude-waiting-permission")
+    shown = screen("claude-waiting-permission", version)
     assert "❯ 1. Yes" in shown
-    assert not claude_input_pending(shown)
-    assert answer_keys("claude", approve=True) == ("Enter",)
-    assert answer_keys("claude", approve=False) == ("Escape",)
+    assert not CLAUDE.input_pending(shown)
+    assert CLAUDE.approve_keys == ("Enter",)
+    assert CLAUDE.refuse_keys == ("Escape",)
 
 
+@pytest.mark.parametrize("version", VERSIONS)
 @pytest.mark.parametrize("gate", claude.GATES, ids=lambda g: g.name)
-def test_each_gate_is_recognised_from_its_capture(gate: claude.Gate) -> None:
-    found = claude.detect_gate((GATES / f"{gate.name}.txt").read_text())
+def test_each_gate_is_recognised_from_its_capture(gate: claude.Gate, version: str) -> None:
+    found = claude.detect_gate((SCREENS / version / "gates" / f"{gate.name}.txt").read_text())
     assert found is not None and found.name == gate.name
 
 
-@pytest.mark.parametrize("name", sorted(CAPTURES))
-def test_working_screens_are_no_gate(name: str) -> None:
-    assert claude.detect_gate(screen(name)) is None
+@pytest.mark.parametrize("key", sorted(CAPTURES))
+def test_working_screens_are_no_gate(key: str) -> None:
+    assert claude.detect_gate(CAPTURES[key].read_text()) is None
 
 
 def write_fake_claude(folder: Path) -> Path:
@@ -361,3 +372,72 @@ def write_fake_claude(folder: Path) -> Path:
     )
     path.chmod(0o755)
     return path
+
+
+# ------------------------------------------------------------ text that arrives as text
+
+
+@pytest.mark.parametrize(
+    ("typed", "shaped"),
+    [
+        ("/status and more", "\\/status and more"),
+        ("  /compact", "\\/compact"),
+        ("!rm -rf /", "\\!rm -rf /"),
+        ("# heading", "\\# heading"),
+        ("ends with \\", "ends with \\ "),
+        ("plain text", "plain text"),
+        ("a/b in the middle", "a/b in the middle"),
+    ],
+)
+def test_text_claude_would_take_as_a_command_is_shaped_as_text(typed: str, shaped: str) -> None:
+    assert CLAUDE.as_text(typed) == shaped
+
+
+def test_what_claude_does_to_typed_text() -> None:
+    assert CLAUDE.received("a\r\nb\tc \x1b[31mred\x1b[0m\u200b ") == "a\nb    c red"
+
+
+def test_a_long_paste_is_unwrapped_from_its_report() -> None:
+    body = "x" * 3000
+    reported = f'\n\n<pasted_content id="276f">\n{body}\n</pasted_content id="276f">\n'
+    assert CLAUDE.prompt_of(reported) == body
+
+
+def test_guard_blocks_on_failure_only_where_the_version_has_it(tmp_path: Path) -> None:
+    old = claude.hook_settings("/py", tmp_path / "g.json", "2.1.197")["hooks"]["PreToolUse"]
+    new = claude.hook_settings("/py", tmp_path / "g.json", "2.1.332")["hooks"]["PreToolUse"]
+    assert "onFailure" not in old[0]["hooks"][0]
+    assert new[0]["hooks"][0]["onFailure"] == "block"
+
+
+def test_a_restart_resumes_the_recorded_conversation() -> None:
+    from swarm.resume import SessionPlan
+
+    argv = ["claude", "--settings", "s.json", "--", "You are polecat-1"]
+    assert claude.with_session(argv, None) == argv
+    plan = SessionPlan("abc", "continue task sw-1", "resuming session abc")
+    assert claude.with_session(argv, plan) == [
+        "claude",
+        "--settings",
+        "s.json",
+        "--resume",
+        "abc",
+        "--",
+        "continue task sw-1",
+    ]
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_a_queued_message_is_seen_queued_not_pending(version: str) -> None:
+    key = f"{version}/claude-busy-queued"
+    if key not in CAPTURES:
+        pytest.skip(f"{version} drew no queued-messages line when captured")
+    shown = CAPTURES[key].read_text()
+    assert CLAUDE.queued(shown) and not CLAUDE.input_pending(shown)
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_the_prompt_command_is_read_off_every_version(version: str) -> None:
+    """Auto-approve matches this: a tip line taken for the command would break it."""
+    verdict = CLAUDE.classify(screen("claude-waiting-permission", version))
+    assert verdict.kind == "waiting" and verdict.command == "python3 -c 'print(6 * 7)'"

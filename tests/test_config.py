@@ -19,11 +19,12 @@ from swarm.config import (
     session_name,
     validate_layout,
 )
-from swarm.config.roles import RoleBody, check_role_file
+from swarm.config.roles import check_role_file
 from swarm.config.yamlpos import parse_document
 from swarm.errors import NotFoundError
 from swarm.plan import SwarmPlan
-from swarm.runtimes.launch import KNOWN_RUNTIMES, controller_command, swarm_argv
+from swarm.runtimes.launch import controller_command, swarm_argv
+from swarm.runtimes.registry import runtime_names
 
 BUNDLED = ("demo", "factory", "solo", "team")
 
@@ -128,7 +129,7 @@ def test_demo_layout_runs_without_claude(repo: Path) -> None:
         "sidebar", "mayor", "polecat-1", "polecat-2", "polecat-3", "witness", "refinery",
     ]  # fmt: skip
     commands = {p.name: p.command for p in plan.pane_specs()}
-    assert commands["mayor"] == swarm_argv("agent", "sim")
+    assert commands["mayor"] == swarm_argv("agent", "sim", "--files-tasks")
     # a polecat enters its worktree first, then becomes the sim agent
     assert commands["polecat-3"][0] == "/bin/sh"
     assert commands["polecat-3"][4].endswith("/.swarm/worktrees/polecat-3")
@@ -226,7 +227,10 @@ def test_user_role_paths_and_repo_roles(repo: Path) -> None:
     (mine / "reviewer.yaml").write_text(
         "description: reviews\nruntime: command\ncommand: [echo, hi]\nprompt: Review {agent}\n"
     )
-    (mine / "polecat.yaml").write_text("runtime: sim\ndescription: from role_paths\n")
+    (mine / "polecat.yaml").write_text(
+        "runtime: sim\ndescription: from role_paths\n"
+        "capabilities: {numbered: true, takes_tasks: true, worktree: true}\n"
+    )
     repo_roles = repo / ".swarm" / "roles"
     repo_roles.mkdir(parents=True)
     (repo_roles / "polecat.yaml").write_text("runtime: sim\ndescription: from the repo\n")
@@ -414,9 +418,10 @@ def test_render_prompt_fills_only_known_placeholders() -> None:
     assert text == "polecat-1 on {branch}: keep {braces} and {}"
 
 
-def test_runtime_names_match_the_launcher() -> None:
-    hint = typing.get_type_hints(RoleBody)["runtime"]
-    assert typing.get_args(hint) == KNOWN_RUNTIMES
+def test_runtime_names_come_from_the_registry() -> None:
+    assert {"sim", "claude", "codex", "gemini", "aider", "command", "builtin"} <= set(
+        runtime_names()
+    )
 
 
 def test_config_imports_stay_light() -> None:

@@ -28,7 +28,7 @@ def core_modules() -> list[str]:
 
 def test_core_modules_do_not_import_textual() -> None:
     modules = core_modules()
-    assert "swarm.actions" in modules and "swarm.cli.sidebar" in modules
+    assert "swarm.actions" in modules and "swarm.cli.daemons" in modules
     script = (
         "import importlib, json, sys\n"
         f"for name in {modules!r}:\n"

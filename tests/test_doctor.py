@@ -75,6 +75,25 @@ def test_claude_from_swarm_claude_bin(bin_dir: Path, tmp_path: Path) -> None:
     assert not wrong.ok and "SWARM_CLAUDE_BIN" in wrong.detail and "npm install" in wrong.fix
 
 
+@pytest.mark.parametrize(
+    ("version", "ok", "says"),
+    [
+        ("2.1.100", False, "older than the oldest tested (2.1.197)"),
+        ("2.1.197", True, ""),
+        ("2.1.250", True, ""),
+        ("2.1.332", True, ""),
+        ("2.2.0", False, "newer than the newest tested (2.1.332)"),
+    ],
+)
+def test_claude_outside_the_tested_versions_is_said(
+    tmp_path: Path, version: str, ok: bool, says: str
+) -> None:
+    fake = fake_program(tmp_path / "bin", "claude", f"{version} (Claude Code)")
+    check = doctor.check_runtime("claude", {"PATH": "", "SWARM_CLAUDE_BIN": str(fake)})
+    assert check.ok is ok and says in check.detail
+    assert check.required or not ok  # a warning: it may well work
+
+
 def test_keys(tmp_path: Path) -> None:
     home = tmp_path / "home"
     assert doctor.check_key("claude", {"ANTHROPIC_API_KEY": "k"}, home).ok  # type: ignore[union-attr]

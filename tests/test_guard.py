@@ -13,7 +13,7 @@ import pytest
 from escape_corpus import Entry, entries
 
 from swarm.guard import (
-    Policy,
+    GuardPolicy,
     approved_by,
     check_command,
     check_tool,
@@ -27,10 +27,12 @@ from swarm.store import Store
 REPO = "/work/repo"
 WORKTREE = f"{REPO}/.swarm/worktrees/polecat-1"
 ENV = {"HOME": "/home/me"}
-POLICY = Policy(root=WORKTREE, deny=("git push*", "sudo *", "git worktree *"), protected=(REPO,))
+POLICY = GuardPolicy(
+    root=WORKTREE, deny=("git push*", "sudo *", "git worktree *"), protected=(REPO,)
+)
 
 
-def allowed(command: str, policy: Policy = POLICY, cwd: str = WORKTREE) -> bool:
+def allowed(command: str, policy: GuardPolicy = POLICY, cwd: str = WORKTREE) -> bool:
     return check_command(command, policy, cwd, ENV).allowed
 
 
@@ -98,13 +100,13 @@ def test_leaving_the_worktree_is_refused(command: str, says: str) -> None:
     ],
 )
 def test_force_pushes_are_refused_whatever_the_role(command: str) -> None:
-    verdict = check_command(command, Policy(root=WORKTREE), WORKTREE, ENV)
+    verdict = check_command(command, GuardPolicy(root=WORKTREE), WORKTREE, ENV)
     assert not verdict.allowed and "force pushes" in verdict.reason
 
 
 def test_a_repo_under_tmp_is_still_protected() -> None:
     """Temp folders are open, but not the person's checkout when it lives in one."""
-    policy = Policy(root="/tmp/r/.swarm/worktrees/p", protected=("/tmp/r",))
+    policy = GuardPolicy(root="/tmp/r/.swarm/worktrees/p", protected=("/tmp/r",))
     assert check_command("echo x > /tmp/scratch.txt", policy, policy.root, ENV).allowed
     assert not check_command("echo x > /tmp/r/escaped.txt", policy, policy.root, ENV).allowed
     assert not check_command("cd /tmp/r", policy, policy.root, ENV).allowed
@@ -125,7 +127,7 @@ def test_role_patterns_are_refused(command: str, rule: str) -> None:
 
 
 def test_the_mayor_may_work_anywhere_in_the_repo() -> None:
-    mayor = Policy(root=REPO, protected=(REPO,))
+    mayor = GuardPolicy(root=REPO, protected=(REPO,))
     assert check_command(
         f"cat {REPO}/README.md > /tmp/x && ls {REPO}/src", mayor, REPO, ENV
     ).allowed
@@ -174,7 +176,7 @@ def test_default_policy_from_the_agent_environment() -> None:
         "SWARM_ROLE": "polecat",
         "SWARM_REPO": REPO,
     }
-    assert default_policy(env, "/x") == Policy(
+    assert default_policy(env, "/x") == GuardPolicy(
         root=f"{REPO}/.swarm/worktrees/polecat-3", protected=(REPO,)
     )
     assert default_policy({**env, "SWARM_ROLE": "mayor"}, "/x").root == REPO
@@ -280,10 +282,10 @@ CORPUS = entries(
     shim=f"{REPO}/.swarm/bin/swarm",
     socket="swarm-x",
 )
-CORPUS_POLICY = Policy(root=WORKTREE, deny=POLECAT_DENY, protected=(REPO,))
+CORPUS_POLICY = GuardPolicy(root=WORKTREE, deny=POLECAT_DENY, protected=(REPO,))
 
 
-def run_hook(data: bytes, policy: Policy = CORPUS_POLICY) -> int:
+def run_hook(data: bytes, policy: GuardPolicy = CORPUS_POLICY) -> int:
     """The hook as `swarm guard` runs it, on bytes, with a policy file written for it."""
     return hook(
         io.BytesIO(data), root=policy.root, deny=policy.deny, env={**ENV, "SWARM_REPO": REPO}

@@ -50,9 +50,9 @@ CASES: list[tuple[str, str, str]] = [
         "{file}:3:12: roles.polecat.count: expected an integer from 0 to 100, got -1",
     ),
     (
-        "11-mayors",
-        "roles:\n  mayor: {count: 11}\n",
-        "{file}:2:18: roles.mayor.count: expected an integer from 0 to 10, got 11",
+        "101-mayors",
+        "roles:\n  mayor: {count: 101}\n",
+        "{file}:2:18: roles.mayor.count: expected an integer from 0 to 100, got 101",
     ),
     (
         "bool-for-int",

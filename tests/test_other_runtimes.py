@@ -7,9 +7,8 @@ from pathlib import Path
 import pytest
 
 from swarm.plan import AgentSpec, PermissionsSpec, RoleSpec
-from swarm.runtimes import others, patterns
 from swarm.runtimes.launch import LaunchContext, launch_command
-from swarm.runtimes.screens import answer_keys
+from swarm.runtimes.registry import get_runtime
 
 
 def agent(runtime: str, **permissions: object) -> AgentSpec:
@@ -24,13 +23,10 @@ def agent(runtime: str, **permissions: object) -> AgentSpec:
 
 
 def argv(runtime: str, **permissions: object) -> tuple[str, ...]:
-    return others.launch_argv(
-        runtime,
-        agent(runtime, **permissions),
-        program=f"/bin/{runtime}",
-        repo=Path("/r"),
-        worktree=Path("/r/w"),
+    ctx = LaunchContext(
+        repo=Path("/r"), state_dir=Path("/r/.swarm"), socket="s", session="s", worktree=Path("/r/w")
     )
+    return get_runtime(runtime).argv(agent(runtime, **permissions), ctx, f"/bin/{runtime}")
 
 
 def test_codex() -> None:
@@ -72,9 +68,9 @@ def test_launch_command_names_a_missing_program(
 
 
 def test_answer_keys() -> None:
-    assert answer_keys("codex", approve=True) == ("y",)
-    assert answer_keys("aider", approve=False) == ("n", "Enter")
-    assert answer_keys("gemini", approve=True) == ("Enter",)
+    assert get_runtime("codex").approve_keys == ("y",)
+    assert get_runtime("aider").refuse_keys == ("n", "Enter")
+    assert get_runtime("gemini").approve_keys == ("Enter",)
 
 
 SCREENS = {
@@ -108,16 +104,13 @@ SCREENS = {
 @pytest.mark.parametrize(
     ("runtime", "kind"), [(r, k) for r, screens in SCREENS.items() for k in screens]
 )
-def test_screen_patterns_through_the_witness_classifier(
-    runtime: str, kind: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The data plugs into swarm.runtimes.patterns as it is (PATTERNS[runtime] = …)."""
-    monkeypatch.setitem(patterns.PATTERNS, runtime, others.SCREEN_PATTERNS[runtime])
-    verdict = patterns.classify(runtime, SCREENS[runtime][kind])
+def test_screen_patterns_through_the_witness_classifier(runtime: str, kind: str) -> None:
+    verdict = get_runtime(runtime).classify(SCREENS[runtime][kind])
     assert verdict.kind == kind, verdict.reason
 
 
 def test_every_pattern_compiles() -> None:
-    for data in others.SCREEN_PATTERNS.values():
+    for name in ("codex", "gemini", "aider"):
+        data = get_runtime(name).patterns
         for pattern in (*data.waiting, *data.busy, *data.ready):
             assert pattern.compiled.pattern == pattern.regex

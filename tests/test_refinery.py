@@ -8,6 +8,7 @@ scratch worktree), and no task may be closed twice.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -22,9 +23,12 @@ import psutil
 import pytest
 
 from swarm.cli.main import main as swarm_main
+from swarm.config import load_plan
 from swarm.errors import SwarmError
 from swarm.git.repo import exclude_path
 from swarm.instance import SwarmInstance
+from swarm.plan import MergeSpec
+from swarm.planfile import write_plan
 from swarm.refinery import BOUNCE_MARK
 from swarm.refinery.candidate import CandidateWorktree
 from swarm.refinery.gate import run_gate
@@ -75,16 +79,18 @@ class Rig:
         return name
 
     def settings(self, **changes: object) -> Settings:
+        merge_keys = {f.name for f in dataclasses.fields(MergeSpec)} - {"gate_jobs"}
+        merge: dict[str, object] = {"batch_size": 8, "batch_wait": 0.0}
+        merge.update({k: v for k, v in changes.items() if k in merge_keys})
         base: dict[str, object] = {
             "repo": self.repo,
             "state_dir": self.state,
             "target": "main",
             "gate": GATE,
-            "batch_size": 8,
-            "batch_wait": 0.0,
+            "merge": MergeSpec(**merge),  # type: ignore[arg-type]
             "gate_jobs": 1,
         }
-        base.update(changes)
+        base.update({k: v for k, v in changes.items() if k not in merge_keys})
         return Settings(**base)  # type: ignore[arg-type]
 
     def refinery(self, **changes: object) -> Refinery:
@@ -456,11 +462,13 @@ def test_commits_without_a_git_identity(
 # -- the refinery as a process --------------------------------------------------------------
 
 
-def write_instance(rig: Rig, gate: list[str], tmp_path: Path) -> SwarmInstance:
+def write_instance(rig: Rig, gate: list[str], tmp_path: Path, mayors: int = 0) -> SwarmInstance:
     layout = tmp_path / "layout.yaml"
+    panes = "[polecat, mayor]" if mayors else "[polecat]"
     layout.write_text(
         "description: refinery test\nruntime: sim\nroles:\n  polecat: {count: 1}\n"
-        "windows:\n  - name: work\n    layout: tiled\n    panes: [polecat]\n"
+        f"  mayor: {{count: {mayors}}}\n"
+        f"windows:\n  - name: work\n    layout: tiled\n    panes: {panes}\n"
         f"gate: {json.dumps(gate)}\n"
         "merge: {strategy: rebase, batch_size: 4, batch_wait: 0}\n"
     )
@@ -474,6 +482,7 @@ def write_instance(rig: Rig, gate: list[str], tmp_path: Path) -> SwarmInstance:
         target_branch="main",
     )
     instance.save()
+    write_plan(load_plan(str(layout), rig.repo))  # what `swarm up` leaves for the refinery
     return instance
 
 
@@ -670,7 +679,7 @@ def test_escalation_is_typed_into_a_live_mayor_only(
     import swarm.actions
     from swarm.refinery.loop import mayor_nudger
 
-    instance = write_instance(rig, [], tmp_path)
+    instance = write_instance(rig, [], tmp_path, mayors=1)
     typed: list[tuple[str, str]] = []
     monkeypatch.setattr(
         swarm.actions, "nudge", lambda inst, store, agent, text: typed.append((agent, text))
@@ -678,7 +687,7 @@ def test_escalation_is_typed_into_a_live_mayor_only(
     lines: list[str] = []
     escalate = mayor_nudger(instance, rig.store, lines.append)
     escalate("sw-aaaaa", "nobody to tell")
-    assert typed == [] and "no live mayor" in lines[-1]
+    assert typed == [] and "nobody receives escalations" in lines[-1]
     rig.store.upsert_agent("mayor", "mayor", "sim")
     rig.store.set_agent_state("mayor", "dead", "test")
     escalate("sw-aaaaa", "still nobody")

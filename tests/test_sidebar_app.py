@@ -334,10 +334,13 @@ async def test_a_change_updates_only_the_changed_cells() -> None:
 
 def _with_agent(snapshot: Snapshot, agent: object, reorder: bool = False) -> Snapshot:
     from swarm.ui.data import AgentRow, order_agents
+    from swarm.ui.sample import SAMPLE_RANK
 
     assert isinstance(agent, AgentRow)
     agents = tuple(agent if a.name == agent.name else a for a in snapshot.agents)
-    return dataclasses.replace(snapshot, agents=order_agents(agents) if reorder else agents)
+    return dataclasses.replace(
+        snapshot, agents=order_agents(agents, SAMPLE_RANK) if reorder else agents
+    )
 
 
 async def test_a_failing_read_is_reported_and_retried() -> None:

@@ -631,7 +631,7 @@ def test_idle_agents_and_natural_order(store: Store) -> None:
     ]
     store.add_task("x")
     store.claim_next_task("polecat-2")
-    assert [a.name for a in store.idle_agents()] == ["polecat-1", "polecat-10"]
+    assert [a.name for a in store.idle_agents(role="polecat")] == ["polecat-1", "polecat-10"]
     assert [a.name for a in store.idle_agents(role="witness")] == ["witness"]
     assert len(store.idle_agents(role=None)) == 3
 

@@ -1,5 +1,7 @@
 """Chaos: 6 sim polecats, 40 tasks, agents and panes killed every few seconds, the controller
-killed once. At the end every task is done (or merged) exactly once and no agent is dead.
+killed once, the refinery's gate processes killed with -9 now and then (as the OOM killer
+would). At the end every task is done (or merged) exactly once, no agent is dead, and no
+request was bounced for a killed gate.
 
 The killing is random but seeded (`SWARM_CHAOS_SEED` to replay a run); every kill is
 printed, so a failure says what happened.
@@ -21,6 +23,7 @@ import psutil
 import pytest
 
 from swarm.lifecycle import bring_up
+from swarm.refinery.gate import MARK_VAR
 from swarm.store import Store
 from swarm.tmux.client import Tmux
 
@@ -31,6 +34,7 @@ TASKS = 40
 CHAOS_FOR = 45.0  # seconds of killing
 KILL_EVERY = (1.5, 3.5)  # seconds between two kills
 FINISH_WITHIN = 150.0  # whole test budget for the work to end
+GATE_KILL_EVERY = 4.0  # seconds between two kills of a running gate
 
 
 def chaos_layout(tmp: Path) -> Path:
@@ -56,6 +60,7 @@ def chaos_layout(tmp: Path) -> Path:
             {"name": "polecats", "layout": "tiled", "panes": ["polecat"]},
             {"name": "control", "layout": "tiled", "panes": ["witness", "refinery"]},
         ],
+        "gate": ["sleep 0.4"],  # long enough to be killed in the middle
     }
     path = tmp / "chaos.yaml"
     path.write_text(json.dumps(data))
@@ -103,6 +108,19 @@ def kill_once(rng: random.Random, tmux: Tmux, session: str, log: list[str]) -> N
     log.append(f"kill-pane {name} ({pane_id})")
 
 
+def kill_a_gate(marker: str, log: list[str]) -> bool:
+    """SIGKILL one running gate process of this swarm (found by its mark), if any."""
+    for proc in psutil.process_iter(["pid", "name"]):
+        try:
+            if proc.info["name"] == "sleep" and proc.environ().get(MARK_VAR) == marker:
+                proc.kill()
+                log.append(f"kill -9 the refinery's gate child {proc.pid}")
+                return True
+        except (psutil.Error, OSError):
+            continue
+    return False
+
+
 def test_chaos_every_task_done_exactly_once(repo: Path, tmux_socket: str, tmp_path: Path) -> None:
     seed = int(os.environ.get("SWARM_CHAOS_SEED", str(int(time.time()))))
     rng = random.Random(seed)
@@ -120,10 +138,16 @@ def test_chaos_every_task_done_exactly_once(repo: Path, tmux_socket: str, tmp_pa
         controller_killed = False
         chaos_until = time.monotonic() + CHAOS_FOR
         next_kill = time.monotonic() + 3.0
+        marker = str(instance.state_dir.resolve())
+        gate_kills = 0
+        next_gate_kill = time.monotonic() + 2.0
         while time.monotonic() < chaos_until:
             if time.monotonic() >= next_kill:
                 kill_once(rng, tmux, instance.session, log)
                 next_kill = time.monotonic() + rng.uniform(*KILL_EVERY)
+            if time.monotonic() >= next_gate_kill and kill_a_gate(marker, log):
+                gate_kills += 1
+                next_gate_kill = time.monotonic() + GATE_KILL_EVERY
             if not controller_killed and time.monotonic() > chaos_until - CHAOS_FOR / 2:
                 pid = int((instance.state_dir / "controller.pid").read_text())
                 os.kill(pid, signal.SIGKILL)
@@ -176,13 +200,15 @@ def test_chaos_every_task_done_exactly_once(repo: Path, tmux_socket: str, tmp_pa
             if r.status in ("queued", "testing", "merged")
         )
         assert all(requests[i] == 1 for i in ids), f"merge requests per task: {requests}"
+        bounced = [e.message for e in events if e.kind == "merge.bounced"]
+        assert not bounced, f"bounced for a killed gate: {bounced}\n{report}"
         assert not [a.name for a in agents if a.state == "dead"], f"agents left dead\n{report}"
         kills = len(log) - 1
         restarts = sum(1 for e in events if e.kind in ("witness.restart", "witness.reconcile"))
         took = time.monotonic() - started
         print(f"\nchaos: {kills} kills, {restarts} recoveries, {TASKS} tasks in {took:.0f}s")
         print("\n".join(log))
-        assert kills >= 8 and controller_killed
+        assert kills >= 8 and controller_killed and gate_kills >= 1
     finally:
         store.close()
         if sys.exc_info()[0] is not None:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from swarm.runtimes.patterns import PATTERNS, classify, patterns_for, prompt_command
+from swarm.runtimes.patterns import prompt_command
+from swarm.runtimes.registry import runtime_for, runtimes
 
 SCREENS = Path(__file__).parent / "fixtures" / "screens"
-CAPTURES = sorted(SCREENS.glob("*.txt"))
+CAPTURES = sorted([*SCREENS.glob("*.txt"), *SCREENS.glob("claude-*/*.txt")])
 STATE_OF = {"ready": "ready", "busy": "busy", "waiting": "waiting"}
 
 
@@ -28,23 +29,23 @@ def test_there_are_golden_captures_of_each_sim_state() -> None:
     assert states == {"ready", "busy", "waiting"}
 
 
-@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: p.stem)
+@pytest.mark.parametrize("capture", CAPTURES, ids=lambda p: f"{p.parent.name}/{p.stem}")
 def test_golden_capture(capture: Path) -> None:
     runtime, state = expected(capture)
-    verdict = classify(runtime, capture.read_text())
+    verdict = runtime_for(runtime).classify(capture.read_text())
     assert verdict.kind == state, verdict.reason
 
 
 def test_the_sim_prompt_names_its_command() -> None:
     screen = (SCREENS / "sim-waiting.txt").read_text()
-    assert classify("sim", screen).command == "git push origin main"
+    assert runtime_for("sim").classify(screen).command == "git push origin main"
 
 
 def test_an_answered_prompt_further_up_is_not_waiting() -> None:
     # sim-ready-after-done shows an approved prompt above the finished task
     screen = (SCREENS / "sim-ready-after-done.txt").read_text()
     assert "Do you want to proceed?" in screen
-    assert classify("sim", screen).kind == "ready"
+    assert runtime_for("sim").classify(screen).kind == "ready"
 
 
 CLAUDE_READY = """\
@@ -109,27 +110,29 @@ CLAUDE_API_KEY_GATE = """\
     ids=["ready", "busy", "permission", "api-key-gate"],
 )
 def test_claude_screens_from_the_docs(screen: str, kind: str) -> None:
-    assert classify("claude", screen).kind == kind
+    assert runtime_for("claude").classify(screen).kind == kind
 
 
 def test_claude_permission_prompt_command() -> None:
-    assert prompt_command("claude", CLAUDE_PERMISSION) == "git push origin main"
-    assert classify("claude", CLAUDE_PERMISSION).command == "git push origin main"
+    patterns = runtime_for("claude").patterns
+    assert prompt_command(patterns, CLAUDE_PERMISSION) == "git push origin main"
+    assert runtime_for("claude").classify(CLAUDE_PERMISSION).command == "git push origin main"
 
 
 def test_unknown_runtimes_use_generic_patterns() -> None:
     from swarm.runtimes.patterns import GENERIC
 
-    assert patterns_for("some-command") is GENERIC
-    assert patterns_for("aider") is not GENERIC  # the other CLIs bring their own
-    assert classify("aider", "Run shell command? (Y)es/(N)o [Yes]: ").kind == "waiting"
-    assert classify("some-command", "Apply these edits? (y/n)").kind == "waiting"
-    assert classify("aider", "> ").kind == "ready"
-    assert classify("aider", "").kind == "unknown"
+    assert runtime_for("some-command").patterns is GENERIC
+    assert runtime_for("aider").patterns is not GENERIC  # the other CLIs bring their own
+    assert runtime_for("aider").classify("Run shell command? (Y)es/(N)o [Yes]: ").kind == "waiting"
+    assert runtime_for("some-command").classify("Apply these edits? (y/n)").kind == "waiting"
+    assert runtime_for("aider").classify("> ").kind == "ready"
+    assert runtime_for("aider").classify("").kind == "unknown"
 
 
 def test_patterns_are_data_every_regex_compiles() -> None:
-    for runtime, patterns in PATTERNS.items():
+    for runtime, info in runtimes().items():
+        patterns = info.patterns
         for group in (patterns.waiting, patterns.busy, patterns.ready):
             for pattern in group:
                 assert pattern.compiled.pattern, runtime

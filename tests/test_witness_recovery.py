@@ -32,7 +32,7 @@ POLICY = Policy(health=HEALTH)
 DEAD = Verdict("dead", "exited (status 137)", "tmux")
 ALIVE = Verdict("starting", "restarted", "tmux")
 STALLED = Verdict("stalled", "no activity for 4s", "time")
-WAITING = Verdict("waiting", "Claude needs your permission", "hook")
+WAITING = Verdict("waiting", "Claude needs your permission", "report")
 
 
 def kinds(actions: list[object]) -> list[str]:
@@ -117,7 +117,7 @@ def test_the_stall_ladder_nudge_restart_escalate() -> None:
     restart = recover("polecat-1", STALLED, "sw-1", memory, POLICY, 102.0)
     assert kinds(restart) == ["Restart"]
     # after the restart it works a while, then stalls again on the same task
-    recover("polecat-1", Verdict("working", "", "hook"), "sw-1", memory, POLICY, 110.0)
+    recover("polecat-1", Verdict("working", "", "report"), "sw-1", memory, POLICY, 110.0)
     assert kinds(recover("polecat-1", STALLED, "sw-1", memory, POLICY, 120.0)) == ["Nudge"]
     escalate = recover("polecat-1", STALLED, "sw-1", memory, POLICY, 122.0)
     assert kinds(escalate) == ["Escalate"]
@@ -133,7 +133,7 @@ def test_a_new_task_starts_a_new_ladder() -> None:
 def test_a_nudge_that_works_ends_the_episode() -> None:
     memory = Memory()
     recover("polecat-1", STALLED, "sw-1", memory, POLICY, 100.0)
-    recover("polecat-1", Verdict("working", "", "hook"), "sw-1", memory, POLICY, 101.0)
+    recover("polecat-1", Verdict("working", "", "report"), "sw-1", memory, POLICY, 101.0)
     # stalled again later: a fresh nudge first, not a restart
     assert kinds(recover("polecat-1", STALLED, "sw-1", memory, POLICY, 150.0)) == ["Nudge"]
 
@@ -152,7 +152,7 @@ def test_a_question_is_told_to_the_person_once() -> None:
         == []
     )
     # answered, then a new question: told again
-    recover("polecat-1", Verdict("working", "", "hook"), "sw-1", memory, POLICY, 102.0)
+    recover("polecat-1", Verdict("working", "", "report"), "sw-1", memory, POLICY, 102.0)
     assert kinds(
         recover("polecat-1", WAITING, "sw-1", memory, POLICY, 103.0, screen_seen=True)
     ) == ["Notify"]

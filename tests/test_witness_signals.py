@@ -96,9 +96,9 @@ def test_snapshot_sees_every_pane_in_one_command(tmux: Tmux, control: bool) -> N
     try:
         # tmux marks the pane dead when its terminal closes and learns the exit status a
         # moment later, when the process is reaped: wait for both.
-        wait_for(lambda: monitor.snapshot().by_agent()["beta"].dead_status is not None)
+        wait_for(lambda: monitor.scan().by_agent()["beta"].dead_status is not None)
         before = (monitor.commands_sent, monitor.processes_spawned)
-        snap = monitor.snapshot()
+        snap = monitor.scan()
         after = (monitor.commands_sent, monitor.processes_spawned)
         assert snap.mode == ("control" if control else "poll")
         assert after[0] - before[0] == 1  # one command for all panes
@@ -116,13 +116,13 @@ def test_output_is_seen_from_the_pane_fingerprint(tmux: Tmux, tmp_path: object) 
     pane = split(tmux, "talker", "sh", "-c", script)
     monitor = PaneMonitor(tmux, SESSION)
     try:
-        monitor.snapshot()
+        monitor.scan()
         time.sleep(0.3)
-        quiet = monitor.snapshot()
+        quiet = monitor.scan()
         assert pane not in quiet.output or quiet.output[pane] < quiet.taken_at - 0.2
         tmux.run(("send-keys", "-t", pane, "hello", "Enter"))
         time.sleep(0.3)
-        loud = monitor.snapshot()
+        loud = monitor.scan()
         assert loud.output.get(pane) == loud.taken_at
     finally:
         monitor.close()
@@ -132,7 +132,7 @@ def test_captures_are_one_batch_and_only_when_asked(tmux: Tmux) -> None:
     panes = [split(tmux, f"p{i}", "sh", "-c", f"echo screen-{i}; sleep 600") for i in range(3)]
     monitor = PaneMonitor(tmux, SESSION)
     try:
-        monitor.snapshot()
+        monitor.scan()
         spawned = monitor.processes_spawned
         time.sleep(0.3)
         screens = monitor.capture(panes)
@@ -150,11 +150,11 @@ def test_respawning_panes_under_the_control_client_never_kills_the_server(tmux: 
     noisy = split(tmux, "noisy", "sh", "-c", "while :; do printf '%0300d\\n' 0; sleep 0.005; done")
     monitor = PaneMonitor(tmux, SESSION)
     try:
-        monitor.snapshot()
+        monitor.scan()
         for _ in range(5):
             tmux.run(("respawn-pane", "-k", "-t", noisy))
             time.sleep(0.3)
-            assert monitor.snapshot().session_found
+            assert monitor.scan().session_found
         assert tmux.server_running()
     finally:
         monitor.close()
@@ -163,14 +163,14 @@ def test_respawning_panes_under_the_control_client_never_kills_the_server(tmux: 
 def test_border_options_go_in_one_batch(tmux: Tmux) -> None:
     monitor = PaneMonitor(tmux, SESSION)
     try:
-        pane = monitor.snapshot().by_agent()["alpha"].pane_id
+        pane = monitor.scan().by_agent()["alpha"].pane_id
         monitor.run(
             [
                 ("set-option", "-p", "-t", pane, "@swarm_state", "working"),
                 ("set-option", "-p", "-t", pane, "@swarm_task", "sw-1"),
             ]
         )
-        alpha = monitor.snapshot().by_agent()["alpha"]
+        alpha = monitor.scan().by_agent()["alpha"]
         assert (alpha.border_state, alpha.border_task) == ("working", "sw-1")
     finally:
         monitor.close()

@@ -28,7 +28,7 @@ def obs(**changes: object) -> Observation:
         state_since=T0 - 5,
         detail="turn started",
         hook="sw-abcde",
-        last_hook=T0 - 5,
+        last_report=T0 - 5,
         pane_present=True,
     )
     return replace(base, **changes)  # type: ignore[arg-type]
@@ -90,66 +90,88 @@ def test_a_starter_that_never_reports_in_is_stalled_eventually() -> None:
 
 
 def test_hooks_win_while_there_is_activity() -> None:
-    assert decide(obs(last_hook=T0 - 59), HEALTH).state == "working"
+    assert decide(obs(last_report=T0 - 59), HEALTH).state == "working"
 
 
 def test_quiet_past_stall_after_asks_for_the_screen_before_calling_it_stalled() -> None:
-    quiet = obs(state_since=T0 - 100, last_hook=T0 - 61)
+    quiet = obs(state_since=T0 - 100, last_report=T0 - 61)
     first = decide(quiet, HEALTH)
     assert first.state == "working" and first.wants_screen
     assert decide(replace(quiet, screen=BUSY), HEALTH).state == "stalled"
 
 
 def test_a_turn_that_ended_without_a_stop_hook_is_idle_by_the_screen() -> None:
-    quiet = obs(state_since=T0 - 100, last_hook=T0 - 61, screen=READY)
+    quiet = obs(state_since=T0 - 100, last_report=T0 - 61, screen=READY)
     verdict = decide(quiet, HEALTH)
     assert (verdict.state, verdict.source) == ("idle", "screen")
 
 
 def test_a_question_without_a_notification_hook_is_waiting_by_the_screen() -> None:
-    quiet = obs(state_since=T0 - 100, last_hook=T0 - 61, screen=WAITING)
+    quiet = obs(state_since=T0 - 100, last_report=T0 - 61, screen=WAITING)
     assert decide(quiet, HEALTH).state == "waiting"
 
 
 def test_a_long_tool_run_burning_cpu_is_working_not_stalled() -> None:
-    busy = obs(state_since=T0 - 600, last_hook=T0 - 600, last_cpu=T0 - 1, screen=BUSY)
+    busy = obs(state_since=T0 - 600, last_report=T0 - 600, last_cpu=T0 - 1, screen=BUSY)
     assert decide(busy, HEALTH).state == "working"
 
 
 def test_pane_output_counts_as_activity() -> None:
-    printing = obs(state_since=T0 - 600, last_hook=T0 - 600, last_output=T0 - 2, screen=BUSY)
+    printing = obs(state_since=T0 - 600, last_report=T0 - 600, last_output=T0 - 2, screen=BUSY)
     assert decide(printing, HEALTH).state == "working"
 
 
 def test_a_stalled_agent_recovers_on_any_new_activity() -> None:
-    stalled = obs(stored="stalled", state_since=T0 - 10, last_hook=T0 - 80)
+    stalled = obs(stored="stalled", state_since=T0 - 10, last_report=T0 - 80)
     assert decide(stalled, HEALTH).state == "stalled"
     verdict = decide(replace(stalled, last_cpu=T0 - 1), HEALTH)
     assert (verdict.state, verdict.source) == ("working", "psutil")
 
 
 def test_idle_holding_a_task_too_long_is_stalled_idle_without_one_is_fine() -> None:
-    idle = obs(stored="idle", state_since=T0 - 31, last_hook=T0 - 31)
+    idle = obs(stored="idle", state_since=T0 - 31, last_report=T0 - 31)
     assert decide(idle, HEALTH).state == "stalled"
     assert decide(replace(idle, hook=None), HEALTH).state == "idle"
-    assert decide(replace(idle, state_since=T0 - 29, last_hook=T0 - 29), HEALTH).state == "idle"
+    assert decide(replace(idle, state_since=T0 - 29, last_report=T0 - 29), HEALTH).state == "idle"
 
 
-def test_waiting_lasts_until_the_question_is_gone_and_the_agent_moved() -> None:
-    waiting = obs(stored="waiting", state_since=T0 - 5, detail="Claude needs your permission")
+def test_waiting_lasts_until_the_prompt_seen_is_gone_for_a_full_tick() -> None:
+    waiting = obs(stored="waiting", state_since=T0 - 5, detail="permission prompt for Bash")
     assert decide(waiting, HEALTH).wants_screen
     assert decide(replace(waiting, screen=WAITING), HEALTH).state == "waiting"
-    answered = replace(waiting, screen=BUSY, last_output=T0 - 1)
+    # a capture without the prompt (the menu still being drawn, or never seen): waiting
+    drawing = replace(waiting, screen=BUSY, last_output=T0 - 1)
+    assert decide(drawing, HEALTH).state == "waiting"
+    just_gone = replace(drawing, prompt_gone_since=T0 - 0.1, tick=0.5)
+    assert decide(just_gone, HEALTH).state == "waiting"
+    answered = replace(drawing, prompt_gone_since=T0 - 0.6, tick=0.5)
     assert decide(answered, HEALTH).state == "working"
-    # the screen moved on but nothing printed since the question: still waiting
-    assert decide(replace(waiting, screen=BUSY), HEALTH).state == "waiting"
+    assert decide(replace(answered, screen=READY), HEALTH).state == "idle"
+
+
+def test_a_turn_that_ended_holding_its_task_waits_for_a_person_not_the_screen() -> None:
+    asked = obs(
+        stored="waiting",
+        state_since=T0 - 500,
+        detail="turn ended holding sw-abcde: Which database should I use?",
+        handover="acked",
+    )
+    for screen in (None, READY, BUSY):
+        verdict = decide(replace(asked, screen=screen, prompt_gone_since=T0 - 100), HEALTH)
+        assert (verdict.state, verdict.detail) == ("waiting", asked.detail)
+
+
+def test_a_silent_end_of_turn_holding_the_task_is_a_wait_not_idle() -> None:
+    quiet = obs(state_since=T0 - 100, last_report=T0 - 61, screen=READY, handover="acked")
+    verdict = decide(quiet, HEALTH)
+    assert verdict.state == "waiting" and verdict.detail.startswith("turn ended holding sw-abcde")
 
 
 # -- runtimes without hooks: output and the screen -----------------------------------------
 
 
 def hookless(**changes: object) -> Observation:
-    return obs(runtime="codex", has_hooks=False, **changes)
+    return obs(runtime="codex", reports=False, **changes)
 
 
 def test_hookless_output_means_working() -> None:
@@ -166,12 +188,14 @@ def test_hookless_settled_screen_decides() -> None:
 
 
 def test_hookless_quiet_and_busy_screen_stalls() -> None:
-    quiet = hookless(stored="working", state_since=T0 - 100, last_hook=None, last_output=T0 - 70)
+    quiet = hookless(stored="working", state_since=T0 - 100, last_report=None, last_output=T0 - 70)
     assert decide(replace(quiet, screen=BUSY), HEALTH).state == "stalled"
 
 
 @pytest.mark.parametrize("stored", ["idle", "working", "stalled", "waiting", "starting"])
 def test_builtin_loops_are_only_judged_alive_or_dead(stored: str) -> None:
-    loop = obs(runtime="builtin", name="refinery", role="refinery", stored=stored, hook=None)
+    loop = obs(
+        runtime="builtin", builtin=True, name="refinery", role="refinery", stored=stored, hook=None
+    )
     assert decide(loop, HEALTH).state in ("working", "idle", "waiting")
     assert decide(replace(loop, pane_dead=True, dead_status=1), HEALTH).state == "dead"

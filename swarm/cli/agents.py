@@ -1,9 +1,8 @@
-"""Commands agents and people use to talk to agents: nudge, done, hook, and the runtimes."""
+"""Commands agents and people use to talk to agents: nudge, done, report, and the runtimes."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
@@ -38,17 +37,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     done.add_argument("--failed", metavar="REASON", help="give the task up as failed, with why")
     done.set_defaults(func=cmd_done)
 
-    hook = sub.add_parser("hook", help="(run by agent hooks) report an agent event")
-    hook.add_argument("event", help="SessionStart, UserPromptSubmit, Notification, Stop, …")
-    hook.add_argument("--agent", help="default: $SWARM_AGENT")
-    hook.set_defaults(func=cmd_hook)
+    report = sub.add_parser(
+        "report", help="(run by a runtime's hooks) report an agent event, JSON on stdin"
+    )
+    report.add_argument("event", help="SessionStart, UserPromptSubmit, Stop, …")
+    report.add_argument("--agent", help="default: $SWARM_AGENT")
+    report.set_defaults(func=cmd_report)
 
     agent = sub.add_parser("agent", help="run a built-in agent runtime in this terminal")
-    agent.add_argument("runtime", choices=["sim"])
+    agent.add_argument("runtime", help="a runtime that ships its own agent program (sim)")
+    agent.add_argument(
+        "--files-tasks", action="store_true", help="turn each line it is told into a task"
+    )
     agent.set_defaults(func=cmd_agent)
-
-    controller = sub.add_parser("controller", help="run the swarm's controller (in its own window)")
-    controller.set_defaults(func=cmd_controller)
 
 
 def cmd_nudge(args: argparse.Namespace) -> int:
@@ -60,13 +61,7 @@ def cmd_nudge(args: argparse.Namespace) -> int:
     instance = locate()
     with Store.open(instance.db_path) as store:
         result = nudge(instance, store, args.agent, text)
-    if not result.confirmed:
-        print(
-            f"{args.agent}: text pasted, but the input line still held it "
-            f"after {result.enters} Enters"
-        )
-        return 1
-    print(f"{args.agent}: delivered ({result.size} bytes)")
+    print(f"{args.agent}: delivered ({result.size} bytes, {result.how})")
     return 0
 
 
@@ -117,29 +112,30 @@ def cmd_done(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_hook(args: argparse.Namespace) -> int:
-    """Never fails the runtime: a hook that errors must not stop an agent's work."""
-    from swarm.hooks import handle_hook
+def cmd_report(args: argparse.Namespace) -> int:
+    """Never fails the runtime: a report that errors must not stop an agent's work."""
+    from swarm.cli.inputs import read_hook_payload
     from swarm.instance import locate
+    from swarm.reports import handle_report
+    from swarm.resume import session_reported
     from swarm.store import Store
 
     payload: dict[str, object] = {}
     if not sys.stdin.isatty():
-        raw = sys.stdin.read()
-        try:
-            data = json.loads(raw) if raw.strip() else {}
-            payload = data if isinstance(data, dict) else {}
-        except json.JSONDecodeError:
-            payload = {}
-    name = args.agent or os.environ.get("SWARM_AGENT")
+        payload = read_hook_payload(sys.stdin.buffer)  # too big, too deep, not JSON: {}
+    from swarm import envnames
+
+    name = args.agent or os.environ.get(envnames.AGENT)
     if not name:
         return 0
     try:
         instance = locate()
         with Store.open(instance.db_path) as store:
-            outcome = handle_hook(store, name, args.event, payload)
+            outcome = handle_report(store, name, args.event, payload)
+        if args.event == "SessionStart":
+            session_reported(instance.state_dir, name, str(payload.get("source") or ""))
     except SwarmError as exc:
-        print(f"swarm hook {args.event}: {exc.message}", file=sys.stderr)
+        print(f"swarm report {args.event}: {exc.message}", file=sys.stderr)
         return 0
     if outcome.output:
         print(outcome.output)
@@ -147,13 +143,6 @@ def cmd_hook(args: argparse.Namespace) -> int:
 
 
 def cmd_agent(args: argparse.Namespace) -> int:
-    from swarm.runtimes import sim
+    from swarm.runtimes.registry import get_runtime
 
-    return sim.main()
-
-
-def cmd_controller(args: argparse.Namespace) -> int:
-    from swarm.controller.loop import run_controller
-    from swarm.instance import locate
-
-    return run_controller(locate())
+    return get_runtime(args.runtime).run_agent()

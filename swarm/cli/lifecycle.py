@@ -6,8 +6,8 @@ import argparse
 import os
 import shutil
 import sys
-from pathlib import Path
 
+from swarm.cli import inputs
 from swarm.cli.output import ago, print_json, progress, table
 from swarm.errors import NotFoundError, SwarmError
 
@@ -17,43 +17,66 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     up.add_argument(
         "layout", nargs="?", help="a bundled layout name or a YAML file (default: team)"
     )
-    up.add_argument("--repo", type=Path, help="the git repository (default: the current one)")
+    up.add_argument(
+        "--repo", type=inputs.folder, help="the git repository (default: the current one)"
+    )
     up.add_argument("-d", "--detach", action="store_true", help="do not attach")
+    up.add_argument(
+        "--trust",
+        action="store_true",
+        help="run a layout that came with the repository without asking (it runs commands)",
+    )
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop every process of the swarm, keep its state")
-    down.add_argument("--repo", type=Path)
+    down.add_argument("--repo", type=inputs.folder)
     down.set_defaults(func=cmd_down)
 
     attach = sub.add_parser("attach", help="attach to the running swarm")
-    attach.add_argument("--repo", type=Path)
+    attach.add_argument("--repo", type=inputs.folder)
     attach.set_defaults(func=cmd_attach)
 
     status = sub.add_parser("status", help="who runs where, one line per agent")
-    status.add_argument("--repo", type=Path)
+    status.add_argument("--repo", type=inputs.folder)
     status.add_argument("--json", action="store_true", help="a JSON list of agents")
     status.set_defaults(func=cmd_status)
 
     focus = sub.add_parser("focus", help="move the view to an agent's pane")
-    focus.add_argument("target", help="an agent name, or next / previous (polecats)")
+    focus.add_argument(
+        "target", help="an agent name, or next / previous (among the agents that take tasks)"
+    )
+    focus.add_argument("--roles", help=argparse.SUPPRESS)
     focus.add_argument("--zoom", action="store_true")
     focus.add_argument("--socket", help=argparse.SUPPRESS)
     focus.add_argument("--session", help=argparse.SUPPRESS)
     focus.add_argument("--from", dest="from_pane", help=argparse.SUPPRESS)
-    focus.add_argument("--repo", type=Path)
+    focus.add_argument("--repo", type=inputs.folder)
     focus.set_defaults(func=cmd_focus)
 
 
 def cmd_up(args: argparse.Namespace) -> int:
     from swarm.lifecycle import bring_up
 
-    result = bring_up(args.layout, args.repo, on_progress=progress)
+    ask = ask_trust if sys.stdin.isatty() and sys.stderr.isatty() else None
+    result = bring_up(args.layout, args.repo, on_progress=progress, trust=args.trust, ask=ask)
     plan = result.plan
     print(f"swarm {plan.session} is up: {result.report.summary()}")
     print("  attach: swarm attach    status: swarm status    stop: swarm down")
     if args.detach or not sys.stdout.isatty() or not sys.stdin.isatty():
         return 0
     return attach_session(plan.socket, plan.session)
+
+
+def ask_trust(lines: list[str]) -> bool:
+    """Show what a repository's layout will run; y to trust it (remembered), else nothing runs."""
+    print("This layout came with the repository and will run:", file=sys.stderr)
+    for line in lines:
+        print(f"  {line}", file=sys.stderr)
+    try:
+        answer = input("Trust it and run it? [y/N] ")
+    except EOFError:
+        return False
+    return answer.strip().lower() in ("y", "yes")
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -127,6 +150,18 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _worker_roles(args: argparse.Namespace) -> set[str]:
+    """The roles n/p cycle through: given by the key binding, else read from the plan."""
+    if args.roles:
+        return set(args.roles.split(","))
+    from swarm import roster
+    from swarm.instance import locate
+
+    return {
+        n for n, r in roster.roles(locate(repo=args.repo)).items() if r.capabilities.takes_tasks
+    }
+
+
 def cmd_focus(args: argparse.Namespace) -> int:
     from swarm.tmux.client import Tmux
     from swarm.tmux.focus import focus_commands, neighbour
@@ -142,9 +177,9 @@ def cmd_focus(args: argparse.Namespace) -> int:
     panes = tmux.list_panes(session)
     if args.target in ("next", "previous"):
         current = args.from_pane or os.environ.get("TMUX_PANE")
-        found = neighbour(panes, current, args.target)
+        found = neighbour(panes, current, args.target, _worker_roles(args))
         if found is None:
-            raise NotFoundError("no polecats in this swarm")
+            raise NotFoundError("no agents that take tasks in this swarm")
     else:
         found = next((p for p in panes if p.agent == args.target), None)
         if found is None:

@@ -3,30 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import sqlite3
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from swarm import __version__
 from swarm.cli import (
     agents,
+    daemons,
     demo,
     layouts,
     lifecycle,
     mq,
     runtime_cmds,
-    sidebar,
     tasks,
-    witness,
 )
-from swarm.errors import EXIT_FAILURE, SwarmError
+from swarm.errors import EXIT_FAILURE, EXIT_USAGE, SwarmError
+from swarm.textsafe import one_line
 
 # Each module adds its subcommands (their handlers import what they need only when run, so
 # `swarm hook` in an agent's pane stays fast); handlers are stored as `func`.
-COMMAND_MODULES = [lifecycle, tasks, mq, agents, witness, sidebar, runtime_cmds, layouts, demo]
+COMMAND_MODULES = [lifecycle, tasks, mq, agents, daemons, runtime_cmds, layouts, demo]
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """A usage mistake is one line too (argparse prints the whole usage first)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="swarm",
         description="A tmux swarm of coding agents: mayor, polecats, witness, refinery.",
     )
@@ -39,18 +48,38 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    bad = check_arguments(arguments)
+    if bad:
+        print(f"swarm: {bad}", file=sys.stderr)
+        return EXIT_USAGE
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     try:
         code = args.func(args)
     except SwarmError as exc:
-        print(f"swarm: {exc.message}", file=sys.stderr)
+        print(f"swarm: {one_line(exc.message)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return EXIT_FAILURE
+    except (sqlite3.Error, OSError) as exc:  # the disk, not the swarm: one line, no traceback
+        from swarm.store.health import explain
+
+        print(f"swarm: {one_line(explain(exc))}", file=sys.stderr)
+        return EXIT_FAILURE
     return int(code or 0)
+
+
+def check_arguments(arguments: Sequence[str]) -> str | None:
+    """Arguments must be UTF-8 text: undecodable bytes would reach the store as surrogates."""
+    for i, argument in enumerate(arguments, start=1):
+        try:
+            argument.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"argument {i} ({one_line(argument)[:40]}) is not valid UTF-8"
+    return None
 
 
 if __name__ == "__main__":

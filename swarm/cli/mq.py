@@ -1,12 +1,13 @@
-"""`swarm mq …` (the merge queue) and `swarm refinery` (the process that works it)."""
+"""`swarm mq …`: the merge queue as a person sees and steers it (its process: cli/daemons.py)."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
+from swarm.cli.inputs import record_number
 from swarm.cli.output import ago, print_json, table
-from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
+from swarm.errors import NotFoundError
 
 if TYPE_CHECKING:
     from swarm.instance import SwarmInstance
@@ -33,11 +34,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reject.add_argument("--reason", default="", help="why (kept in the task's notes)")
     reject.set_defaults(func=cmd_reject)
 
-    refinery = sub.add_parser("refinery", help="run the merge queue (in the refinery pane)")
-    refinery.add_argument("--once", action="store_true", help="merge what is ready, then exit")
-    refinery.add_argument("--jobs", type=int, help="gate runs at once (default: CPUs, ≤ batch)")
-    refinery.set_defaults(func=cmd_refinery)
-
 
 def _open() -> tuple[SwarmInstance, Store]:
     from swarm.instance import locate
@@ -51,7 +47,7 @@ def resolve(store: Store, ident: str) -> MergeRequest:
     """A merge request by number (`12`, `#12`) or by task id (its latest request)."""
     text = ident.strip().lstrip("#")
     if text.isdigit():
-        return store.get_merge_request(int(text))
+        return store.get_merge_request(record_number(text))
     store.get_task(text)  # a clear "unknown task" first
     found = [mr for mr in store.list_merge_requests() if mr.task_id == text]
     if not found:
@@ -67,9 +63,11 @@ def _first_line(text: str) -> str:
 def cmd_list(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from swarm.store.models import LIVE_MERGE_STATUSES
+
     _instance, store = _open()
     with store:
-        live = store.list_merge_requests(["queued", "testing"])
+        live = store.list_merge_requests(LIVE_MERGE_STATUSES)
         done = store.list_merge_requests(["merged", "bounced", "rejected"]) if args.all else []
     done = sorted(done, key=lambda mr: mr.updated_at)[-HISTORY:]
     if args.json:
@@ -114,12 +112,3 @@ def cmd_reject(args: argparse.Namespace) -> int:
     with store:
         print(reject_merge(store, resolve(store, args.id).id, args.reason or ""))
     return 0
-
-
-def cmd_refinery(args: argparse.Namespace) -> int:
-    from swarm.instance import locate
-    from swarm.refinery.loop import run_refinery
-
-    if args.jobs is not None and args.jobs < 1:
-        raise SwarmError("--jobs must be at least 1", EXIT_USAGE)
-    return run_refinery(locate(), once=args.once, gate_jobs=args.jobs)

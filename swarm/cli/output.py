@@ -8,6 +8,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from swarm.textsafe import one_line
+
 
 def progress(message: str) -> None:
     """Progress goes to stderr so `--json` output on stdout stays parseable."""
@@ -19,6 +21,7 @@ def print_json(data: Any) -> None:
 
 
 def table(rows: Sequence[Sequence[str]], headers: Sequence[str]) -> str:
+    rows = [[one_line(cell) for cell in row] for row in rows]  # titles may hold escape codes
     widths = [len(h) for h in headers]
     for row in rows:
         widths = [max(w, len(cell)) for w, cell in zip(widths, row, strict=True)]

@@ -54,29 +54,31 @@ def cmd_guard(args: argparse.Namespace) -> int:
     if result.code != 0:
         say(result.reason)
     payload = result.payload
-    if payload is not None:  # bookkeeping, bounded: the verdict is already decided
+    if payload is not None:  # bookkeeping, bounded: the ruling is already decided
         bounded(lambda: _record(payload, result.code == 0, result.reason), RECORD_BUDGET)
     return EXIT_BLOCK if result.code != 0 else 0
 
 
 def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
     """Best effort: a refusal is an event; an allowed call tells the store the agent works."""
-    agent = os.environ.get("SWARM_AGENT")
-    if not agent or not os.environ.get("SWARM_HOME"):
+    from swarm import envnames
+
+    agent = os.environ.get(envnames.AGENT)
+    if not agent or not os.environ.get(envnames.HOME):
         return
     try:
-        from swarm.hooks import handle_hook
         from swarm.instance import locate
+        from swarm.reports import handle_report
         from swarm.store import Store
 
         with Store.open(locate().db_path) as store:
             if store.find_agent(agent) is None:
                 return
             if allowed:
-                handle_hook(store, agent, "PreToolUse", payload)
+                handle_report(store, agent, "PreToolUse", payload)
             else:
                 store.add_event("agent.guarded", reason.removeprefix("swarm guard: "), agent=agent)
-    except Exception:  # never let bookkeeping change the verdict
+    except Exception:  # never let bookkeeping change the ruling
         return
 
 

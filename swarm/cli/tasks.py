@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from swarm.cli import inputs
 from swarm.cli.output import ago, print_json, table
-from swarm.errors import EXIT_USAGE, SwarmError
+from swarm.errors import SwarmError
+from swarm.textsafe import one_line, visible
 
 if TYPE_CHECKING:
     from swarm.store import Store
@@ -58,7 +59,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     log.add_argument("-f", "--follow", action="store_true", help="keep printing new events")
     log.add_argument("--agent")
     log.add_argument("--task")
-    log.add_argument("-n", type=int, default=40, help="how many recent events (default 40)")
+    log.add_argument(
+        "-n", type=inputs.count, default=40, help="how many recent events (default 40)"
+    )
     log.add_argument("--json", action="store_true")
     log.set_defaults(func=cmd_log)
 
@@ -77,19 +80,10 @@ def _task_json(task: object) -> dict[str, object]:
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    body = ""
-    if args.body is not None:
-        if str(args.body) == "-":
-            body = sys.stdin.read()
-        else:
-            try:
-                body = args.body.read_text()
-            except OSError as exc:
-                raise SwarmError(
-                    f"{args.body}: cannot read the task body ({exc.strerror})", EXIT_USAGE
-                ) from None
+    title = inputs.check_title(args.title)
+    body = inputs.read_body(args.body) if args.body is not None else ""
     with _store() as store:
-        task = store.add_task(args.title, body, args.priority)
+        task = store.add_task(title, body, args.priority)
     print(task.id)
     return 0
 
@@ -114,11 +108,11 @@ def _print_task(task: object, as_json: bool) -> None:
         print_json(data)
         return
     for key in ("id", "title", "status", "priority", "assignee", "attempts", "branch", "merge_sha"):
-        print(f"{key + ':':10} {data[key] if data[key] is not None else '-'}")
+        print(f"{key + ':':10} {one_line(str(data[key])) if data[key] is not None else '-'}")
     if data["body"]:
-        print(f"\n{data['body']}")
+        print(f"\n{visible(str(data['body']))}")
     if data["notes"]:
-        print(f"\nnotes:\n{data['notes']}")
+        print(f"\nnotes:\n{visible(str(data['notes']))}")
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -157,15 +151,19 @@ def cmd_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_sling(args: argparse.Namespace) -> int:
+    from swarm import roster
+    from swarm.instance import locate
+
     with _store() as store:
         agent = args.agent
         if agent is None:
-            idle = store.idle_agents("polecat")
-            if not idle:
+            takers = roster.that(locate(), store.idle_agents(None), "takes_tasks")
+            if not takers:
                 raise SwarmError(
-                    f"no idle polecat for {args.id}; name one: swarm sling {args.id} polecat-N"
+                    f"no idle agent that takes tasks for {args.id}; name one: "
+                    f"swarm sling {args.id} AGENT"
                 )
-            agent = idle[0].name
+            agent = takers[0].name
         task = store.hook_task(args.id, agent)
     print(f"{task.id} is on {agent}'s hook; the controller hands it over now")
     return 0
@@ -177,7 +175,7 @@ def _format_event(event: object) -> str:
     assert isinstance(event, Event)
     stamp = time.strftime("%H:%M:%S", time.localtime(event.ts))
     who = event.agent or "-"
-    return f"{stamp}  {event.kind:<20} {who:<12} {event.message}"
+    return one_line(f"{stamp}  {event.kind:<20} {who:<12} {event.message}")
 
 
 def cmd_log(args: argparse.Namespace) -> int:

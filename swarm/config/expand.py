@@ -19,16 +19,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarm import paths
+from swarm import envnames, paths
 from swarm.config.layouts import MAIN_LAYOUTS, LoadedLayout, PaneItem, find_layout, load_layout
+from swarm.config.limits import check_layout, check_repo_key
 from swarm.config.roles import ResolvedRole, resolve_role, role_search_path
 from swarm.config.schema import suggest
 from swarm.config.yamlpos import KeyPath, format_path
 from swarm.errors import NotFoundError
-from swarm.plan import AgentSpec, MergeSpec, PaneSpec, SwarmPlan, TmuxLayoutName, WindowSpec
+from swarm.plan import AgentSpec, PaneSpec, SwarmPlan, TmuxLayoutName, WindowSpec
 from swarm.runtimes.launch import (
     LaunchContext,
-    agent_environment,
     agent_start_directory,
     controller_command,
     launch_command,
@@ -98,7 +98,7 @@ def validate_layout(path: Path | str, repo: Path | None = None) -> LayoutSummary
     """
     loaded = load_layout(Path(path))
     base = resolve_repo(loaded, repo or Path.cwd())
-    return LayoutSummary(expand(loaded, base, check_folders=False))
+    return LayoutSummary(expand(loaded, base))
 
 
 def resolve_repo(loaded: LoadedLayout, repo: Path) -> Path:
@@ -106,7 +106,9 @@ def resolve_repo(loaded: LoadedLayout, repo: Path) -> Path:
     repo = repo.expanduser().resolve()
     if loaded.layout.repo is None:
         return repo
-    return (repo / Path(loaded.layout.repo).expanduser()).resolve()
+    target = (repo / Path(loaded.layout.repo).expanduser()).resolve()
+    check_repo_key(loaded, target)
+    return target
 
 
 def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> SwarmPlan:
@@ -131,7 +133,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
     agents: list[AgentSpec] = []
     by_role: dict[str, list[str]] = {}
     for name, role in resolved.items():
-        numbered = name == "polecat" or role.count > 1
+        numbered = role.spec.capabilities.numbered or role.count > 1
         names = (
             [f"{name}-{i}" for i in range(1, role.count + 1)]
             if numbered
@@ -146,6 +148,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
     windows = _split(windows, layout.polecats_per_window)
 
     session = layout.session or session_name(repo, loaded.name)
+    check_layout(loaded, session)
     state = paths.state_dir(repo)
     socket = paths.socket_name(repo, session)
     ctx = LaunchContext(
@@ -157,24 +160,22 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
         gate=tuple(layout.gate),
     )
     layout_env = dict(layout.environment)
-    swarm_env = {
-        **layout_env,
-        "SWARM_HOME": str(state),
-        "SWARM_REPO": str(repo),
-        "SWARM_TMUX_SOCKET": socket,
-        "SWARM_SESSION": session,
-    }
     agent_by_name = {a.name: a for a in agents}
+
+    def pane_env(name: str, role: str | None) -> tuple[tuple[str, str], ...]:
+        identity = envnames.pane_identity(
+            agent=name, role=role, state_dir=state, repo=repo, socket=socket, session=session
+        )
+        return tuple({**layout_env, **identity}.items())
 
     def agent_pane(name: str) -> PaneSpec:
         agent = agent_by_name[name]
-        env = {**layout_env, **agent_environment(agent, ctx)}
         return PaneSpec(
             name=name,
             kind="agent",
             role=agent.role.name,
             command=launch_command(agent, ctx),
-            environment=tuple(env.items()),
+            environment=pane_env(name, agent.role.name),
             start_directory=agent_start_directory(agent, ctx, start),
         )
 
@@ -189,7 +190,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
                 kind="sidebar",
                 role="sidebar",
                 command=swarm_argv("sidebar"),
-                environment=tuple({**swarm_env, "SWARM_AGENT": "sidebar"}.items()),
+                environment=pane_env("sidebar", None),
                 start_directory=start,
             )
             panes = [sidebar, *panes] if side == "left" else [*panes, sidebar]
@@ -213,13 +214,12 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
                     kind="controller",
                     role="controller",
                     command=controller_command(),
-                    environment=tuple({**swarm_env, "SWARM_AGENT": "controller"}.items()),
+                    environment=pane_env("controller", None),
                     start_directory=start,
                 ),
             ),
         )
     )
-    m = layout.merge
     return SwarmPlan(
         layout_name=loaded.name,
         layout_path=path,
@@ -235,30 +235,28 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
         key_prefix=layout.keys.prefix,
         description=layout.description,
         gate=layout.gate,
-        merge=MergeSpec(
-            strategy=m.strategy,
-            batch_size=m.batch_size,
-            batch_wait=m.batch_wait,
-            max_bounces=m.max_bounces,
-            gate_jobs=m.gate_jobs,
-            target=m.target,
-        ),
+        merge=layout.merge,
     )
 
 
 def _default_windows(agents: list[AgentSpec], by_role: dict[str, list[str]]) -> list[_Window]:
+    """The control window (single agents), one tiled window for the agents that take tasks
+    (named after their first role: `polecats`), and one per other role with several agents."""
     control = _Window("control", "main-vertical", [])
-    polecats = _Window("polecats", "tiled", [])
+    workers: list[str] = []
+    worker_roles: list[str] = []
     others: dict[str, _Window] = {}
     for agent in agents:
         role = agent.role.name
-        if role == "polecat":
-            polecats.agents.append(agent.name)
+        if agent.role.capabilities.takes_tasks:
+            workers.append(agent.name)
+            worker_roles += [role] if role not in worker_roles else []
         elif len(by_role[role]) > 1:
             others.setdefault(role, _Window(f"{role}s", "tiled", [])).agents.append(agent.name)
         else:
             control.agents.append(agent.name)
-    return [control, polecats, *others.values()]
+    name = f"{worker_roles[0]}s" if worker_roles else "workers"
+    return [control, _Window(name, "tiled", workers), *others.values()]
 
 
 def _place_agents(

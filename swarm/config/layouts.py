@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from swarm import paths
-from swarm.config.roles import ROLE_NAME_HELP, ROLE_NAME_PATTERN, RoleOverride, Runtime
+from swarm.config.roles import ROLE_NAME_HELP, ROLE_NAME_PATTERN, RoleOverride, RuntimeName
 from swarm.config.schema import Coerce, Validator
 from swarm.config.yamlpos import Document, load_document
 from swarm.errors import ConfigError, NotFoundError
+from swarm.plan import MergeSpec
 
 TmuxLayout = Literal[
     "main-vertical", "main-horizontal", "tiled", "even-horizontal", "even-vertical"
@@ -82,25 +83,6 @@ class KeysConfig:
 
 
 @dataclass(frozen=True)
-class MergeConfig:
-    strategy: Literal["rebase", "merge"] = "rebase"
-    batch_size: int = field(default=4, metadata={"min": 1, "max": 32})
-    batch_wait: float = field(default=2.0, metadata={"min": 0, "max": 3600})
-    max_bounces: int = field(default=3, metadata={"min": 1, "max": 20})
-    gate_jobs: int | None = field(
-        default=None,
-        metadata={
-            "min": 1,
-            "max": 32,
-            "help": "gate runs at once when a batch fails; default: CPUs",
-        },
-    )
-    target: str | None = field(
-        default=None, metadata={"help": "branch merged into; default: the repo's current branch"}
-    )
-
-
-@dataclass(frozen=True)
 class PaneItem:
     agent: str = field(metadata={"help": "an agent name (polecat-2) or a role name (polecat)"})
     size: Size | None = None
@@ -136,7 +118,7 @@ class LayoutFile:
     description: str = ""
     repo: str | None = None
     start_directory: str = "."
-    runtime: Runtime | None = None
+    runtime: RuntimeName | None = None
     environment: dict[str, EnvValue] = field(
         default_factory=dict,
         metadata={
@@ -151,7 +133,7 @@ class LayoutFile:
     role_paths: tuple[str, ...] = ()
     windows: tuple[WindowConfig, ...] | None = None
     gate: tuple[str, ...] = ()
-    merge: MergeConfig = field(default_factory=MergeConfig)
+    merge: MergeSpec = field(default_factory=MergeSpec)
 
 
 @dataclass(frozen=True)

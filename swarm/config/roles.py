@@ -15,49 +15,40 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from swarm import paths
-from swarm.config.schema import Validator, suggest
+from swarm.config.schema import Coerce, Validator, suggest
 from swarm.config.yamlpos import Document, KeyPath, load_document
-from swarm.plan import HealthSpec, PermissionsSpec, RoleSpec
+from swarm.plan import Capabilities, HealthSpec, PermissionsSpec, RoleSpec
 
-Runtime = Literal["sim", "claude", "codex", "gemini", "aider", "command", "builtin"]
+if TYPE_CHECKING:
+    from swarm.runtimes.base import Runtime
 
+
+def _runtime_name(value: Any) -> str:
+    """A runtime the registry knows (built in, or declared by an installed package)."""
+    from swarm.runtimes.registry import runtime_names
+
+    names = runtime_names()
+    if isinstance(value, str) and value in names:
+        return value
+    close = suggest(value, names) if isinstance(value, str) else None
+    hint = f" (did you mean '{close}'?)" if close else ""
+    raise ValueError(f"expected one of {', '.join(names)}{hint}")
+
+
+RuntimeName = Annotated[str, Coerce(_runtime_name, "a runtime name")]
+BuiltinLoop = Literal["witness", "refinery"]
+JUMP_KEY_PATTERN = (
+    r"[abd-moqrt-y]"  # n, p (next, previous), s, c (sidebar, controller), z (zoom) are taken
+)
+
+MAX_AGENTS_PER_ROLE = 100
 ROLE_NAME_PATTERN = r"[A-Za-z][A-Za-z0-9_]*(-[A-Za-z][A-Za-z0-9_]*)*"
 ROLE_NAME_HELP = "a role name starts with a letter and uses letters, digits, '_' and '-'"
 RESERVED_ROLES = ("sidebar", "controller")
 PROMPT_PLACEHOLDERS = ("agent", "role", "task_id", "task_title", "branch", "worktree", "repo")
-
-_SECONDS = {"gt": 0}
-
-
-@dataclass(frozen=True)
-class PermissionsConfig:
-    allow: tuple[str, ...] = field(default=(), metadata={"help": "tools allowed without asking"})
-    deny: tuple[str, ...] = field(default=(), metadata={"help": "tools never allowed"})
-    skip_permissions: bool = field(default=False, metadata={"help": "skip every permission prompt"})
-    auto_approve: tuple[str, ...] = field(
-        default=(), metadata={"help": "prompts the swarm answers 'yes' to on the agent's behalf"}
-    )
-
-
-@dataclass(frozen=True)
-class HealthConfig:
-    startup_grace: float = field(default=20.0, metadata={**_SECONDS, "help": "seconds to start"})
-    stall_after: float = field(
-        default=300.0, metadata={**_SECONDS, "help": "seconds without progress before 'stalled'"}
-    )
-    nudge_after: float = field(
-        default=120.0, metadata={**_SECONDS, "help": "seconds idle on a hook before a nudge"}
-    )
-    max_restarts: int = field(
-        default=5, metadata={"min": 1, "max": 100, "help": "restarts allowed per restart_window"}
-    )
-    restart_window: float = field(
-        default=900.0, metadata={**_SECONDS, "help": "seconds over which restarts are counted"}
-    )
-
 
 @dataclass(frozen=True)
 class GuardConfig:
@@ -74,13 +65,32 @@ class GuardConfig:
 class RoleBody:
     """The fields of a role file that a layout may override."""
 
-    runtime: Runtime = field(metadata={"help": "what runs in the pane: sim, claude, builtin, ..."})
+    runtime: RuntimeName = field(
+        metadata={"help": "what runs in the pane: sim, claude, builtin, ..."}
+    )
     description: str = ""
     prompt: str = field(default="", metadata={"help": "Markdown template sent to the agent"})
-    permissions: PermissionsConfig = field(default_factory=PermissionsConfig)
-    health: HealthConfig = field(default_factory=HealthConfig)
+    permissions: PermissionsSpec = field(default_factory=PermissionsSpec)
+    health: HealthSpec = field(default_factory=HealthSpec)
     guard: GuardConfig = field(default_factory=GuardConfig)
     command: tuple[str, ...] = field(default=(), metadata={"help": "argv for runtime 'command'"})
+    capabilities: Capabilities = field(
+        default_factory=Capabilities, metadata={"help": "what the role does"}
+    )
+    loop: BuiltinLoop | None = field(
+        default=None, metadata={"help": "the swarm loop a builtin role runs: witness, refinery"}
+    )
+    key: str | None = field(
+        default=None,
+        metadata={
+            "pattern": JUMP_KEY_PATTERN,
+            "pattern_help": "one letter that is not n, p, s, c or z",
+            "help": "the key that jumps to its agent in the swarm key table",
+        },
+    )
+    first_message: str = field(
+        default="", metadata={"help": "what its agents are told first (placeholders as prompt)"}
+    )
 
 
 @dataclass(frozen=True)
@@ -90,10 +100,6 @@ class RoleFile(RoleBody):
     name: str | None = field(
         default=None, metadata={"pattern": ROLE_NAME_PATTERN, "pattern_help": ROLE_NAME_HELP}
     )
-
-
-def _count_max(path: KeyPath) -> int:
-    return 100 if len(path) >= 2 and path[-2] == "polecat" else 10
 
 
 @dataclass(frozen=True)
@@ -107,7 +113,7 @@ class RoleOverride(RoleBody):
 
     count: int = field(
         default=1,
-        metadata={"min": 0, "max": _count_max, "help": "how many agents of this role run"},
+        metadata={"min": 0, "max": MAX_AGENTS_PER_ROLE, "help": "how many agents of this role run"},
     )
 
 
@@ -170,6 +176,12 @@ class ResolvedRole:
     count: int
 
 
+def get_runtime(name: str) -> Runtime:
+    from swarm.runtimes.registry import get_runtime as lookup
+
+    return lookup(name)
+
+
 def resolve_role(
     name: str,
     override: dict[str, Any],
@@ -201,38 +213,37 @@ def resolve_role(
     runtime_from: tuple[Document, KeyPath] = (role_doc, ("runtime",))
     if "runtime" in changes:
         runtime_from = (layout_doc, (*where, "runtime"))
-    elif layout_runtime is not None and role_file.runtime != "builtin":
+    elif layout_runtime is not None and not get_runtime(role_file.runtime).builtin_loop:
         changes["runtime"] = layout_runtime
         runtime_from = (layout_doc, ("runtime",))
     merged = merge_overrides(role_file, changes)
     assert isinstance(merged, RoleFile)
-    if merged.runtime == "command" and not merged.command:
+    runtime = get_runtime(merged.runtime)
+    if runtime.uses_role_command and not merged.command:
         doc, at = runtime_from
         raise doc.error(
-            at, f"role '{name}': runtime 'command' needs a 'command' list (the argv to run)"
+            at, f"role '{name}': runtime '{runtime.name}' needs a 'command' list (the argv to run)"
+        )
+    if runtime.builtin_loop and merged.loop is None:
+        doc, at = runtime_from
+        raise doc.error(
+            at, f"role '{name}': runtime '{runtime.name}' needs a 'loop' (witness or refinery)"
         )
     spec = RoleSpec(
         name=name,
         description=merged.description,
         runtime=merged.runtime,
         prompt=merged.prompt,
-        permissions=PermissionsSpec(
-            allow=merged.permissions.allow,
-            deny=merged.permissions.deny,
-            skip_permissions=merged.permissions.skip_permissions,
-            auto_approve=merged.permissions.auto_approve,
-        ),
-        health=HealthSpec(
-            startup_grace=merged.health.startup_grace,
-            stall_after=merged.health.stall_after,
-            nudge_after=merged.health.nudge_after,
-            max_restarts=merged.health.max_restarts,
-            restart_window=merged.health.restart_window,
-        ),
+        permissions=merged.permissions,
+        health=merged.health,
         guard_deny=merged.guard.deny,
         sandbox=merged.guard.sandbox,
         command=merged.command,
         source=path,
+        capabilities=merged.capabilities,
+        loop=merged.loop,
+        key=merged.key,
+        first_message=merged.first_message,
     )
     return ResolvedRole(spec=spec, count=count)
 

@@ -22,6 +22,11 @@ Position = tuple[int, int]  # 1-based line, column
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+# Bounds that keep a hostile file (a cloned repository's swarm.yaml) from exhausting memory or
+# the stack: a layout is a few KB with a few hundred values and a nesting depth under 10.
+MAX_BYTES = 1_000_000  # the file itself (`/dev/zero` is refused, not read forever)
+MAX_VALUES = 100_000  # values after expanding aliases and merge keys (an alias bomb)
+MAX_DEPTH = 100  # nesting (libyaml's composer overflows the C stack near 100,000)
 OVERRIDE_LOCATION = "<command line>"
 
 
@@ -106,6 +111,18 @@ class _Builder:
         self.values: dict[KeyPath, Position] = {}
         self.keys: dict[KeyPath, Position] = {}
         self.constructor = yaml.constructor.SafeConstructor()
+        self.count = 0  # values built so far, aliases counted each time they are expanded
+
+    def _spend(self, node: yaml.Node, path: KeyPath) -> None:
+        self.count += 1
+        if self.count > MAX_VALUES:
+            raise self.fail(
+                node,
+                path[:1],
+                f"more than {MAX_VALUES} values once aliases are expanded (an alias bomb?)",
+            )
+        if len(path) > MAX_DEPTH:
+            raise self.fail(node, path[:1], f"nested more than {MAX_DEPTH} levels deep")
 
     def fail(self, node: yaml.Node, path: KeyPath, message: str) -> ConfigError:
         line, col = _pos(node)
@@ -114,6 +131,7 @@ class _Builder:
         return ConfigError(prefix + (f"{shown}: {message}" if shown else message))
 
     def build(self, node: yaml.Node, path: KeyPath) -> Any:
+        self._spend(node, path)
         self.values[path] = _pos(node)
         if isinstance(node, yaml.MappingNode):
             result: dict[str, Any] = {}
@@ -141,6 +159,7 @@ class _Builder:
                 value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
             )
             for source in sources:
+                self._spend(source, path)
                 if not isinstance(source, yaml.MappingNode):
                     raise self.fail(source, path, "'<<' merges only mappings")
                 merged.extend(self._pairs(source, path))
@@ -161,17 +180,55 @@ def load_document(path: Path, *, what: str = "layout", shown: str | None = None)
     """Load one YAML file with positions. Raise `ConfigError` (file:line:col) if malformed."""
     file = shown if shown is not None else str(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        if path.exists() and not path.is_file():  # a folder, a device (/dev/zero), a fifo
+            raise ConfigError(f"{file}: not a regular file")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(f"{file}: no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{file}: cannot read: {exc}") from None
-    return parse_document(text, file, what=what)
+    except OSError as exc:
+        raise ConfigError(f"{file}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"{file}:1:1: larger than {MAX_BYTES // 1_000_000} MB: not a {what}")
+    return parse_document(decode_text(raw, file), file, what=what)
+
+
+def decode_text(raw: bytes, file: str) -> str:
+    """UTF-8 text, or a `ConfigError` at the line and column of the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[: exc.start]
+        line = before.count(b"\n") + 1
+        col = len(before) - (before.rfind(b"\n") + 1) + 1
+        byte = raw[exc.start : exc.start + 1].hex()
+        raise ConfigError(f"{file}:{line}:{col}: not UTF-8 text (byte 0x{byte})") from None
+
+
+def _check_depth(text: str, file: str) -> None:
+    """Refuse deep nesting before composing: libyaml recurses on the C stack."""
+    depth = 0
+    opening = (
+        yaml.BlockMappingStartToken,
+        yaml.BlockSequenceStartToken,
+        yaml.FlowMappingStartToken,
+        yaml.FlowSequenceStartToken,
+    )
+    closing = (yaml.BlockEndToken, yaml.FlowMappingEndToken, yaml.FlowSequenceEndToken)
+    for token in yaml.scan(text, Loader=_Loader):
+        if isinstance(token, opening):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line, col = token.start_mark.line + 1, token.start_mark.column + 1
+                raise ConfigError(f"{file}:{line}:{col}: nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(token, closing):
+            depth -= 1
 
 
 def parse_document(text: str, file: str, *, what: str = "layout") -> Document:
     """Parse YAML `text` (shown as `file` in messages) into a `Document`."""
     try:
+        _check_depth(text, file)
         root = yaml.compose(text, Loader=_Loader)
         if root is None:
             raise ConfigError(f"{file}:1:1: empty {what}")
@@ -182,6 +239,14 @@ def parse_document(text: str, file: str, *, what: str = "layout") -> Document:
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = exc.problem or exc.context or "malformed YAML"
         raise ConfigError(f"{file}:{line}:{col}: YAML syntax error: {problem}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses (NUL, other controls)
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        char = exc.character
+        code = char if isinstance(char, int) else ord(str(char)[:1] or "\0")
+        raise ConfigError(
+            f"{file}:{line}:{col}: YAML syntax error: character U+{code:04X} is not allowed"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{file}:1:1: YAML syntax error: {exc}".split("\n")[0]) from None
     return Document(file=file, data=data, values=builder.values, keys=builder.keys)

@@ -1,30 +1,41 @@
-"""Dispatch: open tasks to idle polecats (priority, then age), and hooks back to restarted agents.
+"""Dispatch: open tasks to ready agents (priority, then age), typed once (`swarm.handover`).
 
-Claiming is one store transaction, so no task is ever handed to two polecats. The slow
-parts (checking out the task's branch, typing the prompt into the pane) run per agent in
-worker threads, so ten idle polecats are served at once rather than one after another.
+Claiming is one store transaction, so no task is ever handed to two agents. A task is typed
+only into an agent whose runtime says it is ready (`idle`), only while its hand-over is
+`pending`, and the hand-over is acknowledged by the runtime's own prompt report: a task is
+never typed again into a session that has it, whatever the agent does after (ask a
+question, forget `swarm done`, get restarted into a session whose start gave it back).
+
+The slow parts (checking out the task's branch, typing the prompt) run per agent in worker
+threads, so ten ready agents are served at once rather than one after another.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from swarm import handover, roster
+from swarm.actions import type_text
 from swarm.delivery import Deliverer, DeliveryResult
 from swarm.instance import SwarmInstance
-from swarm.runtimes.screens import pending_detector
+from swarm.plan import RoleSpec
+from swarm.runtimes.registry import runtime_for
 from swarm.store import Store
 from swarm.store.models import Agent, Task
 from swarm.tmux.client import PaneInfo
 from swarm.work import prepare_task, task_prompt
 
-# A held task is typed again into an idle agent at most this often per controller life:
-# enough for a restarted agent, never a loop with an agent that keeps stopping.
-MAX_REDELIVERIES = 3
-# A hand-over whose task has not started (no UserPromptSubmit) after this long is typed
-# again: the controller that made it may have died between claiming and typing.
-HANDOVER_TIMEOUT = 15.0
+# Typed and never acknowledged this long after the typing ended, while the agent sits
+# ready: the text was lost (or taken as something else); it is typed again.
+ACK_TIMEOUT = 30.0
+# A hand-over marked `typing` by a controller that is not typing it now (it died mid-way)
+# is taken up again after this long.
+TYPING_GRACE = 20.0
+# Hand-overs of one task to one agent in one controller's life: past this, the task goes
+# back to the queue and the agent is left for a person to look at.
+MAX_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -35,84 +46,147 @@ class Handover:
     runtime: str
     pane_id: str
     task: Task
-    redelivery: bool
+    attempt: int
+
+    @property
+    def redelivery(self) -> bool:
+        return self.attempt > 1
 
 
 @dataclass
 class Dispatcher:
     instance: SwarmInstance
     store: Store
-    redelivered: dict[tuple[str, str], int] = field(default_factory=dict)
-    started_at: float = field(default_factory=time.time)
+    attempts: dict[tuple[str, str], int] = field(default_factory=dict)
+    # The swarm's roles by name; None: the running plan's (swarm.roster).
+    roles: Callable[[], Mapping[str, RoleSpec]] | None = None
 
     def plan_handovers(
         self, panes: dict[str, PaneInfo], busy: set[str] | None = None
     ) -> list[Handover]:
-        """Claim tasks for idle polecats; mark them working so no other tick takes them.
-
-        `busy` names agents whose hand-over is still in flight in this process.
-        """
+        """Claim tasks for ready agents and mark each hand-over `typing`, so no other tick
+        (or controller) types it too. `busy` names agents this process is typing into."""
         handovers: list[Handover] = []
-        for agent in self.store.list_agents(role="polecat"):
+        agents = self.store.list_agents()
+        roles = self.roles() if self.roles is not None else roster.roles(self.instance)
+        for agent in agents:
             pane = panes.get(agent.name)
             if pane is None or pane.dead or agent.name in (busy or ()):
                 continue
-            if agent.state != "idle" and not self._handover_lost(agent):
+            if runtime_for(agent.runtime).builtin_loop:
                 continue
-            handover = self._handover_for(agent, pane)
-            if handover is None:
-                continue
-            self.store.set_agent_state(
-                agent.name, "working", f"task {handover.task.id} handed over"
-            )
-            handovers.append(handover)
+            spec = roles.get(agent.role)
+            takes_tasks = spec is not None and spec.capabilities.takes_tasks
+            planned = self._plan_one(agent, pane, takes_tasks)
+            if planned is not None:
+                handovers.append(planned)
         return handovers
 
-    def _handover_lost(self, agent: Agent) -> bool:
-        """Handed over (by us or a controller that died) but never started."""
-        if agent.state != "working" or not agent.hook:
-            return False
-        if self.store.get_task(agent.hook).status != "hooked":
-            return False
-        since = max(agent.state_since, self.started_at)
-        return time.time() - since > HANDOVER_TIMEOUT or agent.state_since < self.started_at
-
-    def _handover_for(self, agent: Agent, pane: PaneInfo) -> Handover | None:
-        if agent.hook:
-            key = (agent.name, agent.hook)
-            if self.redelivered.get(key, 0) >= MAX_REDELIVERIES:
+    def _plan_one(self, agent: Agent, pane: PaneInfo, takes_tasks: bool) -> Handover | None:
+        if handover.in_flight(agent.handover):
+            if not self._lost(agent):
                 return None
-            self.redelivered[key] = self.redelivered.get(key, 0) + 1
-            held = self.store.get_task(agent.hook)
-            return Handover(agent.name, agent.runtime, pane.pane_id, held, redelivery=True)
-        claimed = self.store.claim_next_task(agent.name)
-        if claimed is None:
+            agent = self._signal(agent, "lost")
+            self.store.add_event(
+                "handover.lost",
+                f"{agent.hook} was typed into {agent.name} but never acknowledged; "
+                "it will be typed again",
+                agent=agent.name,
+                task=agent.hook,
+            )
+        if agent.hook is None:
+            if not takes_tasks or agent.state != "idle":
+                return None
+            if self.store.claim_next_task(agent.name) is None:
+                return None
+            agent = self.store.get_agent(agent.name)
+        if not handover.ready_to_type(agent.state, agent.handover) or agent.hook is None:
             return None
-        return Handover(agent.name, agent.runtime, pane.pane_id, claimed, redelivery=False)
+        key = (agent.name, agent.hook)
+        attempt = self.attempts.get(key, 0) + 1
+        if attempt > MAX_ATTEMPTS:
+            self._give_back(agent)
+            return None
+        with self.store.transaction():
+            fresh = self.store.get_agent(agent.name)
+            if fresh.hook != agent.hook or not handover.ready_to_type(fresh.state, fresh.handover):
+                return None
+            self._signal(fresh, "typing")
+            self.store.set_agent_state(agent.name, "working", f"task {agent.hook} handed over")
+        self.attempts[key] = attempt
+        task = self.store.get_task(agent.hook)
+        return Handover(agent.name, agent.runtime, pane.pane_id, task, attempt)
 
-    def record(self, handover: Handover, outcome: DeliveryResult | Exception) -> None:
+    def _lost(self, agent: Agent) -> bool:
+        """Typing abandoned by a dead controller, or typed and never acknowledged while the
+        agent sits ready (a text queued behind a running turn is acknowledged later)."""
+        since = time.time() - (agent.handover_at or 0.0)
+        if agent.handover == "typing":
+            return since > TYPING_GRACE
+        return agent.state == "idle" and since > ACK_TIMEOUT
+
+    def _signal(self, agent: Agent, signal: handover.Signal) -> Agent:
+        after = handover.next_state(agent.handover, signal)
+        if after is None:
+            return agent
+        return self.store.set_handover(agent.name, after)
+
+    def _give_back(self, agent: Agent) -> None:
+        assert agent.hook is not None
+        why = f"{agent.name} did not take it after {MAX_ATTEMPTS} hand-overs"
+        self.store.release_task(agent.hook, why)
+        self.store.set_agent_state(agent.name, "idle", f"did not take {agent.hook}; see its pane")
+        self.store.add_event("handover.failed", f"{agent.hook}: {why}", agent=agent.name)
+
+    def record(self, handed: Handover, outcome: DeliveryResult | Exception) -> None:
         """The loop thread writes what a worker thread did."""
-        task_id = handover.task.id
+        task_id = handed.task.id
+        agent = self.store.find_agent(handed.agent)
+        if agent is None or agent.hook != task_id:
+            return  # released or finished meanwhile: nothing to record against
         if isinstance(outcome, Exception):
             message = getattr(outcome, "message", str(outcome))
-            self.store.release_task(task_id, f"hand-over to {handover.agent} failed: {message}")
-            self.store.set_agent_state(handover.agent, "idle", f"hand-over failed: {message}")
+            self._signal(agent, "not_typed")
+            self.store.release_task(task_id, f"hand-over to {handed.agent} failed: {message}")
+            self.store.set_agent_state(handed.agent, "idle", f"hand-over failed: {message}")
             return
-        verb = "re-delivered to" if handover.redelivery else "delivered to"
-        note = "" if outcome.confirmed else " (not confirmed)"
+        runtime = runtime_for(handed.runtime)
+        if runtime.reports:
+            # Its prompt report acknowledges it (maybe already did); until then it is `sent`.
+            self._signal(agent, "typed")
+        else:
+            self._signal(agent, "confirmed" if outcome.confirmed else "not_typed")
+            if not outcome.confirmed:
+                self.store.set_agent_state(handed.agent, "idle", f"{task_id} not taken yet")
+        verb = "re-delivered to" if handed.redelivery else "delivered to"
+        note = f" ({outcome.how})" if outcome.confirmed else " (not acknowledged yet)"
         self.store.add_event(
             "task.delivered",
-            f"{task_id} {verb} {handover.agent}{note}",
-            agent=handover.agent,
+            f"{task_id} {verb} {handed.agent}{note}",
+            agent=handed.agent,
             task=task_id,
-            data={"enters": outcome.enters, "bytes": outcome.size, "confirmed": outcome.confirmed},
+            data={
+                "enters": outcome.enters,
+                "bytes": outcome.size,
+                "confirmed": outcome.confirmed,
+                "how": outcome.how,
+                "attempt": handed.attempt,
+            },
         )
 
 
-def hand_over(instance: SwarmInstance, deliverer: Deliverer, handover: Handover) -> DeliveryResult:
-    """In a worker thread: branch checked out, then the prompt typed and submitted."""
-    prepare_task(instance, handover.agent, handover.task)
-    pending: Callable[[str], bool] | None = pending_detector(handover.runtime)
-    return deliverer.deliver(
-        handover.pane_id, task_prompt(handover.agent, handover.task), pending=pending
-    )
+def hand_over(instance: SwarmInstance, deliverer: Deliverer, handed: Handover) -> DeliveryResult:
+    """In a worker thread: branch checked out, then the prompt typed and acknowledged."""
+    prepare_task(instance, handed.agent, handed.task)
+    with Store.open(instance.db_path) as store:
+
+        def acknowledged() -> bool:
+            return store.get_agent(handed.agent).handover == "acked"
+
+        return type_text(
+            deliverer,
+            handed.pane_id,
+            runtime_for(handed.runtime),
+            task_prompt(handed.agent, handed.task),
+            acknowledged,
+        )

@@ -8,7 +8,6 @@ store is only touched from the loop's own thread.
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,15 +17,17 @@ import anyio
 from swarm.actions import launch_args
 from swarm.controller.dispatch import Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
+from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
-from swarm.singleton import AlreadyRunning, log_line, take_lock
+from swarm.runtimes.registry import runtime_for
+from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
+from swarm.store.health import StoreLost, StoreWatch
 from swarm.tmux.client import PaneInfo, Tmux
 
 TICK = 0.1  # seconds between looks at the store's data_version
 IDLE_TICK = 1.0  # a full pass at least this often, changed or not
-# Panes the controller keeps alive itself (the witness restarts agents, with backoff).
-SUPERVISED = ("witness", "refinery", "sidebar")
+SIDEBAR = "sidebar"  # the sidebar's pane (a pane of the swarm's own, not an agent)
 RESPAWN_BACKOFF = 2.0  # doubled after each respawn that did not last
 RESPAWN_BACKOFF_MAX = 120.0
 STABLE_AFTER = 60.0  # a pane alive this long resets its backoff
@@ -48,11 +49,12 @@ class Controller:
         self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
-        lock = take_lock(self.instance.state_dir, "controller")
         store = Store.open(self.instance.db_path)
+        watch = StoreWatch(self.instance.db_path)  # deleted or replaced: stop, say so
         dispatcher = Dispatcher(self.instance, store)
         store.add_event("controller.start", f"controller started (pid {os.getpid()})")
         self.log(f"controller for swarm {self.instance.session} (pid {os.getpid()})")
+        lost: str | None = None
         try:
             async with anyio.create_task_group() as group:
                 last_version = -1
@@ -62,12 +64,17 @@ class Controller:
                     now = time.monotonic()
                     if version != last_version or now - last_pass >= IDLE_TICK:
                         last_version, last_pass = version, now
+                        lost = watch.problem()  # never dispatch from a store nobody sees
+                        if lost is not None:
+                            break
                         self.tick(store, dispatcher, group)
                     await anyio.sleep(TICK)
                 group.cancel_scope.cancel()
         finally:
             store.close()
-            os.close(lock)
+        if lost is not None:
+            self.log(f"STOPPED: {lost}")
+            raise StoreLost(lost)
 
     def tick(self, store: Store, dispatcher: Dispatcher, group: anyio.abc.TaskGroup) -> None:
         panes = {p.agent: p for p in self.tmux.list_panes(self.instance.session) if p.agent}
@@ -100,7 +107,7 @@ class Controller:
         broken command never turns into a fork storm.
         """
         now = time.monotonic()
-        for name in SUPERVISED:
+        for name in supervised(store, panes):
             pane = panes.get(name)
             if pane is None or not pane.dead:
                 self.dead_since.pop(name, None)
@@ -112,7 +119,13 @@ class Controller:
             if now - first_seen < wait:
                 continue
             # Said again in full: a bare respawn would run with the session's environment only.
-            launch = launch_args(self.instance, name)
+            try:
+                launch = launch_args(self.instance, name)
+            except SwarmError as exc:  # no plan to respawn from: say so, never guess
+                self.log(f"{name} pane died; not respawned: {exc.message}")
+                self.dead_since[name] = now
+                self.backoff[name] = min(wait * 2, RESPAWN_BACKOFF_MAX)
+                continue
             self.tmux.run(("respawn-pane", "-k", "-t", pane.pane_id, *launch), check=False)
             self.dead_since.pop(name, None)
             self.respawned_at[name] = now
@@ -127,10 +140,13 @@ class Controller:
             self.log(message)
 
 
+def supervised(store: Store, panes: dict[str, PaneInfo]) -> list[str]:
+    """Panes the controller keeps alive itself: the swarm's own loops (witness, refinery)
+    and the sidebar. The witness restarts agents, with backoff."""
+    loops = [a.name for a in store.list_agents() if runtime_for(a.runtime).builtin_loop]
+    return [*loops, *(name for name, pane in panes.items() if pane.role == SIDEBAR)]
+
+
 def run_controller(instance: SwarmInstance) -> int:
-    try:
-        anyio.run(Controller(instance).run)
-    except AlreadyRunning as exc:
-        print(f"swarm: {exc.message}", file=sys.stderr)
-        return 1
-    return 0
+    """`swarm controller`: the one controller of the swarm, until stopped."""
+    return run_daemon(instance.state_dir, "controller", lambda: anyio.run(Controller(instance).run))

@@ -9,42 +9,43 @@ kept as it is when the task comes back for another attempt, so no work is thrown
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
-from swarm import paths
 from swarm.errors import SwarmError
 from swarm.git.repo import GitError, git
-
-BRANCH_PREFIX = "swarm/"
-
-
-def task_branch(task_id: str) -> str:
-    return f"{BRANCH_PREFIX}{task_id}"
-
-
-def worktree_path(state_dir: Path, agent: str) -> Path:
-    return paths.worktrees_dir(state_dir) / agent
 
 
 def branch_exists(repo: Path, branch: str) -> bool:
     return bool(git(repo, "branch", "--list", branch))
 
 
+# The one retry policy for making a worktree. A pane's shell prelude
+# (runtimes/launch.py `_WORKTREE_PRELUDE`) makes the same worktree with the same policy:
+# the controller and the pane may race for it, and a folder deleted by hand leaves a stale
+# registration that `git worktree prune` clears before the next attempt.
+WORKTREE_ATTEMPTS = 5
+WORKTREE_PAUSE = 0.1  # seconds, times the attempt number, between two attempts
+
+
 def ensure_worktree(repo: Path, path: Path, base_ref: str) -> bool:
     """Make `path` a worktree of `repo` (detached at `base_ref`); True if it was created."""
-    if (path / ".git").exists():
-        return False
-    if path.exists():
-        # A folder left behind without its git link (a half-made worktree): start over.
-        shutil.rmtree(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        git(repo, "worktree", "add", "--detach", "-q", str(path), base_ref)
-    except GitError:
-        # Registered but deleted by hand: forget the stale entry and try once more.
-        git(repo, "worktree", "prune")
-        git(repo, "worktree", "add", "--detach", "-q", str(path), base_ref)
-    return True
+    for attempt in range(1, WORKTREE_ATTEMPTS + 1):
+        if (path / ".git").exists():
+            return False  # there already (or made by the agent's pane meanwhile)
+        if path.exists():
+            # A folder left behind without its git link (a half-made worktree): start over.
+            shutil.rmtree(path, ignore_errors=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            git(repo, "worktree", "add", "--detach", "-q", str(path), base_ref)
+            return True
+        except GitError:
+            if attempt == WORKTREE_ATTEMPTS:
+                raise
+        git(repo, "worktree", "prune", check=False)
+        time.sleep(WORKTREE_PAUSE * attempt)
+    return False  # not reached: the last attempt returns or raises
 
 
 def is_dirty(worktree: Path) -> bool:

@@ -5,6 +5,11 @@ tree, not just the shell), with stdout and stderr going to one temporary file (s
 test suite cannot fill a pipe and hang). Only the tail of the output is kept: it is what a
 polecat needs to see to fix a failure, and it is stored in the task's notes.
 
+A command killed by a signal (SIGKILL from the OOM killer or a person, SIGTERM) says nothing
+about the change under test, so it is run again (at most `SIGNAL_RERUNS` times); if it is
+still killed, the result is marked `killed` and the queue tests the request again later
+instead of bouncing it.
+
 Every gate process carries `SWARM_REFINERY_GATE=<state dir>` in its environment. A refinery
 killed with -9 cannot kill its gate; the next one finds such leftovers by that mark (and only
 those) and ends them before it resets the worktree under their feet.
@@ -28,6 +33,9 @@ MARK_VAR = "SWARM_REFINERY_GATE"
 DEFAULT_TIMEOUT = 1800.0  # seconds for the whole gate of one candidate
 TAIL_LINES = 40
 TAIL_CHARS = 4000
+SIGNAL_RERUNS = 2  # runs of a command killed by a signal before giving up (not charged)
+# Signals that come from outside the test run; a shell reports its child's as 128 + N.
+_OUTSIDE_SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
 # Variables of the swarm or of an enclosing git command that must not leak into the gate.
 _DROPPED_PREFIXES = ("SWARM_",)
 _DROPPED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX")
@@ -43,6 +51,8 @@ class GateResult:
     duration: float = 0.0
     tail: str = ""  # the end of the failing command's output
     timed_out: bool = False
+    killed: int = 0  # the signal that ended the command (after every rerun): not the task's fault
+    reruns: int = 0  # runs repeated because a signal killed them
 
     def summary(self) -> str:
         """One line: what happened, for the pane and the merge queue listing."""
@@ -50,6 +60,8 @@ class GateResult:
             return f"gate passed ({self.duration:.1f}s)"
         if self.timed_out:
             return f"gate timed out: `{self.command}` after {self.duration:.0f}s"
+        if self.killed:
+            return f"gate killed by {signal_name(self.killed)}: `{self.command}` (not charged)"
         return f"gate failed: `{self.command}` exited {self.exit_code}"
 
     def brief(self) -> str:
@@ -57,6 +69,8 @@ class GateResult:
         if self.passed:
             return f"passed in {self.duration:.1f}s"
         how = "timed out" if self.timed_out else f"failed (exit {self.exit_code})"
+        if self.killed:
+            how = f"killed by {signal_name(self.killed)}"
         lines = [line.strip() for line in self.tail.splitlines() if line.strip()]
         last = f": {lines[-1][:100]}" if lines else ""
         return f"{how} in {self.duration:.1f}s{last}"
@@ -66,6 +80,19 @@ class GateResult:
         if self.passed or not self.tail.strip():
             return self.summary()
         return f"{self.summary()}\n--- output (tail) ---\n{self.tail.rstrip()}"
+
+
+def killed_by(code: int) -> int:
+    """The outside signal that ended a command (`-9` from Popen, `137` from a shell), or 0."""
+    number = -code if code < 0 else code - 128 if code > 128 else 0
+    return number if number in _OUTSIDE_SIGNALS else 0
+
+
+def signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def tail_of(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
@@ -97,9 +124,14 @@ def run_gate(
     """
     started = time.monotonic()
     env = gate_environment(marker)
+    reruns = 0
     for command in commands:
-        left = timeout - (time.monotonic() - started)
-        code, output, timed_out = _run_one(command, cwd, env, max(left, 0.001))
+        for attempt in range(SIGNAL_RERUNS + 1):
+            left = timeout - (time.monotonic() - started)
+            code, output, timed_out = _run_one(command, cwd, env, max(left, 0.001))
+            if timed_out or not killed_by(code) or attempt == SIGNAL_RERUNS:
+                break
+            reruns += 1  # killed from outside: the change is not to blame, run it again
         if timed_out or code != 0:
             return GateResult(
                 passed=False,
@@ -108,9 +140,11 @@ def run_gate(
                 duration=time.monotonic() - started,
                 tail=tail_of(output),
                 timed_out=timed_out,
+                killed=0 if timed_out else killed_by(code),
+                reruns=reruns,
             )
     last = commands[-1] if commands else ""
-    return GateResult(passed=True, command=last, duration=time.monotonic() - started)
+    return GateResult(passed=True, command=last, duration=time.monotonic() - started, reruns=reruns)
 
 
 def _run_one(command: str, cwd: Path, env: dict[str, str], timeout: float) -> tuple[int, str, bool]:

@@ -11,9 +11,10 @@ not, it never happened and the journal is dropped.
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from swarm.atomic import write_atomic
 
 
 @dataclass(frozen=True)
@@ -29,19 +30,13 @@ class Journal:
         self.path = path
 
     def write(self, landing: Landing) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         data = {
             "target": landing.target,
             "old": landing.old,
             "new": landing.new,
             "requests": [list(pair) for pair in landing.requests],
         }
-        tmp = self.path.with_suffix(".tmp")
-        with tmp.open("w") as fh:
-            fh.write(json.dumps(data, indent=2) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(self.path)
+        write_atomic(self.path, json.dumps(data, indent=2) + "\n")
 
     def read(self) -> Landing | None:
         """The landing in flight, or None (also for a file too damaged to trust)."""

@@ -10,19 +10,15 @@ lines, so the pane reads as a live log, and recorded as events in the store.
 from __future__ import annotations
 
 import os
-import signal
-import sys
 import time
 import traceback
 from collections.abc import Callable
-from types import FrameType
 
-from swarm.errors import SwarmError
+from swarm import envnames
 from swarm.instance import SwarmInstance
-from swarm.refinery.bounce import GONE_STATES
-from swarm.refinery.queue import Escalate, Log, Refinery
+from swarm.refinery.queue import Escalator, Log, Refinery
 from swarm.refinery.settings import settings_for
-from swarm.singleton import AlreadyRunning, log_line, take_lock
+from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
 
 TICK = 0.2  # seconds between looks at the store's data_version
@@ -30,19 +26,19 @@ IDLE_RECHECK = 2.0  # a step at least this often, changed or not (a held batch, 
 ERROR_PAUSE = 5.0
 
 
-def mayor_nudger(instance: SwarmInstance, store: Store, log: Log) -> Escalate:
+def mayor_nudger(instance: SwarmInstance, store: Store, log: Log) -> Escalator:
     """Tell a live mayor, in its own pane, that a task needs a decision."""
 
     def escalate(task_id: str, text: str) -> None:
         from swarm.actions import nudge  # tmux is needed only for this
+        from swarm.witness.effects import escalation_receivers
 
-        for mayor in store.list_agents(role="mayor"):
-            if mayor.state in GONE_STATES:
-                continue
-            nudge(instance, store, mayor.name, text)
-            log(f"  told {mayor.name} about {task_id}")
-            return
-        log(f"  no live mayor to tell about {task_id}; the escalation event is in the log")
+        told = escalation_receivers(instance, store)
+        for agent in told:
+            nudge(instance, store, agent.name, text)
+            log(f"  told {agent.name} about {task_id}")
+        if not told:
+            log(f"  nobody receives escalations to tell about {task_id}; see the event log")
 
     return escalate
 
@@ -82,25 +78,16 @@ def serve(
         time.sleep(TICK)
 
 
-def _stop(signum: int, _frame: FrameType | None) -> None:
-    raise SystemExit(128 + signum)
-
-
 def run_refinery(
     instance: SwarmInstance, *, once: bool = False, gate_jobs: int | None = None
 ) -> int:
-    """`swarm refinery`: the merge queue's process."""
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(sig, _stop)  # leave through `finally`: the gate is killed, the lock freed
-    try:
-        lock = take_lock(instance.state_dir, "refinery")
-    except AlreadyRunning as exc:
-        print(f"swarm: {exc.message}", file=sys.stderr)
-        return 1
-    try:
+    """`swarm refinery`: the merge queue's one process, until stopped (a stop signal leaves
+    through `finally`: the gate is killed, the lock freed)."""
+
+    def work() -> None:
         settings = settings_for(instance, gate_jobs)
         with Store.open(instance.db_path) as store:
-            agent = os.environ.get("SWARM_AGENT") or "refinery"
+            agent = os.environ.get(envnames.AGENT) or "refinery"
             refinery = Refinery(
                 settings,
                 store,
@@ -109,19 +96,14 @@ def run_refinery(
                 agent=agent,
             )
             gate = " && ".join(settings.gate) or "(none: every candidate passes)"
+            merge = settings.merge
             log_line(
                 f"refinery for swarm {instance.session} (pid {os.getpid()}): target "
-                f"{settings.target}, {settings.strategy}, batches of up to {settings.batch_size} "
-                f"after {settings.batch_wait:g}s, {settings.gate_jobs} gate job(s)"
+                f"{settings.target}, {merge.strategy}, batches of up to {merge.batch_size} "
+                f"after {merge.batch_wait:g}s, {settings.gate_jobs} gate job(s)"
             )
             log_line(f"gate: {gate}")
             store.add_event("refinery.start", f"refinery started (pid {os.getpid()})", agent=agent)
             serve(refinery, store, once=once)
-    except SwarmError as exc:  # a broken layout, no target branch: say it, the pane keeps it
-        log_line(f"swarm: {exc.message}")
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
-    finally:
-        os.close(lock)
-    return 0
+
+    return run_daemon(instance.state_dir, "refinery", work)

@@ -40,11 +40,12 @@ from swarm.store import Store
 from swarm.store.models import MergeRequest
 
 Log = Callable[[str], None]
-Escalate = Callable[[str, str], None]  # (task id, what happened)
+Escalator = Callable[[str, str], None]  # (task id, what happened)
 Clock = Callable[[], float]
 
 BLOCKED_RETRY = 5.0  # seconds before trying again a fast-forward git refused (doubling)
 BLOCKED_RETRY_MAX = 60.0
+KILLED_GATE_RETRY = 15.0  # seconds before re-testing after a gate was killed by a signal
 RED_TARGET_RETRY = 60.0  # seconds before re-testing a target that fails the gate by itself
 ERROR_RETRY = (5.0, 60.0)  # first and longest pause after an unexpected error
 
@@ -103,7 +104,7 @@ class Refinery:
         *,
         log: Log = _quiet,
         clock: Clock = time.time,
-        escalate: Escalate | None = None,
+        escalate: Escalator | None = None,
         agent: str | None = None,
     ) -> None:
         self.settings = settings
@@ -163,11 +164,11 @@ class Refinery:
             if now < hold.until and (hold.tip is None or self._tip() == hold.tip):
                 return hold.until - now
             self._hold = None
-        s = self.settings
+        merge = self.settings.merge
         queued = self.store.list_merge_requests(["queued"])
-        batch = ready_batch(queued, now, s.batch_size, s.batch_wait)
+        batch = ready_batch(queued, now, merge.batch_size, merge.batch_wait)
         if not batch:
-            return seconds_until_ready(queued, now, s.batch_size, s.batch_wait)
+            return seconds_until_ready(queued, now, merge.batch_size, merge.batch_wait)
         try:
             self._process(batch)
             self._errors = 0
@@ -376,13 +377,30 @@ class Refinery:
     ) -> None:
         ids = tuple(m.id for m in stack)
         cause = memo.conflicts.get(ids) or memo.results.get(ids)
+        if isinstance(cause, GateResult) and cause.killed:  # a signal, not the change
+            self._requeue([mr], f"{cause.summary()}; tested again")
+            # The machine may be short of memory: pause the queue rather than loop on it.
+            self._hold = _Hold(self.clock() + KILLED_GATE_RETRY, None, cause.summary())
+            self.store.add_event(
+                "merge.gate_killed",
+                f"{mr.task_id}: {cause.summary()}; retrying in {KILLED_GATE_RETRY:.0f}s",
+                task=mr.task_id,
+                data={"mr": mr.id, "signal": cause.killed, "reruns": cause.reruns},
+            )
+            self.log(f"  {mr.task_id}: {cause.summary()}; back to the queue, not bounced")
+            return
         self._bounce(mr, memo.tip, cause or GateResult(False, tail="(no gate output kept)"))
 
     def _bounce(self, mr: MergeRequest, tip: str, cause: Conflict | GateResult) -> None:
         s = self.settings
         try:
             bounced = bounce(
-                self.store, mr, target=s.target, tip=tip, max_bounces=s.max_bounces, cause=cause
+                self.store,
+                mr,
+                target=s.target,
+                tip=tip,
+                max_bounces=s.merge.max_bounces,
+                cause=cause,
             )
         except SwarmError as exc:  # changed under us (rejected by a person): say so, go on
             self.log(f"  {mr.task_id}: could not bounce ({exc.message})")
@@ -537,7 +555,8 @@ class Refinery:
         except SwarmError:
             title = "(task gone)"
         summary = f"{title} ({mr.task_id}, merge request #{mr.id})"
-        return self.builder.apply(mr.head_sha, memo.tip, self.settings.strategy, summary, mr.branch)
+        strategy = self.settings.merge.strategy
+        return self.builder.apply(mr.head_sha, memo.tip, strategy, summary, mr.branch)
 
     @staticmethod
     def _describe(stack: Sequence[MergeRequest], length: int) -> str:

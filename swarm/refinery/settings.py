@@ -1,13 +1,15 @@
-"""What the refinery needs to know about its swarm, from the layout and `swarm.json`."""
+"""What the refinery needs to know about its swarm, from the plan file and `swarm.json`."""
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from swarm import paths
 from swarm.instance import SwarmInstance
+from swarm.plan import MergeSpec
+from swarm.planfile import read_plan
 from swarm.refinery.gate import DEFAULT_TIMEOUT
 
 WORKTREE_NAME = "refinery"
@@ -23,28 +25,26 @@ def default_gate_jobs(batch_size: int) -> int:
 
 @dataclass(frozen=True)
 class Settings:
-    """What the refinery needs to know about its swarm (from the layout and `swarm.json`)."""
+    """What the refinery needs to know about its swarm: where it is, the target, and the
+    plan's `gate` and `merge` (the layout's own `MergeSpec`, not a copy of its fields)."""
 
     repo: Path
     state_dir: Path
     target: str
     gate: tuple[str, ...] = ()
-    strategy: str = "rebase"
-    batch_size: int = 4
-    batch_wait: float = 2.0
-    max_bounces: int = 3
-    gate_jobs: int = 1
+    merge: MergeSpec = field(default_factory=MergeSpec)
+    gate_jobs: int = 1  # resolved: the command line, `merge.gate_jobs`, or the CPUs
     gate_timeout: float = DEFAULT_TIMEOUT
 
     @property
     def worktree(self) -> Path:
-        return paths.worktrees_dir(self.state_dir) / WORKTREE_NAME
+        return paths.agent_worktree(self.state_dir, WORKTREE_NAME)
 
     def slot(self, index: int) -> Path:
         """Gate slot 0 is the refinery's worktree; more slots exist for parallel gate jobs."""
         if index == 0:
             return self.worktree
-        return paths.worktrees_dir(self.state_dir) / f"{WORKTREE_NAME}-gate-{index}"
+        return paths.agent_worktree(self.state_dir, f"{WORKTREE_NAME}-gate-{index}")
 
     @property
     def journal_path(self) -> Path:
@@ -56,25 +56,21 @@ class Settings:
 
 
 def settings_for(instance: SwarmInstance, gate_jobs: int | None = None) -> Settings:
-    """The refinery's settings: the layout's `gate` and `merge` keys, the swarm's target.
+    """The refinery's settings: the plan's `gate` and `merge` (from the plan file `swarm up`
+    wrote, never the layout), the swarm's target.
 
     Gate jobs: `gate_jobs`, else the layout's `merge.gate_jobs`, else `SWARM_GATE_JOBS`, else
     one per CPU up to the batch size;
     the gate's timeout: `SWARM_GATE_TIMEOUT` seconds, else 30 minutes.
     """
-    from swarm.config import load_plan  # the layout pipeline, only for the real process
-
-    plan = load_plan(str(instance.layout_path), instance.repo)
+    plan = read_plan(instance.state_dir)
     merge = plan.merge
     return Settings(
         repo=instance.repo,
         state_dir=instance.state_dir,
         target=instance.target_branch,
         gate=plan.gate,
-        strategy=merge.strategy,
-        batch_size=merge.batch_size,
-        batch_wait=merge.batch_wait,
-        max_bounces=merge.max_bounces,
+        merge=merge,
         gate_jobs=gate_jobs or merge.gate_jobs or default_gate_jobs(merge.batch_size),
         gate_timeout=_env_seconds("SWARM_GATE_TIMEOUT", DEFAULT_TIMEOUT),
     )

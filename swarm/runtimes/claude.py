@@ -37,22 +37,42 @@ from typing import Any, NoReturn
 
 from swarm.errors import ConfigError
 from swarm.plan import AgentSpec
+from swarm.resume import SessionPlan, plan_from_environment
+from swarm.runtimes.base import (
+    LaunchContext,
+    Runtime,
+    strip_escape_sequences,
+    version_key,
+)
+from swarm.runtimes.patterns import (
+    BASH_COMMAND,
+    PERMISSION_QUESTION,
+    Pattern,
+    ScreenPatterns,
+)
 
-# Claude Code's events the swarm listens to (see swarm.hooks), each with its matcher (None:
-# every one). A permission menu is reported by PermissionRequest the moment it appears; the
-# Notification for the same menu comes ~6 s later (after the person may have answered), so
-# only Notification's other kinds are taken, and a late one never marks an agent waiting
-# again once approved.
+# Claude Code's hook events the swarm listens to (each becomes `swarm report EVENT`, see
+# swarm.reports), with their matcher (None: every one). A permission menu is reported by
+# PermissionRequest the moment it appears; the Notification for the same menu comes ~6 s
+# later (after the person may have answered), so only Notification's other kinds are taken,
+# and a late one never marks an agent waiting again once approved. PostToolUse tells that
+# an answered prompt's tool ran.
 STATE_HOOKS: dict[str, str | None] = {
     "SessionStart": None,
     "UserPromptSubmit": None,
     "PermissionRequest": None,
+    "PostToolUse": None,
     "Notification": "idle_prompt",
     "Stop": None,
     "SessionEnd": None,
 }
 GUARD_EVENT = "PreToolUse"
 HOOK_TIMEOUT = 30  # seconds; a hook is a short `python -m swarm …`
+# Since 2.1.295 a hook entry may say that its failure or time-out blocks the tool call;
+# before, a crashed or slow guard let the call through (fail-open).
+BLOCK_ON_FAILURE_SINCE = "2.1.295"
+# The oldest and newest versions the end-to-end suite runs (.ci/install-claude installs both).
+TESTED_VERSIONS = ("2.1.197", "2.1.332")
 
 # Where `.ci/install-claude` puts the npm package (under HOME) when `claude` is not on PATH.
 CACHE_BIN = Path(".cache/swarm-claude/node_modules/.bin/claude")
@@ -159,25 +179,19 @@ def prompt_values(agent: AgentSpec, repo: Path, worktree: Path | None) -> dict[s
     }
 
 
+DEFAULT_FIRST_MESSAGE = (
+    "You are {agent}, the swarm's {role}. Run `swarm task current` to see what is on your "
+    "hook, and work on it if there is something; otherwise wait for a message."
+)
+
+
 def initial_prompt(agent: AgentSpec) -> str:
-    """The first message: who the agent is and where its work comes from."""
-    name, role = agent.name, agent.role.name
-    if role == "polecat":
-        return (
-            f"You are {name}, a polecat (worker) in a swarm of coding agents. "
-            "Run `swarm task current` to see the task on your hook. If you hold one, do it now "
-            "in this worktree, commit, then run `swarm done`. If you hold none, say you are "
-            "ready and wait: your next task will be typed to you."
-        )
-    if role == "mayor":
-        return (
-            f"You are {name}, the mayor of this swarm. Say you are ready, then wait for the "
-            "person's requests and turn them into tasks with `swarm task add`."
-        )
-    return (
-        f"You are {name}, the swarm's {role}. Run `swarm task current` to see what is on your "
-        "hook, and work on it if there is something; otherwise wait for a message."
-    )
+    """The first message: who the agent is and where its work comes from (the role's own)."""
+    from swarm.config.roles import render_prompt
+
+    template = agent.role.first_message or DEFAULT_FIRST_MESSAGE
+    values = {"agent": agent.name, "role": agent.role.name}
+    return render_prompt(" ".join(template.split()), values)
 
 
 def gate_tools(gate: Sequence[str]) -> tuple[str, ...]:
@@ -205,7 +219,7 @@ def permission_args(agent: AgentSpec, gate: Sequence[str]) -> tuple[str, ...]:
         mode = "acceptEdits" if any(t in perms.allow for t in EDIT_TOOLS) else "default"
         args = ["--permission-mode", mode]
     allow = list(perms.allow)
-    if agent.role.name in ("polecat", "refinery"):
+    if agent.role.capabilities.runs_gate:
         allow += gate_tools(gate)
     if allow:
         args += ["--allowedTools", ",".join(dict.fromkeys(allow))]
@@ -278,22 +292,26 @@ def hook_command(python: str, *args: str) -> str:
     return shlex.join([python, "-m", "swarm", *args])
 
 
-def hook_settings(python: str, guard_policy: Path) -> dict[str, Any]:
-    """The `--settings` file: each state event reports to `swarm hook`, and every tool call
-    passes `swarm guard` first (it refuses with exit code 2 and a reason on stderr)."""
+def hook_settings(python: str, guard_policy: Path, version: str | None = None) -> dict[str, Any]:
+    """The `--settings` file: each state event reports to `swarm report`, and every tool call
+    passes `swarm guard` first (it refuses with exit code 2 and a reason on stderr); on
+    versions that can, a guard that fails or times out blocks the call too."""
 
-    def entry(command: str, matcher: str | None = None) -> list[dict[str, Any]]:
-        group: dict[str, Any] = {
-            "hooks": [{"type": "command", "command": command, "timeout": HOOK_TIMEOUT}]
-        }
+    def entry(command: str, matcher: str | None = None, block: bool = False) -> list[Any]:
+        hook: dict[str, Any] = {"type": "command", "command": command, "timeout": HOOK_TIMEOUT}
+        if block:
+            hook["onFailure"] = "block"
+        group: dict[str, Any] = {"hooks": [hook]}
         if matcher is not None:
             group["matcher"] = matcher
         return [group]
 
     hooks = {
-        event: entry(hook_command(python, "hook", event), m) for event, m in STATE_HOOKS.items()
+        event: entry(hook_command(python, "report", event), m) for event, m in STATE_HOOKS.items()
     }
-    hooks[GUARD_EVENT] = entry(hook_command(python, "guard", "--policy", str(guard_policy)), "*")
+    block = version is not None and version_key(version) >= version_key(BLOCK_ON_FAILURE_SINCE)
+    guard = hook_command(python, "guard", "--policy", str(guard_policy))
+    hooks[GUARD_EVENT] = entry(guard, "*", block=block)
     return {"hooks": hooks}
 
 
@@ -389,7 +407,7 @@ def prepare(setup: ClaudeSetup, cwd: Path, env: Mapping[str, str], binary: str) 
         policy,
         {"root": setup.guard_root, "deny": list(setup.guard_deny), "protected": [setup.repo]},
     )
-    write_json(folder / SETTINGS_NAME, hook_settings(setup.python, policy))
+    write_json(folder / SETTINGS_NAME, hook_settings(setup.python, policy, version))
     settings = read_json(folder / "settings.json")
     if setup.bypass and not settings.get("skipDangerousModePermissionPrompt"):
         settings["skipDangerousModePermissionPrompt"] = True
@@ -412,12 +430,24 @@ def prepare(setup: ClaudeSetup, cwd: Path, env: Mapping[str, str], binary: str) 
     return changes
 
 
+def with_session(argv: Sequence[str], plan: SessionPlan | None) -> list[str]:
+    """The plan's argv, reopening the agent's own conversation when `plan` says so (its
+    first message, after `--`, replaced by the plan's)."""
+    argv = list(argv)
+    if plan is None or plan.resume is None:
+        return argv
+    cut = argv.index("--") if "--" in argv else len(argv)
+    message = [plan.message] if plan.message else argv[cut + 1 :]
+    return [*argv[:cut], "--resume", plan.resume, "--", *message]
+
+
 def start(setup_json: str, argv: Sequence[str]) -> NoReturn:
     """`swarm claude-start`: prepare, then become Claude. If that fails, say so and stay."""
     try:
         setup = ClaudeSetup.from_json(setup_json)
         changes = prepare(setup, Path.cwd(), os.environ, argv[0])
         os.environ.update(changes)
+        argv = with_session(argv, plan_from_environment(os.environ))
         os.execvp(argv[0], list(argv))
     except (OSError, ValueError, TypeError, KeyError) as exc:
         print(f"swarm: cannot start Claude Code ({argv[0] if argv else '?'}): {exc}", flush=True)
@@ -495,7 +525,9 @@ def input_line(screen: str) -> str | None:
         if not line.startswith("❯") or _MENU_ITEM.match(line):
             continue
         if _RULE.match(lines[index - 1]):
-            return line[1:].strip()
+            text = line[1:].strip()
+            # The empty box's hint while messages wait behind a running turn.
+            return "" if text == QUEUED_HINT else text
     return None
 
 
@@ -512,8 +544,123 @@ def main_start(argv: Sequence[str]) -> NoReturn:
     start(setup, rest)
 
 
+# ------------------------------------------------------------------------------ runtime
+
+# From docs/claude-code.md: the permission menu (three or four options) and the first-run
+# gates, the spinner line while a turn runs, and the input line between two rules when
+# ready. Golden captures of each tested version are in tests/fixtures/screens/claude*/.
+CLAUDE_PATTERNS = ScreenPatterns(
+    waiting=(
+        PERMISSION_QUESTION,
+        Pattern(r"Do you want to use this API key\?", within=12, label="API key question"),
+        Pattern(r"Do you trust the files in this folder\?", within=12, label="trust question"),
+        Pattern(r"Yes, I accept", within=8, label="bypass-permissions warning"),
+        Pattern(r"Yes, proceed", within=8, label="confirmation menu"),
+        Pattern(r"Yes, I trust this folder|Quick safety check", within=12, label="trust question"),
+    ),
+    busy=(
+        Pattern(r"esc to interrupt", within=8, label="spinner (esc to interrupt)"),
+        Pattern(r"^\s*[✻✶✳✢✽·*]\s+\w+…", within=8, label="spinner"),
+        Pattern(r"⎿\s+(Running|Waiting)…", within=8, label="tool running"),
+    ),
+    ready=(
+        # The empty input line (`❯` alone once tmux trims it), never a menu's `❯ 1. Yes`.
+        Pattern(r"^\s*❯(?!\s*\d+\.)(\s|$)", within=6, label="input line"),
+        Pattern(
+            r"\? for shortcuts|accept edits on|bypass permissions on|plan mode on",
+            within=4,
+            label="footer",
+        ),
+    ),
+    prompt_command=BASH_COMMAND,
+)
+
+# Text Claude Code would take as a command of its own: `/` a slash command (even after
+# blanks: 2.1.3xx trims them), `!` bash mode, `#` memory (older versions). A Markdown escape
+# keeps the text a message. A trailing backslash before Enter continues the line; a blank
+# after it (trimmed by Claude Code) keeps the backslash.
+_COMMAND_START = ("/", "!", "#")
+_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))
+_PASTED = re.compile(r'<pasted_content id="([^"]*)">\n(.*?)\n</pasted_content id="\1">', re.S)
+QUEUED_MARK = "queued messages"
+QUEUED_HINT = "Press up to edit queued messages"  # drawn in the empty input box
+
+
+class ClaudeRuntime(Runtime):
+    """Claude Code: exact state through its hooks, its own config folder, resumable."""
+
+    name = "claude"
+    description = "Claude Code (npm: @anthropic-ai/claude-code)"
+    program = "claude"
+    install_hint = "npm install -g @anthropic-ai/claude-code (or set SWARM_CLAUDE_BIN to its path)"
+    key_variables = (
+        "ANTHROPIC_API_KEY",
+        "ANTHROPIC_AUTH_TOKEN",
+        "CLAUDE_CODE_USE_BEDROCK",
+        "CLAUDE_CODE_USE_VERTEX",
+    )
+    login_file = ".claude/.credentials.json"
+    tested_versions = TESTED_VERSIONS
+    reports = True
+    startup_turn = True
+    restores_task = True
+    approve_keys = ("Enter",)
+    refuse_keys = ("Escape",)
+    refusal_ends_turn = True  # "Interrupted · What should Claude do instead?"
+    patterns = CLAUDE_PATTERNS
+    normalisations = (
+        "CRLF becomes LF, tabs become four spaces, escape sequences and zero-width characters "
+        "are removed, surrounding blanks are trimmed; a leading / ! or # gets a backslash "
+        "(so it is not a command) and a trailing backslash a blank (so it is kept)"
+    )
+
+    def find(self, env: Mapping[str, str] | None = None) -> str | None:
+        return find_binary(env)
+
+    def version(self, binary: str) -> str | None:
+        return installed_version(binary)
+
+    def missing(self, env: Mapping[str, str]) -> str:
+        given = env.get(BIN_ENV)
+        return f"{BIN_ENV}={given} is not an executable" if given else "not found on PATH"
+
+    def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
+        return launch_argv(
+            agent,
+            binary=binary,
+            state_dir=ctx.state_dir,
+            repo=ctx.repo,
+            worktree=ctx.worktree,
+            gate=ctx.gate,
+        )
+
+    reads_input_line = True
+
+    def input_pending(self, screen: str) -> bool:
+        return is_input_pending(screen)
+
+    def queued(self, screen: str) -> bool:
+        return QUEUED_MARK in screen
+
+    def as_text(self, text: str) -> str:
+        body = text
+        if body.lstrip()[:1] in _COMMAND_START:
+            body = "\\" + body.lstrip()
+        if body.rstrip().endswith("\\"):
+            body = body.rstrip() + " "
+        return body
+
+    def received(self, text: str) -> str:
+        text = strip_escape_sequences(text.replace("\r\n", "\n").replace("\r", "\n"))
+        return text.translate(_ZERO_WIDTH).replace("\t", "    ").strip()
+
+    def prompt_of(self, reported: str) -> str:
+        return _PASTED.sub(lambda m: m.group(2), reported).strip()
+
+
 __all__ = [
     "GATES",
+    "ClaudeRuntime",
     "ClaudeSetup",
     "Gate",
     "claude_argv",

@@ -8,29 +8,15 @@ from __future__ import annotations
 
 import shlex
 import sys
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 from swarm import paths, sandbox
-from swarm.errors import ConfigError
 from swarm.plan import AgentSpec
+from swarm.runtimes.base import LaunchContext, swarm_argv
+from swarm.runtimes.registry import get_runtime
 
-KNOWN_RUNTIMES = ("sim", "claude", "codex", "gemini", "aider", "command", "builtin")
-
-
-@dataclass(frozen=True)
-class LaunchContext:
-    repo: Path
-    state_dir: Path
-    socket: str
-    session: str
-    base_ref: str = "HEAD"  # what a new polecat worktree starts from (the merge target)
-    gate: tuple[str, ...] = ()  # the layout's gate commands (agents may run them unasked)
-
-
-def swarm_argv(*args: str) -> tuple[str, ...]:
-    """Run this same swarm installation, whatever PATH says inside the pane."""
-    return (sys.executable, "-m", "swarm", *args)
+__all__ = ["LaunchContext", "launch_command", "swarm_argv"]
 
 
 def agent_environment(agent: AgentSpec, ctx: LaunchContext) -> dict[str, str]:
@@ -51,7 +37,7 @@ def agent_start_directory(agent: AgentSpec, ctx: LaunchContext, default: Path) -
 
 
 def agent_worktree(agent: AgentSpec, ctx: LaunchContext) -> Path | None:
-    if agent.role.name == "polecat":
+    if agent.role.capabilities.worktree:
         return paths.worktrees_dir(ctx.state_dir) / agent.name
     return None
 
@@ -94,9 +80,9 @@ def _missing(program: str, hint: str) -> tuple[str, ...]:
 
 
 def launch_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
-    """The argv that starts `agent` in its pane (in its worktree, for a polecat)."""
-    argv = runtime_command(agent, ctx)
+    """The argv that starts `agent` in its pane (in its worktree, when its role has one)."""
     worktree = agent_worktree(agent, ctx)
+    argv = runtime_command(agent, replace(ctx, worktree=worktree))
     if worktree is None:
         return argv
     if agent.role.sandbox:  # confined by the OS once its worktree exists (swarm.sandbox)
@@ -107,44 +93,9 @@ def launch_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
 
 
 def runtime_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
-    runtime = agent.runtime
-    if runtime == "sim":
-        return swarm_argv("agent", "sim")
-    if runtime == "builtin":
-        return swarm_argv(agent.role.name)
-    if runtime == "command":
-        if not agent.role.command:
-            raise ConfigError(f"role {agent.role.name}: runtime 'command' needs a 'command' list")
-        return agent.role.command
-    if runtime == "claude":
-        from swarm.runtimes import claude
-
-        binary = claude.find_binary()
-        if binary is None:
-            return _missing(
-                "claude",
-                "Install it (npm install -g @anthropic-ai/claude-code) or set SWARM_CLAUDE_BIN; "
-                "`swarm doctor` checks the machine.",
-            )
-        return claude.launch_argv(
-            agent,
-            binary=binary,
-            state_dir=ctx.state_dir,
-            repo=ctx.repo,
-            worktree=agent_worktree(agent, ctx),
-            gate=ctx.gate,
-        )
-    if runtime in ("codex", "gemini", "aider"):
-        from swarm.runtimes import others
-
-        program = others.find_program(runtime)
-        if program is None:
-            install = others.RUNTIMES[runtime].install
-            return _missing(runtime, f"Install it ({install}); `swarm doctor` checks the machine.")
-        return others.launch_argv(
-            runtime, agent, program=program, repo=ctx.repo, worktree=agent_worktree(agent, ctx)
-        )
-    raise ConfigError(
-        f"role {agent.role.name}: unknown runtime '{runtime}' "
-        f"(expected one of: {', '.join(KNOWN_RUNTIMES)})"
-    )
+    runtime = get_runtime(agent.runtime)
+    binary = runtime.find()
+    if binary is None:
+        hint = f"Install it ({runtime.install_hint}); `swarm doctor` checks the machine."
+        return _missing(runtime.program or runtime.name, hint)
+    return runtime.argv(agent, ctx, binary)

@@ -1,46 +1,23 @@
-"""The runtimes besides Claude Code: codex, gemini, aider and any `command`.
+"""The runtimes besides Claude Code and the sim: codex, gemini, aider, any `command`, and
+the swarm's own `builtin` loops.
 
-None of them reports its state through hooks the way Claude Code does, so for each the
-swarm keeps two things here: the launch line (the role's prompt and permissions turned into
-that CLI's flags) and the look of its screen when it is ready, busy, or waiting for a
-person (the witness's fallback; see `swarm.runtimes.patterns`). The screen patterns are
-written from each CLI's documentation and public screenshots, not yet from golden captures
-as Claude Code's are: prefer Claude Code where exact state matters.
+None of the CLIs reports its state the way Claude Code does, so for each the swarm keeps
+two things here: the launch line (the role's prompt and permissions turned into that CLI's
+flags) and the look of its screen when it is ready, busy, or waiting for a person (the
+witness's fallback; see `swarm.runtimes.patterns`). The screen patterns are written from
+each CLI's documentation and public screenshots, not yet from golden captures as Claude
+Code's are: prefer Claude Code where exact state matters.
 """
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
+from swarm.errors import ConfigError
 from swarm.plan import AgentSpec
+from swarm.runtimes.base import LaunchContext, Runtime, swarm_argv
+from swarm.runtimes.claude import EDIT_TOOLS
 from swarm.runtimes.patterns import Pattern, ScreenPatterns
-
-OTHER_RUNTIMES = ("codex", "gemini", "aider")
-
-
-@dataclass(frozen=True)
-class RuntimeInfo:
-    """How a CLI is found, started and answered."""
-
-    program: str
-    install: str  # how a person installs it (`swarm doctor` shows this)
-    approve: tuple[str, ...]  # keys that accept its permission question
-    refuse: tuple[str, ...]  # keys that decline it
-
-
-RUNTIMES: dict[str, RuntimeInfo] = {
-    "codex": RuntimeInfo("codex", "npm install -g @openai/codex", ("y",), ("Escape",)),
-    "gemini": RuntimeInfo("gemini", "npm install -g @google/gemini-cli", ("Enter",), ("Escape",)),
-    "aider": RuntimeInfo(
-        "aider",
-        "python -m pip install aider-install && aider-install",
-        ("y", "Enter"),
-        ("n", "Enter"),
-    ),
-}
 
 
 def first_message(agent: AgentSpec, repo: Path, worktree: Path | None) -> str:
@@ -54,7 +31,7 @@ def first_message(agent: AgentSpec, repo: Path, worktree: Path | None) -> str:
 
 
 def edits_allowed(agent: AgentSpec) -> bool:
-    return any(t in agent.role.permissions.allow for t in ("Edit", "Write", "MultiEdit"))
+    return any(t in agent.role.permissions.allow for t in EDIT_TOOLS)
 
 
 def codex_argv(
@@ -98,20 +75,6 @@ def aider_argv(
     if agent.role.permissions.skip_permissions:
         flags.append("--yes-always")
     return (program, *flags)
-
-
-_BUILDERS = {"codex": codex_argv, "gemini": gemini_argv, "aider": aider_argv}
-
-
-def find_program(runtime: str, env: Mapping[str, str] | None = None) -> str | None:
-    return shutil.which(RUNTIMES[runtime].program, path=env.get("PATH") if env else None)
-
-
-def launch_argv(
-    runtime: str, agent: AgentSpec, *, program: str, repo: Path, worktree: Path | None
-) -> tuple[str, ...]:
-    """The pane's argv for codex, gemini or aider."""
-    return _BUILDERS[runtime](program, agent, repo, worktree)
 
 
 # ------------------------------------------------------------------------ screen patterns
@@ -164,13 +127,81 @@ AIDER = ScreenPatterns(
     prompt_command=(r"Run shell command\?\s*(.*?)\s*\(Y\)es",),
 )
 
-SCREEN_PATTERNS: dict[str, ScreenPatterns] = {"codex": CODEX, "gemini": GEMINI, "aider": AIDER}
 
-__all__ = [
-    "OTHER_RUNTIMES",
-    "RUNTIMES",
-    "SCREEN_PATTERNS",
-    "RuntimeInfo",
-    "find_program",
-    "launch_argv",
-]
+class CodexRuntime(Runtime):
+    name = "codex"
+    description = "OpenAI Codex CLI"
+    program = "codex"
+    install_hint = "npm install -g @openai/codex"
+    key_variables = ("OPENAI_API_KEY",)
+    login_file = ".codex/auth.json"
+    approve_keys = ("y",)
+    refuse_keys = ("Escape",)
+    patterns = CODEX
+
+    def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
+        return codex_argv(binary, agent, ctx.repo, ctx.worktree)
+
+
+class GeminiRuntime(Runtime):
+    name = "gemini"
+    description = "Google Gemini CLI"
+    program = "gemini"
+    install_hint = "npm install -g @google/gemini-cli"
+    key_variables = ("GEMINI_API_KEY", "GOOGLE_API_KEY", "GOOGLE_GENAI_USE_VERTEXAI")
+    login_file = ".gemini/oauth_creds.json"
+    approve_keys = ("Enter",)
+    refuse_keys = ("Escape",)
+    patterns = GEMINI
+
+    def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
+        return gemini_argv(binary, agent, ctx.repo, ctx.worktree)
+
+
+class AiderRuntime(Runtime):
+    name = "aider"
+    description = "Aider"
+    program = "aider"
+    install_hint = "python -m pip install aider-install && aider-install"
+    key_variables = (
+        "ANTHROPIC_API_KEY",
+        "OPENAI_API_KEY",
+        "GEMINI_API_KEY",
+        "OPENROUTER_API_KEY",
+        "DEEPSEEK_API_KEY",
+    )
+    key_required = False
+    approve_keys = ("y", "Enter")
+    refuse_keys = ("n", "Enter")
+    patterns = AIDER
+
+    def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
+        return aider_argv(binary, agent, ctx.repo, ctx.worktree)
+
+
+class CommandRuntime(Runtime):
+    """Any program, from the role's `command` list; judged by the generic screen patterns."""
+
+    name = "command"
+    description = "any program: the role's `command` list"
+    key_required = False
+    uses_role_command = True
+
+    def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
+        if not agent.role.command:
+            raise ConfigError(f"role {agent.role.name}: runtime 'command' needs a 'command' list")
+        return agent.role.command
+
+
+class BuiltinRuntime(Runtime):
+    """The swarm's own deterministic loops (`swarm witness`, `swarm refinery`): no agent."""
+
+    name = "builtin"
+    description = "a swarm loop run by the role's name (witness, refinery)"
+    key_required = False
+    builtin_loop = True
+
+    def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
+        if agent.role.loop is None:
+            raise ConfigError(f"role {agent.role.name}: runtime 'builtin' needs a 'loop'")
+        return swarm_argv(agent.role.loop)

@@ -67,68 +67,24 @@ def _compile(regex: str) -> re.Pattern[str]:
     return re.compile(regex)
 
 
-# The sim draws its own permission menu in Claude Code's words, so the two share these.
-_PERMISSION_MENU = (
-    Pattern(r"Do you want to proceed\?", within=6, label="permission question"),
-    Pattern(r"❯\s*1\.\s*Yes", within=4, label="permission menu"),
-)
-_BASH_COMMAND = (r"^\s*Bash command\s*$\n^\s+(\S.*?)\s*$",)
+# A permission menu, as Claude Code draws it (the sim draws the same words): the question,
+# then its options with the selected one marked `❯ N.`. Found as a structure, not by
+# counting lines from the bottom: the menu may have three options or four (2.1.3xx adds
+# "Yes, and switch to auto mode"), and a footer may follow it.
+PERMISSION_QUESTION = Pattern(r"Do you want to proceed\?", within=14, label="permission question")
+_SELECTED_OPTION = re.compile(r"^\s*❯\s*\d+\.\s")
+# What may follow the question while the menu is live: options, their wrapped (indented)
+# continuations, the footer. Anything else (an agent's output) means it was answered.
+_MENU_LINE = re.compile(r"^(\s*❯?\s*\d+\.\s|\s+\S|.*(Esc to cancel|Tab to amend))")
+# The command a permission prompt asks about: the first line under "Bash command" that is
+# not a tip (2.1.3xx puts "Tip: auto mode handles these prompts…" there first).
+BASH_COMMAND = (r"^\s*Bash command\s*$\n(?:^\s*Tip:.*$\n)*^\s+(\S.*?)\s*$",)
 
-SIM = ScreenPatterns(
-    waiting=_PERMISSION_MENU,
-    # The sim's input line is always drawn last, so "busy" and "ready" are told apart by
-    # the line above it: what the sim said last.
-    busy=(
-        Pattern(
-            r"^(⏺ received |⏺ working on |⏺ committed|⏺ approved|● sh |  ⎿ |✻ )",
-            within=1,
-            label="sim at work",
-        ),
-    ),
-    ready=(
-        Pattern(
-            r"^(swarm sim agent: |⏺ \S+ done: |⏺ \S+ failed: |⏺ task "
-            r"|nothing on my hook|✗ |⏺ refused)",
-            within=1,
-            label="sim at its prompt",
-        ),
-    ),
-    prompt_command=_BASH_COMMAND,
-)
-
-# From docs/claude-code.md (Claude Code 2.1): the permission menu and the first-run gates,
-# the spinner line while a turn runs, and the input line between two rules when ready.
-CLAUDE = ScreenPatterns(
-    waiting=(
-        *_PERMISSION_MENU,
-        Pattern(r"Do you want to use this API key\?", within=12, label="API key question"),
-        Pattern(r"Do you trust the files in this folder\?", within=12, label="trust question"),
-        Pattern(r"Yes, I accept", within=8, label="bypass-permissions warning"),
-        Pattern(r"Yes, proceed", within=8, label="confirmation menu"),
-        Pattern(r"Yes, I trust this folder|Quick safety check", within=12, label="trust question"),
-    ),
-    busy=(
-        Pattern(r"esc to interrupt", within=8, label="spinner (esc to interrupt)"),
-        Pattern(r"^\s*[✻✶✳✢✽·*]\s+\w+…", within=8, label="spinner"),
-        Pattern(r"⎿\s+(Running|Waiting)…", within=8, label="tool running"),
-    ),
-    ready=(
-        # The empty input line (`❯` alone once tmux trims it), never a menu's `❯ 1. Yes`.
-        Pattern(r"^\s*❯(?!\s*\d+\.)(\s|$)", within=6, label="input line"),
-        Pattern(
-            r"\? for shortcuts|accept edits on|bypass permissions on|plan mode on",
-            within=4,
-            label="footer",
-        ),
-    ),
-    prompt_command=_BASH_COMMAND,
-)
-
-# Any other runtime (codex, gemini, aider, a command): the common shapes of a question and
-# of an input prompt; a layout with such a runtime should rely on hooks where it can.
+# Any runtime without patterns of its own: the common shapes of a question and of an input
+# prompt; such a runtime should rely on `swarm report` where it can.
 GENERIC = ScreenPatterns(
     waiting=(
-        *_PERMISSION_MENU,
+        PERMISSION_QUESTION,
         Pattern(r"\((y/n|Y/n|y/N)\)\s*:?\s*$", within=3, label="y/n question"),
         Pattern(r"\[(y/n|Y/n|y/N)\]\s*:?\s*$", within=3, label="y/n question"),
         Pattern(r"^\s*Allow .*\?\s*$", within=4, label="allow question"),
@@ -138,17 +94,8 @@ GENERIC = ScreenPatterns(
         Pattern(r"^\s*[✻✶✳✢✽⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏]\s", within=3, label="spinner"),
     ),
     ready=(Pattern(r"[❯>$%]\s*$", within=1, label="input prompt"),),
-    prompt_command=_BASH_COMMAND,
+    prompt_command=BASH_COMMAND,
 )
-
-PATTERNS: dict[str, ScreenPatterns] = {"sim": SIM, "claude": CLAUDE}
-
-
-def patterns_for(runtime: str) -> ScreenPatterns:
-    """Patterns for `runtime`: ours, the other CLIs' (runtimes.others), else the generic ones."""
-    from swarm.runtimes.others import SCREEN_PATTERNS  # it imports this module
-
-    return PATTERNS.get(runtime) or SCREEN_PATTERNS.get(runtime, GENERIC)
 
 
 def screen_lines(screen: str) -> list[str]:
@@ -166,40 +113,39 @@ def _matches(patterns: tuple[Pattern, ...], lines: list[str]) -> str | None:
     return None
 
 
-def _matches_all(patterns: tuple[Pattern, ...], lines: list[str]) -> bool:
-    """A menu is several lines together: the permission question and its "1. Yes"."""
-    return bool(patterns) and all(_matches((p,), lines) for p in patterns)
+def permission_menu(lines: list[str]) -> bool:
+    """The permission question on screen with a selected option drawn below it."""
+    question = PERMISSION_QUESTION.compiled
+    tail = lines[-PERMISSION_QUESTION.within :]
+    for index in range(len(tail) - 1, -1, -1):
+        if question.search(tail[index]):
+            after = tail[index + 1 :]
+            return any(_SELECTED_OPTION.match(line) for line in after) and all(
+                _MENU_LINE.match(line) for line in after
+            )
+    return False
 
 
-def _without_input_line(lines: list[str], runtime: str) -> list[str]:
-    """The sim draws its input line last; what it said is what comes before."""
-    if runtime == "sim" and lines and lines[-1].startswith("sim❯"):
-        return lines[:-1]
-    return lines
-
-
-def prompt_command(runtime: str, screen: str) -> str | None:
+def prompt_command(patterns: ScreenPatterns, screen: str) -> str | None:
     """The command a permission prompt on `screen` asks about (the last one shown)."""
     text = "\n".join(screen_lines(screen))
-    for regex in patterns_for(runtime).prompt_command:
+    for regex in patterns.prompt_command:
         found = list(re.finditer(regex, text, re.MULTILINE))
         if found:
             return found[-1].group(1)
     return None
 
 
-def classify(runtime: str, screen: str) -> ScreenVerdict:
-    """Waiting, busy, ready or unknown, from a capture of the agent's pane."""
-    patterns = patterns_for(runtime)
-    lines = _without_input_line(screen_lines(screen), runtime)
+def classify(patterns: ScreenPatterns, screen: str) -> ScreenVerdict:
+    """Waiting, busy, ready or unknown, from a capture of an agent's pane."""
+    lines = screen_lines(screen)
     if not lines:
         return ScreenVerdict("unknown", "blank screen")
-    menu = [p for p in patterns.waiting if p in _PERMISSION_MENU]
-    if _matches_all(tuple(menu), lines):
+    if PERMISSION_QUESTION in patterns.waiting and permission_menu(lines):
         return ScreenVerdict(
-            "waiting", "permission prompt on screen", prompt_command(runtime, screen)
+            "waiting", "permission prompt on screen", prompt_command(patterns, screen)
         )
-    others = tuple(p for p in patterns.waiting if p not in _PERMISSION_MENU)
+    others = tuple(p for p in patterns.waiting if p is not PERMISSION_QUESTION)
     gate = _matches(others, lines)
     if gate is not None:
         return ScreenVerdict("waiting", f"{gate} on screen")

@@ -31,7 +31,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swarm.plan import AgentSpec
 from swarm.refinery import BOUNCE_MARK
+from swarm.runtimes.base import LaunchContext, Runtime, swarm_argv
+from swarm.runtimes.patterns import (
+    BASH_COMMAND,
+    PERMISSION_QUESTION,
+    Pattern,
+    ScreenPatterns,
+    ScreenVerdict,
+    classify,
+    screen_lines,
+)
+from swarm.textsafe import one_line, visible
 
 PROMPT = "sim❯ "
 PENDING_MARK = "⟨pasted "  # shown in the input line while a paste waits for Enter
@@ -117,13 +129,16 @@ class SimAgent:
 
     def __init__(self) -> None:
         self.agent = os.environ.get("SWARM_AGENT", "sim")
-        self.role = os.environ.get("SWARM_ROLE", "polecat")
+        self.role = os.environ.get("SWARM_ROLE", "sim")
+        # What the sim does with a message: the role's capability, passed at launch.
+        self.files_tasks = "--files-tasks" in sys.argv
         home = os.environ.get("SWARM_HOME")
         self.home = Path(home) if home else Path.cwd() / ".swarm"
         self.inbox = self.home / "sim" / self.agent / "inbox"
         self.inbox.mkdir(parents=True, exist_ok=True)
         self.editor = LineEditor()
         self.fd = sys.stdin.fileno()
+        self.last_said = ""
 
     # -- talking to the swarm --------------------------------------------------------
 
@@ -138,15 +153,17 @@ class SimAgent:
             raise RuntimeError((proc.stderr or proc.stdout).strip() or f"swarm {args[0]} failed")
         return proc.stdout
 
-    def hook(self, event: str, **payload: Any) -> None:
+    def report(self, event: str, **payload: Any) -> None:
         payload.setdefault("hook_event_name", event)
         payload.setdefault("cwd", os.getcwd())
-        self.swarm("hook", event, payload=payload)
+        self.swarm("report", event, payload=payload)
 
     # -- screen ----------------------------------------------------------------------
 
     def say(self, text: str) -> None:
-        sys.stdout.write("\r\x1b[K" + text.replace("\n", "\r\n") + "\r\n")
+        self.last_said = text
+        shown = visible(text).replace("\n", "\r\n")  # a task's escape codes stay text
+        sys.stdout.write("\r\x1b[K" + shown + "\r\n")
         self.draw_prompt()
 
     def draw_prompt(self) -> None:
@@ -156,7 +173,7 @@ class SimAgent:
         elif size <= 60 and b"\n" not in self.editor.buffer:
             line = (
                 PROMPT
-                + self.editor.buffer.decode(errors="replace")
+                + one_line(self.editor.buffer.decode(errors="replace"))
                 + f"  {PENDING_MARK}{size} bytes⟩"
             )
         else:
@@ -204,7 +221,7 @@ class SimAgent:
         sys.stdout.write("\x1b[?2004h")  # ask the terminal for bracketed pastes
         try:
             self.say(f"swarm sim agent: {self.agent} ({self.role})")
-            self.hook("SessionStart", source="startup")
+            self.report("SessionStart", source="startup")
             while True:
                 for message in self.read_messages():
                     self.save(message)
@@ -219,15 +236,15 @@ class SimAgent:
     def handle(self, message: str) -> None:
         preview = message.strip().splitlines()[0][:70] if message.strip() else ""
         self.say(f"⏺ received {len(message.encode())} bytes: {preview}")
-        self.hook("UserPromptSubmit", prompt=message[:2000])
+        self.report("UserPromptSubmit", prompt=message)
         try:
-            if self.role == "mayor":
+            if self.files_tasks:
                 self.make_tasks(message)
             else:
                 self.work()
         except Exception as exc:  # the sim reports, it does not die on a failed task
             self.say(f"✗ {exc}")
-        self.hook("Stop")
+        self.report("Stop", last_assistant_message=self.last_said)
 
     def make_tasks(self, message: str) -> None:
         for line in message.splitlines():
@@ -324,7 +341,7 @@ class SimAgent:
             f" Bash command\n   {command}\n This command requires approval\n"
             " Do you want to proceed?\n ❯ 1. Yes\n   3. No"
         )
-        self.hook(
+        self.report(
             "Notification",
             notification_type="permission_prompt",
             message="Claude needs your permission",
@@ -332,10 +349,68 @@ class SimAgent:
         key = self.read_key()
         approved = key in (b"\r", b"\n", b"1", b"y")
         self.say("⏺ approved" if approved else "⏺ refused")
-        self.hook("UserPromptSubmit", prompt="(permission answered)")
+        self.report("PostToolUse", tool_name="Bash")
         if not approved:
             raise RuntimeError("permission refused")
 
 
 def main() -> int:
     return SimAgent().run()
+
+
+# The sim draws its own permission menu in Claude Code's words, and its input line last, so
+# "busy" and "ready" are told apart by the line above that: what the sim said last.
+SIM_PATTERNS = ScreenPatterns(
+    waiting=(PERMISSION_QUESTION,),
+    busy=(
+        Pattern(
+            r"^(⏺ received |⏺ working on |⏺ committed|⏺ approved|● sh |  ⎿ |✻ )",
+            within=1,
+            label="sim at work",
+        ),
+    ),
+    ready=(
+        Pattern(
+            r"^(swarm sim agent: |⏺ \S+ done: |⏺ \S+ failed: |⏺ task "
+            r"|nothing on my hook|✗ |⏺ refused)",
+            within=1,
+            label="sim at its prompt",
+        ),
+    ),
+    prompt_command=BASH_COMMAND,
+)
+
+
+class SimRuntime(Runtime):
+    """The built-in simulated agent: reports like Claude Code, needs no key."""
+
+    name = "sim"
+    description = "the built-in simulated agent (no API key; for demos and tests)"
+    program = None
+    key_required = False
+    reports = True
+    approve_keys = ("1",)
+    refuse_keys = ("3",)
+    patterns = SIM_PATTERNS
+    normalisations = "none: it keeps every byte it is given"
+
+    def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
+        files = ("--files-tasks",) if agent.role.capabilities.files_tasks else ()
+        return swarm_argv("agent", "sim", *files)
+
+    def classify(self, screen: str) -> ScreenVerdict:
+        lines = screen_lines(screen)
+        if lines and lines[-1].startswith(PROMPT.rstrip()):
+            screen = "\n".join(lines[:-1])
+        return classify(self.patterns, screen)
+
+    reads_input_line = True
+
+    def input_pending(self, screen: str) -> bool:
+        return is_input_pending(screen)
+
+    def received(self, text: str) -> str:
+        return text.replace(PASTE_END.decode(), "").strip()
+
+    def run_agent(self) -> int:
+        return main()

@@ -181,8 +181,15 @@ def set_worktree(conn: sqlite3.Connection, now: float, name: str, path: Path | s
 
 
 def set_hook(conn: sqlite3.Connection, now: float, name: str, task_id: str | None) -> None:
-    """Point an agent's hook at a task, or clear it (no event: the task change records it)."""
-    conn.execute("UPDATE agents SET hook = ?, updated_at = ? WHERE name = ?", (task_id, now, name))
+    """Point an agent's hook at a task, or clear it (no event: the task change records it).
+
+    The hand-over starts over with it (`swarm.handover`: *hooked* or *unhooked*), in the same
+    transaction, so no task is ever held without a hand-over state that says what to do."""
+    handover = "none" if task_id is None else "pending"
+    conn.execute(
+        "UPDATE agents SET hook = ?, handover = ?, handover_at = ?, updated_at = ? WHERE name = ?",
+        (task_id, handover, now, now, name),
+    )
 
 
 def set_resources(

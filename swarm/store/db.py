@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from swarm.errors import SwarmError
+from swarm.store import health
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -153,22 +154,37 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating folder and file if needed) a connection with the swarm's pragmas."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open (creating folder and file if needed) a connection with the swarm's pragmas.
+
+    Every failure is one line (`health.explain`): a read-only folder, a full disk, a damaged
+    file, a store deleted under a running swarm (never silently re-created empty).
+    """
+    health.prepare(path)
     try:
-        conn = sqlite3.connect(
-            str(path),
-            timeout=BUSY_TIMEOUT_MS / 1000,
-            isolation_level=None,
-            check_same_thread=True,
-        )
+        return _open(path)
     except sqlite3.Error as exc:
-        raise SwarmError(f"cannot open the swarm store {path}: {exc}") from exc
-    conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    _enable_wal(conn)
-    conn.execute("PRAGMA synchronous = NORMAL")
-    conn.execute("PRAGMA foreign_keys = ON")
+        raise health.StoreError(health.explain(exc, path)) from None
+
+
+def _open(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path),
+        timeout=BUSY_TIMEOUT_MS / 1000,
+        isolation_level=None,
+        check_same_thread=True,
+    )
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        _enable_wal(conn)
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        # Copy each commit into the database file at once (a passive checkpoint, which
+        # never waits): a deleted or damaged WAL then holds nothing acknowledged.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {health.WAL_AUTOCHECKPOINT_PAGES}")
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -232,6 +248,16 @@ def schema_version(conn: sqlite3.Connection) -> int:
 
 
 def migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
+    """`_migrate`, with a read-only, full or damaged store reported in one line."""
+    try:
+        return _migrate(conn, path)
+    except sqlite3.Error as exc:
+        if not health.from_environment(exc):
+            raise  # a broken migration is a bug: keep its traceback
+        raise health.StoreError(health.explain(exc, path)) from None
+
+
+def _migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
     """Bring the schema up to `SCHEMA_VERSION`, one transaction per migration.
 
     Safe when many processes open a new file at once: each migration re-reads the version

@@ -14,7 +14,7 @@ from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.store import events
 from swarm.store.models import LIVE_MERGE_STATUSES, MERGE_STATUSES, MergeRequest
 
-_LIVE_SQL = "('queued', 'testing')"
+_LIVE_SQL = "(" + ", ".join(f"'{status}'" for status in LIVE_MERGE_STATUSES) + ")"
 
 
 def find(conn: sqlite3.Connection, mr_id: int) -> MergeRequest | None:

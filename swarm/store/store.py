@@ -161,7 +161,7 @@ class Store:
     def list_agents(self, role: str | None = None) -> list[Agent]:
         return agents.list_agents(self._conn, role)
 
-    def idle_agents(self, role: str | None = "polecat") -> list[Agent]:
+    def idle_agents(self, role: str | None = None) -> list[Agent]:
         return agents.idle(self._conn, role)
 
     def set_agent_state(self, name: str, state: str, detail: str = "") -> Agent:

@@ -17,6 +17,7 @@ from swarm.store import agents, events, merges
 from swarm.store.ids import branch_for, new_task_id
 from swarm.store.models import (
     HELD_TASK_STATUSES,
+    LIVE_MERGE_STATUSES,
     PRIORITY_MAX,
     PRIORITY_MIN,
     TASK_STATUSES,
@@ -319,7 +320,7 @@ def mark_request_merged(
         raise SwarmError(
             f"merge request #{mr_id} is already merged (as {(mr.merge_sha or '?')[:12]})"
         )
-    if mr.status not in ("queued", "testing"):
+    if mr.status not in LIVE_MERGE_STATUSES:
         raise SwarmError(f"cannot merge merge request #{mr_id}: it is {mr.status}")
     mark_merged(conn, now, mr.task_id, merge_sha)
     return merges.get(conn, mr_id)

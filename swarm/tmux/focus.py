@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 
 from swarm.tmux.client import Command, PaneInfo
 
@@ -18,10 +19,10 @@ def agent_sort_key(name: str) -> tuple[str, int]:
 
 
 def neighbour(
-    panes: list[PaneInfo], current: str | None, direction: str, role: str = "polecat"
+    panes: list[PaneInfo], current: str | None, direction: str, roles: Collection[str]
 ) -> PaneInfo | None:
-    """The next (or previous) agent of `role` after the pane `current`, wrapping around."""
-    ring = sorted((p for p in panes if p.role == role), key=lambda p: agent_sort_key(p.agent))
+    """The next (or previous) agent of `roles` after the pane `current`, wrapping around."""
+    ring = sorted((p for p in panes if p.role in roles), key=lambda p: agent_sort_key(p.agent))
     if not ring:
         return None
     ids = [p.pane_id for p in ring]

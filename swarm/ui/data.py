@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
-from swarm.status import ROLE_ORDER, live_state
+from swarm.status import live_state, role_rank
 from swarm.store import Store
-from swarm.store.models import TASK_STATUSES, Agent, Event, MergeRequest, Task
+from swarm.store.models import LIVE_MERGE_STATUSES, TASK_STATUSES, Agent, Event, MergeRequest, Task
 from swarm.tmux.client import PaneInfo, Tmux
 from swarm.tmux.focus import agent_sort_key
 from swarm.ui.open_tasks import OpenTasks
@@ -41,7 +41,6 @@ FOLLOW_LIMIT = 500  # new events read incrementally; a bigger burst means a full
 # the agent's detail (there is no stored state for it), so it is matched there too.
 ATTENTION_STATES = ("waiting", "stalled", "dead")
 QUEUE_STATUSES = ("open", "hooked")
-LIVE_MERGES = ("queued", "testing")
 FINISHED_MERGES = ("merged", "bounced", "rejected")
 
 
@@ -138,14 +137,15 @@ class Snapshot:
         return next((m for m in (*self.merges_live, *self.merges_done) if m.id == mr_id), None)
 
 
-def order_agents(rows: Sequence[AgentRow]) -> tuple[AgentRow, ...]:
-    """Agents that need a person first, then mayor, polecats (2 before 10), witness, refinery."""
+def order_agents(rows: Sequence[AgentRow], rank: Mapping[str, int]) -> tuple[AgentRow, ...]:
+    """Agents that need a person first, then by role in the layout's order (`rank`, see
+    `swarm.status.role_rank`), polecat-2 before polecat-10."""
     return tuple(
         sorted(
             rows,
             key=lambda r: (
                 0 if r.needs_person else 1,
-                ROLE_ORDER.get(r.role, 9),
+                rank.get(r.role, len(rank)),
                 agent_sort_key(r.name),
             ),
         )
@@ -317,11 +317,11 @@ class StoreSource:
         return Snapshot(
             now=self.clock(),
             session=self.session,
-            agents=order_agents([self._agent(a, titles) for a in agents]),
+            agents=order_agents([self._agent(a, titles) for a in agents], role_rank(agents)),
             queue=tuple(task_row(t) for t in queued[:QUEUE_ROWS]),
             queue_total=counts.get("open", 0) + counts.get("hooked", 0),
             counts=tuple((s, counts.get(s, 0)) for s in TASK_STATUSES),
-            merges_live=tuple(merge_row(m) for m in store.list_merge_requests(LIVE_MERGES)),
+            merges_live=tuple(merge_row(m) for m in store.list_merge_requests(LIVE_MERGE_STATUSES)),
             merges_done=self._finished_merges(),
             events=events,
             tmux_seen=self._pane_cache is not None,

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
+from swarm.textsafe import one_line
+
 
 @dataclass(frozen=True, slots=True)
 class StateLook:
@@ -82,7 +84,7 @@ def cpu(percent: float | None) -> str:
 
 def clip(text: str, width: int) -> str:
     """Cut to `width` cells, marking the cut with an ellipsis; one line only."""
-    line = text.replace("\n", " ").replace("\r", " ")
+    line = one_line(text.replace("\n", " ").replace("\r", " "))  # no escape reaches the terminal
     if width <= 0:
         return ""
     if len(line) <= width:

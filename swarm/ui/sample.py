@@ -52,6 +52,9 @@ def task_id(n: int) -> str:
     return f"sw-{digits}"
 
 
+SAMPLE_RANK = {"mayor": 0, "polecat": 1, "witness": 2, "refinery": 3}  # the team layout's order
+
+
 def sample_agents(count: int) -> tuple[AgentRow, ...]:
     """`count` agents: mayor, polecats, witness, refinery (in that order of creation)."""
     if count <= 0:
@@ -90,7 +93,7 @@ def sample_agents(count: int) -> tuple[AgentRow, ...]:
                 pane=f"%{index + 1}",
             )
         )
-    return order_agents(rows)
+    return order_agents(rows, SAMPLE_RANK)
 
 
 def sample_snapshot(agents: int, session: str = "demo-swarm") -> Snapshot:

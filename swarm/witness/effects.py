@@ -14,12 +14,13 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
-from swarm import actions
-from swarm.config import load_plan
+from swarm import actions, roster
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.lifecycle import register_agents
+from swarm.planfile import read_plan
 from swarm.store import Store
+from swarm.store.models import Agent
 from swarm.tmux.builder import SwarmBuilder
 from swarm.tmux.client import Tmux
 from swarm.witness.notify import Notifier
@@ -40,7 +41,6 @@ from swarm.witness.recovery import (
 Log = Callable[[str], None]
 RECONCILE_EVERY = 5.0  # seconds between two rebuilds of missing panes
 STALE_LOCK_AGE = 5.0  # an index.lock this old, with no process in the worktree, is left over
-MAYOR = "mayor"
 
 
 class Effects:
@@ -122,7 +122,7 @@ class Effects:
 
     def _restart(self, store: Store, action: Restart) -> None:
         record = store.get_agent(action.agent)
-        if record.worktree or record.role == "polecat":
+        if record.worktree or roster.capabilities(self.instance, record.role).worktree:
             cleared = clear_stale_index_lock(
                 worktree_of(self.instance, action.agent, record.worktree)
             )
@@ -170,13 +170,9 @@ class Effects:
         store.add_event("escalation", action.reason, agent=action.agent, task=action.task)
         self.log(f"{action.agent}: ESCALATION: {action.reason}")
         self.notifier.tell("swarm: escalation", action.reason, action.agent)
-        mayor = store.find_agent(MAYOR)
-        if (
-            mayor is not None
-            and action.agent != MAYOR
-            and mayor.state not in ("dead", "stopped", "done")
-        ):
-            self._nudge(MAYOR, text)
+        for told in escalation_receivers(self.instance, store):
+            if told.name != action.agent:
+                self._nudge(told.name, text)
 
     def _give_up(self, store: Store, action: GiveUp) -> None:
         if action.task is not None:
@@ -198,7 +194,7 @@ class Effects:
         if now - self._reconciled_at < RECONCILE_EVERY:
             return
         self._reconciled_at = now
-        plan = load_plan(str(self.instance.layout_path), self.instance.repo)
+        plan = read_plan(self.instance.state_dir)  # the plan of `swarm up`, not the layout
         report = SwarmBuilder(plan, self.tmux).build()
         register_agents(store, plan, report)
         made = ", ".join(report.created + report.respawned) or "nothing"
@@ -208,6 +204,12 @@ class Effects:
             data={"created": report.created, "respawned": report.respawned},
         )
         self.log(f"reconcile ({action.reason}): rebuilt {made}")
+
+
+def escalation_receivers(instance: SwarmInstance, store: Store) -> list[Agent]:
+    """The live agents whose role receives escalations (every mayor, however many)."""
+    live = [a for a in store.list_agents() if a.state not in ("dead", "stopped", "done")]
+    return roster.that(instance, live, "receives_escalations")
 
 
 def _nudge_job(instance: SwarmInstance, agent: str, text: str) -> str:

@@ -12,20 +12,22 @@ event history when it restarts; everything it decides is in the store.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from swarm.config import load_plan
-from swarm.controller.loop import SUPERVISED
+from swarm import envnames, paths, roster
 from swarm.errors import SwarmError
 from swarm.instance import SwarmInstance
 from swarm.plan import HealthSpec, SwarmPlan
-from swarm.runtimes.patterns import ScreenVerdict, classify
-from swarm.singleton import AlreadyRunning, log_line, take_lock
+from swarm.planfile import read_plan
+from swarm.runtimes.patterns import ScreenVerdict
+from swarm.runtimes.registry import runtime_for
+from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
+from swarm.store.health import StoreWatch
 from swarm.store.models import Agent
 from swarm.tmux.client import Tmux
 from swarm.witness.effects import Effects, clear_stale_index_lock, worktree_of
@@ -33,8 +35,8 @@ from swarm.witness.notify import Notifier
 from swarm.witness.overseer import CONTROLLER, ControllerWatch
 from swarm.witness.proc import ProcessTracker, TreeSample
 from swarm.witness.recovery import Memory, Policy, recover
-from swarm.witness.signals import PaneMonitor, PaneSignal, Snapshot
-from swarm.witness.state import CPU_BUSY, SETTLE, Observation, Verdict, decide, has_hooks
+from swarm.witness.signals import PaneMonitor, PaneScan, PaneSignal
+from swarm.witness.state import CPU_BUSY, SETTLE, Observation, Verdict, decide
 from swarm.witness.upkeep import Resources, border_commands, resources_of, worth_writing
 
 Log = Callable[[str], None]
@@ -60,7 +62,31 @@ class WitnessConfig:
 class Screen:
     verdict: ScreenVerdict
     at: float  # wall clock of the capture
+    pane_id: str  # the pane captured: a rebuilt pane makes it stale
     pid: int | None  # the pane's process when captured: a respawn makes it stale
+
+    def shows(self, pane: PaneSignal) -> bool:
+        """Still the screen of what runs in `pane` now."""
+        return self.pane_id == pane.pane_id and self.pid == pane.pid
+
+
+@dataclass
+class Watched:
+    """Everything the witness remembers about one agent from one tick to the next."""
+
+    memory: Memory = field(default_factory=Memory)  # deaths and nudges, for recovery
+    policy: Policy | None = None  # from the plan, worked out once
+    screen: Screen | None = None  # the last capture of its pane
+    sample: TreeSample | None = None  # its process tree at the last sample
+    sampled_pid: int | None = None  # the pane's process that sample started from
+    last_cpu: float | None = None  # when its tree last used the CPU
+    dead_pane: str | None = None  # the pane first seen dead at `dead_since`
+    dead_since: float = 0.0
+    real_output: float | None = None  # its last output that was not the witness's echo
+    prior_output: float = 0.0  # the output before that one
+    resources: Resources | None = None  # the CPU/RSS last written to the store
+    # at a prompt: (the wait it belongs to, when its prompt was seen, when it went missing)
+    prompt_watch: tuple[float, float | None, float | None] | None = None
 
 
 @dataclass
@@ -98,17 +124,9 @@ class Witness:
         notifier = Notifier(self.tmux, instance.session, runner=self.monitor.query)
         self.effects = Effects(instance, self.tmux, log, notifier)
         self.controller = ControllerWatch(instance.state_dir / "controller.pid")
+        self._plan_stamp: int | None = None  # the plan file's mtime when read; None: given
         self.plan = plan if plan is not None else self._load_plan()
-        self._policies: dict[str, Policy] = {}
-        self.memory: dict[str, Memory] = {}
-        self.screens: dict[str, Screen] = {}  # pane id -> last capture
-        self.samples: dict[str, TreeSample] = {}
-        self.sampled_pid: dict[str, int] = {}
-        self.last_cpu: dict[str, float] = {}
-        self.dead_seen: dict[str, float] = {}  # pane id -> when it was first seen dead
-        self.real_output: dict[str, float] = {}  # agent -> last output that was not our echo
-        self.prior_output: dict[str, float] = {}  # agent -> the output before that one
-        self.resources: dict[str, Resources] = {}
+        self.watched: dict[str, Watched] = {}  # agent name -> what the witness remembers
         self._next_sample = 0.0
         self._next_lock_scan = 0.0
         self._cached_agents: list[Agent] | None = None
@@ -125,22 +143,46 @@ class Witness:
     # -- configuration -----------------------------------------------------------------
 
     def _load_plan(self) -> SwarmPlan | None:
+        """The plan `swarm up` wrote (never the layout, which may have changed since)."""
+        self._plan_stamp = self._plan_mtime()
         try:
-            return load_plan(str(self.instance.layout_path), self.instance.repo)
+            return read_plan(self.instance.state_dir)
         except SwarmError as exc:
-            self.log(f"layout unreadable ({exc.message}); using default health thresholds")
+            self.log(f"{exc.message}; using default health thresholds")
             return None
 
+    def _plan_mtime(self) -> int:
+        try:
+            return paths.plan_path(self.instance.state_dir).stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    def _follow_plan(self) -> None:
+        """A new `swarm up` wrote a new plan: its thresholds apply from the next decision."""
+        if self._plan_stamp is None or self._plan_mtime() == self._plan_stamp:
+            return
+        self.plan = self._load_plan()
+        for watched in self.watched.values():
+            watched.policy = None
+        self.log("plan changed (swarm up): thresholds read again")
+
+    def of(self, name: str) -> Watched:
+        """The record of agent `name` (made on first sight)."""
+        record = self.watched.get(name)
+        if record is None:
+            record = self.watched[name] = Watched()
+        return record
+
     def policy(self, agent: Agent) -> Policy:
-        cached = self._policies.get(agent.name)
-        if cached is not None:
-            return cached
+        watched = self.of(agent.name)
+        if watched.policy is not None:
+            return watched.policy
         spec = self.plan.agent(agent.name) if self.plan is not None else None
         health = spec.role.health if spec is not None else HealthSpec()
         auto = spec.role.permissions.auto_approve if spec is not None else ()
-        restartable = agent.name not in SUPERVISED and agent.runtime != "builtin"
+        restartable = not runtime_for(agent.runtime).builtin_loop
         policy = Policy(health=health, auto_approve=auto, restartable=restartable)
-        self._policies[agent.name] = policy
+        watched.policy = policy
         return policy
 
     def _seed_memory(self) -> None:
@@ -148,10 +190,10 @@ class Witness:
         an agent it gave up on (its stored detail says so) stays given up."""
         for event in self.store.latest_events(SEED_EVENTS):
             if event.kind == "witness.death" and event.agent:
-                self.memory.setdefault(event.agent, Memory()).deaths.append(event.ts)
+                self.of(event.agent).memory.deaths.append(event.ts)
         for agent in self.store.list_agents():
             if agent.state == "dead" and agent.detail.startswith(CRASH_LOOP):
-                self.memory.setdefault(agent.name, Memory()).failed = agent.detail
+                self.of(agent.name).memory.failed = agent.detail
 
     # -- the tick ----------------------------------------------------------------------
 
@@ -160,17 +202,18 @@ class Witness:
         self._acted = False
         self._sampled_this_tick = False
         now = self.clock()
-        snap = self.monitor.snapshot()
-        if not snap.session_found:
+        self._follow_plan()
+        scan = self.monitor.scan()
+        if not scan.session_found:
             if not self._session_missing_logged:
                 self.log(f"session {self.instance.session} not found; waiting for `swarm up`")
                 self._session_missing_logged = True
             return report
         self._session_missing_logged = False
-        panes = snap.by_agent()
+        panes = scan.by_agent()
         agents = self._agents()
         self._sample(agents, panes)
-        self._note_output(agents, panes, snap)
+        self._note_output(agents, panes, scan)
 
         observations = {a.name: self._observe(a, panes.get(a.name), now) for a in agents}
         verdicts = {a.name: decide(observations[a.name], self.policy(a).health) for a in agents}
@@ -192,13 +235,13 @@ class Witness:
                 verdicts[agent.name] = decide(observations[agent.name], self.policy(agent).health)
 
         for agent in agents:
-            memory = self.memory.setdefault(agent.name, Memory())
+            memory = self.of(agent.name).memory
             if memory.failed and verdicts[agent.name].state == "dead":
                 verdicts[agent.name] = replace(verdicts[agent.name], detail=memory.failed)
             report.states[agent.name] = verdicts[agent.name]
             self._record(agent, verdicts[agent.name], report)
         for agent in agents:
-            if verdicts[agent.name].state in CALM and self.memory[agent.name].calm():
+            if verdicts[agent.name].state in CALM and self.of(agent.name).memory.calm():
                 continue  # nothing to recover, nothing to forget: the common case, kept cheap
             self._recover(agent, verdicts[agent.name], observations[agent.name], now, report)
         for action in self.controller.observe(now, panes.get(CONTROLLER)):
@@ -234,42 +277,44 @@ class Witness:
             for a in agents
             if (p := panes.get(a.name)) is not None and not p.dead and p.pid
         }
-        self.samples = self.procs.sample(roots, rescan=rescan)
+        samples = self.procs.sample(roots, rescan=rescan)
         self._sampled_this_tick = True
-        self.sampled_pid = dict(roots)
         now = self.clock()
-        for name, sample in self.samples.items():
-            if sample.cpu_percent is not None and sample.cpu_percent >= CPU_BUSY:
-                self.last_cpu[name] = now
+        for name in {*self.watched, *roots}:
+            watched = self.of(name)
+            watched.sample, watched.sampled_pid = samples.get(name), roots.get(name)
+            cpu = watched.sample.cpu_percent if watched.sample is not None else None
+            if cpu is not None and cpu >= CPU_BUSY:
+                watched.last_cpu = now
 
     def _note_output(
-        self, agents: list[Agent], panes: dict[str, PaneSignal], snap: Snapshot
+        self, agents: list[Agent], panes: dict[str, PaneSignal], scan: PaneScan
     ) -> None:
         """Pane output, minus what merely echoes keys the witness itself typed."""
         for agent in agents:
             pane = panes.get(agent.name)
             if pane is None:
                 continue
-            printed = snap.output.get(pane.pane_id)
-            if printed is None or printed <= self.real_output.get(agent.name, 0.0):
+            printed = scan.output.get(pane.pane_id)
+            watched = self.of(agent.name)
+            if printed is None or printed <= (watched.real_output or 0.0):
                 continue
             poked = self.effects.poked.get(agent.name)
             if poked is not None and poked <= printed <= poked + ECHO_WINDOW:
                 continue
-            self.prior_output[agent.name] = self.real_output.get(agent.name, 0.0)
-            self.real_output[agent.name] = printed
+            watched.prior_output = watched.real_output or 0.0
+            watched.real_output = printed
 
     def _observe(self, agent: Agent, pane: PaneSignal | None, now: float) -> Observation:
+        watched = self.of(agent.name)
         alive: bool | None = None
-        if pane is not None and self.sampled_pid.get(agent.name) == pane.pid:
-            sample = self.samples.get(agent.name)
+        if pane is not None and watched.sampled_pid == pane.pid:
+            sample = watched.sample
             alive = sample.alive if sample is not None else None
-        screen = None
-        last_output = self.real_output.get(agent.name)
-        if pane is not None:
-            shot = self.screens.get(pane.pane_id)
-            if shot is not None and shot.pid == pane.pid and shot.at >= (last_output or 0.0):
-                screen = shot.verdict
+        last_output, shot, screen = watched.real_output, watched.screen, None
+        if shot is not None and pane is not None and shot.shows(pane):
+            screen = shot.verdict if shot.at >= (last_output or 0.0) else None
+        runtime = runtime_for(agent.runtime)
         return Observation(
             now=now,
             name=agent.name,
@@ -279,29 +324,53 @@ class Witness:
             state_since=agent.state_since,
             detail=agent.detail,
             hook=agent.hook,
-            last_hook=agent.last_activity,
+            last_report=agent.last_activity,
             pane_present=pane is not None,
-            pane_dead=self._dead(pane, now),
+            pane_dead=self._dead(watched, pane, now),
             dead_status=pane.dead_status if pane is not None else None,
             dead_signal=pane.dead_signal if pane is not None else None,
             last_output=last_output,
             proc_alive=alive,
-            last_cpu=self.last_cpu.get(agent.name),
+            last_cpu=watched.last_cpu,
             screen=screen,
-            has_hooks=has_hooks(agent.runtime),
+            reports=runtime.reports,
+            builtin=runtime.builtin_loop,
+            handover=agent.handover,
+            prompt_gone_since=self._prompt_gone(agent, screen),
+            tick=self.config.tick,
         )
 
-    def _dead(self, pane: PaneSignal | None, now: float) -> bool:
+    def _prompt_gone(self, agent: Agent, screen: ScreenVerdict | None) -> float | None:
+        """For a waiting agent: since when the prompt it was seen at is missing from its
+        screen. Kept per wait (its `state_since`), so a new question starts over."""
+        watched = self.of(agent.name)
+        if agent.state != "waiting":
+            watched.prompt_watch = None
+            return None
+        since, seen, gone = watched.prompt_watch or (agent.state_since, None, None)
+        if since != agent.state_since:
+            seen, gone = None, None
+        if screen is not None:
+            if screen.kind == "waiting":
+                seen, gone = self.clock(), None
+            elif seen is not None and gone is None:
+                gone = self.clock()
+        watched.prompt_watch = (agent.state_since, seen, gone)
+        return gone
+
+    @staticmethod
+    def _dead(watched: Watched, pane: PaneSignal | None, now: float) -> bool:
         """Dead, once tmux knows how it died (it reaps the process a moment after the pane
         closes); a pane whose exit is still unknown after DEATH_SETTLE is dead anyway."""
         if pane is None or not pane.dead:
             if pane is not None:
-                self.dead_seen.pop(pane.pane_id, None)
+                watched.dead_pane = None
             return False
         if pane.dead_status is not None or pane.dead_signal is not None:
             return True
-        first = self.dead_seen.setdefault(pane.pane_id, now)
-        return now - first >= DEATH_SETTLE
+        if watched.dead_pane != pane.pane_id:
+            watched.dead_pane, watched.dead_since = pane.pane_id, now
+        return now - watched.dead_since >= DEATH_SETTLE
 
     def _screens_to_capture(
         self,
@@ -320,12 +389,12 @@ class Witness:
             pane = panes.get(agent.name)
             if not verdicts[agent.name].wants_screen or pane is None or pane.dead:
                 continue
-            shot = self.screens.get(pane.pane_id)
-            if shot is None or shot.pid != pane.pid:
+            watched = self.of(agent.name)
+            shot = watched.screen
+            if shot is None or not shot.shows(pane):
                 urgent.append(agent)
                 continue
-            printed = self.real_output.get(agent.name)
-            prior = self.prior_output.get(agent.name, 0.0)
+            printed, prior = watched.real_output, watched.prior_output
             if (
                 printed is not None
                 and now - printed < SETTLE
@@ -345,8 +414,8 @@ class Witness:
             text = texts.get(pane.pane_id)
             if text is None:
                 continue
-            verdict = classify(runtimes.get(pane.agent, ""), text)
-            self.screens[pane.pane_id] = Screen(verdict, at, pane.pid)
+            verdict = runtime_for(runtimes.get(pane.agent, "")).classify(text)
+            self.of(pane.agent).screen = Screen(verdict, at, pane.pane_id, pane.pid)
             report.captured.append(pane.agent)
 
     # -- decisions ---------------------------------------------------------------------
@@ -367,7 +436,7 @@ class Witness:
     def _recover(
         self, agent: Agent, verdict: Verdict, obs: Observation, now: float, report: TickReport
     ) -> None:
-        memory = self.memory.setdefault(agent.name, Memory())
+        memory = self.of(agent.name).memory
         actions = recover(
             agent.name,
             verdict,
@@ -404,9 +473,7 @@ class Witness:
         if mono < self._next_lock_scan:
             return
         self._next_lock_scan = mono + LOCK_SCAN_EVERY
-        for agent in agents:
-            if agent.role != "polecat":
-                continue
+        for agent in roster.that(self.instance, agents, "worktree"):
             worktree = worktree_of(self.instance, agent.name, agent.worktree)
             removed = clear_stale_index_lock(worktree)
             if removed is not None:
@@ -416,21 +483,19 @@ class Witness:
 
     def _write_resources(self, agents: list[Agent], panes: dict[str, PaneSignal]) -> None:
         for agent in agents:
-            pane = panes.get(agent.name)
-            value = resources_of(
-                pane, self.samples.get(agent.name), self.sampled_pid.get(agent.name)
-            )
-            if worth_writing(self.resources.get(agent.name), value):
-                self.resources[agent.name] = value
+            watched = self.of(agent.name)
+            value = resources_of(panes.get(agent.name), watched.sample, watched.sampled_pid)
+            if worth_writing(watched.resources, value):
+                watched.resources = value
                 self.store.set_agent_resources(agent.name, value[0], value[1])
 
     # -- the process -------------------------------------------------------------------
 
     def run(self, until: Callable[[], bool] | None = None) -> None:
-        me = self.store.find_agent("witness")
+        me = self.store.find_agent(os.environ.get(envnames.AGENT) or "")
         if me is not None:
             count = len(self.store.list_agents())
-            self.store.set_agent_state("witness", "working", f"watching {count} agents")
+            self.store.set_agent_state(me.name, "working", f"watching {count} agents")
         self.store.add_event(
             "witness.start", f"witness started (pid {os.getpid()}, tick {self.config.tick:g}s)"
         )
@@ -438,8 +503,19 @@ class Witness:
             f"witness for swarm {self.instance.session} (pid {os.getpid()}, "
             f"tick {self.config.tick:g}s, tmux {self.monitor.connect()})"
         )
+        watch = StoreWatch(self.store.path)
+        told = False
         while until is None or not until():
             started = time.monotonic()
+            lost = watch.problem()
+            if lost is not None:  # act on nothing: every decision would be on a dead store
+                if not told:
+                    self.log(f"STOPPED: {lost}")
+                    with contextlib.suppress(SwarmError, OSError):
+                        self.effects.notifier.tell("swarm store lost", lost)
+                    told = True
+                time.sleep(self.config.tick)
+                continue
             try:
                 self.tick()
             except SwarmError as exc:
@@ -450,20 +526,14 @@ class Witness:
 
 
 def run_witness(instance: SwarmInstance, config: WitnessConfig | None = None) -> int:
-    try:
-        lock = take_lock(instance.state_dir, "witness")
-    except AlreadyRunning as exc:
-        print(f"swarm: {exc.message}", file=sys.stderr)
-        return 1
-    try:
+    """`swarm witness`: the one witness of the swarm, until stopped."""
+
+    def watch() -> None:
         with Store.open(instance.db_path) as store:
             witness = Witness(instance, store, config=config)
             try:
                 witness.run()
             finally:
                 witness.close()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        os.close(lock)
-    return 0
+
+    return run_daemon(instance.state_dir, "witness", watch)

@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Callable, Sequence
 
 from swarm.errors import TmuxError
+from swarm.textsafe import tmux_format
 from swarm.tmux.client import Tmux, exact_session
 
 Runner = Callable[..., str]  # runs tmux commands, returns what they printed
@@ -26,7 +27,7 @@ MESSAGE_MS = 8000
 
 def tmux_text(text: str) -> str:
     """`display-message` expands formats: keep `#` literal, and stay on one line."""
-    return " ".join(text.split()).replace("#", "##")
+    return tmux_format(" ".join(text.split()))
 
 
 class Notifier:

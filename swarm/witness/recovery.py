@@ -11,8 +11,13 @@ out. Nothing here touches tmux or the store, so every rule is tested with a fake
   stays dead, and the mayor is told.
 - stalled: nudge at once; no progress `nudge_after` seconds after the nudge: restart;
   stalled again on the same task after that restart: escalate to the mayor (once).
-- waiting for a person: tell them once per question; answer "yes" only when the layout
+- waiting at a prompt: tell the person once per prompt; answer "yes" only when the layout
   allowed the prompt's command (`permissions.auto_approve` globs), never by default.
+- waiting after a turn that ended holding a task (a question for the person, or a forgotten
+  `swarm done`): tell the person at once, with the agent's last message; after the role's
+  `nudge_after` with no answer, remind the agent once per task (finish and `swarm done`, or
+  `swarm done --failed`); the turn that reminder starts ends in a new wait, and the person
+  is told again. Never more than that: no loop of nudges.
 - a pane that vanished: rebuild it the way `swarm up` does (reconcile).
 """
 
@@ -23,6 +28,7 @@ from fnmatch import fnmatchcase
 
 from swarm.guard import approved_by
 from swarm.plan import HealthSpec
+from swarm.reports import is_turn_wait
 from swarm.witness.state import Verdict
 
 BACKOFF_BASE = 2.0
@@ -117,6 +123,7 @@ class Memory:
     waiting_since: float | None = None
     waiting_handled: bool = False
     waiting_looks: int = 0
+    reminded_task: str | None = None  # the task the agent was reminded of after a turn wait
 
     def calm(self) -> bool:
         """Nothing in progress: no death, stall or question being handled, none given up."""
@@ -170,6 +177,8 @@ def recover(
     if verdict.state == "stalled":
         return on_stalled(name, verdict, hook, memory, policy, now)
     if verdict.state == "waiting":
+        if is_turn_wait(verdict.detail):
+            return on_turn_wait(name, verdict, hook, memory, policy, now)
         return on_waiting(name, memory, policy, now, prompt, screen_seen)
     return []
 
@@ -278,6 +287,33 @@ def on_waiting(
         return [Approve(name, prompt, pattern)]
     what = f" to run `{prompt}`" if prompt else ""
     return [Notify(name, f"{name} is waiting for you: it asks for permission{what}")]
+
+
+def on_turn_wait(
+    name: str, verdict: Verdict, hook: str | None, memory: Memory, policy: Policy, now: float
+) -> list[Action]:
+    """An agent whose turn ended holding its task: the person first, then one reminder."""
+    if memory.waiting_since is None:
+        memory.waiting_since = now
+    if not memory.waiting_handled:
+        memory.waiting_handled = True
+        return [Notify(name, f"{name} needs you: {verdict.detail}")]
+    due = now - memory.waiting_since >= policy.health.nudge_after
+    if hook is not None and due and memory.reminded_task != hook:
+        memory.reminded_task = hook
+        return [
+            Nudge(name, reminder_text(name, hook), f"no answer for {policy.health.nudge_after:g}s")
+        ]
+    return []
+
+
+def reminder_text(name: str, hook: str) -> str:
+    """One line: what to do when nobody answered after a turn ended holding the task."""
+    return (
+        f"{name}: your turn ended while task {hook} is on your hook. If it is finished, commit "
+        'and run `swarm done`; if it cannot be done, run `swarm done --failed "why"`; if you '
+        "asked the person something, say so in one line and wait."
+    )
 
 
 def allowed(command: str | None, globs: tuple[str, ...]) -> str | None:

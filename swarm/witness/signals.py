@@ -101,7 +101,7 @@ def _int(text: str) -> int | None:
 
 
 @dataclass(frozen=True)
-class Snapshot:
+class PaneScan:
     """All panes of the session and when each last printed (wall clock), at `taken_at`."""
 
     panes: tuple[PaneSignal, ...]
@@ -115,7 +115,7 @@ class Snapshot:
 
 
 class PaneMonitor:
-    """The witness's eyes on tmux: `snapshot()` once a tick, `capture()` when asked."""
+    """The witness's eyes on tmux: `scan()` once a tick, `capture()` when asked."""
 
     def __init__(self, tmux: Tmux, session: str, *, control: bool = True) -> None:
         self.tmux = tmux
@@ -138,7 +138,7 @@ class PaneMonitor:
             self._client = None
 
     def connect(self) -> str:
-        """Open the control client now (it is otherwise opened by the first snapshot)."""
+        """Open the control client now (it is otherwise opened by the first scan)."""
         self._control()
         return self.mode
 
@@ -163,10 +163,10 @@ class PaneMonitor:
         client.close()
         return None
 
-    def snapshot(self) -> Snapshot:
+    def scan(self) -> PaneScan:
         now = time.time()
         panes, found, mode = self._list()
-        return Snapshot(panes, self._note_output(panes, now), now, mode, found)
+        return PaneScan(panes, self._note_output(panes, now), now, mode, found)
 
     def _list(self) -> tuple[tuple[PaneSignal, ...], bool, str]:
         command = ("list-panes", "-s", "-t", exact_session(self.session), "-F", PANE_FORMAT)

@@ -1,11 +1,11 @@
 """One state per agent, decided from signals: pure functions, no tmux, no store, no clock.
 
-Signals are trusted in this order: the runtime's hooks (exact: the agent said so), tmux
+Signals are trusted in this order: the runtime's reports (exact: the agent said so), tmux
 (the pane is there, dead or alive), psutil (the process tree lives and uses CPU), and the
 screen last (patterns, for runtimes without hooks or hooks that did not fire). Liveness
 facts veto everything: a dead pane is a dead agent whatever its last hook said.
 
-"Activity" is any sign of progress: a hook event, pane output, or CPU in the process tree.
+"Activity" is any sign of progress: a report, pane output, or CPU in the process tree.
 A working agent with none of them for its role's `stall_after` is stalled; one that holds a
 task but sits idle for `nudge_after` is stalled too. A fresh agent is never judged before
 its `startup_grace` is over, and an agent whose tree burns CPU is working, however quiet.
@@ -17,15 +17,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from swarm.plan import HealthSpec
+from swarm.reports import TURN_WAIT, is_turn_wait
 from swarm.runtimes.patterns import ScreenVerdict
-from swarm.store.models import AgentState
+from swarm.store.models import AgentState, Handover
 
-Source = Literal["hook", "tmux", "psutil", "screen", "time"]
+Source = Literal["report", "tmux", "psutil", "screen", "time"]
 
-# Runtimes that report their state through `swarm hook` (SessionStart, Stop, Notification…).
-HOOK_RUNTIMES = frozenset({"sim", "claude"})
-# Panes whose own loop is kept alive by the controller; the witness only reports them.
-BUILTIN_RUNTIMES = frozenset({"builtin"})
 SETTLE = 0.3  # seconds of no output after which a hookless agent's screen is worth a look
 CPU_BUSY = 2.0  # percent of a core: above this the process tree is doing something
 CPU_RECENT = 2.5  # seconds: a CPU sample this recent still counts as "busy now"
@@ -39,11 +36,11 @@ class Observation:
     name: str
     role: str
     runtime: str
-    stored: AgentState  # what the store says (set by hooks, the controller or the witness)
+    stored: AgentState  # what the store says (set by reports, the controller or the witness)
     state_since: float
     detail: str
     hook: str | None  # the task the agent holds
-    last_hook: float | None  # the last hook event (the store's last_activity)
+    last_report: float | None  # the runtime's last report (the store's last_activity)
     pane_present: bool
     pane_dead: bool = False
     dead_status: int | None = None
@@ -52,12 +49,18 @@ class Observation:
     proc_alive: bool | None = None  # None: not sampled (yet)
     last_cpu: float | None = None  # the last sample whose tree CPU was above CPU_BUSY
     screen: ScreenVerdict | None = None  # only when captured after the last output
-    has_hooks: bool = True
+    reports: bool = True  # the runtime reports its state (`swarm report`)
+    builtin: bool = False  # a swarm loop the controller keeps alive; only reported on
+    handover: Handover = "none"  # how far the hand-over of the held task got
+    # When a prompt seen on screen during this wait was first missing from a capture;
+    # None while it is on screen (or was never seen).
+    prompt_gone_since: float | None = None
+    tick: float = 0.5  # the witness's tick: a prompt gone this long was answered
 
     @property
     def last_activity(self) -> float:
         """The latest sign of progress, never earlier than the current state began."""
-        times = [self.state_since, self.last_hook, self.last_output, self.last_cpu]
+        times = [self.state_since, self.last_report, self.last_output, self.last_cpu]
         return max(t for t in times if t is not None)
 
     @property
@@ -79,20 +82,15 @@ class Verdict:
     wants_screen: bool = False  # a capture of the pane would settle what this verdict guesses
 
 
-def has_hooks(runtime: str) -> bool:
-    """Does this runtime report its state through `swarm hook`?"""
-    return runtime in HOOK_RUNTIMES
-
-
 def decide(obs: Observation, health: HealthSpec) -> Verdict:
     """The one state of one agent now."""
     dead = _liveness(obs)
     if dead is not None:
         return dead
-    if obs.runtime in BUILTIN_RUNTIMES:
+    if obs.builtin:
         if obs.stored in ("dead", "starting", "stopped", "stalled"):
             return Verdict("working", "loop running", "tmux")
-        return Verdict(obs.stored, obs.detail, "hook")
+        return Verdict(obs.stored, obs.detail, "report")
     if obs.stored == "dead":
         # Dead in the store but its pane lives: it was restarted (by a person, `swarm up`,
         # or a respawn); it starts again.
@@ -103,8 +101,8 @@ def decide(obs: Observation, health: HealthSpec) -> Verdict:
         return _waiting(obs)
     if obs.stored == "done":
         return Verdict("starting", "pane alive again", "tmux")
-    if obs.has_hooks:
-        return _hooked(obs, health)
+    if obs.reports:
+        return _reported(obs, health)
     return _from_screen(obs, health)
 
 
@@ -136,7 +134,7 @@ def _starting(obs: Observation, health: HealthSpec) -> Verdict:
     if screen.kind == "waiting":
         return Verdict("waiting", f"{screen.reason} before it reported in", "screen")
     if screen.kind == "ready":
-        why = "no SessionStart hook; " if obs.has_hooks else ""
+        why = "no SessionStart report; " if obs.reports else ""
         return Verdict("idle", f"{why}{screen.reason}", "screen")
     if screen.kind == "busy":
         return Verdict("working", screen.reason, "screen")
@@ -146,26 +144,31 @@ def _starting(obs: Observation, health: HealthSpec) -> Verdict:
 
 
 def _waiting(obs: Observation) -> Verdict:
-    """Waiting lasts until a hook moves it on, or the screen shows the question gone."""
+    """Waiting lasts until a report moves it on. A prompt on screen may also end it by
+    leaving the screen: not at the first capture without it (a menu being drawn, a capture
+    taken mid-draw), only once it was seen and then stayed gone for a full tick. A turn that
+    ended holding a task waits for a person's message: only a new turn ends that."""
+    if is_turn_wait(obs.detail):
+        return Verdict("waiting", obs.detail, "report")
     screen = obs.screen
     if screen is None:
-        return Verdict("waiting", obs.detail, "hook", wants_screen=True)
+        return Verdict("waiting", obs.detail, "report", wants_screen=True)
     if screen.kind == "waiting":
-        return Verdict("waiting", obs.detail or screen.reason, "hook")
-    if obs.last_output is not None and obs.last_output > obs.state_since:
-        # The question is gone from the screen and the agent printed since: answered.
-        if screen.kind == "ready":
-            return Verdict("idle", f"prompt answered; {screen.reason}", "screen")
-        return Verdict("working", f"prompt answered; {screen.reason}", "screen")
-    return Verdict("waiting", obs.detail, "hook")
+        return Verdict("waiting", obs.detail or screen.reason, "report")
+    gone = obs.prompt_gone_since
+    if gone is None or obs.now - gone < obs.tick:
+        return Verdict("waiting", obs.detail, "report", wants_screen=True)
+    if screen.kind == "ready":
+        return Verdict("idle", f"prompt answered; {screen.reason}", "screen")
+    return Verdict("working", f"prompt answered; {screen.reason}", "screen")
 
 
-def _hooked(obs: Observation, health: HealthSpec) -> Verdict:
-    """A runtime with hooks: trust them, and time how long the agent has shown no progress."""
+def _reported(obs: Observation, health: HealthSpec) -> Verdict:
+    """A runtime that reports: trust it, and time how long the agent has shown no progress."""
     if obs.stored == "idle":
         if obs.hook is not None and obs.quiet >= health.nudge_after:
             return Verdict("stalled", f"idle for {obs.quiet:.0f}s holding {obs.hook}", "time")
-        return Verdict("idle", obs.detail, "hook")
+        return Verdict("idle", obs.detail, "report")
     if obs.stored == "stalled":
         if _active_since(obs, obs.state_since):
             source = _activity_source(obs)
@@ -173,16 +176,20 @@ def _hooked(obs: Observation, health: HealthSpec) -> Verdict:
         return Verdict("stalled", obs.detail, "time")
     # working
     if obs.quiet < health.stall_after:
-        return Verdict("working", obs.detail, "hook")
-    # Quiet too long. The screen may show the turn ended without a Stop hook (an interrupt,
-    # an API error) or a question asked without a Notification; look before calling it stalled.
+        return Verdict("working", obs.detail, "report")
+    # Quiet too long. The screen may show the turn ended without a Stop report (an
+    # interrupt, an API error) or a question asked without a report; look before calling it
+    # stalled.
     screen = obs.screen
     if screen is None:
-        return Verdict("working", obs.detail, "hook", wants_screen=True)
+        return Verdict("working", obs.detail, "report", wants_screen=True)
     if screen.kind == "waiting":
         return Verdict("waiting", screen.reason, "screen")
     if screen.kind == "ready":
-        return Verdict("idle", f"turn over without a Stop hook ({screen.reason})", "screen")
+        why = f"turn over without a Stop report ({screen.reason})"
+        if obs.hook is not None and obs.handover == "acked":
+            return Verdict("waiting", f"{TURN_WAIT} {obs.hook}: {why}", "screen")
+        return Verdict("idle", why, "screen")
     return Verdict("stalled", _quiet_detail(obs, health), "time")
 
 
@@ -191,7 +198,9 @@ def _quiet_detail(obs: Observation, health: HealthSpec) -> str:
 
 
 def _active_since(obs: Observation, since: float) -> bool:
-    return any(t is not None and t > since for t in (obs.last_hook, obs.last_output, obs.last_cpu))
+    return any(
+        t is not None and t > since for t in (obs.last_report, obs.last_output, obs.last_cpu)
+    )
 
 
 def _from_screen(obs: Observation, health: HealthSpec) -> Verdict:
@@ -238,4 +247,4 @@ def _activity_source(obs: Observation) -> Source:
         return "psutil"
     if obs.last_output is not None and obs.last_output >= latest:
         return "tmux"
-    return "hook"
+    return "report"

@@ -1,15 +1,15 @@
 """Capture golden screens of the real Claude Code CLI into tests/fixtures/screens/.
 
-    python tests/e2e/capture_claude_screens.py [--out DIR]
+    python tests/e2e/capture_claude_screens.py [--claude BIN] [--out DIR]
 
-Run it again whenever `.ci/install-claude` pins a new version: the screen-pattern tests
-then check the patterns against what that version really draws. Everything runs on a
+Run it for each tested version whenever `.ci/install-claude` changes them: the screen-pattern
+tests check the patterns against what every tested version really draws. Everything runs on a
 private tmux socket against the scripted model server (fake_anthropic.py) on 127.0.0.1;
 nothing reaches the network.
 
 Names follow `<runtime>-<state>-<what>.txt` (state: ready, busy, waiting), which the
-screen-pattern tests read as the expected verdict. They go to `screens/claude/`, and the
-start-up gates to `screens/claude/gates/`, named after the gate
+screen-pattern tests read as the expected verdict. They go to `screens/claude-<version>/`,
+and the start-up gates to `screens/claude-<version>/gates/`, named after the gate
 (`swarm.runtimes.claude.GATES`).
 """
 
@@ -69,7 +69,7 @@ class Pane:
     def keys(self, *keys: str) -> None:
         self.tmux("send-keys", "-t", self.target, *keys)
 
-    def wait(self, check: Callable[[str], bool], timeout: float = 30.0) -> str:
+    def wait(self, check: Callable[[str], bool], timeout: float = 90.0) -> str:
         deadline = time.monotonic() + timeout
         while True:
             text = self.screen()
@@ -148,14 +148,29 @@ def capture(out: Path, binary: str) -> list[Path]:
                 "claude-busy-thinking",
                 pane.wait(lambda s: "esc to interrupt" in s and "think slowly" in s),
             )
+            # Typed while the turn runs: queued, not a turn of its own.
+            pane.keys("-l", "a queued note")
+            pane.keys("Enter")
+            try:
+                save("claude-busy-queued", pane.wait(lambda s: "queued messages" in s, 20))
+            except TimeoutError:
+                print("(this version shows no queued-messages line)", file=sys.stderr)
             pane.wait(lambda s: "Thought about it." in s, timeout=15)
+            pane.wait(lambda s: "esc to interrupt" not in s, timeout=15)
             script.add(run("run a tool", "git status --short && sleep 4"))
             pane.keys("-l", "run a tool")
             pane.keys("Enter")
-            screen = pane.wait(lambda s: "Running…" in s or "Do you want to proceed?" in s)
+
+            # "⎿  Running…" on 2.1.197; 2.1.3xx folds the command into a summary line
+            def tool_runs(s: str) -> bool:
+                after = s.split("run a tool")[-1]
+                shown = "Running" in after or "shell command" in after or "git status" in after
+                return shown and "esc to interrupt" in after
+
+            screen = pane.wait(lambda s: tool_runs(s) or "Do you want to proceed?" in s)
             if "Do you want to proceed?" in screen:
                 pane.keys("Enter")
-                screen = pane.wait(lambda s: "Running…" in s)
+                screen = pane.wait(tool_runs)
             save("claude-busy-tool", screen)
             pane.wait(lambda s: "● OK." in s.split("run a tool")[-1], timeout=20)
             script.add(run("ask first", "python3 -c 'print(6 * 7)'"), say("42", "Forty-two."))
@@ -192,7 +207,10 @@ def capture(out: Path, binary: str) -> list[Path]:
             gated = Pane(
                 socket, "gated", [binary], repo, {**env, "CLAUDE_CONFIG_DIR": str(bare / "b")}
             )
-            save("trust", gated.wait(lambda s: "trust this folder" in s), gates)
+            trust = gated.wait(lambda s: "trust this folder" in s)
+            save("trust", trust, gates)
+            if "❯ No, exit" in trust:  # 2.1.3xx puts "No, exit" first
+                gated.keys("Down")
             gated.keys("Enter")
             save("api-key", gated.wait(lambda s: "Do you want to use this API key?" in s), gates)
             prepared = claude.claude_json({}, version="2.1.197", trust=[str(repo)], api_key=KEY)
@@ -219,13 +237,16 @@ def capture(out: Path, binary: str) -> list[Path]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE.parent / "fixtures" / "screens" / "claude")
+    parser.add_argument("--claude", help="the claude binary (default: the one swarm finds)")
+    parser.add_argument("--out", type=Path, help="default: fixtures/screens/claude-<version>")
     args = parser.parse_args()
-    binary = claude.find_binary()
+    binary = args.claude or claude.find_binary()
     if binary is None:
         print("claude not found: run .ci/install-claude or set SWARM_CLAUDE_BIN", file=sys.stderr)
         return 1
-    for path in capture(args.out, binary):
+    version = claude.installed_version(binary) or "unknown"
+    out = args.out or HERE.parent / "fixtures" / "screens" / f"claude-{version}"
+    for path in capture(out, binary):
         print(path)
     return 0
 

@@ -2,12 +2,17 @@
 
 `claude_swarm(roles=…)` writes a layout into the test repository (`runtime: claude`, the
 scripted server's address and a key in `environment`), brings the swarm up on the test's
-private tmux socket and returns a `ClaudeSwarm` to drive and watch it. Tests are skipped,
-saying why, only when no `claude` binary can be found (`.ci/install-claude` installs it).
+private tmux socket and returns a `ClaudeSwarm` to drive and watch it.
+
+Every test runs once per tested Claude Code version (`ClaudeRuntime.tested_versions`: the
+oldest supported and the newest), each from its own npm install that `.ci/install-claude`
+makes under `~/.cache/swarm-claude-<version>`. A missing version fails the run in CI
+(CI=true) and is skipped, saying why, elsewhere.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -20,7 +25,7 @@ import pytest
 import yaml
 
 from swarm.lifecycle import UpResult, bring_up
-from swarm.runtimes.claude import find_binary
+from swarm.runtimes.claude import TESTED_VERSIONS, installed_version
 from swarm.store import Store
 from swarm.store.models import Agent
 from swarm.tmux.client import PaneInfo, Tmux
@@ -31,23 +36,30 @@ from fake_anthropic import FakeAnthropic, Script
 
 T = TypeVar("T")
 API_KEY = "sk-ant-swarm-e2e-0123456789abcdefghij"
-CLAUDE_MISSING = (
-    "the claude CLI was not found: run .ci/install-claude (npm install of "
-    "@anthropic-ai/claude-code) or set SWARM_CLAUDE_BIN"
-)
 
 
-@pytest.fixture(scope="session")
-def claude_bin() -> str:
-    binary = find_binary()
-    if binary is None:
-        pytest.skip(CLAUDE_MISSING)
-    return binary
+def versioned_binary(version: str) -> Path:
+    return Path.home() / f".cache/swarm-claude-{version}/node_modules/.bin/claude"
+
+
+@pytest.fixture(scope="session", params=TESTED_VERSIONS, ids=lambda v: f"claude-{v}")
+def claude_bin(request: pytest.FixtureRequest) -> str:
+    version = str(request.param)
+    binary = versioned_binary(version)
+    if binary.is_file() and installed_version(str(binary)) == version:
+        return str(binary)
+    why = (
+        f"Claude Code {version} is not installed at {binary}: run .ci/install-claude "
+        "(npm install of @anthropic-ai/claude-code at each tested version)"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(why)
+    pytest.skip(why)
 
 
 @pytest.fixture
 def fake_api() -> Iterator[FakeAnthropic]:
-    with FakeAnthropic(Script()) as api:
+    with FakeAnthropic(Script(), keep_requests=True) as api:
         yield api
 
 
@@ -107,20 +119,16 @@ class ClaudeSwarm:
             time.sleep(every)
 
     def wait_ready(self, *names: str, timeout: float = 30.0) -> None:
-        """Every named agent's session started (SessionStart) and its first turn ended."""
+        """Every named agent is ready for a task: its start-up turn ended (its runtime's
+        Stop report after SessionStart), so it is `idle` and nothing was typed yet."""
 
         def ready() -> bool:
             with self.store() as store:
                 events = store.events()
-            started = {
-                e.agent
-                for e in events
-                if e.kind == "agent.state" and "session startup" in e.message
-            }
             ended = {
-                e.agent for e in events if e.kind == "agent.state" and "turn ended" in e.message
+                e.agent for e in events if e.kind == "agent.state" and e.data.get("to") == "idle"
             }
-            return all(n in started and n in ended for n in names)
+            return all(n in ended for n in names)
 
         self.wait(f"{', '.join(names)} to start", ready, timeout)
 
@@ -180,8 +188,15 @@ def write_layout(repo: Path, api_url: str, home: Path, roles: dict[str, Any]) ->
 
 @pytest.fixture
 def claude_swarm(
-    claude_bin: str, repo: Path, tmux_socket: str, fake_api: FakeAnthropic, tmp_path: Path
+    claude_bin: str,
+    repo: Path,
+    tmux_socket: str,
+    fake_api: FakeAnthropic,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Callable[..., ClaudeSwarm]:
+    monkeypatch.setenv("SWARM_CLAUDE_BIN", claude_bin)
+
     def start(**roles: Any) -> ClaudeSwarm:
         home = tmp_path / "home"
         home.mkdir(exist_ok=True)

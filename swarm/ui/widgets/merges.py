@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from rich.text import Text
 
+from swarm.store.models import LIVE_MERGE_STATUSES
 from swarm.ui import format as fmt
 from swarm.ui.data import MergeRow, Snapshot
 from swarm.ui.widgets.table import Row, SyncedTable
@@ -32,7 +33,7 @@ def what_text(mr: MergeRow, now: float, wide: bool) -> str:
     if wide:
         return mr.result or (f"attempt {mr.attempts}" if mr.attempts > 1 else "")
     text = mr.status
-    if mr.status not in ("queued", "testing"):
+    if mr.status not in LIVE_MERGE_STATUSES:
         text += f" {fmt.age(mr.updated_at, now)}"
     return text
 

@@ -1,0 +1,85 @@
+"""Where runtimes are found: the built-in ones, plus any a package declares.
+
+A package adds a runtime with an entry point in the `swarm.runtimes` group whose value is a
+`Runtime` subclass (or instance), e.g. in its pyproject.toml:
+
+    [project.entry-points."swarm.runtimes"]
+    echo = "swarm_echo_runtime:EchoRuntime"
+
+This is the only place that lists runtimes; everything else asks it by name, so nothing
+outside a runtime's own module decides anything by a runtime's name.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib.metadata import entry_points
+
+from swarm.errors import ConfigError
+from swarm.runtimes.base import Runtime
+
+ENTRY_POINT_GROUP = "swarm.runtimes"
+DEFAULT_RUNTIME = "claude"  # what the bundled layouts run (`swarm doctor` checks it by default)
+
+
+def _builtin() -> list[Runtime]:
+    from swarm.runtimes.claude import ClaudeRuntime
+    from swarm.runtimes.others import (
+        AiderRuntime,
+        BuiltinRuntime,
+        CodexRuntime,
+        CommandRuntime,
+        GeminiRuntime,
+    )
+    from swarm.runtimes.sim import SimRuntime
+
+    return [
+        SimRuntime(),
+        ClaudeRuntime(),
+        CodexRuntime(),
+        GeminiRuntime(),
+        AiderRuntime(),
+        CommandRuntime(),
+        BuiltinRuntime(),
+    ]
+
+
+@cache
+def runtimes() -> dict[str, Runtime]:
+    """Every runtime by name: built-in ones first; a package cannot replace one of them."""
+    found = {runtime.name: runtime for runtime in _builtin()}
+    for entry in entry_points(group=ENTRY_POINT_GROUP):
+        if entry.name in found:
+            continue
+        try:
+            loaded = entry.load()
+        except Exception as exc:  # a broken plugin must not take the swarm down
+            raise ConfigError(
+                f"runtime '{entry.name}' from package entry point {entry.value}: "
+                f"cannot load it ({type(exc).__name__}: {exc})"
+            ) from None
+        runtime = loaded() if isinstance(loaded, type) else loaded
+        if not isinstance(runtime, Runtime):
+            raise ConfigError(f"runtime '{entry.name}' from {entry.value} is not a swarm Runtime")
+        found[entry.name] = runtime
+    return found
+
+
+def runtime_names() -> tuple[str, ...]:
+    return tuple(runtimes())
+
+
+def get_runtime(name: str) -> Runtime:
+    """The runtime called `name`; an unknown name is a configuration error."""
+    found = runtimes().get(name)
+    if found is None:
+        raise ConfigError(
+            f"unknown runtime '{name}' (expected one of: {', '.join(runtime_names())})"
+        )
+    return found
+
+
+def runtime_for(name: str) -> Runtime:
+    """For agents already running: their runtime, or a generic one if it was uninstalled
+    since (a running swarm keeps going on screen patterns rather than stopping)."""
+    return runtimes().get(name) or Runtime()
