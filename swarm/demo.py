@@ -54,6 +54,31 @@ def make_demo_repo(target: Path) -> bool:
     return True
 
 
+FINAL = ("merged", "failed", "cancelled")
+
+
+def finished_demo(target: Path) -> int | None:
+    """How many tasks a demo already run in `target` merged; None if none ran to the end there."""
+    db = paths.db_path(paths.state_dir(target))
+    if not (target / ".git").exists() or not db.exists():
+        return None
+    with Store.open(db) as store:
+        counts = {k: v for k, v in store.task_counts().items() if v}
+    if not counts or any(status not in FINAL for status in counts):
+        return None
+    return counts.get("merged", 0)
+
+
+def fresh_folder(target: Path) -> Path:
+    """`target`, or `target-2`, `-3`… when a demo already finished there (a re-run shows the
+    whole demo again instead of a swarm with nothing to do)."""
+    candidate, n = target, 1
+    while finished_demo(candidate) is not None:
+        n += 1
+        candidate = target.with_name(f"{target.name}-{n}")
+    return candidate
+
+
 def start_demo(target: Path, on_progress: Callable[[str], None]) -> tuple[UpResult, list[Task]]:
     created = make_demo_repo(target)
     on_progress(f"demo repository {'created' if created else 'reused'} at {target}")

@@ -20,6 +20,7 @@ from swarm.git.repo import current_branch, exclude_path, find_repo
 from swarm.instance import RECORD_NAME, SwarmInstance
 from swarm.plan import SwarmPlan
 from swarm.planfile import describe_changes, plan_changes, read_plan_if_any, write_plan
+from swarm.preflight import check_before_up
 from swarm.store import Store
 from swarm.store.health import forget as forget_lost_store
 from swarm.tmux.builder import BuildReport, ProgressFn, SwarmBuilder
@@ -86,6 +87,7 @@ def _bring_up(
     if layout is None:
         layout = default_layout(repo, previous)
     plan = load_plan(layout, repo, overrides=overrides)
+    check_before_up(plan, repo)  # nothing is changed before this holds
     check_trust(plan, trust=trust, ask=ask)
     progress(f"layout {plan.layout_name}: {len(plan.agents)} agents in {len(plan.windows)} windows")
 

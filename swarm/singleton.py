@@ -89,8 +89,8 @@ def run_daemon(state_dir: Path, name: str, loop: Callable[[], int | None]) -> in
         return _stopped(name, first.signum if isinstance(first, Stopped) else signal.SIGTERM)
     except KeyboardInterrupt:
         return _stopped(name, signal.SIGINT)
-    except SwarmError as exc:  # a broken plan, no target branch: say it, the pane keeps it
-        log_line(f"swarm: {exc.message}")
+    except SwarmError as exc:  # a broken plan, a lost store: one line, the pane keeps it
+        print(f"swarm: {visible(exc.message)}", file=sys.stderr, flush=True)
         return exc.exit_code
     finally:
         for sig, handler in before.items():

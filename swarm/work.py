@@ -7,11 +7,12 @@ polecat's worktree before it says a word to the agent, and `swarm done` checks t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from swarm import paths
 from swarm.errors import SwarmError
-from swarm.git import worktrees
+from swarm.git import setup, worktrees
 from swarm.git.repo import head_sha
 from swarm.instance import SwarmInstance
 from swarm.store import Store, branch_for
@@ -26,10 +27,22 @@ def prepare_task(instance: SwarmInstance, agent: str, task: Task) -> Path:
     """Check out the task's branch in the agent's worktree (created if missing)."""
     path = agent_worktree(instance, agent)
     worktrees.ensure_worktree(instance.repo, path, instance.target_branch)
-    worktrees.start_task_branch(
-        path, task.branch or branch_for(task.id), instance.target_branch
-    )
+    ensure_setup(instance, agent, path)
+    worktrees.start_task_branch(path, task.branch or branch_for(task.id), instance.target_branch)
     return path
+
+
+def ensure_setup(instance: SwarmInstance, agent: str, path: Path) -> None:
+    """The worktree's set-up normally ran in the agent's pane; if it has not (a worktree
+    made again under a live agent), run it now, its output in `.swarm/logs/`, so no task
+    reaches an unprepared worktree. A failure fails the hand-over: the task is released."""
+    spec = setup.WorktreeSetup.from_env(os.environ)
+    if not spec or setup.is_done(path):
+        return
+    logs = instance.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with (logs / f"worktree-setup-{agent}.log").open("a") as out:
+        setup.prepare(instance.repo, path, spec, out)
 
 
 def task_prompt(agent: str, task: Task) -> str:

@@ -439,14 +439,19 @@ def test_cli_contract_unknown_layout_name(work: Path) -> None:
         load_plan("fatcory", work)
     message, code = error_report(info.value)
     assert code == 2
-    assert message == "unknown layout 'fatcory' (bundled: demo, factory, solo, team)"
+    assert message == (
+        "unknown layout 'fatcory' (did you mean 'factory'? bundled: demo, factory, solo, team)"
+    )
 
 
 def test_cli_contract_missing_layout_file(work: Path) -> None:
     (work / ".git").mkdir()
     with pytest.raises(SwarmError) as info:
         load_plan(str(work / "nope.yaml"), work)
-    assert error_report(info.value) == (f"{work}/nope.yaml: layout file not found", 2)
+    assert error_report(info.value) == (
+        f"{work}/nope.yaml: no such file (a layout file, or a bundled name)",
+        2,
+    )
 
 
 def test_cli_contract_not_a_git_repo(work: Path) -> None:

@@ -187,6 +187,8 @@ async def test_retry_and_reject_act_on_the_selected_merge_request() -> None:
         merges = app.query_one(MergesTable)
         assert [m.id for m in merges.shown][:3] == [40, 41, 42]
         await pilot.press("m")  # the merges list's cursor starts on the head of the queue
+        assert isinstance(app.screen, ConfirmScreen)  # a stray `m` changes nothing unasked
+        await pilot.press("y")
         await until(pilot, lambda: len(app.results) == 1)
         await pilot.press("tab")
         assert app.focused is merges

@@ -44,4 +44,4 @@ def test_a_second_daemon_refuses_and_an_error_is_one_line(
     assert run_daemon(tmp_path, "witness", nested) == 1
     assert "swarm: another witness is running for this swarm" in capsys.readouterr().err
     assert run_daemon(tmp_path, "witness", broken) == 3
-    assert "swarm: plan.json: damaged plan" in capsys.readouterr().out
+    assert "swarm: plan.json: damaged plan" in capsys.readouterr().err

@@ -6,12 +6,15 @@ import argparse
 import os
 import sys
 
-from swarm.errors import SwarmError
+from swarm.cli.plumbing import add_plumbing_parser
+from swarm.errors import EXIT_USAGE, SwarmError
+
+AGENT_HELP = "an agent name, as `swarm status` lists it (mayor, polecat-2, …)"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     nudge = sub.add_parser("nudge", help="type text into an agent's pane and submit it, reliably")
-    nudge.add_argument("agent")
+    nudge.add_argument("agent", help=AGENT_HELP)
     nudge.add_argument("text", help="the text ('-' reads it from stdin)")
     nudge.set_defaults(func=cmd_nudge)
 
@@ -20,14 +23,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         ("refuse", cmd_refuse, "refuse the permission prompt an agent waits at"),
     ):
         p = sub.add_parser(name, help=text)
-        p.add_argument("agent")
+        p.add_argument("agent", help=AGENT_HELP)
         p.set_defaults(func=func)
 
     restart = sub.add_parser(
         "restart", help="restart an agent in its pane (same worktree, same hook)"
     )
-    restart.add_argument("agent")
-    restart.add_argument("--reason", default="asked by a person")
+    restart.add_argument("agent", help=AGENT_HELP)
+    restart.add_argument(
+        "--reason", default="asked by a person", help="kept in the event log (default: asked)"
+    )
     restart.set_defaults(func=cmd_restart)
 
     done = sub.add_parser(
@@ -37,19 +42,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     done.add_argument("--failed", metavar="REASON", help="give the task up as failed, with why")
     done.set_defaults(func=cmd_done)
 
-    report = sub.add_parser(
-        "report", help="(run by a runtime's hooks) report an agent event, JSON on stdin"
+    report = add_plumbing_parser(
+        sub, "report", "report an agent event, JSON on stdin (run by a runtime's hooks)"
     )
     report.add_argument("event", help="SessionStart, UserPromptSubmit, Stop, …")
     report.add_argument("--agent", help="default: $SWARM_AGENT")
     report.set_defaults(func=cmd_report)
 
-    agent = sub.add_parser("agent", help="run a built-in agent runtime in this terminal")
+    agent = add_plumbing_parser(sub, "agent", "run a built-in agent runtime in this terminal")
     agent.add_argument("runtime", help="a runtime that ships its own agent program (sim)")
     agent.add_argument(
         "--files-tasks", action="store_true", help="turn each line it is told into a task"
     )
     agent.set_defaults(func=cmd_agent)
+
+    prepare = add_plumbing_parser(
+        sub, "worktree-setup", "prepare this worktree (the layout's worktree key), once"
+    )
+    prepare.set_defaults(func=cmd_worktree_setup)
 
 
 def cmd_nudge(args: argparse.Namespace) -> int:
@@ -58,7 +68,9 @@ def cmd_nudge(args: argparse.Namespace) -> int:
     from swarm.store import Store
 
     text = sys.stdin.read() if args.text == "-" else args.text
-    instance = locate()
+    if not text.strip():
+        raise SwarmError(f"{args.agent}: nothing to type (the text is empty)", EXIT_USAGE)
+    instance = locate(repo=args.repo)
     with Store.open(instance.db_path) as store:
         result = nudge(instance, store, args.agent, text)
     print(f"{args.agent}: delivered ({result.size} bytes, {result.how})")
@@ -70,7 +82,7 @@ def _answer(args: argparse.Namespace, approve: bool) -> int:
     from swarm.instance import locate
     from swarm.store import Store
 
-    instance = locate()
+    instance = locate(repo=args.repo)
     with Store.open(instance.db_path) as store:
         print(answer_prompt(instance, store, args.agent, approve))
     return 0
@@ -89,7 +101,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
     from swarm.instance import locate
     from swarm.store import Store
 
-    instance = locate()
+    instance = locate(repo=args.repo)
     with Store.open(instance.db_path) as store:
         print(restart_agent(instance, store, args.agent, args.reason))
     return 0
@@ -101,7 +113,7 @@ def cmd_done(args: argparse.Namespace) -> int:
     from swarm.work import finish_work, give_up
 
     agent = calling_agent(args.agent)
-    instance = locate()
+    instance = locate(repo=args.repo)
     with Store.open(instance.db_path) as store:
         if args.failed is not None:
             task = give_up(instance, store, agent, args.failed)
@@ -146,3 +158,9 @@ def cmd_agent(args: argparse.Namespace) -> int:
     from swarm.runtimes.registry import get_runtime
 
     return get_runtime(args.runtime).run_agent()
+
+
+def cmd_worktree_setup(args: argparse.Namespace) -> int:
+    from swarm.git.setup import run_in_pane
+
+    return run_in_pane()

@@ -11,14 +11,17 @@ from __future__ import annotations
 import argparse
 
 from swarm.cli import inputs
+from swarm.cli.plumbing import add_plumbing_parser
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    controller = sub.add_parser("controller", help="run the swarm's controller (in its own window)")
+    controller = add_plumbing_parser(
+        sub, "controller", "run the swarm's controller (in its own window)"
+    )
     controller.set_defaults(func=cmd_controller)
 
-    witness = sub.add_parser(
-        "witness", help="watch every agent: state, stalls, deaths, prompts; recover (witness pane)"
+    witness = add_plumbing_parser(
+        sub, "witness", "watch every agent: state, stalls, deaths, prompts; recover (witness pane)"
     )
     witness.add_argument(
         "--repo", type=inputs.folder, help="the swarm's repository (default: this one)"
@@ -33,13 +36,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     witness.set_defaults(func=cmd_witness)
 
-    refinery = sub.add_parser("refinery", help="run the merge queue (in the refinery pane)")
+    refinery = add_plumbing_parser(sub, "refinery", "run the merge queue (in the refinery pane)")
     refinery.add_argument("--once", action="store_true", help="merge what is ready, then exit")
     refinery.add_argument("--jobs", type=int, help="gate runs at once (default: CPUs, ≤ batch)")
     refinery.set_defaults(func=cmd_refinery)
 
-    sidebar = sub.add_parser(
-        "sidebar", help="the live sidebar: agents, queue, merges, events; keys drive the panes"
+    sidebar = add_plumbing_parser(
+        sub, "sidebar", "the live sidebar: agents, queue, merges, events; keys drive the panes"
     )
     sidebar.add_argument(
         "--repo", type=inputs.folder, help="the swarm's repository (default: $SWARM_HOME)"
@@ -51,7 +54,7 @@ def cmd_controller(args: argparse.Namespace) -> int:
     from swarm.controller.loop import run_controller
     from swarm.instance import locate
 
-    return run_controller(locate())
+    return run_controller(locate(repo=args.repo))
 
 
 def cmd_witness(args: argparse.Namespace) -> int:
@@ -72,7 +75,7 @@ def cmd_refinery(args: argparse.Namespace) -> int:
 
     if args.jobs is not None and args.jobs < 1:
         raise SwarmError("--jobs must be at least 1", EXIT_USAGE)
-    return run_refinery(locate(), once=args.once, gate_jobs=args.jobs)
+    return run_refinery(locate(repo=args.repo), once=args.once, gate_jobs=args.jobs)
 
 
 def cmd_sidebar(args: argparse.Namespace) -> int:

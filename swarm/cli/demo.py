@@ -9,8 +9,6 @@ from pathlib import Path
 
 from swarm.cli.output import progress
 
-FINAL = ("merged", "failed", "cancelled")
-
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     demo = sub.add_parser("demo", help="run the demo swarm (sim agents) on a small project")
@@ -33,10 +31,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from swarm.cli.lifecycle import attach_session
-    from swarm.demo import start_demo
+    from swarm.demo import FINAL, fresh_folder, start_demo
     from swarm.store import Store
 
-    target = args.dir.resolve()
+    given = args.dir.resolve()
+    target = fresh_folder(given)
+    if target != given:
+        progress(f"the demo in {given} already ran to the end; a fresh one in {target}")
     result, _added = start_demo(target, progress)
     instance = result.instance
     interactive = sys.stdin.isatty() and sys.stdout.isatty()

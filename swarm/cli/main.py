@@ -6,6 +6,7 @@ import argparse
 import sqlite3
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from swarm import __version__
@@ -13,18 +14,27 @@ from swarm.cli import (
     agents,
     daemons,
     demo,
+    inbox,
     layouts,
     lifecycle,
     mq,
     runtime_cmds,
     tasks,
 )
+from swarm.cli.plumbing import EPILOG
 from swarm.errors import EXIT_FAILURE, EXIT_USAGE, SwarmError
 from swarm.textsafe import one_line
 
 # Each module adds its subcommands (their handlers import what they need only when run, so
-# `swarm hook` in an agent's pane stays fast); handlers are stored as `func`.
-COMMAND_MODULES = [lifecycle, tasks, mq, agents, daemons, runtime_cmds, layouts, demo]
+# `swarm report` in an agent's pane stays fast); handlers are stored as `func`.
+COMMAND_MODULES = [lifecycle, tasks, inbox, mq, agents, daemons, runtime_cmds, layouts, demo]
+
+# Commands that find their swarm another way (the pane's SWARM_HOME, a folder argument)
+# or that act on no one repository.
+NO_REPO = frozenset(
+    {"report", "agent", "guard", "claude-start", "worktree-setup", "demo", "ls", "layouts"}
+)
+REPO_HELP = "the swarm's git repository (default: the one the current folder is in)"
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -38,13 +48,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="swarm",
         description="A tmux swarm of coding agents: mayor, polecats, witness, refinery.",
+        epilog=EPILOG,
     )
     parser.add_argument("--version", action="version", version=f"swarm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for module in COMMAND_MODULES:
         module.register(sub)
+    for name, command in sub.choices.items():
+        if name not in NO_REPO:
+            add_repo_option(command)
     return parser
+
+
+def add_repo_option(parser: argparse.ArgumentParser) -> None:
+    """`--repo` on every command that acts on one swarm, and on each of its actions."""
+    nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in nested:
+        for child in action.choices.values():
+            add_repo_option(child)
+    if not any("--repo" in a.option_strings for a in parser._actions):
+        parser.add_argument("--repo", type=repo_folder, help=REPO_HELP)
+
+
+def repo_folder(text: str) -> Path:
+    from swarm.cli import inputs
+
+    return inputs.folder(text)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 from swarm.cli.inputs import record_number
 from swarm.cli.output import ago, print_json, table
 from swarm.errors import NotFoundError
+from swarm.refinery import merge_reason
+from swarm.text import shorten
 
 if TYPE_CHECKING:
     from swarm.instance import SwarmInstance
@@ -19,7 +21,7 @@ HISTORY = 15  # finished requests `swarm mq --all` shows under the live queue
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     mq = sub.add_parser("mq", help="the merge queue: position, task, branch, state, gate result")
     mq.add_argument("--all", action="store_true", help=f"also the last {HISTORY} finished requests")
-    mq.add_argument("--json", action="store_true")
+    mq.add_argument("--json", action="store_true", help="a JSON list of requests")
     mq.set_defaults(func=cmd_list)
     mq_sub = mq.add_subparsers(dest="mq_command", metavar="ACTION")
 
@@ -35,11 +37,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     reject.set_defaults(func=cmd_reject)
 
 
-def _open() -> tuple[SwarmInstance, Store]:
+def _open(args: argparse.Namespace) -> tuple[SwarmInstance, Store]:
     from swarm.instance import locate
     from swarm.store import Store
 
-    instance = locate()
+    instance = locate(repo=args.repo)
     return instance, Store.open(instance.db_path)
 
 
@@ -55,9 +57,14 @@ def resolve(store: Store, ident: str) -> MergeRequest:
     return found[-1]
 
 
-def _first_line(text: str) -> str:
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0] if lines else "-"
+def try_numbers(requests: list[MergeRequest]) -> dict[int, int]:
+    """Which try of its task each request is (1 for the first, 2 after one bounce, …)."""
+    seen: dict[str, int] = {}
+    out: dict[int, int] = {}
+    for mr in sorted(requests, key=lambda m: m.id):
+        seen[mr.task_id] = seen.get(mr.task_id, 0) + 1
+        out[mr.id] = seen[mr.task_id]
+    return out
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -65,11 +72,13 @@ def cmd_list(args: argparse.Namespace) -> int:
 
     from swarm.store.models import LIVE_MERGE_STATUSES
 
-    _instance, store = _open()
+    _instance, store = _open(args)
     with store:
         live = store.list_merge_requests(LIVE_MERGE_STATUSES)
         done = store.list_merge_requests(["merged", "bounced", "rejected"]) if args.all else []
-    done = sorted(done, key=lambda mr: mr.updated_at)[-HISTORY:]
+        tries = try_numbers(store.list_merge_requests()) if not args.json else {}
+    # The history in the order the requests were made (their numbers), the newest last.
+    done = sorted(done, key=lambda mr: mr.id)[-HISTORY:]
     if args.json:
         rows = [{**asdict(mr), "position": i} for i, mr in enumerate(live, start=1)]
         rows += [{**asdict(mr), "position": None} for mr in done]
@@ -86,9 +95,9 @@ def cmd_list(args: argparse.Namespace) -> int:
             mr.task_id,
             mr.branch,
             mr.status,
-            str(mr.attempts),
+            str(tries.get(mr.id, 1)),
             ago(mr.created_at),
-            _first_line(mr.result)[:70],
+            shorten(merge_reason(mr.status, mr.result) or "-", 70),
         )
         for pos, mr in [*enumerate(live, start=1), *((0, mr) for mr in done)]
     ]
@@ -99,7 +108,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 def cmd_retry(args: argparse.Namespace) -> int:
     from swarm.actions import retry_merge
 
-    instance, store = _open()
+    instance, store = _open(args)
     with store:
         print(retry_merge(instance, store, resolve(store, args.id).id))
     return 0
@@ -108,7 +117,7 @@ def cmd_retry(args: argparse.Namespace) -> int:
 def cmd_reject(args: argparse.Namespace) -> int:
     from swarm.actions import reject_merge
 
-    _instance, store = _open()
+    _instance, store = _open(args)
     with store:
         print(reject_merge(store, resolve(store, args.id).id, args.reason or ""))
     return 0

@@ -8,13 +8,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from swarm.cli.plumbing import add_plumbing_parser
+
 EXIT_BLOCK = 2  # Claude Code's hook contract: exit 2 blocks the call, stderr is the reason
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    guard = sub.add_parser(
+    guard = add_plumbing_parser(
+        sub,
         "guard",
-        help="(run by the PreToolUse hook) refuse a tool call that leaves the agent's folder",
+        "(run by the PreToolUse hook) refuse a tool call that leaves the agent's folder",
     )
     guard.add_argument(
         "--policy", type=Path, help="a JSON file {root, deny} (written by the claude runtime)"
@@ -31,10 +34,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     doctor.set_defaults(func=cmd_doctor)
 
-    # No help text, so not listed: the claude runtime's pane command (prepare, become Claude).
-    start = sub.add_parser("claude-start")
-    start.add_argument("setup")
-    start.add_argument("argv", nargs=argparse.REMAINDER)
+    start = add_plumbing_parser(
+        sub, "claude-start", "the claude runtime's pane command: prepare, then become Claude"
+    )
+    start.add_argument("setup", help="the agent's setup, as JSON")
+    start.add_argument("argv", nargs=argparse.REMAINDER, help="Claude Code's arguments")
     start.set_defaults(func=cmd_claude_start)
 
 
@@ -88,7 +92,7 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     from swarm.git.repo import find_repo
 
     try:
-        repo: Path | None = find_repo(Path.cwd())
+        repo: Path | None = find_repo(args.repo or Path.cwd())
     except SwarmError:
         repo = None
     text, code = report(run_checks(layout=args.layout, repo=repo))

@@ -26,6 +26,7 @@ from swarm.config.roles import ResolvedRole, resolve_role, role_search_path
 from swarm.config.schema import suggest
 from swarm.config.yamlpos import KeyPath, format_path
 from swarm.errors import NotFoundError
+from swarm.git.setup import WorktreeSetup, setup_environment
 from swarm.plan import AgentSpec, PaneSpec, SwarmPlan, TmuxLayoutName, WindowSpec
 from swarm.runtimes.launch import (
     LaunchContext,
@@ -159,7 +160,11 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
         base_ref=layout.merge.target or "HEAD",
         gate=tuple(layout.gate),
     )
-    layout_env = dict(layout.environment)
+    tree = layout.worktree
+    layout_env = {
+        **dict(layout.environment),
+        **setup_environment(WorktreeSetup(tree.copy, tree.link, tree.setup)),
+    }
     agent_by_name = {a.name: a for a in agents}
 
     def pane_env(name: str, role: str | None) -> tuple[tuple[str, str], ...]:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from swarm import paths
 from swarm.config.roles import ROLE_NAME_HELP, ROLE_NAME_PATTERN, RoleOverride, RuntimeName
-from swarm.config.schema import Coerce, Validator
+from swarm.config.schema import Coerce, Validator, suggest
 from swarm.config.yamlpos import Document, load_document
 from swarm.errors import ConfigError, NotFoundError
 from swarm.plan import MergeSpec
@@ -83,6 +83,20 @@ class KeysConfig:
 
 
 @dataclass(frozen=True)
+class WorktreeConfig:
+    copy: tuple[str, ...] = field(
+        default=(), metadata={"help": "files or folders copied from the checkout (.env)"}
+    )
+    link: tuple[str, ...] = field(
+        default=(), metadata={"help": "files or folders linked to the checkout (node_modules)"}
+    )
+    setup: tuple[str, ...] = field(
+        default=(),
+        metadata={"help": "commands run once in a new worktree, in its pane (uv sync, npm ci)"},
+    )
+
+
+@dataclass(frozen=True)
 class PaneItem:
     agent: str = field(metadata={"help": "an agent name (polecat-2) or a role name (polecat)"})
     size: Size | None = None
@@ -134,6 +148,7 @@ class LayoutFile:
     windows: tuple[WindowConfig, ...] | None = None
     gate: tuple[str, ...] = ()
     merge: MergeSpec = field(default_factory=MergeSpec)
+    worktree: WorktreeConfig = field(default_factory=WorktreeConfig)
 
 
 @dataclass(frozen=True)
@@ -169,9 +184,9 @@ def find_layout(name_or_path: str | None, repo: Path | None = None) -> Path:
         name_or_path = DEFAULT_LAYOUT
     if "/" in name_or_path or name_or_path.endswith((".yaml", ".yml")):
         path = Path(name_or_path).expanduser()
-        if not path.is_file():
-            raise NotFoundError(f"{name_or_path}: layout file not found")
-        return path
+        if not path.exists():
+            raise NotFoundError(f"{name_or_path}: no such file (a layout file, or a bundled name)")
+        return path  # a folder or a device is refused, with why, where it is read
     if repo is not None:
         for suffix in (".yaml", ".yml"):
             local = paths.state_dir(repo) / "layouts" / f"{name_or_path}{suffix}"
@@ -180,7 +195,11 @@ def find_layout(name_or_path: str | None, repo: Path | None = None) -> Path:
     bundled = bundled_layouts()
     if name_or_path in bundled:
         return bundled[name_or_path]
-    raise NotFoundError(f"unknown layout '{name_or_path}' (bundled: {', '.join(sorted(bundled))})")
+    close = suggest(name_or_path, bundled)
+    hint = f"did you mean '{close}'? " if close else ""
+    raise NotFoundError(
+        f"unknown layout '{name_or_path}' ({hint}bundled: {', '.join(sorted(bundled))})"
+    )
 
 
 def load_layout(path: Path, *, overrides: Mapping[str, Any] | None = None) -> LoadedLayout:

@@ -50,6 +50,7 @@ ROLE_NAME_HELP = "a role name starts with a letter and uses letters, digits, '_'
 RESERVED_ROLES = ("sidebar", "controller")
 PROMPT_PLACEHOLDERS = ("agent", "role", "task_id", "task_title", "branch", "worktree", "repo")
 
+
 @dataclass(frozen=True)
 class GuardConfig:
     deny: tuple[str, ...] = field(

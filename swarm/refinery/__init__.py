@@ -27,4 +27,17 @@ from __future__ import annotations
 # (and the sim runtime) reads it as "your last attempt was not merged: start from the target".
 BOUNCE_MARK = "refinery: bounced"
 
-__all__ = ["BOUNCE_MARK"]
+
+def merge_reason(status: str, result: str) -> str:
+    """The one line a person reads about a merge request: for a bounced one, why (the first
+    line of what the polecat was told, not the instruction at its end); else the latest
+    result. The sidebar and `swarm mq` show this."""
+    lines = [line.strip() for line in result.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    if status in ("bounced", "rejected") and lines[0].startswith(BOUNCE_MARK):
+        return lines[0].removeprefix(BOUNCE_MARK).lstrip(": ")
+    return lines[-1]
+
+
+__all__ = ["BOUNCE_MARK", "merge_reason"]

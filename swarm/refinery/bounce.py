@@ -34,7 +34,7 @@ class SentBack:
             return f"back to {self.agent}"
         if self.destination == "queue":
             return "back to the queue"
-        return f"failed after {self.bounces} bounces"
+        return f"failed, sent back {self.bounces - 1} times already (the limit)"
 
 
 def bounce_count(store: Store, task_id: str) -> int:
@@ -55,13 +55,14 @@ def conflict_notes(
 
 
 def gate_notes(
-    mr: MergeRequest, target: str, tip: str, summary: str, tail: str, bounce: int
+    mr: MergeRequest, target: str, tip: str, reason: str, summary: str, tail: str, bounce: int
 ) -> str:
-    """What a polecat reads when its change breaks the gate: which command, and its output."""
+    """What a polecat reads when its change breaks the gate: why (the first line, also what
+    the sidebar and `swarm mq` show), which command, and its output."""
     output = f"--- output (tail) ---\n{tail.rstrip()}\n" if tail.strip() else ""
     return (
-        f"{BOUNCE_MARK}: {summary} (bounce {bounce})\n"
-        f"{mr.branch} @ {mr.head_sha[:12]} on top of {target} @ {tip[:12]}.\n"
+        f"{BOUNCE_MARK}: {reason} (bounce {bounce})\n"
+        f"{summary}: {mr.branch} @ {mr.head_sha[:12]} on top of {target} @ {tip[:12]}.\n"
         f"{output}"
         "Fix it on your branch, run the gate's commands yourself, commit, then run `swarm done`."
     )
@@ -73,8 +74,8 @@ def send_back(store: Store, mr: MergeRequest, notes: str, max_bounces: int) -> S
     if bounces > max_bounces:
         store.fail_task(
             mr.task_id,
-            f"{notes}\nrefinery: gave up after {bounces} bounces "
-            f"(merge.max_bounces is {max_bounces}).",
+            f"{notes}\nrefinery: gave up: it failed to merge again after {max_bounces} "
+            f"bounces (merge.max_bounces is {max_bounces}).",
         )
         return SentBack("failed", None, bounces)
     agent = store.find_agent(mr.agent)
@@ -111,8 +112,8 @@ def bounce(
         short = f"conflict in {', '.join(cause.files)}"
         data.update(why="conflict", files=list(cause.files))
     else:
-        notes = gate_notes(mr, target, tip, cause.summary(), cause.tail, number)
-        short = f"gate {cause.brief()}"
+        short = f"gate failed: {cause.reason()}"
+        notes = gate_notes(mr, target, tip, short, cause.summary(), cause.tail, number)
         data.update(why="gate", command=cause.command, tail=cause.tail)
     sent = send_back(store, mr, notes, max_bounces)
     data.update(to=sent.destination, agent=sent.agent, bounces=sent.bounces)
@@ -121,7 +122,8 @@ def bounce(
     escalation = None
     if sent.destination == "failed":
         escalation = (
-            f"refinery: task {mr.task_id} failed after {sent.bounces} bounces (last: {short}). "
+            f"refinery: task {mr.task_id} failed to merge after {sent.bounces - 1} bounces "
+            f"(last: {short}). "
             f"See `swarm task show {mr.task_id}`; decide whether to split it, fix it yourself, "
             f"or retry it with `swarm task retry {mr.task_id}`."
         )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import tempfile
@@ -28,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+
+from swarm.text import shorten
 
 MARK_VAR = "SWARM_REFINERY_GATE"
 DEFAULT_TIMEOUT = 1800.0  # seconds for the whole gate of one candidate
@@ -39,6 +42,29 @@ _OUTSIDE_SIGNALS = (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGHUP
 # Variables of the swarm or of an enclosing git command that must not leak into the gate.
 _DROPPED_PREFIXES = ("SWARM_",)
 _DROPPED = ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE", "GIT_COMMON_DIR", "GIT_PREFIX")
+
+
+# Lines test runners print for each failing test, in the order they are looked for:
+# pytest's short summary, unittest, cargo, go, jest.
+_FAILURE_LINES = (
+    re.compile(r"^(?:FAILED|ERROR) ([^\s(]\S*)"),
+    re.compile(r"^(?:FAIL|ERROR): (\S+ \([^)]*\))"),
+    re.compile(r"^test (\S+) \.\.\. FAILED$"),
+    re.compile(r"^--- FAIL: (\S+)"),
+    re.compile(r"^● (.+)$"),
+)
+
+
+def failure_reason(tail: str) -> str:
+    """The failing tests named in a gate's output (what a person wants to read first),
+    else its last line."""
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    for pattern in _FAILURE_LINES:
+        names = list(dict.fromkeys(m[1] for m in map(pattern.match, lines) if m))
+        if names:
+            more = f" and {len(names) - 2} more" if len(names) > 2 else ""
+            return ", ".join(names[:2]) + more
+    return lines[-1] if lines else ""
 
 
 @dataclass(frozen=True)
@@ -72,8 +98,16 @@ class GateResult:
         if self.killed:
             how = f"killed by {signal_name(self.killed)}"
         lines = [line.strip() for line in self.tail.splitlines() if line.strip()]
-        last = f": {lines[-1][:100]}" if lines else ""
+        last = f": {shorten(lines[-1], 100)}" if lines else ""
         return f"{how} in {self.duration:.1f}s{last}"
+
+    def reason(self) -> str:
+        """Why it failed, in the words of a person: the failing tests, else the last line."""
+        if self.passed:
+            return "passed"
+        if self.timed_out:
+            return f"timed out after {self.duration:.0f}s: `{self.command}`"
+        return failure_reason(self.tail) or f"`{self.command}` exited {self.exit_code}"
 
     def report(self) -> str:
         """The summary and the output tail: what a polecat is told."""

@@ -31,7 +31,12 @@ def mayor_nudger(instance: SwarmInstance, store: Store, log: Log) -> Escalator:
 
     def escalate(task_id: str, text: str) -> None:
         from swarm.actions import nudge  # tmux is needed only for this
+        from swarm.tmux.client import Tmux
         from swarm.witness.effects import escalation_receivers
+        from swarm.witness.notify import Notifier
+
+        # The person hears of it too (it waits in `swarm inbox` and the sidebar).
+        Notifier(Tmux(instance.socket), instance.session).tell("swarm: escalation", text)
 
         told = escalation_receivers(instance, store)
         for agent in told:

@@ -86,6 +86,9 @@ class Runtime:
     restores_task: ClassVar[bool] = False  # a new session is given its held task at start
     builtin_loop: ClassVar[bool] = False  # a swarm loop kept alive by the controller, no agent
     uses_role_command: ClassVar[bool] = False  # runs the role's `command` list
+    # Variables a layout gets when `swarm up --runtime NAME` swaps this runtime in for the
+    # real agents (the sim then commits no notes nobody asked for).
+    stand_in_environment: ClassVar[dict[str, str]] = {}
 
     approve_keys: ClassVar[tuple[str, ...]] = ("Enter",)
     refuse_keys: ClassVar[tuple[str, ...]] = ("Escape",)

@@ -53,7 +53,11 @@ while [ ! -e "$wt/.git" ]; do
   if [ "$n" -ge 5 ]; then echo "swarm: cannot prepare the worktree $wt"; exec sleep 2147483647; fi
   git -C "$repo" worktree prune; sleep "0.$n"
 done
-cd "$wt" && exec "$@"
+cd "$wt" || exit 1
+# the layout's worktree set-up (swarm/git/setup.py), once, in view; a failure keeps its reason
+[ -z "$SWARM_WORKTREE_SETUP" ] || "$SWARM_SETUP_PYTHON" -m swarm worktree-setup \
+  || exec sleep 2147483647
+exec "$@"
 """
 
 

@@ -7,8 +7,10 @@ SessionStart | UserPromptSubmit | Notification | Stop`) and talks to the swarm o
 the `swarm` CLI.
 
 A polecat sim, when told anything, does the task on its hook: it runs the commands of the
-first fenced `sh` block of the task body in its worktree (or writes `tasks/<id>.md`),
-commits, and runs `swarm done`. A mayor sim turns every line it is told into a task.
+first fenced `sh` block of the task body in its worktree (or writes `tasks/<id>.md`, unless
+`SWARM_SIM_NOTES=0`: then it gives such a task up), commits, and runs `swarm done`. A mayor
+sim turns every line a person tells it into a task; what the swarm tells it (escalations,
+nudges) it leaves for the person.
 
 Lines `sim: <behaviour> [arg]` in a task body make it misbehave, for the witness and
 refinery tests: `slow SECONDS`, `hang [TIMES]`, `crash [TIMES]`, `ask-permission`,
@@ -31,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from swarm.inbox import from_the_swarm
 from swarm.plan import AgentSpec
 from swarm.refinery import BOUNCE_MARK
 from swarm.runtimes.base import LaunchContext, Runtime, swarm_argv
@@ -44,6 +47,11 @@ from swarm.runtimes.patterns import (
     screen_lines,
 )
 from swarm.textsafe import one_line, visible
+
+# "0": a task without a ```sh block is given up instead of answered with a note file
+# `tasks/<id>.md` (the tests' stand-in for work); `swarm demo`, `swarm init` and
+# `swarm up --runtime sim` set it, so nothing lands on a person's branch unasked.
+NOTES_ENV = "SWARM_SIM_NOTES"
 
 PROMPT = "sim❯ "
 PENDING_MARK = "⟨pasted "  # shown in the input line while a paste waits for Enter
@@ -238,7 +246,10 @@ class SimAgent:
         self.say(f"⏺ received {len(message.encode())} bytes: {preview}")
         self.report("UserPromptSubmit", prompt=message)
         try:
-            if self.files_tasks:
+            if self.files_tasks and from_the_swarm(message):
+                # An escalation or a nudge is for the person (`swarm inbox`), not a task.
+                self.say("⏺ noted: this needs the person (it is in `swarm inbox`)")
+            elif self.files_tasks:
                 self.make_tasks(message)
             else:
                 self.work()
@@ -274,6 +285,10 @@ class SimAgent:
                 self.say(f"  ⎿ {line}")
             if proc.returncode != 0:
                 self.say(f"✗ the task's commands failed (exit {proc.returncode})")
+        elif os.environ.get(NOTES_ENV, "1") != "1":
+            # Nothing asked for a file: a note committed now would land on the target.
+            self.give_up(task_id, "the sim agent does what a task's ```sh block says; none here")
+            return
         else:
             note = Path("tasks") / f"{task_id}.md"
             note.parent.mkdir(exist_ok=True)
@@ -285,6 +300,14 @@ class SimAgent:
         self.say(
             ("⏺ " if result.returncode == 0 else "✗ ") + (result.stdout + result.stderr).strip()
         )
+
+    def give_up(self, task_id: str, reason: str) -> None:
+        result = subprocess.run(
+            [sys.executable, "-m", "swarm", "done", "--failed", reason],
+            capture_output=True,
+            text=True,
+        )
+        self.say("✗ " + (result.stdout + result.stderr).strip())
 
     def start_over(self) -> None:
         """The refinery sent this task back (a conflict or a failing gate): throw the last
@@ -393,6 +416,7 @@ class SimRuntime(Runtime):
     refuse_keys = ("3",)
     patterns = SIM_PATTERNS
     normalisations = "none: it keeps every byte it is given"
+    stand_in_environment = {"SWARM_SIM_NOTES": "0"}  # noqa: RUF012 (read-only)
 
     def argv(self, agent: AgentSpec, ctx: LaunchContext, binary: str) -> tuple[str, ...]:
         files = ("--files-tasks",) if agent.role.capabilities.files_tasks else ()

@@ -25,6 +25,9 @@ def is_task_id(text: str) -> bool:
     return TASK_ID_RE.match(text) is not None
 
 
+BRANCH_PREFIX = "swarm/"  # every task's branch, and only those, starts with it
+
+
 def branch_for(task_id: str) -> str:
     """The git branch a task's work lives on."""
-    return f"swarm/{task_id}"
+    return f"{BRANCH_PREFIX}{task_id}"

@@ -11,8 +11,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
+from swarm.refinery import merge_reason
 from swarm.store import events
 from swarm.store.models import LIVE_MERGE_STATUSES, MERGE_STATUSES, MergeRequest
+from swarm.text import shorten
 
 _LIVE_SQL = "(" + ", ".join(f"'{status}'" for status in LIVE_MERGE_STATUSES) + ")"
 
@@ -175,10 +177,11 @@ def update_head(conn: sqlite3.Connection, now: float, mr_id: int, head_sha: str)
 def _status_event(
     conn: sqlite3.Connection, now: float, mr: MergeRequest, status: str, result: str
 ) -> None:
-    message = f"merge request #{mr.id}: {mr.status} -> {status}"
-    lines = [line.strip() for line in result.splitlines() if line.strip()]
-    if lines:
-        message += f" ({lines[-1][:120]})"
+    change = f"still {status}" if mr.status == status else f"{mr.status} -> {status}"
+    message = f"merge request #{mr.id}: {change}"
+    reason = merge_reason(status, result)  # a bounce's why, not the instruction after it
+    if reason:
+        message += f" ({shorten(reason, 120)})"
     data: dict[str, Any] = {"mr": mr.id, "from": mr.status, "to": status, "result": result}
     events.add(conn, now, "merge.status", message, agent=mr.agent, task=mr.task_id, data=data)
 

@@ -26,6 +26,7 @@ from swarm.store.models import (
     Task,
     TaskStatus,
 )
+from swarm.text import shorten
 
 _ID_ATTEMPTS = 50  # 36**5 ids: a collision is rare, fifty in a row is impossible in practice
 
@@ -417,7 +418,7 @@ def _append(notes: str, more: str | None) -> str:
 
 def _first_line(text: str) -> str:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
-    return lines[0][:120] if lines else ""
+    return shorten(lines[0], 120) if lines else ""
 
 
 def _describe(task: Task) -> str:

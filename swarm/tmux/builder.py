@@ -41,6 +41,7 @@ SERVER_OPTIONS: tuple[Command, ...] = (
     # Claude Code redraws on focus changes; extended keys let Shift+Enter reach agents.
     ("set-option", "-g", "focus-events", "on"),
     ("set-option", "-s", "extended-keys", "on"),
+    ("set-option", "-g", "status-left-length", "40"),  # the whole session name, not `[swarm-dem`
 )
 
 

@@ -51,7 +51,8 @@ def key_binding_commands(plan: SwarmPlan, pane_ids: dict[str, str]) -> list[Comm
     commands: list[Command] = [
         ("bind-key", "-T", "prefix", plan.key_prefix, "switch-client", "-T", TABLE),
         ("bind-key", "-T", TABLE, "z", "resize-pane", "-Z"),
-        ("bind-key", "-T", TABLE, "?", "display-message", help_text(plan)),
+        # -d 0: the help stays until a key is pressed (tmux's default hides it after 750 ms)
+        ("bind-key", "-T", TABLE, "?", "display-message", "-d", "0", help_text(plan)),
     ]
     for key, name in jumps(plan).items():
         if name in pane_ids:

@@ -38,6 +38,7 @@ from swarm.ui.screens import ConfirmScreen, HelpScreen, PromptScreen
 from swarm.ui.widgets.agents import AgentDetail, AgentsTable
 from swarm.ui.widgets.events import EventsView
 from swarm.ui.widgets.merges import MergesTable, merges_title
+from swarm.ui.widgets.needs import NeedsView, needs_title
 from swarm.ui.widgets.queue import QueueView, queue_title
 
 
@@ -75,7 +76,7 @@ class SidebarApp(App[None]):
     # "? help" first: a 30-column footer has room for three keys, and help lists the rest.
     BINDINGS: ClassVar[list[BindingType]] = [
         *(
-            Binding(k.key, k.action, k.short)
+            Binding(k.key, k.action, k.short, show=k.footer)
             for k in sorted(KEYS, key=lambda k: k.action != "help")
             if k.key != "enter"
         ),
@@ -110,6 +111,8 @@ class SidebarApp(App[None]):
     # -- layout -----------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        yield Label("needs you", id="needs-title", classes="title")
+        yield NeedsView(id="needs")
         yield Label("agents", id="agents-title", classes="title")
         yield AgentsTable(id="agents")
         yield AgentDetail(id="detail")
@@ -122,6 +125,7 @@ class SidebarApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._show_needs(False)
         self.query_one(AgentsTable).focus()
         self.query_one("#agents-title", Label).update(Text("agents … reading", style="bold"))
         self.poll_source()
@@ -181,7 +185,16 @@ class SidebarApp(App[None]):
         self.query_one(QueueView).show(snapshot)
         self.query_one(MergesTable).show(snapshot)
         self.query_one(EventsView).show(snapshot)
+        self._show_needs(bool(snapshot.escalations))
+        self.query_one(NeedsView).show(snapshot)
         self._titles(snapshot)
+
+    def _show_needs(self, shown: bool) -> None:
+        """Escalations first, when there are any; no room taken when there are none."""
+        for selector in ("#needs-title", "#needs"):
+            widget = self.query_one(selector)
+            if widget.display != shown:
+                widget.display = shown
 
     def _titles(self, snapshot: Snapshot) -> None:
         title = Text("agents ", style="bold")
@@ -199,6 +212,8 @@ class SidebarApp(App[None]):
         self._set_label("#queue-title", Text(queue_title(snapshot), style="bold"))
         self._set_label("#merges-title", Text(merges_title(snapshot), style="bold"))
         self._set_label("#events-title", Text("events", style="bold"))
+        needs = Text(needs_title(len(snapshot.escalations)), style="bold magenta")
+        self._set_label("#needs-title", needs)
 
     def _set_label(self, selector: str, text: Text) -> None:
         """Titles change rarely: update a label only when its text or colours do."""
@@ -337,7 +352,24 @@ class SidebarApp(App[None]):
         if mr_id is None:
             self._report("no merge request selected", ok=False)
             return
-        self.run_control(f"retry #{mr_id}", lambda c: c.retry_merge(mr_id))
+        merge = self.snapshot.merge(mr_id) if self.snapshot else None
+        what = f"#{mr_id}" + (f" ({merge.task_id})" if merge else "")
+
+        def confirmed(yes: bool | None) -> None:
+            if yes:
+                self.run_control(f"retry #{mr_id}", lambda c: c.retry_merge(mr_id))
+
+        self.push_screen(ConfirmScreen(f"queue merge request {what} again?"), confirmed)
+
+    def action_diff(self, agent: str | None = None) -> None:
+        name = self._need_agent(agent)
+        if name:
+            self.run_control(f"diff {name}", lambda c: c.diff(name))
+
+    def action_shell(self, agent: str | None = None) -> None:
+        name = self._need_agent(agent)
+        if name:
+            self.run_control(f"shell {name}", lambda c: c.shell(name))
 
     def action_reject_merge(self) -> None:
         mr_id = self.selected_merge()
@@ -376,7 +408,11 @@ class SidebarApp(App[None]):
         self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
+        """Only the swarm's own entries (and Quit): Textual's Keys, Screenshot and Theme
+        would sit next to ours and say less."""
+        for command in super().get_system_commands(screen):
+            if command.title == "Quit":
+                yield command
         yield SystemCommand("Keys", by_action("help").help, self.action_help)
 
 

@@ -36,6 +36,10 @@ class Controls(Protocol):
 
     def reject_merge(self, mr_id: int) -> str: ...
 
+    def diff(self, agent: str) -> str: ...
+
+    def shell(self, agent: str) -> str: ...
+
 
 def parse_task_input(text: str) -> tuple[str, int]:
     """`P1 fix the login page` -> ("fix the login page", 1); no prefix means priority 2."""
@@ -92,3 +96,13 @@ class SwarmControls:
     def reject_merge(self, mr_id: int) -> str:
         with self._store() as store:
             return actions.reject_merge(store, mr_id, "from the sidebar")
+
+    def diff(self, agent: str) -> str:
+        from swarm.agent_views import diff_summary
+
+        return f"{agent}: {diff_summary(self.instance, agent).line()}"
+
+    def shell(self, agent: str) -> str:
+        from swarm.agent_views import open_shell
+
+        return open_shell(self.instance, agent)

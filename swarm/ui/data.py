@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Protocol
 
 from swarm.errors import SwarmError
+from swarm.inbox import DONE, ESCALATION, InboxItem, open_escalations
 from swarm.instance import SwarmInstance
+from swarm.refinery import merge_reason
 from swarm.status import live_state, role_rank
 from swarm.store import Store
 from swarm.store.models import LIVE_MERGE_STATUSES, TASK_STATUSES, Agent, Event, MergeRequest, Task
@@ -42,6 +44,7 @@ FOLLOW_LIMIT = 500  # new events read incrementally; a bigger burst means a full
 ATTENTION_STATES = ("waiting", "stalled", "dead")
 QUEUE_STATUSES = ("open", "hooked")
 FINISHED_MERGES = ("merged", "bounced", "rejected")
+INBOX_KINDS = (ESCALATION, DONE)
 
 
 def is_escalated(detail: str) -> bool:
@@ -125,6 +128,7 @@ class Snapshot:
     merges_done: tuple[MergeRow, ...] = ()
     events: tuple[EventRow, ...] = ()
     tmux_seen: bool = True  # False when tmux could not be asked (liveness unknown)
+    escalations: tuple[InboxItem, ...] = ()  # open ones, oldest first: the "needs you" list
 
     @property
     def attention(self) -> int:
@@ -181,14 +185,13 @@ def task_row(task: Task) -> TaskRow:
 
 
 def merge_row(mr: MergeRequest) -> MergeRow:
-    lines = [line.strip() for line in mr.result.splitlines() if line.strip()]
     return MergeRow(
         id=mr.id,
         task_id=mr.task_id,
         agent=mr.agent,
         branch=mr.branch,
         status=mr.status,
-        result=lines[-1] if lines else "",
+        result=merge_reason(mr.status, mr.result),
         attempts=mr.attempts,
         updated_at=mr.updated_at,
     )
@@ -261,6 +264,7 @@ class StoreSource:
     _merges_loaded: bool = field(default=False, init=False)
     _open: OpenTasks = field(init=False)
     _agents_seen: tuple[tuple[str, str | None, int], ...] = field(default=(), init=False)
+    _inbox_events: list[Event] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._open = OpenTasks(monotonic=self.monotonic)
@@ -325,6 +329,7 @@ class StoreSource:
             merges_done=self._finished_merges(),
             events=events,
             tmux_seen=self._pane_cache is not None,
+            escalations=self._escalations(store),
         )
 
     def _agent(self, agent: Agent, titles: dict[str, str]) -> AgentRow:
@@ -353,6 +358,7 @@ class StoreSource:
                 # A burst: only the newest events are shown anyway, and merge events may
                 # have been skipped, so the finished requests are read again too.
                 self._events.clear()
+                self._inbox_events = None  # escalations may be among the skipped: scan again
                 self._load_finished_merges(store)
                 self._open.invalidate()
                 fresh = store.latest_events(EVENT_ROWS)
@@ -363,6 +369,14 @@ class StoreSource:
         moved: list[str] = []
         for event in fresh:
             self._events.append(event_row(event))
+            known = self._inbox_events
+            # (the first scan may already hold it)
+            if (
+                known is not None
+                and event.kind in INBOX_KINDS
+                and (not known or event.id > known[-1].id)
+            ):
+                known.append(event)
             if event.kind.startswith("task.") and event.task:
                 moved.append(event.task)
             mr_id = event.data.get("mr")
@@ -370,6 +384,19 @@ class StoreSource:
                 self._note_merge(store, mr_id)
         self._open.changed(store, moved)
         return tuple(self._events)
+
+    def _escalations(self, store: Store) -> tuple[InboxItem, ...]:
+        """Open escalations: the history is read for them once, then follows the events."""
+        if self._inbox_events is None:
+            self._inbox_events = [e for e in store.events() if e.kind in INBOX_KINDS]
+        tasks = {item.task for item in open_escalations(self._inbox_events, {}) if item.task}
+        status: dict[str, str] = {}
+        for task_id in tasks:
+            try:
+                status[task_id] = store.get_task(task_id).status
+            except SwarmError:
+                continue
+        return tuple(open_escalations(self._inbox_events, status))
 
     def _load_finished_merges(self, store: Store) -> None:
         finished = store.list_merge_requests(FINISHED_MERGES)

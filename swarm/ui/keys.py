@@ -14,6 +14,7 @@ class Key:
     short: str  # the footer's word
     help: str  # one line for the help screen and the palette
     agent: bool = False  # acts on the selected agent
+    footer: bool = True  # shown in the footer (the help screen and the palette list every key)
 
 
 KEYS: tuple[Key, ...] = (
@@ -23,6 +24,24 @@ KEYS: tuple[Key, ...] = (
     Key("a", "a", "approve", "approve", "approve the selected agent's waiting prompt", agent=True),
     Key("x", "x", "refuse", "refuse", "refuse the selected agent's waiting prompt", agent=True),
     Key("r", "r", "restart", "restart", "restart the selected agent in its pane", agent=True),
+    Key(
+        "d",
+        "d",
+        "diff",
+        "diff",
+        "the selected agent's branch: files changed, +/-",
+        agent=True,
+        footer=False,
+    ),
+    Key(
+        "o",
+        "o",
+        "shell",
+        "shell",
+        "a shell in the selected agent's worktree (new window)",
+        agent=True,
+        footer=False,
+    ),
     Key("t", "t", "add_task", "task", "add a task to the queue (P0..P4 prefix sets priority)"),
     Key("m", "m", "retry_merge", "retry", "retry the selected merge request"),
     Key("R", "R", "reject_merge", "reject", "reject the selected merge request"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from rich.text import Text
 
 from swarm.ui import format as fmt
@@ -19,6 +21,22 @@ KIND_STYLES = {
     "swarm": "bold",
 }
 ALARMS = ("failed", "dead", "bounced", "rejected", "escalat", "error", "stalled", "waiting")
+# Steps of a merge that another line already tells (queued, merged, bounced say it all; the
+# merges section shows what is testing); `swarm log` keeps every one of them.
+QUIET_KINDS = ("merge.testing", "merge.landed")
+_QUIET_STATUS = re.compile(r"merge request #\d+: (?:\w+ -> (?:testing|queued)|still \w+)")
+
+
+_ALL_PASSED = re.compile(r"gate on (\d+) candidate\(s\): \1 passed")
+
+
+def worth_a_line(event: EventRow) -> bool:
+    """Whether the sidebar gives the event a line (a passing gate is said by `merged`)."""
+    if event.kind in QUIET_KINDS:
+        return False
+    if event.kind == "merge.status" and _QUIET_STATUS.match(event.message):
+        return False
+    return not (event.kind == "merge.gate" and _ALL_PASSED.match(event.message))
 
 
 def event_style(event: EventRow) -> str:
@@ -40,7 +58,7 @@ class EventsView(TextSection):
 
     def draw(self, snapshot: Snapshot, width: int) -> Text:
         height = max(1, self.size.height or 10)
-        newest = list(reversed(snapshot.events))[:height]
+        newest = [e for e in reversed(snapshot.events) if worth_a_line(e)][:height]
         text = Text(no_wrap=True, overflow="ellipsis")
         for index, event in enumerate(newest):
             if index:

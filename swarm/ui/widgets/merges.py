@@ -1,7 +1,7 @@
 """The merges section: the refinery's queue (queued, testing), then the latest results.
 
 A row is selectable (m retries, R rejects the selected request). A bounced or rejected
-request says why: on the same line when the pane is wide, on a second line when narrow.
+request says why: on the same line when it fits there, else on a second line.
 """
 
 from __future__ import annotations
@@ -61,10 +61,18 @@ def merge_row_cells(
         values["what"] = fmt.cell(what_text(mr, now, wide=True), widths["what"], "italic")
     else:
         values["what"] = fmt.cell(what_text(mr, now, wide=False), widths["what"], look.style)
+    if wide and len(what_text(mr, now, wide=True)) > widths["what"] and explains(mr):
+        values["what"] = fmt.cell("", widths["what"], "italic")  # said in full below
+        wide = False
     cells = tuple(values[key] for key, _w in columns)
-    if not wide and mr.result and mr.status in ("bounced", "rejected"):
+    if not wide and explains(mr):
         return with_second_line(cells, columns, "  " + mr.result), 2
     return cells, 1
+
+
+def explains(mr: MergeRow) -> bool:
+    """A bounced or rejected request carries its reason: a person must be able to read it."""
+    return bool(mr.result) and mr.status in ("bounced", "rejected")
 
 
 def with_second_line(
