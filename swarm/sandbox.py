@@ -46,6 +46,7 @@ unconfined with a line saying so.
 from __future__ import annotations
 
 import functools
+import os
 import shlex
 import shutil
 import subprocess
@@ -236,8 +237,21 @@ def launch_argv(
         return ("/bin/sh", "-c", script, "swarm", *told, *argv)
     shim = f'exec {shlex.quote(sys.executable)} -m swarm "$@"'  # as runtimes/claude.py writes it
     common = str(common_dir(repo).resolve())
-    paths = (str(worktree), str(repo), str(state_dir), agent, common, shim)
+    keep = ":".join(sorted(_under_tmp(_python_paths())))
+    paths = (str(worktree), str(repo), str(state_dir), agent, common, shim, keep)
     return ("/bin/sh", str(LAUNCH_SCRIPT), *paths, *argv)
+
+
+def _python_paths() -> list[str]:
+    """Where this swarm's Python and its packages live (all read by the agent's `swarm`)."""
+    here = Path(__file__).resolve().parent.parent
+    found = [*sys.path, sys.prefix, str(Path(sys.executable).parent), str(here)]
+    return [p for p in found if p and os.path.isabs(p) and os.path.isdir(p)]
+
+
+def _under_tmp(folders: Sequence[str]) -> set[str]:
+    """The folders the sandbox's private /tmp and /var/tmp would hide (no ':' in them)."""
+    return {f for f in folders if f.startswith(("/tmp/", "/var/tmp/")) and ":" not in f}
 
 
 def tell(state_dir: str, agent: str, note: str) -> None:

@@ -3,11 +3,13 @@
 # the agent: no Python started for it, so a restart costs what it did. It makes what must
 # exist, checks the worktree's git link, then builds bwrap's mounts by prepending to "$@"
 # (so in the reverse of their final order: the deeper a mount, the later it must come)
-# and becomes bwrap. Arguments: WORKTREE REPO STATE AGENT COMMON_GIT_DIR SHIM_LINE ARGV...
+# and becomes bwrap. Arguments: WORKTREE REPO STATE AGENT COMMON_GIT_DIR SHIM_LINE KEEP ARGV...
+# (KEEP: ':'-separated folders under /tmp the agent must still read, such as this swarm's
+# own installation; the private /tmp would hide them).
 # The exec line is `sandbox.options()` (tests/test_sandbox.py checks that they agree).
 set -e
-wt=$1 repo=$2 state=$3 agent=$4 common=$5 shim=$6
-shift 6
+wt=$1 repo=$2 state=$3 agent=$4 common=$5 shim=$6 keep=$7
+shift 7
 store=$common/swarm-objects/$agent
 refs=$common/refs/heads/swarm
 logs=$common/logs/refs/heads/swarm
@@ -61,4 +63,11 @@ for d in "${XDG_RUNTIME_DIR:-}" "${TMUX_TMPDIR:-}"; do
     *) [ ! -d "$d" ] || set -- --tmpfs "$d" "$@" ;;
   esac
 done
+set -f
+IFS=:
+for p in $keep; do
+  [ -z "$p" ] || set -- --ro-bind-try "$p" "$p" "$@"
+done
+unset IFS
+set +f
 exec bwrap --die-with-parent --unshare-pid --unshare-ipc --cap-drop ALL --ro-bind / / --dev /dev --proc /proc --ro-bind /proc/sys /proc/sys --ro-bind-try /proc/sysrq-trigger /proc/sysrq-trigger --tmpfs /tmp --tmpfs /var/tmp "$@"
