@@ -85,7 +85,7 @@ def start_demo(target: Path, on_progress: Callable[[str], None]) -> tuple[UpResu
     # The demo wrote this layout itself (a copy of the bundled one): trusted.
     result = bring_up(str(target / LAYOUT_FILE), target, on_progress=on_progress, trust=True)
     added: list[Task] = []
-    with Store.open(result.instance.db_path) as store:
+    with result.instance.open_store() as store:
         if not store.list_tasks():
             with store.transaction():
                 added = [store.add_task(t.title, t.body, t.priority) for t in demo_tasks()]

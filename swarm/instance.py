@@ -8,13 +8,20 @@ from __future__ import annotations
 
 import json
 import os
+import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from swarm import envnames, paths
 from swarm.atomic import write_atomic
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.git.repo import find_repo
+from swarm.store.backend import sqlite_url
+
+if TYPE_CHECKING:
+    from swarm.store import Store
 
 RECORD_NAME = "swarm.json"
 
@@ -28,10 +35,24 @@ class SwarmInstance:
     layout_name: str
     layout_path: Path
     target_branch: str = "main"  # where finished work is merged; polecat branches start here
+    store: str = ""  # `swarm up --store URL`; empty: the SQLite file in the state folder
+    remote: str = ""  # `swarm up --remote NAME`: a team's git remote; empty: this repo only
+    host: str = ""  # this machine's name in a team (agents are shown as host/name)
 
     @property
     def db_path(self) -> Path:
         return paths.db_path(self.state_dir)
+
+    @property
+    def store_url(self) -> str:
+        """Where every process of this swarm (agents included) opens its store."""
+        return self.store or sqlite_url(self.db_path)
+
+    def open_store(self, clock: Callable[[], float] = time.time) -> Store:
+        """The swarm's store, scoped in a team to this machine's agents (`Store.scope`)."""
+        from swarm.store import Store
+
+        return Store.open(self.store_url, clock=clock, scope=self.host or None)
 
     def save(self) -> None:
         data = {k: str(v) for k, v in asdict(self).items()}
@@ -58,6 +79,9 @@ class SwarmInstance:
             layout_name=data["layout_name"],
             layout_path=Path(data["layout_path"]),
             target_branch=data.get("target_branch", "main"),
+            store=data.get("store", ""),
+            remote=data.get("remote", ""),
+            host=data.get("host", ""),
         )
 
 

@@ -22,7 +22,10 @@ from swarm.plan import SwarmPlan
 from swarm.planfile import describe_changes, plan_changes, read_plan_if_any, write_plan
 from swarm.preflight import check_before_up
 from swarm.store import Store
+from swarm.store.backend import parse_url
 from swarm.store.health import forget as forget_lost_store
+from swarm.team.hosts import sanitize, this_host
+from swarm.team.remote import remote_url
 from swarm.tmux.builder import BuildReport, ProgressFn, SwarmBuilder
 from swarm.tmux.client import Tmux
 from swarm.trust import Ask
@@ -62,6 +65,9 @@ def bring_up(
     overrides: Mapping[str, Any] | None = None,
     trust: bool = False,
     ask: Ask | None = None,
+    store_url: str | None = None,
+    remote: str | None = None,
+    host: str | None = None,
 ) -> UpResult:
     """Build the swarm of `layout` in the repository, or reconcile the running one.
 
@@ -69,10 +75,24 @@ def bring_up(
     `{"roles": {"polecat": {"count": 8}}}`. A layout that came with the repository runs
     only once trusted (`swarm.trust`: `trust` approves it, `ask` asks the person). One `up`
     at a time per repository, and a failed one leaves nothing behind (`swarm.up_guard`).
+    `store_url`: the store's URL (`--store`); None
+    keeps the one recorded by the last `swarm up` here (the SQLite file by default).
+    `remote` (`--remote`): the team's git remote; `host` (`--host`): this machine's name in
+    the team (default: the hostname); both kept from the last `swarm up` when None.
     """
     repo = find_repo(repo_hint or Path.cwd())
     with exclusive_up(repo):
-        return _bring_up(layout, repo, on_progress or (lambda _msg: None), overrides, trust, ask)
+        return _bring_up(
+            layout,
+            repo,
+            on_progress or (lambda _msg: None),
+            overrides,
+            trust,
+            ask,
+            store_url,
+            remote,
+            host,
+        )
 
 
 def _bring_up(
@@ -82,11 +102,27 @@ def _bring_up(
     overrides: Mapping[str, Any] | None,
     trust: bool,
     ask: Ask | None,
+    store_url: str | None,
+    remote: str | None,
+    host: str | None,
 ) -> UpResult:
     previous = previous_instance(repo)
+    if store_url is None:
+        store_url = previous.store if previous is not None else ""
+    elif store_url:
+        parse_url(store_url)  # a bad URL is refused before anything is made
+    if store_url:  # a server that is down or refuses us: said now, before tmux or the record
+        Store.open(store_url).close()
+    if remote is None:
+        remote = previous.remote if previous is not None else ""
+    if remote:
+        remote_url(repo, remote)  # a remote that is not there: said now
+    if host is None:
+        host = previous.host if previous is not None and previous.host else ""
+    host = sanitize(host) if host else (this_host() if remote else "")
     if layout is None:
         layout = default_layout(repo, previous)
-    plan = load_plan(layout, repo, overrides=overrides)
+    plan = load_plan(layout, repo, overrides=overrides, host=host)
     check_before_up(plan, repo)  # nothing is changed before this holds
     check_trust(plan, trust=trust, ask=ask)
     progress(f"layout {plan.layout_name}: {len(plan.agents)} agents in {len(plan.windows)} windows")
@@ -108,6 +144,9 @@ def _bring_up(
         layout_name=plan.layout_name,
         layout_path=plan.layout_path,
         target_branch=plan.merge.target or current_branch(repo),
+        store=store_url,
+        remote=remote,
+        host=host,
     )
     instance.save()
     before = read_plan_if_any(plan.state_dir)
@@ -116,7 +155,7 @@ def _bring_up(
         progress(describe_changes(changes))
     write_plan(plan)
 
-    with Store.open(instance.db_path) as store:
+    with instance.open_store() as store:
         report = SwarmBuilder(plan, Tmux(plan.socket), on_progress=progress).build()
         with store.transaction():  # one commit for the whole roster, not two per agent
             register_agents(store, plan, report)
@@ -148,8 +187,8 @@ def bring_down(instance: SwarmInstance) -> bool:
     """Stop every process of the swarm, keep its state; True if it was running."""
     was_running = Tmux(instance.socket).kill_server()
     forget_lost_store(instance.db_path)  # a store deleted while running: the next up starts anew
-    if instance.db_path.exists():
-        with Store.open(instance.db_path) as store:
+    if instance.store or instance.db_path.exists():
+        with instance.open_store() as store:
             for agent in store.list_agents():
                 store.set_agent_state(agent.name, "stopped", "swarm down")
             store.add_event("swarm.down", f"swarm {instance.session} stopped")

@@ -54,16 +54,18 @@ def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
     panes = {p.agent: p for p in Tmux(instance.socket).list_panes(instance.session) if p.agent}
     running = bool(panes)
     rows = []
-    agents = store.list_agents()
+    agents = store.list_agents(team=True)  # a team's status shows every machine
     rank = role_rank(agents)
     for agent in agents:
         pane = panes.get(agent.name)
+        local = store.scope is None or agent.name.startswith(f"{store.scope}/")
         rows.append(
             AgentStatus(
                 name=agent.name,
                 role=agent.role,
                 runtime=agent.runtime,
-                state=live_state(agent.state, pane, running),
+                # Another machine's panes are not ours to look at: its store state stands.
+                state=live_state(agent.state, pane, running) if local else agent.state,
                 state_since=agent.state_since,
                 pane=pane.pane_id if pane else agent.pane,
                 pid=pane.pid if pane else None,

@@ -23,12 +23,27 @@ def agent_worktree(instance: SwarmInstance, agent: str) -> Path:
     return paths.agent_worktree(instance.state_dir, agent)
 
 
+def base_ref(instance: SwarmInstance) -> str:
+    """Where new work starts: the target branch, or in a team the remote's (fetched now)."""
+    if not instance.remote:
+        return instance.target_branch
+    from swarm.team.remote import fetch_target
+
+    return fetch_target(instance.repo, instance.remote, instance.target_branch)
+
+
 def prepare_task(instance: SwarmInstance, agent: str, task: Task) -> Path:
     """Check out the task's branch in the agent's worktree (created if missing)."""
     path = agent_worktree(instance, agent)
-    worktrees.ensure_worktree(instance.repo, path, instance.target_branch)
+    base = base_ref(instance)
+    branch = task.branch or branch_for(task.id)
+    worktrees.ensure_worktree(instance.repo, path, base)
     ensure_setup(instance, agent, path)
-    worktrees.start_task_branch(path, task.branch or branch_for(task.id), instance.target_branch)
+    if instance.remote:  # work another machine pushed for this task is where we go on
+        from swarm.team.remote import adopt_task_branch
+
+        adopt_task_branch(instance.repo, instance.remote, branch)
+    worktrees.start_task_branch(path, branch, base)
     return path
 
 
@@ -70,14 +85,19 @@ def finish_work(instance: SwarmInstance, store: Store, agent: str) -> MergeReque
     if worktrees.current_branch(path) != branch:
         raise SwarmError(f"{agent}: worktree {path} is not on {branch} (task {task.id})")
     worktrees.require_clean(path, agent)
-    base = head_sha(path, instance.target_branch)
-    if worktrees.commits_ahead(path, instance.target_branch) < 1:
+    target = base_ref(instance)
+    base = head_sha(path, target)
+    if worktrees.commits_ahead(path, target) < 1:
         raise SwarmError(
             f"{agent}: branch {branch} has no commit beyond {instance.target_branch}; "
             "commit your work first"
         )
+    if instance.remote:  # the team's refinery, on whichever machine, fetches it from there
+        from swarm.team.remote import push_task_branch
+
+        push_task_branch(path, instance.remote, branch)
     request = store.finish_task(agent, head_sha(path), base)
-    worktrees.park(path, instance.target_branch)
+    worktrees.park(path, target)
     return request
 
 

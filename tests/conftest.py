@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from pgserver import PgServer, Unavailable, start_server
 
 if TYPE_CHECKING:
     from swarm.instance import SwarmInstance
@@ -83,3 +84,36 @@ def recorded_swarm(repo: Path, tmux_socket: str) -> SwarmInstance:
     )
     instance.save()
     return instance
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """One PostgreSQL server for the whole run (see tests/pgserver.py); never skipped in CI."""
+    try:
+        server = start_server()
+    except Unavailable as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL tests cannot be skipped in CI: {exc}")
+        pytest.skip(str(exc))
+    except Exception as exc:
+        pytest.fail(f"the test PostgreSQL server did not start: {exc}")
+    try:
+        server.tests_db = server.create_database()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> Iterator[str]:
+    """A fresh, empty store on the session's server (its own schema); dropped afterwards."""
+    name, url = pg_server.create_schema(pg_server.tests_db)
+    yield url
+    pg_server.drop_schema(pg_server.tests_db, name)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store of each backend: test ids end in [sqlite] or [postgres]."""
+    if request.param == "sqlite":
+        return str(tmp_path / "repo" / ".swarm" / "swarm.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url

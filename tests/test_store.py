@@ -1,4 +1,8 @@
-"""The store: task lifecycle, agents, merge requests, events, errors and migrations."""
+"""The store: task lifecycle, agents, merge requests, events, errors and migrations.
+
+Every test taking `store` or `store_url` runs on both backends: `[sqlite]` on a file,
+`[postgres]` on a fresh database of the session's PostgreSQL server (`-k postgres`).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,17 @@ import sqlite3
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from swarm.errors import EXIT_FAILURE, EXIT_USAGE, NotFoundError, SwarmError
 from swarm.store import SCHEMA_VERSION, Store, is_task_id
+from swarm.store import backend as store_backend
 from swarm.store import db as store_db
 from swarm.store.ids import new_task_id
+from swarm.store.sqlite import SQLiteConnection
+
+DB_ERRORS = (sqlite3.Error, psycopg.Error)
 
 
 class Clock:
@@ -38,9 +47,14 @@ def db_file(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def store(db_file: Path, clock: Clock) -> Iterator[Store]:
-    with Store.open(db_file, clock=clock) as opened:
+def store(store_url: str, clock: Clock) -> Iterator[Store]:
+    with Store.open(store_url, clock=clock) as opened:
         yield opened
+
+
+def raw(url: str) -> store_backend.Connection:
+    """A plain connection to the same store, bypassing `Store` (to check or to break it)."""
+    return store_backend.connect(url)
 
 
 def polecats(store: Store, n: int) -> list[str]:
@@ -68,6 +82,7 @@ def test_open_creates_folder_file_and_schema(db_file: Path) -> None:
         assert db_file.is_file()
         assert store.schema_version == SCHEMA_VERSION
         assert store.list_tasks() == []
+        assert (store.dialect, store.path) == ("sqlite", db_file)
     conn = sqlite3.connect(db_file)
     try:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -77,39 +92,52 @@ def test_open_creates_folder_file_and_schema(db_file: Path) -> None:
         conn.close()
 
 
-def test_connection_pragmas(db_file: Path) -> None:
-    conn = store_db.connect(db_file)
+def test_open_creates_the_schema(store_url: str) -> None:
+    with Store.open(store_url) as store:
+        assert store.schema_version == SCHEMA_VERSION
+        assert store.list_tasks() == []
+    conn = raw(store_url)
     try:
-        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == store_db.BUSY_TIMEOUT_MS
-        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
-        assert conn.isolation_level is None
+        for table in ("meta", "tasks", "agents", "merge_requests", "events"):
+            assert conn.has_table(table), table
     finally:
         conn.close()
 
 
-def test_reopen_keeps_data_and_does_not_remigrate(db_file: Path) -> None:
-    with Store.open(db_file) as store:
+def test_connection_pragmas(db_file: Path) -> None:
+    conn = store_db.connect(db_file)
+    assert isinstance(conn, SQLiteConnection)
+    try:
+        assert conn.execute("PRAGMA busy_timeout").fetchone()[0] == store_db.BUSY_TIMEOUT_MS
+        assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        assert conn.raw.isolation_level is None
+    finally:
+        conn.close()
+
+
+def test_reopen_keeps_data_and_does_not_remigrate(store_url: str) -> None:
+    with Store.open(store_url) as store:
         task = store.add_task("survive a restart")
-    with Store.open(db_file) as store:
+    with Store.open(store_url) as store:
         assert store.get_task(task.id) == task
         assert store.schema_version == SCHEMA_VERSION
         assert [e.kind for e in store.events()] == ["task.added"]
 
 
 def test_migration_from_empty_applies_each_script_once(
-    db_file: Path, monkeypatch: pytest.MonkeyPatch
+    store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with Store.open(db_file) as store:
+    with Store.open(store_url) as store:
         store.add_task("before v2")
     second = "CREATE TABLE extra (x INTEGER); INSERT INTO extra VALUES (1);"
     monkeypatch.setattr(store_db, "MIGRATIONS", (*store_db.MIGRATIONS, second))
     monkeypatch.setattr(store_db, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
     for _ in range(2):  # the second open must not apply it again
-        with Store.open(db_file) as store:
+        with Store.open(store_url) as store:
             assert store.schema_version == SCHEMA_VERSION + 1
             assert len(store.list_tasks()) == 1
-    conn = sqlite3.connect(db_file)
+    conn = raw(store_url)
     try:
         assert conn.execute("SELECT count(*) FROM extra").fetchone()[0] == 1
     finally:
@@ -117,35 +145,45 @@ def test_migration_from_empty_applies_each_script_once(
 
 
 def test_failed_migration_rolls_back_entirely(
-    db_file: Path, monkeypatch: pytest.MonkeyPatch
+    store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with Store.open(db_file):
+    with Store.open(store_url):
         pass
     broken = "CREATE TABLE half (x INTEGER); INSERT INTO nowhere VALUES (1);"
     monkeypatch.setattr(store_db, "MIGRATIONS", (*store_db.MIGRATIONS, broken))
     monkeypatch.setattr(store_db, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
-    with pytest.raises(sqlite3.OperationalError):
-        Store.open(db_file)
+    with pytest.raises(DB_ERRORS):
+        Store.open(store_url)
     monkeypatch.undo()
-    with Store.open(db_file) as store:
+    with Store.open(store_url) as store:
         assert store.schema_version == SCHEMA_VERSION
-    conn = sqlite3.connect(db_file)
+    conn = raw(store_url)
     try:
-        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        assert "half" not in names
+        assert not conn.has_table("half")
     finally:
         conn.close()
 
 
-def test_newer_schema_is_refused(db_file: Path) -> None:
-    with Store.open(db_file):
+def test_newer_schema_is_refused(store_url: str) -> None:
+    with Store.open(store_url):
         pass
-    conn = sqlite3.connect(db_file)
+    conn = raw(store_url)
+    conn.begin_write()
     conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     conn.commit()
     conn.close()
     with pytest.raises(SwarmError, match="schema version 99, newer"):
-        Store.open(db_file)
+        Store.open(store_url)
+
+
+def test_sql_with_percent_and_question_marks_in_strings(store_url: str) -> None:
+    conn = raw(store_url)
+    try:
+        assert conn.execute("SELECT 'a%b?' LIKE '%?'").fetchone()[0] in (1, True)
+        row = conn.execute("SELECT ? || '%?', 7 % 3", ("x",)).fetchone()
+        assert (row[0], row[1]) == ("x%?", 1)
+    finally:
+        conn.close()
 
 
 def test_split_statements_respects_strings_and_comments() -> None:
@@ -686,9 +724,9 @@ def test_update_merge_head(store: Store) -> None:
 def test_database_allows_one_live_request_per_task(store: Store) -> None:
     (mr_id,) = finished(store, 1)
     mr = store.get_merge_request(mr_id)
-    conn = sqlite3.connect(store.path)
+    conn = raw(store.url)
     try:
-        with pytest.raises(sqlite3.IntegrityError):
+        with pytest.raises((sqlite3.IntegrityError, psycopg.IntegrityError)):
             conn.execute(
                 "INSERT INTO merge_requests (task_id, agent, branch, head_sha, base_sha,"
                 " created_at, updated_at) VALUES (?, 'x', 'b', 'h', 'b', 0, 0)",

@@ -1,4 +1,5 @@
-"""Thirty processes on one `.swarm/swarm.db` at once, as in a 30-polecat swarm.
+"""Thirty processes on one store at once, as in a 30-polecat swarm: on a `.swarm/swarm.db`
+file (`[sqlite]`) and on a PostgreSQL database (`[postgres]`).
 
 Each process is a real `python -c` interpreter with its own connection, started together
 behind a file barrier so their transactions truly overlap. The store must serialise them:
@@ -17,10 +18,22 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from swarm.store import SCHEMA_VERSION, Store
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROCESSES = 30
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.slow)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each backend; thirty interpreters on PostgreSQL take long enough to count as slow."""
+    if request.param == "sqlite":
+        return str(tmp_path / "repo" / ".swarm" / "swarm.db")
+    url: str = request.getfixturevalue("pg_url")
+    return url
+
 
 # One program, several roles; prints one JSON line with what it did.
 WORKER = r"""
@@ -36,7 +49,7 @@ while not (barrier / "go").exists():
     time.sleep(0.002)
 deadline = time.monotonic() + 90
 out = {"role": role, "index": index}
-store = Store.open(Path(db))
+store = Store.open(db)
 
 if role == "producer":
     out["added"] = [
@@ -100,7 +113,7 @@ print(json.dumps(out))
 
 
 def run_together(
-    tmp_path: Path, db: Path, jobs: list[tuple[str, int, int, int]], *extra: str
+    tmp_path: Path, db: str, jobs: list[tuple[str, int, int, int]], *extra: str
 ) -> list[dict[str, Any]]:
     """Start every job as its own interpreter, release them at once, collect their JSON."""
     barrier = tmp_path / "barrier"
@@ -153,8 +166,8 @@ def ids(results: list[dict[str, Any]], key: str) -> list[Any]:
     return found
 
 
-def test_thirty_processes_add_claim_finish_and_merge(tmp_path: Path) -> None:
-    db = tmp_path / ".swarm" / "swarm.db"
+def test_thirty_processes_add_claim_finish_and_merge(tmp_path: Path, store_url: str) -> None:
+    db = store_url
     producers, workers, refineries, per_producer = 10, 18, 2, 20
     assert producers + workers + refineries == PROCESSES
     total = producers * per_producer
@@ -200,8 +213,8 @@ def test_thirty_processes_add_claim_finish_and_merge(tmp_path: Path) -> None:
             assert kinds[kind] == total, kind
 
 
-def test_thirty_processes_open_a_new_file_at_once(tmp_path: Path) -> None:
-    db = tmp_path / "repo" / ".swarm" / "swarm.db"
+def test_thirty_processes_open_a_new_store_at_once(tmp_path: Path, store_url: str) -> None:
+    db = store_url
     per_process = 2
     results = run_together(tmp_path, db, [("fresh", i, per_process, 0) for i in range(PROCESSES)])
     added = ids(results, "added")
@@ -216,8 +229,8 @@ def test_thirty_processes_open_a_new_file_at_once(tmp_path: Path) -> None:
         assert len(store.list_agents()) == PROCESSES
 
 
-def test_thirty_processes_sling_one_task(tmp_path: Path) -> None:
-    db = tmp_path / ".swarm" / "swarm.db"
+def test_thirty_processes_sling_one_task(tmp_path: Path, store_url: str) -> None:
+    db = store_url
     with Store.open(db) as store:
         for i in range(PROCESSES):
             store.upsert_agent(f"polecat-{i}", "polecat", "sim")

@@ -65,13 +65,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_nudge(args: argparse.Namespace) -> int:
     from swarm.actions import nudge
     from swarm.instance import locate
-    from swarm.store import Store
 
     text = sys.stdin.read() if args.text == "-" else args.text
     if not text.strip():
         raise SwarmError(f"{args.agent}: nothing to type (the text is empty)", EXIT_USAGE)
     instance = locate(repo=args.repo)
-    with Store.open(instance.db_path) as store:
+    with instance.open_store() as store:
         result = nudge(instance, store, args.agent, text)
     print(f"{args.agent}: delivered ({result.size} bytes, {result.how})")
     return 0
@@ -80,10 +79,9 @@ def cmd_nudge(args: argparse.Namespace) -> int:
 def _answer(args: argparse.Namespace, approve: bool) -> int:
     from swarm.actions import answer_prompt
     from swarm.instance import locate
-    from swarm.store import Store
 
     instance = locate(repo=args.repo)
-    with Store.open(instance.db_path) as store:
+    with instance.open_store() as store:
         print(answer_prompt(instance, store, args.agent, approve))
     return 0
 
@@ -99,22 +97,20 @@ def cmd_refuse(args: argparse.Namespace) -> int:
 def cmd_restart(args: argparse.Namespace) -> int:
     from swarm.actions import restart_agent
     from swarm.instance import locate
-    from swarm.store import Store
 
     instance = locate(repo=args.repo)
-    with Store.open(instance.db_path) as store:
+    with instance.open_store() as store:
         print(restart_agent(instance, store, args.agent, args.reason))
     return 0
 
 
 def cmd_done(args: argparse.Namespace) -> int:
     from swarm.instance import calling_agent, locate
-    from swarm.store import Store
     from swarm.work import finish_work, give_up
 
     agent = calling_agent(args.agent)
     instance = locate(repo=args.repo)
-    with Store.open(instance.db_path) as store:
+    with instance.open_store() as store:
         if args.failed is not None:
             task = give_up(instance, store, agent, args.failed)
             print(f"{task.id} failed: {args.failed}")
@@ -130,7 +126,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from swarm.instance import locate
     from swarm.reports import handle_report
     from swarm.resume import session_reported
-    from swarm.store import Store
 
     payload: dict[str, object] = {}
     if not sys.stdin.isatty():
@@ -142,7 +137,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 0
     try:
         instance = locate()
-        with Store.open(instance.db_path) as store:
+        with instance.open_store() as store:
             outcome = handle_report(store, name, args.event, payload)
         if args.event == "SessionStart":
             session_reported(instance.state_dir, name, str(payload.get("source") or ""))

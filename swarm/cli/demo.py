@@ -32,7 +32,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_demo(args: argparse.Namespace) -> int:
     from swarm.cli.lifecycle import attach_session
     from swarm.demo import FINAL, fresh_folder, start_demo
-    from swarm.store import Store
 
     given = args.dir.resolve()
     target = fresh_folder(given)
@@ -48,7 +47,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"swarm demo in {target}: following the tasks (attach: cd {target} && swarm attach)")
     deadline = time.monotonic() + args.timeout
     last = ""
-    with Store.open(instance.db_path) as store:
+    with instance.open_store() as store:
         while True:
             counts = {k: v for k, v in store.task_counts().items() if v}
             line = "  " + "  ".join(f"{k} {v}" for k, v in counts.items())

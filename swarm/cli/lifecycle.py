@@ -33,6 +33,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="NAME",
         help="run every agent role with this runtime instead (sim: no API key, no install)",
     )
+    up.add_argument(
+        "--store",
+        metavar="URL",
+        help="where the swarm keeps its state: sqlite:///path/swarm.db or "
+        "postgresql://user@host/db (a team's shared store); default: the last one used here, "
+        "else .swarm/swarm.db",
+    )
+    up.add_argument(
+        "--remote",
+        metavar="NAME",
+        help="a team's git remote: polecats push task branches there and the team's one "
+        "refinery fast-forwards its target branch there",
+    )
+    up.add_argument("--host", help="this machine's name in a team (default: the hostname)")
     up.set_defaults(func=cmd_up)
 
     down = sub.add_parser("down", help="stop every process of the swarm, keep its state")
@@ -79,7 +93,15 @@ def cmd_up(args: argparse.Namespace) -> int:
         overrides = runtime_overrides(args.layout, args.repo, args.runtime)
     ask = ask_trust if sys.stdin.isatty() and sys.stderr.isatty() else None
     result = bring_up(
-        args.layout, args.repo, on_progress=progress, overrides=overrides, trust=args.trust, ask=ask
+        args.layout,
+        args.repo,
+        on_progress=progress,
+        overrides=overrides,
+        trust=args.trust,
+        ask=ask,
+        store_url=args.store,
+        remote=args.remote,
+        host=args.host,
     )
     plan = result.plan
     print(f"swarm {plan.session} is up: {result.report.summary()}")
@@ -205,10 +227,9 @@ def attach_session(socket: str, session: str) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from swarm.instance import locate
     from swarm.status import agent_statuses
-    from swarm.store import Store
 
     instance = locate(repo=args.repo)
-    with Store.open(instance.db_path) as store:
+    with instance.open_store() as store:
         rows = agent_statuses(instance, store)
     if args.json:
         print_json([r.to_json() for r in rows])
@@ -272,7 +293,10 @@ def cmd_focus(args: argparse.Namespace) -> int:
         if found is None:
             raise NotFoundError("no agents that take tasks in this swarm")
     else:
-        found = next((p for p in panes if p.agent == args.target), None)
+        found = next(  # in a team, `polecat-3` names this machine's `laptop-a/polecat-3`
+            (p for p in panes if args.target in (p.agent, (p.agent or "").rpartition("/")[2])),
+            None,
+        )
         if found is None:
             names = ", ".join(sorted(p.agent for p in panes if p.agent))
             raise NotFoundError(f"unknown agent '{args.target}' (agents: {names})")

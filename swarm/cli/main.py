@@ -19,6 +19,7 @@ from swarm.cli import (
     lifecycle,
     mq,
     runtime_cmds,
+    store_cmds,
     tasks,
 )
 from swarm.cli.plumbing import EPILOG
@@ -27,7 +28,18 @@ from swarm.textsafe import one_line
 
 # Each module adds its subcommands (their handlers import what they need only when run, so
 # `swarm report` in an agent's pane stays fast); handlers are stored as `func`.
-COMMAND_MODULES = [lifecycle, tasks, inbox, mq, agents, daemons, runtime_cmds, layouts, demo]
+COMMAND_MODULES = [
+    lifecycle,
+    tasks,
+    inbox,
+    mq,
+    agents,
+    daemons,
+    runtime_cmds,
+    layouts,
+    demo,
+    store_cmds,
+]
 
 # Commands that find their swarm another way (the pane's SWARM_HOME, a folder argument)
 # or that act on no one repository.

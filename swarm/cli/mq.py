@@ -39,10 +39,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _open(args: argparse.Namespace) -> tuple[SwarmInstance, Store]:
     from swarm.instance import locate
-    from swarm.store import Store
 
     instance = locate(repo=args.repo)
-    return instance, Store.open(instance.db_path)
+    return instance, instance.open_store()
 
 
 def resolve(store: Store, ident: str) -> MergeRequest:

@@ -32,6 +32,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     doctor.add_argument(
         "--layout", help="the layout to check for (default: the one `swarm up` would use)"
     )
+    doctor.add_argument(
+        "--store", metavar="URL", help="also check this store (default: the swarm's)"
+    )
+    doctor.add_argument("--remote", help="also check this git remote (default: the swarm's)")
     doctor.set_defaults(func=cmd_doctor)
 
     start = add_plumbing_parser(
@@ -73,9 +77,8 @@ def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:
     try:
         from swarm.instance import locate
         from swarm.reports import handle_report
-        from swarm.store import Store
 
-        with Store.open(locate().db_path) as store:
+        with locate().open_store() as store:
             if store.find_agent(agent) is None:
                 return
             if allowed:
@@ -95,7 +98,11 @@ def cmd_doctor(args: argparse.Namespace) -> int:
         repo: Path | None = find_repo(args.repo or Path.cwd())
     except SwarmError:
         repo = None
-    text, code = report(run_checks(layout=args.layout, repo=repo))
+    from swarm.team.checks import shared_checks
+
+    checks = run_checks(layout=args.layout, repo=repo)
+    checks += shared_checks(repo, args.store, args.remote)
+    text, code = report(checks)
     print(text)
     return code
 

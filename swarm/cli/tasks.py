@@ -69,9 +69,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _store(args: argparse.Namespace) -> Store:
     from swarm.instance import locate
-    from swarm.store import Store
 
-    return Store.open(locate(repo=args.repo).db_path)
+    return locate(repo=args.repo).open_store()
 
 
 def _task_json(task: object) -> dict[str, object]:

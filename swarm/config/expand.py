@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,19 +58,24 @@ def session_name(repo: Path, layout_name: str) -> str:
 
 
 def load_plan(
-    layout: str | None, repo: Path, *, overrides: Mapping[str, Any] | None = None
+    layout: str | None,
+    repo: Path,
+    *,
+    overrides: Mapping[str, Any] | None = None,
+    host: str = "",
 ) -> SwarmPlan:
     """The whole pipeline: find the layout, load and validate it and its roles, expand.
 
     `overrides` (from the command line) are deep-merged into the layout before validation,
-    e.g. `{"runtime": "sim", "roles": {"polecat": {"count": 8}}}`.
+    e.g. `{"runtime": "sim", "roles": {"polecat": {"count": 8}}}`. `host`: in a team, this
+    machine's name, which every agent's name then carries (`laptop-a/polecat-3`).
     """
     path = find_layout(layout, repo)
     loaded = load_layout(path, overrides=overrides)
     target = resolve_repo(loaded, repo)
     if not is_git_repo(target):
         raise NotFoundError(f"{target}: not a git repository (run `git init` first)")
-    return expand(loaded, target)
+    return expand(loaded, target, host=host)
 
 
 @dataclass(frozen=True)
@@ -112,7 +117,9 @@ def resolve_repo(loaded: LoadedLayout, repo: Path) -> Path:
     return target
 
 
-def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> SwarmPlan:
+def expand(
+    loaded: LoadedLayout, repo: Path, *, check_folders: bool = True, host: str = ""
+) -> SwarmPlan:
     layout, doc = loaded.layout, loaded.doc
     path = loaded.path.resolve()
 
@@ -165,7 +172,9 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
         **dict(layout.environment),
         **setup_environment(WorktreeSetup(tree.copy, tree.link, tree.setup)),
     }
-    agent_by_name = {a.name: a for a in agents}
+    # In a team the layout's names stay local; the agents' names carry the machine.
+    agents = [replace(a, name=f"{host}/{a.name}") if host else a for a in agents]
+    agent_by_name = {(a.name.rpartition("/")[2] if host else a.name): a for a in agents}
 
     def pane_env(name: str, role: str | None) -> tuple[tuple[str, str], ...]:
         identity = envnames.pane_identity(
@@ -176,7 +185,7 @@ def expand(loaded: LoadedLayout, repo: Path, *, check_folders: bool = True) -> S
     def agent_pane(name: str) -> PaneSpec:
         agent = agent_by_name[name]
         return PaneSpec(
-            name=name,
+            name=agent.name,
             kind="agent",
             role=agent.role.name,
             command=launch_command(agent, ctx),

@@ -49,8 +49,8 @@ class Controller:
         self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
-        store = Store.open(self.instance.db_path)
-        watch = StoreWatch(self.instance.db_path)  # deleted or replaced: stop, say so
+        store = self.instance.open_store()
+        watch = StoreWatch.of(store.path)  # a SQLite file deleted or replaced: stop, say so
         dispatcher = Dispatcher(self.instance, store)
         store.add_event("controller.start", f"controller started (pid {os.getpid()})")
         self.log(f"controller for swarm {self.instance.session} (pid {os.getpid()})")
@@ -64,7 +64,7 @@ class Controller:
                     now = time.monotonic()
                     if version != last_version or now - last_pass >= IDLE_TICK:
                         last_version, last_pass = version, now
-                        lost = watch.problem()  # never dispatch from a store nobody sees
+                        lost = watch.problem() if watch else None  # never from a lost store
                         if lost is not None:
                             break
                         self.tick(store, dispatcher, group)

@@ -15,17 +15,18 @@ target holds the new commit and marks the requests merged then, exactly once.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 from swarm.errors import SwarmError
 from swarm.refinery import target as target_git
-from swarm.refinery.journal import Journal, Landing
+from swarm.refinery.journal import Landing, LandingJournal
 from swarm.store import Store
 from swarm.store.models import LIVE_MERGE_STATUSES, MergeRequest, MergeStatus
 
+Publish = Callable[[str, str, str], tuple[bool, str]]  # (branch, old, new) -> (done, why not)
 Outcome = Literal["landed", "stale", "changed", "moved", "refused"]
 
 
@@ -44,7 +45,7 @@ class _Abort(Exception):
 
 def land(
     store: Store,
-    journal: Journal,
+    journal: LandingJournal,
     repo: Path,
     target: str,
     tip: str,
@@ -54,9 +55,11 @@ def land(
     *,
     expected: MergeStatus,
     result_text: str,
+    publish: Publish | None = None,
 ) -> LandResult:
     """Fast-forward `target` from `tip` to `new` and mark `stack` merged (`shas`: the commit
-    after each request's own changes). `expected`: the status the requests must still have."""
+    after each request's own changes). `expected`: the status the requests must still have.
+    `publish`: a team's refinery pushes the fast-forward to the remote, which may refuse."""
     moved = [
         mr.task_id
         for mr in stack
@@ -75,6 +78,10 @@ def land(
             advance = target_git.fast_forward(repo, target, tip, new)
             if not advance.ok:
                 raise _Abort("moved" if advance.moved else "refused", advance.reason)
+            if publish is not None:
+                pushed, why = publish(target, tip, new)
+                if not pushed:
+                    raise _Abort("moved", why)
             for mr_id, sha in pairs:
                 store.set_merge_status(mr_id, expected, result_text)
                 store.mark_request_merged(mr_id, sha)
@@ -93,7 +100,7 @@ def land(
     return LandResult("landed")
 
 
-def finish_journal(store: Store, journal: Journal, repo: Path) -> list[str]:
+def finish_journal(store: Store, journal: LandingJournal, repo: Path) -> list[str]:
     """Finish (or drop) a landing a killed refinery left in flight; what was done."""
     landing = journal.read()
     if landing is None:

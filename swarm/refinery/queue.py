@@ -32,7 +32,7 @@ from swarm.refinery.batch import find_culprits, ready_batch, seconds_until_ready
 from swarm.refinery.bounce import bounce
 from swarm.refinery.candidate import Applied, CandidateWorktree, Conflict, commit_flags
 from swarm.refinery.gate import GateResult, kill_leftover_gates
-from swarm.refinery.journal import Journal
+from swarm.refinery.journal import Journal, LandingJournal, StoreJournal
 from swarm.refinery.landing import finish_journal, land
 from swarm.refinery.settings import WORKTREE_NAME, Settings
 from swarm.refinery.slots import GateSlots
@@ -114,7 +114,9 @@ class Refinery:
         self.escalate = escalate
         self.agent = agent
         self.stats = Stats()
-        self.journal = Journal(settings.journal_path)
+        self.journal: LandingJournal = (
+            StoreJournal(store) if settings.remote else Journal(settings.journal_path)
+        )
         flags = commit_flags(settings.repo)
         self.builder = CandidateWorktree(settings.repo, settings.worktree, flags)
         self.slots = GateSlots(
@@ -136,6 +138,7 @@ class Refinery:
     def recover(self) -> list[str]:
         """Clean up after a refinery that was killed: run once before the first step."""
         found: list[str] = []
+        self._sync()
         killed = kill_leftover_gates(self.settings.marker)
         if killed:
             found.append(f"ended {len(killed)} gate process(es) left running")
@@ -169,6 +172,7 @@ class Refinery:
         batch = ready_batch(queued, now, merge.batch_size, merge.batch_wait)
         if not batch:
             return seconds_until_ready(queued, now, merge.batch_size, merge.batch_wait)
+        self._sync()
         try:
             self._process(batch)
             self._errors = 0
@@ -442,6 +446,7 @@ class Refinery:
             shas,
             expected="queued" if waiting else "testing",
             result_text=result.summary(),
+            publish=self._publish if s.remote else None,
         )
         if landed.outcome == "refused":
             self._refused(tip, stack, new, shas, result, landed.reason)
@@ -542,6 +547,21 @@ class Refinery:
             for p in base.iterdir()
             if p.name == WORKTREE_NAME or p.name.startswith(f"{WORKTREE_NAME}-gate-")
         )
+
+    # -- a team's refinery: the mirror of the remote ------------------------------------------
+
+    def _sync(self) -> None:
+        """A team's refinery first makes its mirror exactly the remote (branches pushed by
+        every machine's polecats, the target as the team has it)."""
+        if self.settings.remote:
+            from swarm.team.remote import sync_mirror
+
+            sync_mirror(self.settings.repo)
+
+    def _publish(self, branch: str, old: str, new: str) -> tuple[bool, str]:
+        from swarm.team.remote import publish
+
+        return publish(self.settings.repo, branch, old, new)
 
     # -- small things -----------------------------------------------------------------------
 

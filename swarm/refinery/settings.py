@@ -35,6 +35,7 @@ class Settings:
     merge: MergeSpec = field(default_factory=MergeSpec)
     gate_jobs: int = 1  # resolved: the command line, `merge.gate_jobs`, or the CPUs
     gate_timeout: float = DEFAULT_TIMEOUT
+    remote: str = ""  # a team's refinery: `repo` is the bare mirror of this remote (team.remote)
 
     @property
     def worktree(self) -> Path:

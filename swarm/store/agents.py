@@ -7,11 +7,11 @@ the write transaction, so that they compose with task changes atomically.
 from __future__ import annotations
 
 import re
-import sqlite3
 from pathlib import Path
 
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.store import events
+from swarm.store.backend import Connection
 from swarm.store.models import AGENT_STATES, HANDOVER_STATES, Agent
 
 
@@ -20,25 +20,25 @@ def _natural_key(agent: Agent) -> tuple[object, ...]:
     return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", agent.name))
 
 
-def find(conn: sqlite3.Connection, name: str) -> Agent | None:
+def find(conn: Connection, name: str) -> Agent | None:
     row = conn.execute("SELECT * FROM agents WHERE name = ?", (name,)).fetchone()
     return None if row is None else Agent.from_row(row)
 
 
-def get(conn: sqlite3.Connection, name: str) -> Agent:
+def get(conn: Connection, name: str) -> Agent:
     agent = find(conn, name)
     if agent is None:
         raise NotFoundError(f"unknown agent '{name}'")
     return agent
 
 
-def holder_of(conn: sqlite3.Connection, task_id: str) -> Agent | None:
+def holder_of(conn: Connection, task_id: str) -> Agent | None:
     """The agent whose hook is `task_id` (at most one: `agents.hook` is UNIQUE)."""
     row = conn.execute("SELECT * FROM agents WHERE hook = ?", (task_id,)).fetchone()
     return None if row is None else Agent.from_row(row)
 
 
-def list_agents(conn: sqlite3.Connection, role: str | None = None) -> list[Agent]:
+def list_agents(conn: Connection, role: str | None = None) -> list[Agent]:
     if role is None:
         rows = conn.execute("SELECT * FROM agents").fetchall()
     else:
@@ -46,7 +46,7 @@ def list_agents(conn: sqlite3.Connection, role: str | None = None) -> list[Agent
     return sorted((Agent.from_row(row) for row in rows), key=_natural_key)
 
 
-def idle(conn: sqlite3.Connection, role: str | None) -> list[Agent]:
+def idle(conn: Connection, role: str | None) -> list[Agent]:
     """Agents ready for work: state idle and no hook."""
     sql = "SELECT * FROM agents WHERE state = 'idle' AND hook IS NULL"
     params: tuple[str, ...] = ()
@@ -57,7 +57,7 @@ def idle(conn: sqlite3.Connection, role: str | None) -> list[Agent]:
 
 
 def upsert(
-    conn: sqlite3.Connection,
+    conn: Connection,
     now: float,
     name: str,
     role: str,
@@ -102,7 +102,7 @@ def upsert(
     return get(conn, name)
 
 
-def remove(conn: sqlite3.Connection, now: float, name: str) -> None:
+def remove(conn: Connection, now: float, name: str) -> None:
     agent = get(conn, name)
     if agent.hook is not None:
         raise SwarmError(f"cannot remove {name}: it holds {agent.hook}; release {agent.hook} first")
@@ -110,7 +110,7 @@ def remove(conn: sqlite3.Connection, now: float, name: str) -> None:
     events.add(conn, now, "agent.removed", f"{name} removed", agent=name)
 
 
-def set_state(conn: sqlite3.Connection, now: float, name: str, state: str, detail: str) -> Agent:
+def set_state(conn: Connection, now: float, name: str, state: str, detail: str) -> Agent:
     """Record a state; `state_since` and the event change only when the state does, so a
     hook firing the same state every second neither resets the clock nor floods history."""
     if state not in AGENT_STATES:
@@ -143,14 +143,14 @@ def set_state(conn: sqlite3.Connection, now: float, name: str, state: str, detai
     return get(conn, name)
 
 
-def touch(conn: sqlite3.Connection, now: float, name: str) -> None:
+def touch(conn: Connection, now: float, name: str) -> None:
     """Note activity: one UPDATE, no event (this runs on every hook call)."""
     cursor = conn.execute("UPDATE agents SET last_activity = ? WHERE name = ?", (now, name))
     if cursor.rowcount == 0:
         raise NotFoundError(f"unknown agent '{name}'")
 
 
-def record_restart(conn: sqlite3.Connection, now: float, name: str) -> Agent:
+def record_restart(conn: Connection, now: float, name: str) -> Agent:
     agent = get(conn, name)
     conn.execute(
         "UPDATE agents SET restarts = restarts + 1, updated_at = ? WHERE name = ?", (now, name)
@@ -167,7 +167,7 @@ def record_restart(conn: sqlite3.Connection, now: float, name: str) -> Agent:
     return get(conn, name)
 
 
-def set_worktree(conn: sqlite3.Connection, now: float, name: str, path: Path | str | None) -> Agent:
+def set_worktree(conn: Connection, now: float, name: str, path: Path | str | None) -> Agent:
     agent = get(conn, name)
     value = None if path is None else str(path)
     if agent.worktree == value:
@@ -180,7 +180,7 @@ def set_worktree(conn: sqlite3.Connection, now: float, name: str, path: Path | s
     return get(conn, name)
 
 
-def set_hook(conn: sqlite3.Connection, now: float, name: str, task_id: str | None) -> None:
+def set_hook(conn: Connection, now: float, name: str, task_id: str | None) -> None:
     """Point an agent's hook at a task, or clear it (no event: the task change records it).
 
     The hand-over starts over with it (`swarm.handover`: *hooked* or *unhooked*), in the same
@@ -193,7 +193,7 @@ def set_hook(conn: sqlite3.Connection, now: float, name: str, task_id: str | Non
 
 
 def set_resources(
-    conn: sqlite3.Connection, name: str, cpu_percent: float | None, rss_bytes: int | None
+    conn: Connection, name: str, cpu_percent: float | None, rss_bytes: int | None
 ) -> None:
     """The witness's measurement of the agent's process tree; no event (it runs every tick)."""
     conn.execute(
@@ -203,7 +203,7 @@ def set_resources(
 
 
 def set_session(
-    conn: sqlite3.Connection, now: float, name: str, session_id: str, transcript: str | None
+    conn: Connection, now: float, name: str, session_id: str, transcript: str | None
 ) -> Agent:
     """Remember the runtime's own conversation, so a restart can resume it."""
     agent = get(conn, name)
@@ -225,7 +225,7 @@ def set_session(
     return get(conn, name)
 
 
-def set_handover(conn: sqlite3.Connection, now: float, name: str, handover: str) -> Agent:
+def set_handover(conn: Connection, now: float, name: str, handover: str) -> Agent:
     """Record how far the hand-over of the held task got (no event: callers say why)."""
     if handover not in HANDOVER_STATES:
         raise SwarmError(f"unknown hand-over state '{handover}'", exit_code=EXIT_USAGE)

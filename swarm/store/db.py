@@ -1,33 +1,24 @@
-"""The SQLite connection, its pragmas, transactions and the schema migrations.
+"""Transactions and schema migrations, the same for both backends.
 
-Up to ~30 processes (agents calling `swarm done`, hooks, the controller, the sidebar) write
-to one `.swarm/swarm.db` at once. So that they wait for each other instead of failing with
-"database is locked":
-
-- WAL lets readers run while one writer writes.
-- `busy_timeout` makes a blocked writer wait (up to 30 s) instead of failing at once.
-- Every change opens its transaction with `BEGIN IMMEDIATE`, taking the write lock *before*
-  reading. A deferred transaction that reads first and writes later can be refused with
-  SQLITE_BUSY without the busy handler ever running (its snapshot went stale), which is
-  exactly the error we must never show.
-
-The connection runs with `isolation_level=None` (autocommit) so that Python's sqlite3 module
-never opens or commits a transaction behind our back; `transaction()` is the only place
-transactions begin and end.
+The connection itself (SQLite file or PostgreSQL server) comes from `swarm.store.backend`;
+here a write transaction is "take the store's write lock, run, commit", and the schema is
+one list of scripts written once (in SQLite's spelling; `Connection.translate_ddl` turns
+the few column types into PostgreSQL's). Migrations must therefore stick to SQL both
+understand: CREATE/ALTER/DROP TABLE, CREATE INDEX (partial ones too), INSERT ... SELECT.
 """
 
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from swarm.errors import SwarmError
-from swarm.store import health
+from swarm.store.backend import Connection, connect
+from swarm.store.sqlite import BUSY_TIMEOUT_MS
 
-BUSY_TIMEOUT_MS = 30_000
+__all__ = ["BUSY_TIMEOUT_MS", "MIGRATIONS", "SCHEMA_VERSION", "connect", "migrate", "transaction"]
 
 # One SQL script per schema version, applied in order, each in its own transaction.
 # Never edit a released script: append a new one (a table rebuild if need be) instead.
@@ -148,68 +139,25 @@ MIGRATIONS: tuple[str, ...] = (
     DROP TABLE agents;
     ALTER TABLE agents_v3 RENAME TO agents;
     """,
+    # team leases (issue 14): who holds the team's one refinery, which machines are alive.
+    # A lease is held until `expires` (the store's clock); an expired one may be taken over.
+    """
+    CREATE TABLE leases (
+        name        TEXT    PRIMARY KEY,  -- 'refinery', 'host:laptop-a'
+        holder      TEXT    NOT NULL,     -- who holds it: 'laptop-a', 'laptop-a/refinery'
+        expires     REAL    NOT NULL,
+        acquired_at REAL    NOT NULL,
+        renewed_at  REAL    NOT NULL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
-def connect(path: Path) -> sqlite3.Connection:
-    """Open (creating folder and file if needed) a connection with the swarm's pragmas.
-
-    Every failure is one line (`health.explain`): a read-only folder, a full disk, a damaged
-    file, a store deleted under a running swarm (never silently re-created empty).
-    """
-    health.prepare(path)
-    try:
-        return _open(path)
-    except sqlite3.Error as exc:
-        raise health.StoreError(health.explain(exc, path)) from None
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(
-        str(path),
-        timeout=BUSY_TIMEOUT_MS / 1000,
-        isolation_level=None,
-        check_same_thread=True,
-    )
-    try:
-        conn.row_factory = sqlite3.Row
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        _enable_wal(conn)
-        conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("PRAGMA foreign_keys = ON")
-        # Copy each commit into the database file at once (a passive checkpoint, which
-        # never waits): a deleted or damaged WAL then holds nothing acknowledged.
-        conn.execute(f"PRAGMA wal_autocheckpoint = {health.WAL_AUTOCHECKPOINT_PAGES}")
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _enable_wal(conn: sqlite3.Connection) -> None:
-    """Switch to WAL, retrying: the switch needs an exclusive lock that the busy handler
-    does not always wait for when many processes open a brand-new file at the same moment."""
-    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
-    while True:
-        try:
-            conn.execute("PRAGMA journal_mode = WAL").fetchone()
-            return
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(0.01)
-
-
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
-    text = str(exc)
-    return "locked" in text or "busy" in text
-
-
 @contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One short write transaction: `BEGIN IMMEDIATE` ... `COMMIT`, or `ROLLBACK` on error.
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """One short write transaction: the write lock ... `COMMIT`, or `ROLLBACK` on error.
 
     Inside an open transaction it becomes a savepoint, so several store calls can be made
     atomic together (the outermost block commits them all), and a call that fails inside
@@ -226,58 +174,61 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
             raise
         conn.execute("RELEASE swarm_nested")
         return
-    conn.execute("BEGIN IMMEDIATE")
+    conn.begin_write()
     try:
         yield conn
     except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
+        conn.rollback()
         raise
-    conn.execute("COMMIT")
+    conn.commit()
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    """The version recorded in `meta`, 0 for a new file."""
-    has_meta = conn.execute(
-        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
-    ).fetchone()
-    if has_meta is None:
+def schema_version(conn: Connection) -> int:
+    """The version recorded in `meta`, 0 for a new store."""
+    if not conn.has_table("meta"):
         return 0
     row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     return 0 if row is None else int(row[0])
 
 
-def migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
-    """`_migrate`, with a read-only, full or damaged store reported in one line."""
+def migrate(conn: Connection, where: Path | str | None = None) -> int:
+    """`_migrate`, with a read-only, full or damaged SQLite store reported in one line."""
+    from swarm.store import health
+
     try:
-        return _migrate(conn, path)
+        return _migrate(conn, where)
     except sqlite3.Error as exc:
         if not health.from_environment(exc):
             raise  # a broken migration is a bug: keep its traceback
-        raise health.StoreError(health.explain(exc, path)) from None
+        raise health.StoreError(
+            health.explain(exc, where if isinstance(where, Path) else None)
+        ) from None
 
 
-def _migrate(conn: sqlite3.Connection, path: Path | None = None) -> int:
+def _migrate(conn: Connection, where: Path | str | None = None) -> int:
     """Bring the schema up to `SCHEMA_VERSION`, one transaction per migration.
 
-    Safe when many processes open a new file at once: each migration re-reads the version
-    under the write lock, so exactly one process applies it and the others skip it.
+    Safe when many processes open a new store at once: each migration re-reads the version
+    under the write lock, so exactly one process applies it and the others skip it. An
+    up-to-date store (every open but the first) costs one read and no write.
     """
+    if schema_version(conn) == SCHEMA_VERSION:
+        return SCHEMA_VERSION
     for target in range(1, SCHEMA_VERSION + 1):
         with transaction(conn):
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+            )
             current = schema_version(conn)
             if current > SCHEMA_VERSION:
-                where = f" {path}" if path else ""
+                named = f" {where}" if where else ""
                 raise SwarmError(
-                    f"the swarm store{where} has schema version {current}, newer than this "
+                    f"the swarm store{named} has schema version {current}, newer than this "
                     f"swarm understands ({SCHEMA_VERSION}): upgrade swarm"
                 )
             if current >= target:
                 continue
-            conn.execute(
-                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
-            )
-            for statement in split_statements(MIGRATIONS[target - 1]):
+            for statement in split_statements(conn.translate_ddl(MIGRATIONS[target - 1])):
                 conn.execute(statement)
             conn.execute(
                 "INSERT INTO meta (key, value) VALUES ('schema_version', ?) "

@@ -7,15 +7,15 @@ history can never disagree with the state: either both happened or neither did.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+from swarm.store.backend import Connection
 from swarm.store.models import Event
 
 
 def add(
-    conn: sqlite3.Connection,
+    conn: Connection,
     now: float,
     kind: str,
     message: str,
@@ -25,12 +25,10 @@ def add(
 ) -> Event:
     """Append one event (the caller holds the write transaction)."""
     text = json.dumps(dict(data) if data else {}, default=str)
-    cursor = conn.execute(
+    event_id = conn.insert(
         "INSERT INTO events (ts, kind, agent, task, message, data) VALUES (?, ?, ?, ?, ?, ?)",
         (now, kind, agent, task, message, text),
     )
-    event_id = cursor.lastrowid
-    assert event_id is not None
     return Event(
         id=event_id,
         ts=now,
@@ -43,7 +41,7 @@ def add(
 
 
 def list_events(
-    conn: sqlite3.Connection,
+    conn: Connection,
     after_id: int = 0,
     agent: str | None = None,
     task: str | None = None,
@@ -65,7 +63,7 @@ def list_events(
     return [Event.from_row(row) for row in conn.execute(sql, params)]
 
 
-def latest(conn: sqlite3.Connection, n: int) -> list[Event]:
+def latest(conn: Connection, n: int) -> list[Event]:
     """The last `n` events, oldest first (what a log pane shows)."""
     rows = conn.execute("SELECT * FROM events ORDER BY id DESC LIMIT ?", (max(0, n),)).fetchall()
     return [Event.from_row(row) for row in reversed(rows)]

@@ -192,6 +192,11 @@ class StoreWatch:
     One `stat` per check: cheap enough for every pass of a loop.
     """
 
+    @classmethod
+    def of(cls, path: Path | None) -> StoreWatch | None:
+        """A watch on a store file; None for a store that is no file of ours (PostgreSQL)."""
+        return cls(path) if path is not None else None
+
     def __init__(self, path: Path) -> None:
         self.path = path
         info = path.stat()

@@ -6,32 +6,32 @@ finish, merging, bouncing) are driven from `swarm.store.tasks` inside one transa
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.refinery import merge_reason
 from swarm.store import events
+from swarm.store.backend import Connection
 from swarm.store.models import LIVE_MERGE_STATUSES, MERGE_STATUSES, MergeRequest
 from swarm.text import shorten
 
 _LIVE_SQL = "(" + ", ".join(f"'{status}'" for status in LIVE_MERGE_STATUSES) + ")"
 
 
-def find(conn: sqlite3.Connection, mr_id: int) -> MergeRequest | None:
+def find(conn: Connection, mr_id: int) -> MergeRequest | None:
     row = conn.execute("SELECT * FROM merge_requests WHERE id = ?", (mr_id,)).fetchone()
     return None if row is None else MergeRequest.from_row(row)
 
 
-def get(conn: sqlite3.Connection, mr_id: int) -> MergeRequest:
+def get(conn: Connection, mr_id: int) -> MergeRequest:
     mr = find(conn, mr_id)
     if mr is None:
         raise NotFoundError(f"unknown merge request #{mr_id}")
     return mr
 
 
-def live_for_task(conn: sqlite3.Connection, task_id: str) -> MergeRequest | None:
+def live_for_task(conn: Connection, task_id: str) -> MergeRequest | None:
     """The task's request still in the queue, if any (at most one, by a unique index)."""
     row = conn.execute(
         f"SELECT * FROM merge_requests WHERE task_id = ? AND status IN {_LIVE_SQL}", (task_id,)
@@ -39,9 +39,7 @@ def live_for_task(conn: sqlite3.Connection, task_id: str) -> MergeRequest | None
     return None if row is None else MergeRequest.from_row(row)
 
 
-def list_requests(
-    conn: sqlite3.Connection, statuses: Iterable[str] | None = None
-) -> list[MergeRequest]:
+def list_requests(conn: Connection, statuses: Iterable[str] | None = None) -> list[MergeRequest]:
     """Requests in queue order (oldest first)."""
     if statuses is None:
         rows = conn.execute("SELECT * FROM merge_requests ORDER BY id").fetchall()
@@ -54,7 +52,7 @@ def list_requests(
     return [MergeRequest.from_row(row) for row in rows]
 
 
-def queue_position(conn: sqlite3.Connection, mr_id: int) -> int | None:
+def queue_position(conn: Connection, mr_id: int) -> int | None:
     """1 for the request the refinery takes next; None once it left the queue."""
     mr = get(conn, mr_id)
     if mr.status not in LIVE_MERGE_STATUSES:
@@ -66,7 +64,7 @@ def queue_position(conn: sqlite3.Connection, mr_id: int) -> int | None:
 
 
 def create(
-    conn: sqlite3.Connection,
+    conn: Connection,
     now: float,
     task_id: str,
     agent: str,
@@ -74,13 +72,11 @@ def create(
     head_sha: str,
     base_sha: str,
 ) -> MergeRequest:
-    cursor = conn.execute(
+    mr_id = conn.insert(
         "INSERT INTO merge_requests (task_id, agent, branch, head_sha, base_sha, status,"
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
         (task_id, agent, branch, head_sha, base_sha, now, now),
     )
-    mr_id = cursor.lastrowid
-    assert mr_id is not None
     events.add(
         conn,
         now,
@@ -93,9 +89,7 @@ def create(
     return get(conn, mr_id)
 
 
-def set_status(
-    conn: sqlite3.Connection, now: float, mr_id: int, status: str, result: str
-) -> MergeRequest:
+def set_status(conn: Connection, now: float, mr_id: int, status: str, result: str) -> MergeRequest:
     """Move a live request to testing, back to queued, or out as bounced / rejected.
 
     `merged` is refused here: merging must also mark the task merged in the same
@@ -126,7 +120,7 @@ def set_status(
 
 
 def close_live(
-    conn: sqlite3.Connection, now: float, task_id: str, status: str, result: str
+    conn: Connection, now: float, task_id: str, status: str, result: str
 ) -> MergeRequest | None:
     """Take the task's live request (if any) out of the queue as bounced or rejected."""
     mr = live_for_task(conn, task_id)
@@ -135,7 +129,7 @@ def close_live(
     return set_status(conn, now, mr.id, status, result)
 
 
-def set_merged(conn: sqlite3.Connection, now: float, mr: MergeRequest, merge_sha: str) -> None:
+def set_merged(conn: Connection, now: float, mr: MergeRequest, merge_sha: str) -> None:
     conn.execute(
         "UPDATE merge_requests SET status = 'merged', merge_sha = ?, updated_at = ? WHERE id = ?",
         (merge_sha, now, mr.id),
@@ -151,7 +145,7 @@ def set_merged(conn: sqlite3.Connection, now: float, mr: MergeRequest, merge_sha
     )
 
 
-def update_head(conn: sqlite3.Connection, now: float, mr_id: int, head_sha: str) -> MergeRequest:
+def update_head(conn: Connection, now: float, mr_id: int, head_sha: str) -> MergeRequest:
     """The branch moved (rebased, or the agent fixed a conflict): test the new head."""
     mr = get(conn, mr_id)
     if mr.status not in LIVE_MERGE_STATUSES:
@@ -174,9 +168,7 @@ def update_head(conn: sqlite3.Connection, now: float, mr_id: int, head_sha: str)
     return get(conn, mr_id)
 
 
-def _status_event(
-    conn: sqlite3.Connection, now: float, mr: MergeRequest, status: str, result: str
-) -> None:
+def _status_event(conn: Connection, now: float, mr: MergeRequest, status: str, result: str) -> None:
     change = f"still {status}" if mr.status == status else f"{mr.status} -> {status}"
     message = f"merge request #{mr.id}: {change}"
     reason = merge_reason(status, result)  # a bounce's why, not the instruction after it

@@ -7,9 +7,10 @@ call the store again, so every change goes through one short transaction.
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast, get_args
+
+from swarm.store.backend import Row
 
 TaskStatus = Literal["open", "hooked", "working", "done", "merged", "failed", "cancelled"]
 AgentState = Literal[
@@ -53,7 +54,7 @@ class Task:
     updated_at: float
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Task:
+    def from_row(cls, row: Row) -> Task:
         return cls(
             id=row["id"],
             seq=row["seq"],
@@ -97,7 +98,7 @@ class Agent:
     handover_at: float | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Agent:
+    def from_row(cls, row: Row) -> Agent:
         return cls(
             name=row["name"],
             role=row["role"],
@@ -140,7 +141,7 @@ class MergeRequest:
     updated_at: float
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> MergeRequest:
+    def from_row(cls, row: Row) -> MergeRequest:
         return cls(
             id=row["id"],
             task_id=row["task_id"],
@@ -170,7 +171,7 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Event:
+    def from_row(cls, row: Row) -> Event:
         raw = row["data"]
         data: Any = json.loads(raw) if raw else {}
         return cls(
@@ -181,4 +182,25 @@ class Event:
             agent=row["agent"],
             task=row["task"],
             data=data if isinstance(data, dict) else {"value": data},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Lease:
+    """A name (the team's refinery, a machine) held by one holder until `expires`."""
+
+    name: str
+    holder: str
+    expires: float
+    acquired_at: float
+    renewed_at: float
+
+    @classmethod
+    def from_row(cls, row: Row) -> Lease:
+        return cls(
+            name=row["name"],
+            holder=row["holder"],
+            expires=row["expires"],
+            acquired_at=row["acquired_at"],
+            renewed_at=row["renewed_at"],
         )

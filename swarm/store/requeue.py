@@ -8,10 +8,9 @@ all in the caller's one transaction.
 
 from __future__ import annotations
 
-import sqlite3
-
 from swarm.errors import SwarmError
 from swarm.store import agents, events, merges, tasks
+from swarm.store.backend import Connection
 from swarm.store.ids import branch_for
 from swarm.store.models import MergeRequest
 
@@ -19,7 +18,7 @@ REQUEUEABLE = ("open", "failed")
 
 
 def requeue(
-    conn: sqlite3.Connection, now: float, task_id: str, head_sha: str, base_sha: str
+    conn: Connection, now: float, task_id: str, head_sha: str, base_sha: str
 ) -> MergeRequest:
     """Queue the task's branch again at `head_sha`; the task is `done` until it merges."""
     task = tasks.get(conn, task_id)

@@ -1,6 +1,6 @@
-"""`Store`: the one door to `.swarm/swarm.db`.
+"""`Store`: the one door to the swarm's state (`.swarm/swarm.db`, or a team's PostgreSQL).
 
-Every method is either a plain read or exactly one short `BEGIN IMMEDIATE` transaction that
+Every method is either a plain read or exactly one short write transaction that
 also appends its event, so the CLI, the controller, the hooks and the sidebar can all write
 at once from their own processes. Open one `Store` per process (and use it from one thread):
 a connection is cheap to keep and the schema is checked only when it is opened.
@@ -8,7 +8,6 @@ a connection is cheap to keep and the schema is checked only when it is opened.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -16,11 +15,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from swarm.store import agents, db, events, merges, requeue, tasks
+from swarm.store import agents, db, events, leases, merges, requeue, tasks, transfer
+from swarm.store.backend import Connection, parse_url
 from swarm.store.models import (
     DEFAULT_PRIORITY,
     Agent,
     Event,
+    Lease,
     MergeRequest,
     Task,
     TaskStatus,
@@ -32,25 +33,38 @@ Clock = Callable[[], float]
 class Store:
     """Tasks, agents, merge requests and events of one swarm."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, clock: Clock = time.time) -> None:
+    def __init__(
+        self, conn: Connection, clock: Clock = time.time, scope: str | None = None
+    ) -> None:
         """Wrap an already migrated connection; use `Store.open` instead."""
         self._conn = conn
-        self.path = path
+        # In a team, the machine this process manages: `list_agents` and `idle_agents` give
+        # its own agents (`laptop-a/…`) unless asked for the whole team.
+        self.scope = scope
+        self.url = conn.url
+        self.dialect = conn.dialect
+        # The SQLite file, None for a server.
+        self.path: Path | None = getattr(conn, "path", None)
         self._clock = clock
+        # Leases compare times written by different machines: the store's clock decides,
+        # unless a test injected its own.
+        self._lease_clock: Clock = conn.now if clock is time.time else clock
 
     @classmethod
-    def open(cls, path: Path, clock: Clock = time.time) -> Store:
-        """Open the store at `path` (creating folder and file) and bring its schema up to date.
+    def open(cls, target: Path | str, clock: Clock = time.time, scope: str | None = None) -> Store:
+        """Open the store at `target` and bring its schema up to date.
 
-        `clock` is injectable so tests can control `state_since` and friends.
+        `target` is a store URL (`sqlite:///…/swarm.db`, `postgresql://…`) or a SQLite
+        file's path (its folder and file are created). `clock` is injectable so tests can
+        control `state_since` and friends. `scope`: a team machine's name (see `scope`).
         """
-        conn = db.connect(path)
+        conn = db.connect(target)
         try:
-            db.migrate(conn, path)
+            db.migrate(conn, parse_url(target).display)
         except BaseException:
             conn.close()
             raise
-        return cls(conn, path, clock)
+        return cls(conn, clock, scope)
 
     def close(self) -> None:
         self._conn.close()
@@ -71,8 +85,17 @@ class Store:
         return db.schema_version(self._conn)
 
     def data_version(self) -> int:
-        """Changes whenever another connection commits: a free "anything new?" check."""
-        return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
+        """Changes whenever another connection commits: a cheap "anything new?" check."""
+        return self._conn.data_version()
+
+    def wait_for_change(self, since: int, timeout: float) -> int:
+        """Sleep until `data_version()` is no longer `since` (or `timeout` seconds pass) and
+        return it: LISTEN/NOTIFY on PostgreSQL, a short poll of the file on SQLite."""
+        return self._conn.wait_for_change(since, timeout)
+
+    def server_time(self) -> float:
+        """The store's clock: the database server's, or this machine's for a file."""
+        return self._conn.now()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -81,7 +104,7 @@ class Store:
             yield
 
     @contextmanager
-    def _write(self) -> Iterator[tuple[sqlite3.Connection, float]]:
+    def _write(self) -> Iterator[tuple[Connection, float]]:
         with db.transaction(self._conn) as conn:
             yield conn, self._clock()
 
@@ -158,11 +181,18 @@ class Store:
     def find_agent(self, name: str) -> Agent | None:
         return agents.find(self._conn, name)
 
-    def list_agents(self, role: str | None = None) -> list[Agent]:
-        return agents.list_agents(self._conn, role)
+    def list_agents(self, role: str | None = None, *, team: bool = False) -> list[Agent]:
+        """This machine's agents (every agent on a single machine); `team`: everyone's."""
+        return self._scoped(agents.list_agents(self._conn, role), team)
 
-    def idle_agents(self, role: str | None = None) -> list[Agent]:
-        return agents.idle(self._conn, role)
+    def idle_agents(self, role: str | None = None, *, team: bool = False) -> list[Agent]:
+        return self._scoped(agents.idle(self._conn, role), team)
+
+    def _scoped(self, found: list[Agent], team: bool) -> list[Agent]:
+        if self.scope is None or team:
+            return found
+        prefix = f"{self.scope}/"
+        return [agent for agent in found if agent.name.startswith(prefix)]
 
     def set_agent_state(self, name: str, state: str, detail: str = "") -> Agent:
         with self._write() as (conn, now):
@@ -251,3 +281,57 @@ class Store:
 
     def latest_events(self, n: int = 50) -> list[Event]:
         return events.latest(self._conn, n)
+
+    # -- moving history between stores ------------------------------------------------------
+
+    def export_lines(self) -> Iterator[str]:
+        """The store's tasks, merge requests and events as JSON lines (`swarm store export`)."""
+        return transfer.export_lines(self._conn, self.schema_version)
+
+    def import_rows(self, rows: Mapping[str, list[dict[str, Any]]], source: str) -> dict[str, int]:
+        """Append another store's export, all or nothing (`swarm store import`)."""
+        with self._write() as (conn, now):
+            return transfer.import_rows(conn, now, rows, source)
+
+    # -- leases (a team's one refinery, its machines' liveness) -----------------------------
+
+    def acquire_lease(self, name: str, holder: str, ttl: float) -> Lease | None:
+        """Take or renew a lease for `ttl` seconds; None while another holder's lease runs."""
+        with db.transaction(self._conn) as conn:
+            return leases.acquire(conn, self._lease_clock(), name, holder, ttl)
+
+    def release_lease(self, name: str, holder: str) -> bool:
+        with db.transaction(self._conn) as conn:
+            return leases.release(conn, self._lease_clock(), name, holder)
+
+    def forget_lease(self, name: str) -> None:
+        with db.transaction(self._conn) as conn:
+            leases.forget(conn, name)
+
+    def get_lease(self, name: str) -> Lease | None:
+        return leases.find(self._conn, name)
+
+    def list_leases(self, prefix: str = "") -> list[Lease]:
+        return leases.list_leases(self._conn, prefix)
+
+    def lease_time(self) -> float:
+        """Now, on the clock leases are timed by."""
+        return self._lease_clock()
+
+    # -- small shared values ---------------------------------------------------------------
+
+    def get_value(self, key: str) -> str | None:
+        """A value kept in the store's `meta` (e.g. a team refinery's landing journal)."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (f"x:{key}",)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_value(self, key: str, value: str | None) -> None:
+        with db.transaction(self._conn) as conn:
+            if value is None:
+                conn.execute("DELETE FROM meta WHERE key = ?", (f"x:{key}",))
+            else:
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)"
+                    " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (f"x:{key}", value),
+                )

@@ -8,12 +8,12 @@ task done twice, two merge requests for one piece of work).
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
 from swarm.store import agents, events, merges
+from swarm.store.backend import Connection
 from swarm.store.ids import branch_for, new_task_id
 from swarm.store.models import (
     HELD_TASK_STATUSES,
@@ -31,19 +31,19 @@ from swarm.text import shorten
 _ID_ATTEMPTS = 50  # 36**5 ids: a collision is rare, fifty in a row is impossible in practice
 
 
-def find(conn: sqlite3.Connection, task_id: str) -> Task | None:
+def find(conn: Connection, task_id: str) -> Task | None:
     row = conn.execute("SELECT * FROM tasks WHERE id = ?", (task_id,)).fetchone()
     return None if row is None else Task.from_row(row)
 
 
-def get(conn: sqlite3.Connection, task_id: str) -> Task:
+def get(conn: Connection, task_id: str) -> Task:
     task = find(conn, task_id)
     if task is None:
         raise NotFoundError(f"unknown task '{task_id}'")
     return task
 
 
-def list_tasks(conn: sqlite3.Connection, statuses: Iterable[str] | None = None) -> list[Task]:
+def list_tasks(conn: Connection, statuses: Iterable[str] | None = None) -> list[Task]:
     """Tasks in the order work is taken: best priority first, then oldest."""
     if statuses is None:
         rows = conn.execute("SELECT * FROM tasks ORDER BY priority, seq").fetchall()
@@ -56,7 +56,7 @@ def list_tasks(conn: sqlite3.Connection, statuses: Iterable[str] | None = None) 
     return [Task.from_row(row) for row in rows]
 
 
-def counts(conn: sqlite3.Connection) -> dict[TaskStatus, int]:
+def counts(conn: Connection) -> dict[TaskStatus, int]:
     """How many tasks are in each status (every status present, zeros included)."""
     result: dict[TaskStatus, int] = dict.fromkeys(TASK_STATUSES, 0)
     for row in conn.execute("SELECT status, count(*) FROM tasks GROUP BY status"):
@@ -75,7 +75,7 @@ def check_statuses(statuses: Iterable[str]) -> list[str]:
     return wanted
 
 
-def add(conn: sqlite3.Connection, now: float, title: str, body: str, priority: int) -> Task:
+def add(conn: Connection, now: float, title: str, body: str, priority: int) -> Task:
     title = title.strip()
     if not title:
         raise SwarmError("a task needs a title", exit_code=EXIT_USAGE)
@@ -111,18 +111,19 @@ def add(conn: sqlite3.Connection, now: float, title: str, body: str, priority: i
     return get(conn, task_id)
 
 
-def claim_next(conn: sqlite3.Connection, now: float, agent: str) -> Task | None:
+def claim_next(conn: Connection, now: float, agent: str) -> Task | None:
     """Hook the best open task (lowest priority number, then oldest) to a free agent."""
     holder = _free_agent(conn, agent)
     row = conn.execute(
         "SELECT id FROM tasks WHERE status = 'open' ORDER BY priority, seq LIMIT 1"
+        + conn.skip_locked
     ).fetchone()
     if row is None:
         return None
     return _hook(conn, now, get(conn, row[0]), holder, "task.hooked")
 
 
-def hook(conn: sqlite3.Connection, now: float, task_id: str, agent: str) -> Task:
+def hook(conn: Connection, now: float, task_id: str, agent: str) -> Task:
     """Sling one specific open task to one specific agent."""
     task = get(conn, task_id)
     if task.status != "open":
@@ -131,7 +132,7 @@ def hook(conn: sqlite3.Connection, now: float, task_id: str, agent: str) -> Task
     return _hook(conn, now, task, holder, "task.hooked")
 
 
-def start(conn: sqlite3.Connection, now: float, agent: str) -> Task:
+def start(conn: Connection, now: float, agent: str) -> Task:
     """The agent began work on its hook; calling it again changes nothing."""
     task = _held_task(conn, agent)
     if task.status == "working":
@@ -141,9 +142,7 @@ def start(conn: sqlite3.Connection, now: float, agent: str) -> Task:
     return get(conn, task.id)
 
 
-def finish(
-    conn: sqlite3.Connection, now: float, agent: str, head_sha: str, base_sha: str
-) -> MergeRequest:
+def finish(conn: Connection, now: float, agent: str, head_sha: str, base_sha: str) -> MergeRequest:
     """Hand the agent's work to the refinery: task done, request queued, hook cleared.
 
     Exactly once: the hook is cleared in the same transaction, so a second call finds the
@@ -170,7 +169,7 @@ def finish(
     return merges.create(conn, now, task.id, agent, branch, head_sha, base_sha)
 
 
-def fail(conn: sqlite3.Connection, now: float, task_id: str, reason: str) -> Task:
+def fail(conn: Connection, now: float, task_id: str, reason: str) -> Task:
     """Give up on a task (any status before merged): its holder is freed, its queued merge
     request rejected, and the reason kept in its notes for whoever retries it."""
     task = get(conn, task_id)
@@ -191,7 +190,7 @@ def fail(conn: sqlite3.Connection, now: float, task_id: str, reason: str) -> Tas
     return get(conn, task_id)
 
 
-def cancel(conn: sqlite3.Connection, now: float, task_id: str) -> Task:
+def cancel(conn: Connection, now: float, task_id: str) -> Task:
     task = get(conn, task_id)
     if task.status not in ("open", "hooked", "working"):
         raise SwarmError(
@@ -211,7 +210,7 @@ def cancel(conn: sqlite3.Connection, now: float, task_id: str) -> Task:
     return get(conn, task_id)
 
 
-def retry(conn: sqlite3.Connection, now: float, task_id: str) -> Task:
+def retry(conn: Connection, now: float, task_id: str) -> Task:
     task = get(conn, task_id)
     if task.status not in ("failed", "cancelled"):
         raise SwarmError(
@@ -230,7 +229,7 @@ def retry(conn: sqlite3.Connection, now: float, task_id: str) -> Task:
     return get(conn, task_id)
 
 
-def release(conn: sqlite3.Connection, now: float, task_id: str, notes: str | None) -> Task:
+def release(conn: Connection, now: float, task_id: str, notes: str | None) -> Task:
     """Put held or finished work back in the queue for anyone (a bounce with no agent to
     return to, or an agent that died for good); the notes tell the next agent why."""
     task = _releasable(conn, task_id, "release")
@@ -251,7 +250,7 @@ def release(conn: sqlite3.Connection, now: float, task_id: str, notes: str | Non
     return get(conn, task_id)
 
 
-def bounce_to(conn: sqlite3.Connection, now: float, task_id: str, agent: str, notes: str) -> Task:
+def bounce_to(conn: Connection, now: float, task_id: str, agent: str, notes: str) -> Task:
     """Send work back to the agent that did it (it knows the code best) if that agent is
     free; otherwise back to the queue. Notes (conflict files, gate output) are kept."""
     task = _releasable(conn, task_id, "bounce")
@@ -284,7 +283,7 @@ def bounce_to(conn: sqlite3.Connection, now: float, task_id: str, agent: str, no
     )
 
 
-def mark_merged(conn: sqlite3.Connection, now: float, task_id: str, merge_sha: str) -> Task:
+def mark_merged(conn: Connection, now: float, task_id: str, merge_sha: str) -> Task:
     """done -> merged, with its queued merge request, exactly once."""
     merge_sha = merge_sha.strip()
     if not merge_sha:
@@ -312,9 +311,7 @@ def mark_merged(conn: sqlite3.Connection, now: float, task_id: str, merge_sha: s
     return get(conn, task_id)
 
 
-def mark_request_merged(
-    conn: sqlite3.Connection, now: float, mr_id: int, merge_sha: str
-) -> MergeRequest:
+def mark_request_merged(conn: Connection, now: float, mr_id: int, merge_sha: str) -> MergeRequest:
     """The refinery's way to merge: the request and its task, together, exactly once."""
     mr = merges.get(conn, mr_id)
     if mr.status == "merged":
@@ -330,7 +327,7 @@ def mark_request_merged(
 # -- helpers -------------------------------------------------------------------------------
 
 
-def _free_agent(conn: sqlite3.Connection, agent: str, task_id: str | None = None) -> Agent:
+def _free_agent(conn: Connection, agent: str, task_id: str | None = None) -> Agent:
     holder = agents.get(conn, agent)
     if holder.hook is not None:
         what = f"cannot hook {task_id} to {agent}: " if task_id else ""
@@ -339,7 +336,7 @@ def _free_agent(conn: sqlite3.Connection, agent: str, task_id: str | None = None
 
 
 def _hook(
-    conn: sqlite3.Connection, now: float, task: Task, agent: Agent, kind: str, extra: str = ""
+    conn: Connection, now: float, task: Task, agent: Agent, kind: str, extra: str = ""
 ) -> Task:
     conn.execute(
         "UPDATE tasks SET status = 'hooked', assignee = ?, attempts = attempts + 1,"
@@ -360,7 +357,7 @@ def _hook(
     return get(conn, task.id)
 
 
-def _held_task(conn: sqlite3.Connection, agent: str) -> Task:
+def _held_task(conn: Connection, agent: str) -> Task:
     holder = agents.get(conn, agent)
     if holder.hook is None:
         raise SwarmError(f"{agent} holds no task")
@@ -370,7 +367,7 @@ def _held_task(conn: sqlite3.Connection, agent: str) -> Task:
     return task
 
 
-def _releasable(conn: sqlite3.Connection, task_id: str, verb: str) -> Task:
+def _releasable(conn: Connection, task_id: str, verb: str) -> Task:
     task = get(conn, task_id)
     if task.status not in ("hooked", "working", "done"):
         raise SwarmError(
@@ -380,7 +377,7 @@ def _releasable(conn: sqlite3.Connection, task_id: str, verb: str) -> Task:
     return task
 
 
-def _unhook(conn: sqlite3.Connection, now: float, task_id: str) -> Agent | None:
+def _unhook(conn: Connection, now: float, task_id: str) -> Agent | None:
     holder = agents.holder_of(conn, task_id)
     if holder is not None:
         agents.set_hook(conn, now, holder.name, None)
@@ -391,7 +388,7 @@ _UNSET: Any = object()
 
 
 def _set(
-    conn: sqlite3.Connection,
+    conn: Connection,
     now: float,
     task_id: str,
     *,

@@ -48,6 +48,8 @@ def help_text(plan: SwarmPlan) -> str:
 
 def key_binding_commands(plan: SwarmPlan, pane_ids: dict[str, str]) -> list[Command]:
     """Bindings for the live pane ids; re-issued on every `up` since ids change."""
+    # In a team agents are `laptop-a/polecat-3`; the keys use the local part.
+    pane_ids = {name.rpartition("/")[2]: pane for name, pane in pane_ids.items()}
     commands: list[Command] = [
         ("bind-key", "-T", "prefix", plan.key_prefix, "switch-client", "-T", TABLE),
         ("bind-key", "-T", TABLE, "z", "resize-pane", "-Z"),

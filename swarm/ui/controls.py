@@ -63,7 +63,7 @@ class SwarmControls:
 
     @contextmanager
     def _store(self) -> Iterator[Store]:
-        with Store.open(self.instance.db_path) as store:
+        with self.instance.open_store() as store:
             yield store
 
     def focus(self, agent: str, zoom: bool = False) -> str:

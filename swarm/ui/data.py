@@ -248,7 +248,8 @@ class StoreSource:
     only when a merge event names them.
     """
 
-    db_path: Path
+    db_path: Path | str  # the store: a SQLite file or a store URL
+    host: str = ""  # in a team, this machine: only its agents are checked against tmux
     session: str = ""
     panes: PaneLister | None = None
     clock: Clock = time.time
@@ -273,7 +274,8 @@ class StoreSource:
     def for_instance(cls, instance: SwarmInstance, clock: Clock = time.time) -> StoreSource:
         tmux = Tmux(instance.socket)
         return cls(
-            db_path=instance.db_path,
+            db_path=instance.store_url,
+            host=instance.host,
             session=instance.session,
             panes=lambda: tmux.list_panes(instance.session),
             clock=clock,
@@ -305,7 +307,7 @@ class StoreSource:
         self.open()
         store = self.store
         assert store is not None
-        agents = store.list_agents()
+        agents = store.list_agents(team=True)  # a team's sidebar shows every machine
         seen = tuple((a.name, a.pane, a.restarts) for a in agents)
         if refresh_panes or seen != self._agents_seen or self._pane_cache is None:
             # A restart or a new pane must not wait for the next timed tmux call.
@@ -334,7 +336,8 @@ class StoreSource:
 
     def _agent(self, agent: Agent, titles: dict[str, str]) -> AgentRow:
         state: str = agent.state
-        if self._pane_cache is not None:
+        local = not self.host or agent.name.startswith(f"{self.host}/")
+        if self._pane_cache is not None and local:
             running = bool(self._pane_cache)
             state = live_state(agent.state, self._pane_cache.get(agent.name), running)
         return agent_row(agent, state, titles.get(agent.hook or "", ""))

@@ -213,7 +213,7 @@ def escalation_receivers(instance: SwarmInstance, store: Store) -> list[Agent]:
 
 
 def _nudge_job(instance: SwarmInstance, agent: str, text: str) -> str:
-    with Store.open(instance.db_path) as store:
+    with instance.open_store() as store:
         result = actions.nudge(instance, store, agent, text)
     return "nudge delivered" + ("" if result.confirmed else " (not confirmed)")
 

@@ -503,11 +503,11 @@ class Witness:
             f"witness for swarm {self.instance.session} (pid {os.getpid()}, "
             f"tick {self.config.tick:g}s, tmux {self.monitor.connect()})"
         )
-        watch = StoreWatch(self.store.path)
+        watch = StoreWatch.of(self.store.path)
         told = False
         while until is None or not until():
             started = time.monotonic()
-            lost = watch.problem()
+            lost = watch.problem() if watch else None
             if lost is not None:  # act on nothing: every decision would be on a dead store
                 if not told:
                     self.log(f"STOPPED: {lost}")
@@ -529,7 +529,7 @@ def run_witness(instance: SwarmInstance, config: WitnessConfig | None = None) ->
     """`swarm witness`: the one witness of the swarm, until stopped."""
 
     def watch() -> None:
-        with Store.open(instance.db_path) as store:
+        with instance.open_store() as store:
             witness = Witness(instance, store, config=config)
             try:
                 witness.run()

@@ -1,0 +1,211 @@
+"""The PostgreSQL backend (psycopg 3): one database shared by a team's machines.
+
+Writers are serialised like SQLite's `BEGIN IMMEDIATE`: every write transaction first takes
+one transaction-scoped advisory lock. The store's state changes are a few short statements
+each, so this costs little, and it keeps every invariant the SQL modules rely on on both
+backends alike (a read followed by a write in one transaction sees no interleaved writer;
+event ids are committed in increasing order, so a follower reading `id > last` never skips
+one). Readers never wait: they read committed rows (MVCC).
+
+Every write transaction also bumps a change counter in `meta` and sends NOTIFY, so
+`data_version()` is one indexed read and `wait_for_change()` sleeps on LISTEN instead of
+polling.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import psycopg
+from psycopg import pq
+
+from swarm.errors import SwarmError
+from swarm.store.backend import Connection, Cursor, redact
+
+# pg_advisory_xact_lock key: "swarm" as a number; one lock per database.
+WRITE_LOCK_KEY = 0x7377_6172_6D
+CHANNEL = "swarm_changes"
+# Statements that change no data: a transaction of only these needs no change count.
+_QUIET = frozenset({"SELECT", "BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK", "NOTIFY"})
+_COMMIT_CHANGE = (
+    "INSERT INTO meta (key, value) VALUES ('changes', '1') ON CONFLICT (key)"
+    " DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT);"
+    f" NOTIFY {CHANNEL}; COMMIT"
+)
+CONNECT_TIMEOUT = 15  # seconds (?connect_timeout= in the URL overrides): a dead host is reported
+# soon; a refused port or a wrong password is reported at once anyway
+
+
+class PgRow:
+    """A row readable by column name or position, like `sqlite3.Row`."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, index: dict[str, int], values: Sequence[Any]) -> None:
+        self._index = index
+        self._values = values
+
+    def __getitem__(self, key: int | str) -> Any:
+        if isinstance(key, str):
+            return self._values[self._index[key]]
+        return self._values[key]
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+
+def _row_factory(cursor: Any) -> Callable[[Sequence[Any]], PgRow]:
+    description = cursor.description or []
+    index = {column.name: i for i, column in enumerate(description)}
+    return functools.partial(PgRow, index)
+
+
+@functools.lru_cache(maxsize=512)
+def _placeholders(sql: str) -> str:
+    """`?` -> `%s` outside string literals; a literal `%` is doubled for psycopg."""
+    out: list[str] = []
+    for i, part in enumerate(re.split(r"('(?:[^']|'')*')", sql)):
+        if i % 2:  # a quoted literal
+            out.append(part.replace("%", "%%"))
+        else:
+            out.append(part.replace("%", "%%").replace("?", "%s"))
+    return "".join(out)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class PostgresConnection(Connection):
+    dialect = "postgresql"
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, raw: psycopg.Connection[Any], url: str) -> None:
+        self.raw = raw
+        self.url = url
+        self._listener: psycopg.Connection[Any] | None = None
+        self._dirty = False  # the open transaction wrote something: count it, NOTIFY
+
+    def _run(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+        if not self._dirty and sql.lstrip().split(None, 1)[0].upper() not in _QUIET:
+            self._dirty = True
+        try:
+            if params:
+                return self.raw.execute(_placeholders(sql), tuple(params))
+            return self.raw.execute(sql)  # no parameters: psycopg sends it as it is
+        except psycopg.OperationalError as exc:
+            if self.raw.closed or self.raw.broken:
+                raise SwarmError(
+                    f"lost the swarm store {redact(self.url)}: {_one_line(exc)}"
+                ) from None
+            raise
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
+        return self._run(sql, params)
+
+    def insert(self, sql: str, params: Sequence[Any] = ()) -> int:
+        row = self._run(sql + " RETURNING id", params).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.raw.info.transaction_status != pq.TransactionStatus.IDLE
+
+    def begin_write(self) -> None:
+        # One round trip (no parameters: psycopg sends both statements as one simple query).
+        self._run(f"BEGIN; SELECT pg_advisory_xact_lock({WRITE_LOCK_KEY})", ())
+        self._dirty = False
+
+    def commit(self) -> None:
+        if not self._dirty:
+            self._run("COMMIT", ())
+            return
+        # Count the change, wake the listeners and commit, in one round trip: the write lock
+        # is held for as few round trips as possible.
+        self._run(_COMMIT_CHANGE, ())
+        self._dirty = False
+
+    def rollback(self) -> None:
+        if self.raw.closed or self.raw.broken:
+            return
+        if self.in_transaction:
+            self.raw.execute("ROLLBACK")
+        self._dirty = False
+
+    def close(self) -> None:
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+        self.raw.close()
+
+    def has_table(self, name: str) -> bool:
+        row = self._run("SELECT to_regclass(?)", (name,)).fetchone()
+        return row is not None and row[0] is not None
+
+    def data_version(self) -> int:
+        row = self._run("SELECT value FROM meta WHERE key = 'changes'", ()).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def wait_for_change(self, since: int, timeout: float) -> int:
+        """Sleep on LISTEN: woken by the NOTIFY of any writer's commit."""
+        deadline = time.monotonic() + timeout
+        self._listen()  # before the first look, so no commit falls between the two
+        while True:
+            version = self.data_version()
+            left = deadline - time.monotonic()
+            if version != since or left <= 0:
+                return version
+            try:
+                for _ in self._listen().notifies(timeout=left, stop_after=1):
+                    pass
+            except psycopg.OperationalError as exc:
+                raise SwarmError(
+                    f"lost the swarm store {redact(self.url)}: {_one_line(exc)}"
+                ) from None
+
+    def _listen(self) -> psycopg.Connection[Any]:
+        if self._listener is None:
+            self._listener = _open(self.url)
+            self._listener.execute(f"LISTEN {CHANNEL}")
+        return self._listener
+
+    def translate_ddl(self, sql: str) -> str:
+        sql = re.sub(
+            r"\bINTEGER\s+PRIMARY\s+KEY\s+AUTOINCREMENT\b",
+            "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY",
+            sql,
+            flags=re.IGNORECASE,
+        )
+        sql = re.sub(r"\bREAL\b", "DOUBLE PRECISION", sql)
+        return re.sub(r"\bINTEGER\b", "BIGINT", sql)
+
+    def now(self) -> float:
+        row = self._run("SELECT extract(epoch FROM clock_timestamp())", ()).fetchone()
+        assert row is not None
+        return float(row[0])
+
+
+def _open(url: str) -> psycopg.Connection[Any]:
+    kwargs: dict[str, Any] = {"autocommit": True, "row_factory": _row_factory}
+    if "connect_timeout" not in url:
+        kwargs["connect_timeout"] = CONNECT_TIMEOUT
+    try:
+        return psycopg.connect(url, **kwargs)
+    except psycopg.Error as exc:
+        raise SwarmError(f"cannot reach the swarm store {redact(url)}: {_one_line(exc)}") from None
+
+
+def connect(url: str) -> PostgresConnection:
+    return PostgresConnection(_open(url), url)

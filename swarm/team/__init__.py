@@ -1,0 +1,1 @@
+"""A team's swarm: several machines sharing one PostgreSQL store and one git remote."""
