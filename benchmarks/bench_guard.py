@@ -104,7 +104,8 @@ def timed(check: Callable[[str], object], command: str) -> float:
 def _old_worker(ref: str, command: str, out: multiprocessing.Queue[float]) -> None:
     old = load_old(ref)
     assert old is not None
-    policy = old.Policy(root=WORKTREE, protected=(REPO,))
+    made = getattr(old, "GuardPolicy", None) or old.Policy  # renamed on main
+    policy = made(root=WORKTREE, protected=(REPO,))
     out.put(timed(lambda c: old.check_command(c, policy, WORKTREE, {}), command))
 
 
@@ -128,9 +129,9 @@ def main() -> int:
     parser.add_argument("--old-limit", type=float, default=60.0)
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
-    from swarm.guard import BUDGET, Policy, check_command, hook
+    from swarm.guard import BUDGET, GuardPolicy, check_command, hook
 
-    policy = Policy(root=WORKTREE, protected=(REPO,), deny=("git push*", "git branch -D *"))
+    policy = GuardPolicy(root=WORKTREE, protected=(REPO,), deny=("git push*", "git branch -D *"))
     with tempfile.TemporaryDirectory() as tmp:
         policy_file = Path(tmp) / "guard.json"
         policy_file.write_text(json.dumps({"root": WORKTREE, "protected": [REPO]}))
