@@ -84,6 +84,24 @@ def check_git() -> Check:
     return Check("git", True, version_of(["git", "--version"]) or "found")
 
 
+def check_sandbox() -> Check:
+    """Polecats run confined by the OS where bubblewrap works; elsewhere only the guard
+    stands between an agent and the person's checkout (a warning, not a failure)."""
+    from swarm import sandbox
+
+    why = sandbox.available()
+    if why is None:
+        version = version_of([sandbox.BWRAP, "--version"]) or "found"
+        return Check("sandbox", True, f"polecats run confined (bubblewrap {version})")
+    return Check(
+        "sandbox",
+        False,
+        f"agents are NOT confined: {why}",
+        f"{sandbox.INSTALL_HINT}; without it only the guard checks their commands",
+        required=False,
+    )
+
+
 def check_runtime(runtime: str, env: Mapping[str, str], users: Sequence[str] = ()) -> Check:
     """Whether the runtime's program is found, its version, and whether that version is in
     the range the end-to-end suite runs."""
@@ -206,7 +224,7 @@ def run_checks(
     """Every check, in the order a person would fix them."""
     env = dict(os.environ if env is None else env)
     home = home or Path(env.get("HOME") or Path.home())
-    checks = [check_tmux(), check_git()]
+    checks = [check_tmux(), check_git(), check_sandbox()]
     needs, layout_check = layout_needs(layout, repo)
     if layout_check is not None:
         checks.append(layout_check)

@@ -123,6 +123,7 @@ class RoleSpec:
     permissions: PermissionsSpec = field(default_factory=PermissionsSpec)
     health: HealthSpec = field(default_factory=HealthSpec)
     guard_deny: tuple[str, ...] = ()
+    sandbox: bool = True  # agents with a worktree run confined by the OS (swarm.sandbox)
     command: tuple[str, ...] = ()  # for the generic `command` runtime
     source: Path | None = None
     capabilities: Capabilities = field(default_factory=Capabilities)

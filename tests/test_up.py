@@ -87,20 +87,33 @@ def test_sidebar_has_its_width_and_side(repo: Path, tmux_socket: str) -> None:
     assert int(sidebar.pane_height) >= int(panes["mayor"].pane_height)
 
 
+def _agent(pane: psutil.Process) -> psutil.Process | None:
+    """The pane's `sleep`: its own process, or the one its sandbox runs."""
+    try:
+        found = [pane, *pane.children(recursive=True)] if pane.name() == "bwrap" else [pane]
+        return next((p for p in found if p.name() == "sleep"), None)
+    except psutil.Error:
+        return None
+
+
 def test_agent_environment_and_start_directory(repo: Path, tmux_socket: str) -> None:
     result = up("solo", repo)
     panes = agent_panes(tmux_socket, result.plan.session)
-    proc = psutil.Process(int(panes["polecat-1"].pane_pid))
+    pane = psutil.Process(int(panes["polecat-1"].pane_pid))
     deadline = time.monotonic() + 15
-    while proc.name() != "sleep":  # the pane first makes its worktree, then becomes the agent
-        assert time.monotonic() < deadline, f"still {proc.name()}"
+    # the pane first makes its worktree, then becomes the agent (under bwrap where polecats
+    # run confined: swarm/sandbox.py)
+    while (proc := _agent(pane)) is None:
+        assert time.monotonic() < deadline, f"still {pane.name()}"
         time.sleep(0.05)
+    assert pane.name() in ("sleep", "bwrap")
     env = proc.environ()
     assert env["SWARM_AGENT"] == "polecat-1"
     assert env["SWARM_ROLE"] == "polecat"
     assert Path(env["SWARM_HOME"]) == repo / ".swarm"
     assert Path(proc.cwd()) == repo / ".swarm" / "worktrees" / "polecat-1"
     assert proc.name() == "sleep"  # the agent command is the pane's command: no shell between
+    assert proc == pane or pane.name() == "bwrap"
     # the border shows agent and role
     fmt = panes["mayor"].cmd("show-options", "-gwv", "pane-border-format").stdout[0]
     assert "@swarm_agent" in fmt and "@swarm_role" in fmt

@@ -52,6 +52,11 @@ def chaos_layout(tmp: Path) -> Path:
                     "max_restarts": 100,  # random kills are not a crash loop
                     "restart_window": 300,
                 },
+                # Kills, not confinement, are under test here; with bubblewrap in every pane
+                # this kill rate makes tmux 3.3a segfault in libevent now and then (its issue
+                # #5499, also reproduced without swarm's sandbox). tests/test_sandbox.py
+                # covers confined polecats.
+                "guard": {"sandbox": False},
             },
             "witness": {"count": 1},
             "refinery": {"count": 1},

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -48,49 +46,25 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     start.set_defaults(func=cmd_claude_start)
 
 
-def _read_payload() -> dict[str, Any] | None:
-    if sys.stdin.isatty():
-        return None
-    try:
-        data = json.loads(sys.stdin.read() or "null")
-    except json.JSONDecodeError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def cmd_guard(args: argparse.Namespace) -> int:
     """Exit 0 lets the call run; exit 2 refuses it with the reason on stderr.
 
-    The guard fails closed: a tool call it cannot read is refused, since a guard that
-    silently lets everything through is worse than none.
+    The guard fails closed (swarm.guard.hook): a call it cannot read, an error, or more
+    time than its budget is a refusal, since a guard that lets everything through is worse
+    than none.
     """
-    from swarm.guard import GuardPolicy, check_tool, default_policy
+    from swarm.guard import RECORD_BUDGET, bounded, hook, say
 
-    payload = _read_payload()
-    if payload is None:
-        print(
-            "swarm guard: could not read the tool call (expected PreToolUse JSON on stdin)",
-            file=sys.stderr,
-        )
+    if sys.stdin.isatty():
+        say("swarm guard: expected PreToolUse JSON on stdin")
         return EXIT_BLOCK
-    if args.policy is not None:
-        try:
-            policy = GuardPolicy.load(args.policy)
-        except (OSError, ValueError, KeyError) as exc:
-            print(f"swarm guard: cannot read the policy {args.policy}: {exc}", file=sys.stderr)
-            return EXIT_BLOCK
-    else:
-        policy = default_policy(os.environ, str(payload.get("cwd") or os.getcwd()))
-    if args.root:
-        policy = replace(policy, root=args.root)
-    if args.deny:
-        policy = replace(policy, deny=(*policy.deny, *args.deny))
-    ruling = check_tool(payload, policy)
-    _record(payload, ruling.allowed, ruling.reason)
-    if not ruling.allowed:
-        print(ruling.reason, file=sys.stderr)
-        return EXIT_BLOCK
-    return 0
+    result = hook(sys.stdin.buffer, policy_file=args.policy, root=args.root, deny=args.deny)
+    if result.code != 0:
+        say(result.reason)
+    payload = result.payload
+    if payload is not None:  # bookkeeping, bounded: the ruling is already decided
+        bounded(lambda: _record(payload, result.code == 0, result.reason), RECORD_BUDGET)
+    return EXIT_BLOCK if result.code != 0 else 0
 
 
 def _record(payload: dict[str, Any], allowed: bool, reason: str) -> None:

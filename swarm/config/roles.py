@@ -56,6 +56,10 @@ class GuardConfig:
     deny: tuple[str, ...] = field(
         default=(), metadata={"help": "shell command patterns (fnmatch) the agent may not run"}
     )
+    sandbox: bool = field(
+        default=True,
+        metadata={"help": "confine an agent with a worktree by the OS (bubblewrap) if available"},
+    )
 
 
 @dataclass(frozen=True)
@@ -234,6 +238,7 @@ def resolve_role(
         permissions=merged.permissions,
         health=merged.health,
         guard_deny=merged.guard.deny,
+        sandbox=merged.guard.sandbox,
         command=merged.command,
         source=path,
         capabilities=merged.capabilities,

@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from swarm import sandbox
 from swarm.git.repo import GitError, git
 
 
@@ -65,6 +66,10 @@ def fast_forward(repo: Path, branch: str, old: str, new: str) -> Advance:
     """Move `branch` from `old` to `new`, only as a fast-forward and only from `old`."""
     if not is_ancestor(repo, old, new):
         return Advance(False, reason=f"{new[:12]} is not a fast-forward of {old[:12]}")
+    try:  # confined polecats keep their objects in .swarm: landed ones move in first
+        sandbox.keep_objects(repo, old, new)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Advance(False, reason=str(exc))
     checkout = checked_out_in(repo, branch)
     if checkout is None:
         proc = subprocess.run(

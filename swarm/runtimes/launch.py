@@ -11,7 +11,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from swarm import paths
+from swarm import paths, sandbox
 from swarm.git.worktrees import WORKTREE_ATTEMPTS
 from swarm.plan import AgentSpec
 from swarm.runtimes.base import LaunchContext, swarm_argv
@@ -78,7 +78,13 @@ def launch_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
     """The argv that starts `agent` in its pane (in its worktree, when its role has one)."""
     worktree = agent_worktree(agent, ctx)
     argv = runtime_command(agent, replace(ctx, worktree=worktree))
-    return in_worktree(argv, worktree, ctx) if worktree is not None else argv
+    if worktree is None:
+        return argv
+    if agent.role.sandbox:  # confined by the OS once its worktree exists (swarm.sandbox)
+        argv = sandbox.launch_argv(
+            argv, worktree=worktree, repo=ctx.repo, state_dir=ctx.state_dir, agent=agent.name
+        )
+    return in_worktree(argv, worktree, ctx)
 
 
 def runtime_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:

@@ -24,8 +24,8 @@ out. Nothing here touches tmux or the store, so every rule is tested with a fake
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
+from swarm.guard import approved_by
 from swarm.plan import HealthSpec
 from swarm.reports import is_turn_wait
 from swarm.witness.state import Verdict
@@ -281,7 +281,7 @@ def on_waiting(
         memory.waiting_looks += 1
         return []  # the screen is on its way: the command decides whether to auto-answer
     memory.waiting_handled = True
-    pattern = allowed(prompt, policy.auto_approve)
+    pattern = approved_by(prompt, policy.auto_approve)
     if prompt is not None and pattern is not None:
         return [Approve(name, prompt, pattern)]
     what = f" to run `{prompt}`" if prompt else ""
@@ -313,17 +313,6 @@ def reminder_text(name: str, hook: str) -> str:
         'and run `swarm done`; if it cannot be done, run `swarm done --failed "why"`; if you '
         "asked the person something, say so in one line and wait."
     )
-
-
-def allowed(command: str | None, globs: tuple[str, ...]) -> str | None:
-    """The first allowlist glob the command matches; None when nothing allows it."""
-    if command is None:
-        return None
-    command = command.strip()
-    for glob in globs:
-        if fnmatchcase(command, glob):
-            return glob
-    return None
 
 
 def nudge_text(name: str, hook: str | None) -> str:
