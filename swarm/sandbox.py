@@ -155,6 +155,8 @@ def confine(
 @functools.cache
 def available() -> str | None:
     """None when bwrap can confine here; otherwise why not (one line)."""
+    if os.environ.get("SWARM_SANDBOX") == "off":
+        return "turned off (SWARM_SANDBOX=off)"
     binary = shutil.which(BWRAP)
     if binary is None:
         return f"bwrap not found: {INSTALL_HINT}"
@@ -223,11 +225,18 @@ LAUNCH_SCRIPT = Path(__file__).with_name("sandbox.sh")  # the pane's command: se
 
 
 def launch_argv(
-    argv: Sequence[str], *, worktree: Path, repo: Path, state_dir: Path, agent: str
+    argv: Sequence[str],
+    *,
+    worktree: Path,
+    repo: Path,
+    state_dir: Path,
+    agent: str,
+    confine_reason: str | None = None,
 ) -> tuple[str, ...]:
     """The pane's command for an agent with a worktree: confined where bwrap works here,
-    else unconfined with a line saying so (doctor and status say it too)."""
-    why = available()
+    else unconfined with a line saying so (doctor and status say it too). `confine_reason`:
+    why this swarm runs its agents unconfined although bwrap works."""
+    why = available() if confine_reason is None else confine_reason
     if why is not None:  # say so in the pane and in the store (the sidebar's events)
         note = f"swarm: {agent} is NOT confined: {why}"
         call = "import sys; from swarm.sandbox import tell; tell(*sys.argv[1:])"

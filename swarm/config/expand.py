@@ -37,6 +37,7 @@ from swarm.runtimes.launch import (
 )
 
 CONTROLLER_WINDOW = "controller"
+TEAM_UNCONFINED = "a team swarm's polecats push through the repository's .git (swarm done)"
 
 
 @dataclass
@@ -166,6 +167,9 @@ def expand(
         session=session,
         base_ref=layout.merge.target or "HEAD",
         gate=tuple(layout.gate),
+        # A team polecat's `swarm done` fetches and pushes through the repository's .git,
+        # which the sandbox keeps read-only: a team's agents run unconfined, and say so.
+        unconfined=TEAM_UNCONFINED if host else None,
     )
     tree = layout.worktree
     layout_env = {
@@ -189,7 +193,7 @@ def expand(
             kind="agent",
             role=agent.role.name,
             command=launch_command(agent, ctx),
-            environment=pane_env(name, agent.role.name),
+            environment=pane_env(agent.name, agent.role.name),  # a team's: host/name
             start_directory=agent_start_directory(agent, ctx, start),
         )
 

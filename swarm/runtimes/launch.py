@@ -82,7 +82,12 @@ def launch_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
         return argv
     if agent.role.sandbox:  # confined by the OS once its worktree exists (swarm.sandbox)
         argv = sandbox.launch_argv(
-            argv, worktree=worktree, repo=ctx.repo, state_dir=ctx.state_dir, agent=agent.name
+            argv,
+            worktree=worktree,
+            repo=ctx.repo,
+            state_dir=ctx.state_dir,
+            agent=agent.name,
+            confine_reason=ctx.unconfined,
         )
     return in_worktree(argv, worktree, ctx)
 
