@@ -5,10 +5,10 @@ A runtime that can reopen a conversation (Claude Code: `--resume <session id>`, 
 reports carried) is restarted into its own, so it keeps what it knew; the task it holds is
 then handed back once, by the first message, never again by typing (`swarm.handover`).
 
-A resume can fail (the conversation file is gone or unreadable). The attempt is marked in
-the state folder before the runtime starts and cleared when the resumed session reports in
-(SessionStart with source "resume"); a start that finds the mark of the same session left
-over starts a fresh session instead, and says so.
+A resume can fail (the conversation file is gone or unreadable). The attempt is an event
+(`agent.resume`) written before the runtime starts, and the resumed session's SessionStart
+writes `agent.resumed`; a start that finds the last resume of the same session never
+reported in starts a fresh session instead, and says so.
 """
 
 from __future__ import annotations
@@ -33,14 +33,6 @@ class SessionPlan:
     note: str  # what happened, for the event log
 
 
-def mark_path(state_dir: Path, agent: str) -> Path:
-    return state_dir / "sessions" / f"{agent}.resume"
-
-
-def clear_mark(state_dir: Path, agent: str) -> None:
-    mark_path(state_dir, agent).unlink(missing_ok=True)
-
-
 def first_message(store: Store, agent: Agent) -> str:
     """What a resumed session is told: its task once more only if it never had it."""
     if agent.hook is None:
@@ -63,17 +55,20 @@ def plan_session(store: Store, agent: Agent, state_dir: Path) -> SessionPlan:
     session, transcript = agent.session_id, agent.transcript_path
     if not session or not transcript or not Path(transcript).is_file():
         return SessionPlan(None, None, "fresh session")
-    mark = mark_path(state_dir, agent.name)
-    try:
-        failed_before = mark.read_text().strip() == session
-    except OSError:
-        failed_before = False
-    if failed_before:
-        mark.unlink(missing_ok=True)
+    if _resume_never_reported(store, agent.name, session):
         return SessionPlan(None, None, f"resuming session {session} failed; fresh session")
-    mark.parent.mkdir(parents=True, exist_ok=True)
-    mark.write_text(session)
     return SessionPlan(session, first_message(store, agent), f"resuming session {session}")
+
+
+def _resume_never_reported(store: Store, name: str, session: str) -> bool:
+    """Did the last resume of `session` start and never report in? (The attempt and its
+    success are events, so a confined agent, which may write only the store, keeps them.)"""
+    for event in reversed(store.events(agent=name)):
+        if event.kind == "agent.resumed":
+            return False
+        if event.kind == "agent.resume":
+            return event.data.get("session") == session
+    return False
 
 
 def plan_from_environment(env: Mapping[str, str]) -> SessionPlan | None:
@@ -94,13 +89,13 @@ def plan_from_environment(env: Mapping[str, str]) -> SessionPlan | None:
             plan = plan_session(store, agent, instance.state_dir)
             if plan.resume is not None or "failed" in plan.note:
                 kind = "agent.resume" if plan.resume else "agent.resume_failed"
-                store.add_event(kind, f"{name}: {plan.note}", agent=name, task=agent.hook)
+                store.add_event(
+                    kind,
+                    f"{name}: {plan.note}",
+                    agent=name,
+                    task=agent.hook,
+                    data={"session": plan.resume},
+                )
             return plan
     except (SwarmError, OSError):
         return None
-
-
-def session_reported(state_dir: Path, agent: str, source: str) -> None:
-    """A resumed session reported in: its resume worked."""
-    if source == "resume":
-        clear_mark(state_dir, agent)

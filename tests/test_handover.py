@@ -224,7 +224,7 @@ def test_the_person_is_told_at_once_then_the_agent_reminded_once() -> None:
 def test_a_restart_resumes_its_conversation_once_then_fresh_if_that_failed(
     store: Store, tmp_path: Path
 ) -> None:
-    from swarm.resume import plan_session, session_reported
+    from swarm.resume import plan_session
 
     transcript = tmp_path / "s1.jsonl"
     transcript.write_text("{}\n")
@@ -237,10 +237,10 @@ def test_a_restart_resumes_its_conversation_once_then_fresh_if_that_failed(
     first = plan_session(store, agent, tmp_path)
     assert first.resume == "s1" and first.message is not None
     assert f"task {task.id}" in first.message and "Continue where you left off" in first.message
-    # the resumed session never reported in: the next start is a fresh session
+    # the attempt is recorded; the resumed session never reports in: the next is fresh
+    store.add_event("agent.resume", "resuming", agent="polecat-1", data={"session": "s1"})
     again = plan_session(store, agent, tmp_path)
     assert again.resume is None and "failed" in again.note
-    # a resume that reported in clears its mark
-    plan_session(store, agent, tmp_path)
-    session_reported(tmp_path, "polecat-1", "resume")
+    # a resume that reported in (SessionStart, source resume) lets the next one resume
+    handle_report(store, "polecat-1", "SessionStart", {"source": "resume", "session_id": "s1"})
     assert plan_session(store, agent, tmp_path).resume == "s1"

@@ -125,7 +125,6 @@ def cmd_report(args: argparse.Namespace) -> int:
     from swarm.cli.inputs import read_hook_payload
     from swarm.instance import locate
     from swarm.reports import handle_report
-    from swarm.resume import session_reported
 
     payload: dict[str, object] = {}
     if not sys.stdin.isatty():
@@ -139,8 +138,6 @@ def cmd_report(args: argparse.Namespace) -> int:
         instance = locate()
         with instance.open_store() as store:
             outcome = handle_report(store, name, args.event, payload)
-        if args.event == "SessionStart":
-            session_reported(instance.state_dir, name, str(payload.get("source") or ""))
     except SwarmError as exc:
         print(f"swarm report {args.event}: {exc.message}", file=sys.stderr)
         return 0

@@ -11,6 +11,7 @@ import json
 import subprocess
 from collections.abc import Callable
 
+import psutil
 import pytest
 from conftest import ClaudeSwarm
 from fake_anthropic import Rule, Tool, run, say
@@ -84,4 +85,8 @@ def test_the_config_folder_is_the_swarms_own(claude_swarm: Callable[..., ClaudeS
         "PreToolUse",
     }
     assert not (swarm.repo / ".claude").exists()
-    assert swarm.pane("polecat-1").current_command == "claude"
+    # The pane runs Claude itself (confined: bwrap, then Claude inside it).
+    pane = swarm.pane("polecat-1")
+    assert pane.current_command in ("claude", "bwrap") and pane.pid is not None
+    tree = [pane.pid, *(c.pid for c in psutil.Process(pane.pid).children(recursive=True))]
+    assert any("claude" in " ".join(psutil.Process(pid).cmdline()) for pid in tree)
