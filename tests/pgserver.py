@@ -20,6 +20,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -146,8 +147,17 @@ class PgServer:
     def drop_schema(self, database: str, name: str) -> None:
         import psycopg
 
-        with psycopg.connect(self.url(database), autocommit=True) as conn:
-            conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+        # A swarm's last processes may still hold locks on the schema for a moment: the
+        # drop can meet them in a deadlock; it is tried again, never left half done.
+        for attempt in range(5):
+            try:
+                with psycopg.connect(self.url(database), autocommit=True) as conn:
+                    conn.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE")
+                return
+            except psycopg.errors.DeadlockDetected:
+                if attempt == 4:
+                    raise
+                time.sleep(0.5 * (attempt + 1))
 
 
 def start_server() -> PgServer:

@@ -87,7 +87,14 @@ class Dispatcher:
         if handover.in_flight(agent.handover):
             if not self._lost(agent):
                 return None
+            was = agent.handover
             agent = self._signal(agent, "lost")
+            if was == "typing" and agent.state == "working":
+                # Marked working by the controller that died typing, never by a turn (no
+                # prompt report came): the agent is ready again, and is typed the task.
+                agent = self.store.set_agent_state(
+                    agent.name, "idle", f"hand-over of {agent.hook} lost; typing it again"
+                )
             self.store.add_event(
                 "handover.lost",
                 f"{agent.hook} was typed into {agent.name} but never acknowledged; "

@@ -14,6 +14,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -188,6 +189,14 @@ def test_a_killed_agent_resumes_its_own_conversation(
     swarm.wait("the task to start", lambda: "sleep 120" in swarm.screen("polecat-1"), 60)
     session = swarm.agent("polecat-1").session_id
     assert session
+    # Killed once its conversation is on disk (Claude Code writes its transcript a little
+    # after the screen shows the tool running; a kill before that loses the last lines).
+    transcript = Path(swarm.agent("polecat-1").transcript_path or "")
+    swarm.wait(
+        "the task in the transcript",
+        lambda: transcript.is_file() and typed_task(task_id) in transcript.read_text(),
+        30,
+    )
     pid = swarm.pane("polecat-1").pid
     assert pid is not None
     before = len(fake_api.requests_dump or [])
