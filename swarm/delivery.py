@@ -20,7 +20,6 @@ One sender per pane at a time: a lock file per pane serialises senders across pr
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from swarm.errors import SwarmError
+from swarm.flocks import wait_for_flock
 from swarm.tmux.client import Tmux
 
 # The end-of-paste marker inside a text would end the paste early and let the rest be read
@@ -62,18 +62,9 @@ def pane_lock(lock_dir: Path, pane_id: str, timeout: float = 30.0) -> Iterator[N
     lock_dir.mkdir(parents=True, exist_ok=True)
     path = lock_dir / f"deliver-{pane_id.lstrip('%')}.lock"
     fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    deadline = time.monotonic() + timeout
     try:
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise DeliveryError(
-                        f"pane {pane_id}: another sender held it for {timeout:.0f}s"
-                    ) from None
-                time.sleep(0.02)
+        if not wait_for_flock(fd, timeout, interval=0.02):
+            raise DeliveryError(f"pane {pane_id}: another sender held it for {timeout:.0f}s")
         yield
     finally:
         os.close(fd)  # closing releases the lock

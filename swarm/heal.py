@@ -23,15 +23,14 @@ filled in once the panes exist.
 
 from __future__ import annotations
 
-import fcntl
 import os
-import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
 
 from swarm.errors import SwarmError
+from swarm.flocks import wait_for_flock
 from swarm.instance import SwarmInstance
 from swarm.plan import SwarmPlan
 from swarm.planfile import read_plan
@@ -49,21 +48,14 @@ def build_lock(state_dir: Path, *, wait: bool) -> Iterator[bool]:
     state_dir.mkdir(parents=True, exist_ok=True)
     fd = os.open(state_dir / BUILD_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
     try:
-        deadline = time.monotonic() + BUILD_WAIT
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if not wait:
-                    yield False
-                    return
-                if time.monotonic() > deadline:
-                    raise SwarmError(
-                        f"another build of this swarm has held {state_dir / BUILD_LOCK} "
-                        f"for over {BUILD_WAIT:.0f}s; try again"
-                    ) from None
-                time.sleep(0.05)
+        if not wait_for_flock(fd, BUILD_WAIT if wait else 0.0):
+            if not wait:
+                yield False
+                return
+            raise SwarmError(
+                f"another build of this swarm has held {state_dir / BUILD_LOCK} "
+                f"for over {BUILD_WAIT:.0f}s; try again"
+            )
         yield True
     finally:
         os.close(fd)

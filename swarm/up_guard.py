@@ -16,17 +16,16 @@ is named now rather than by the first agent that writes to it.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
 import sqlite3
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 from swarm import paths
 from swarm.errors import SwarmError
+from swarm.flocks import wait_for_flock
 from swarm.instance import RECORD_NAME, SwarmInstance
 from swarm.store.health import StoreError, explain, quick_check
 from swarm.tmux.client import Tmux
@@ -43,17 +42,8 @@ def exclusive_up(repo: Path, wait: float = WAIT_FOR_OTHER_UP) -> Iterator[None]:
     """Hold the repository's `swarm up` lock, then undo everything if the body fails."""
     fd = os.open(repo, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        deadline = time.monotonic() + wait
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() >= deadline:
-                    raise UpInProgress(
-                        f"another `swarm up` is running in {repo}; wait for it to finish"
-                    ) from None
-                time.sleep(0.05)
+        if not wait_for_flock(fd, wait):
+            raise UpInProgress(f"another `swarm up` is running in {repo}; wait for it to finish")
         check_store(paths.db_path(paths.state_dir(repo)))
         with undo_on_failure(repo):
             yield
