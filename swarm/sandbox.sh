@@ -18,6 +18,11 @@ own1=$state/claude/$agent
 own2=$state/sim/$agent
 mkdir -p -- "$refs" "$logs" "${alt%/*}" "$store/pack" \
   "$state/worktrees" "$state/bin" "$state/roles" "$own1" "$own2"
+# Never empty, so never removed: git deletes a ref's emptied folders (the refinery deleting
+# the last merged task branch), and a bind whose folder is removed outside leaves the agent
+# a read-only one. Git skips dot-files among loose refs.
+: > "$refs/.keep"
+: > "$logs/.keep"
 
 # `swarm` on the agent's PATH, as runtimes/claude.py writes it: read-only inside
 tmp=$state/bin/.swarm.$$.tmp

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -273,6 +274,42 @@ def test_no_escape_from_the_corpus_changes_anything_outside(
     # the polecat may wreck its own worktree (`find … -delete`); the person's data is whole
     shutil.rmtree(swarm_repo["repo"] / ".git/worktrees/polecat-1")
     assert git(swarm_repo["repo"], "fsck", "--no-dangling") == ""
+
+
+@needs_bwrap
+def test_a_polecat_still_commits_after_the_last_task_branch_was_deleted(
+    swarm_repo: dict[str, Path],
+) -> None:
+    """The refinery deletes a merged task branch; when it was the last one, git removes the
+    emptied `refs/heads/swarm` folder, and a confined polecat's writable bind of it would be
+    gone with it (its next commit: "Read-only file system"). The folder is never emptied."""
+    repo, worktree = swarm_repo["repo"], swarm_repo["worktree"]
+    script = (
+        "set -e\n"
+        "git checkout -q -b swarm/sw-1 && echo a > a.txt && git add a.txt\n"
+        "git commit -q -m first && git checkout -q --detach && echo ready > ready.flag\n"
+        "while [ ! -f go.flag ]; do sleep 0.05; done\n"
+        "git checkout -q -b swarm/sw-3 && echo b > b.txt && git add b.txt\n"
+        "git commit -q -m second && echo COMMITTED\n"
+    )
+    argv = sandbox.launch_argv(
+        ["bash", "-c", script], worktree=worktree, repo=repo, state_dir=swarm_repo["state"],
+        agent="polecat-1",
+    )  # fmt: skip
+    env = {**os.environ, "HOME": str(swarm_repo["home"])}
+    with subprocess.Popen(
+        argv, cwd=worktree, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        deadline = time.monotonic() + 60
+        while not (worktree / "ready.flag").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        git(repo, "branch", "-D", "swarm/sw-1")  # merged and deleted: no swarm branch left
+        (worktree / "go.flag").write_text("")
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "COMMITTED" in out, err
+    assert git(repo, "log", "--format=%s", "-1", "swarm/sw-3") == "second"
+    assert git(repo, "for-each-ref", "refs/heads/swarm").count("refs/heads/swarm/") == 1
 
 
 @needs_bwrap
