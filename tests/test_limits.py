@@ -304,12 +304,11 @@ def test_a_runtime_retrying_by_itself_makes_one_pause_not_one_per_retry(
 
 
 def test_a_limit_on_screen_is_found_but_a_bare_429_is_not(store: Store) -> None:
-    from swarm.usage.limits import screen_limit
-    from swarm.usage.pauses import screen_shows_limit
+    from swarm.usage.limits import screen_limit, screen_signal
+    from swarm.usage.pauses import limit_agent
 
     busy = "● Bash(pytest -q)\n  ⎿  429 passed in 3.1s\n❯ \n"
     assert screen_limit(busy) is None
-    assert not screen_shows_limit(store, "polecat-1", busy)
     limited = (
         "● Let me run the tests.\n"
         "  ⎿  API Error: Request rejected (429) · Try again in 40 seconds.\n"
@@ -318,6 +317,40 @@ def test_a_limit_on_screen_is_found_but_a_bare_429_is_not(store: Store) -> None:
     assert (
         screen_limit(limited) == "⎿  API Error: Request rejected (429) · Try again in 40 seconds."
     )
-    assert screen_shows_limit(store, "polecat-1", limited)
+    found = screen_signal(limited, "", NOW)
+    assert found is not None and found.signal.reset_at == NOW + 40
+    assert limit_agent(store, "polecat-1", found.signal, NOW)
     assert store.get_agent("polecat-1").state == "limited"
     assert "5-hour limit reached" in (screen_limit("x\n5-hour limit reached ∙ resets 3pm\n") or "")
+    # an error the agent has since moved on from (above the screen's last lines) is history
+    moved_on = limited + "\n".join(f"● step {n}" for n in range(20)) + "\n❯ \n"
+    assert screen_limit(moved_on) is None
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "✻ API error · retrying in 20s · attempt 1/10",  # Claude Code 2.1.332
+        "✻ API error · Retrying in 20s · attempt 1/10",  # 2.1.197
+    ],
+)
+def test_a_runtime_retrying_the_api_by_itself_holds_its_key_until_its_next_try(
+    line: str,
+) -> None:
+    """In an interactive session Claude Code retries a 429 with `retry-after` by itself and
+    writes nothing of it to its transcript: the screen's countdown is the only sign."""
+    from swarm.runtimes.registry import get_runtime
+    from swarm.usage.limits import screen_signal
+
+    backoff = get_runtime("claude").patterns.backoff
+    screen = f"❯ polecat-1: task sw-1 is on your hook\n\n{line}\n\n❯ \n  ⏵⏵ accept edits on\n"
+    found = screen_signal(screen, backoff, NOW)
+    assert found is not None and found.signal.reset_at == NOW + 20
+    assert "retrying in 20s" in found.signal.reason.lower()
+    later = screen_signal(screen.replace("in 20s", "in 12s"), backoff, NOW + 8)
+    assert later is not None and later.key == found.key  # the same wait: reported once
+    again = screen_signal(screen.replace("attempt 1/10", "attempt 2/10"), backoff, NOW + 30)
+    assert again is not None and again.key != found.key  # a new try that failed again
+    short = line.replace("20s", "2s")  # a transient error's own back-off holds nothing
+    assert screen_signal(screen.replace(line, short), backoff, NOW) is None
+    assert screen_signal(screen, "", NOW) is None  # a runtime without such a line

@@ -212,3 +212,16 @@ def test_a_failed_worktree_set_up_stays_failed_with_its_reason() -> None:
     failed = obs(stored="dead", detail="worktree set-up failed: `npm ci` exited 1")
     verdict = decide(failed, HEALTH)
     assert (verdict.state, verdict.detail) == ("dead", failed.detail)
+
+
+def test_a_working_agent_silent_in_reports_gets_a_look_now_and_then() -> None:
+    """A runtime retrying the API by itself shows its countdown only on screen, redrawn in
+    place: a working agent without a report for REPORTS_LAG is captured, once per
+    REPORTS_LAG; one that reported recently is not."""
+    from swarm.witness.state import REPORTS_LAG
+
+    silent = obs(last_report=T0 - REPORTS_LAG - 1)
+    assert decide(silent, HEALTH).wants_screen and decide(silent, HEALTH).state == "working"
+    assert not decide(replace(silent, looked=T0 - 1), HEALTH).wants_screen
+    assert decide(replace(silent, looked=T0 - REPORTS_LAG), HEALTH).wants_screen
+    assert not decide(obs(last_report=T0 - 1), HEALTH).wants_screen

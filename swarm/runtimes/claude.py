@@ -566,6 +566,9 @@ CLAUDE_PATTERNS = ScreenPatterns(
         ),
     ),
     prompt_command=BASH_COMMAND,
+    # "✻ API error · retrying in 20s · attempt 1/10" (2.1.197 writes "Retrying"): in an
+    # interactive session nothing else tells of a retried 429, not even the transcript.
+    backoff=r"API error · [Rr]etrying in (?P<wait>\d+)s\b",
 )
 
 # Text Claude Code would take as a command of its own: `/` a slash command (even after

@@ -51,6 +51,10 @@ class ScreenPatterns:
     busy: tuple[Pattern, ...] = ()
     ready: tuple[Pattern, ...] = ()
     prompt_command: tuple[str, ...] = field(default=())
+    # The line a runtime shows while it waits to try the API again by itself (a 429's
+    # `retry-after`, an overloaded API); its group `wait` is the seconds left. The only sign
+    # of a rate limit some runtimes give while they retry (swarm.usage.limits).
+    backoff: str = ""
 
 
 @dataclass(frozen=True)

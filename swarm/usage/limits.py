@@ -78,15 +78,52 @@ _SCREEN_LINE = re.compile(
     r"API Error.*\b429\b|usage limit|limit reached|rate[_ ]limit|out of (?:extra )?usage",
     re.IGNORECASE,
 )
+SCREEN_NOW = 12  # a screen's last non-empty lines: what it shows now, not its scrollback
+LONG_BACKOFF = 10.0  # a runtime's own retry wait from which its key counts as held
+_SPINNER = "✻✶✳✢✽·* "
+
+
+@dataclass(frozen=True)
+class ScreenLimit:
+    """A limit a screen shows now. `key` is the line without its countdown: the witness
+    reports a limit when its key appears, not on every capture of the same wait."""
+
+    line: str
+    key: str
+    signal: LimitSignal
+
+
+def screen_signal(
+    screen: str, backoff: str, now: float, local: tzinfo | None = None
+) -> ScreenLimit | None:
+    """The limit the screen's last lines show, or None.
+
+    A screen holds anything (code, test output with "429 passed"), so only lines that read
+    like a runtime's limit message count, never a bare number; and only the last lines, so
+    an error the agent has since moved on from is not found again. A runtime retrying by
+    itself (`backoff`, its ScreenPatterns) holds the key when it waits `LONG_BACKOFF` or
+    more: a 429's retry-after, not a transient error's second of back-off."""
+    lines = [line.strip() for line in screen.splitlines() if line.strip()][-SCREEN_NOW:]
+    for line in reversed(lines):
+        match = re.search(backoff, line) if backoff else None
+        if match is not None:
+            wait = float(match.group("wait"))
+            if wait < LONG_BACKOFF:
+                return None
+            shown = line.lstrip(_SPINNER)
+            key = line[: match.start("wait")] + "#" + line[match.end("wait") :]
+            reason = f"the API asks to wait ({shown})"
+            return ScreenLimit(line, key, LimitSignal(reason, now + wait))
+        if _SCREEN_LINE.search(line):
+            signal = parse_limit(line, now, local)
+            return ScreenLimit(line, line, signal) if signal is not None else None
+    return None
 
 
 def screen_limit(screen: str) -> str | None:
-    """The line of a captured screen that reports a limit (the last one), or None.
-
-    A screen holds anything (code, test output with "429 passed"), so only lines that read
-    like a runtime's limit message count, never a bare number."""
-    found = [line.strip() for line in screen.splitlines() if _SCREEN_LINE.search(line)]
-    return found[-1] if found else None
+    """The line of a captured screen that reports a limit now, or None."""
+    found = screen_signal(screen, "", time.time())
+    return found.line if found else None
 
 
 def _reason(text: str) -> str:

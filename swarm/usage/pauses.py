@@ -23,7 +23,6 @@ from swarm.usage.limits import (
     on_limit,
     parse_limit,
     scope_of,
-    screen_limit,
 )
 
 
@@ -68,30 +67,25 @@ def apply_limit(
         store.set_agent_state(agent.name, "limited", detail)
 
 
+def limit_agent(store: Store, agent_name: str, signal: LimitSignal, now: float) -> bool:
+    """Whatever told of the limit: the agent is limited and its account paused."""
+    agent = store.find_agent(agent_name)
+    if agent is None:
+        return False
+    apply_limit(store, agent, signal, now)
+    return True
+
+
 def report_limit(store: Store, agent_name: str, text: str, now: float | None = None) -> bool:
     """A limit message (an error line, a StopFailure's text): True if it was one."""
     moment = time.time() if now is None else now
     signal = parse_limit(text, moment)
-    agent = store.find_agent(agent_name)
-    if signal is None or agent is None:
-        return False
-    apply_limit(store, agent, signal, moment)
-    return True
+    return signal is not None and limit_agent(store, agent_name, signal, moment)
 
 
 def on_report(store: Store, agent_name: str, event: str, payload: Mapping[str, Any]) -> None:
     """Called once per report: a StopFailure caused by a limit marks the agent limited."""
     now = time.time()
     signal = from_report(event, payload, now)
-    if signal is None:
-        return
-    agent = store.find_agent(agent_name)
-    if agent is not None:
-        apply_limit(store, agent, signal, now)
-
-
-def screen_shows_limit(store: Store, agent_name: str, screen: str) -> bool:
-    """The witness's screen fallback (runtimes without reports, or a report that never
-    came): a limit line on the agent's screen marks it limited. True if there was one."""
-    line = screen_limit(screen)
-    return line is not None and report_limit(store, agent_name, line)
+    if signal is not None:
+        limit_agent(store, agent_name, signal, now)

@@ -30,7 +30,8 @@ from swarm.store import Store
 from swarm.store.health import StoreWatch
 from swarm.store.models import Agent
 from swarm.tmux.client import Tmux
-from swarm.usage.pauses import screen_shows_limit
+from swarm.usage.limits import screen_signal
+from swarm.usage.pauses import limit_agent
 from swarm.witness.effects import Effects, clear_stale_index_lock, worktree_of
 from swarm.witness.metering import usage_meter
 from swarm.witness.notify import Notifier
@@ -89,6 +90,7 @@ class Watched:
     resources: Resources | None = None  # the CPU/RSS last written to the store
     # at a prompt: (the wait it belongs to, when its prompt was seen, when it went missing)
     prompt_watch: tuple[float, float | None, float | None] | None = None
+    limit_seen: str | None = None  # the limit its screen showed at the last capture (its key)
 
 
 @dataclass
@@ -339,6 +341,7 @@ class Witness:
             proc_alive=alive,
             last_cpu=watched.last_cpu,
             screen=screen,
+            looked=shot.at if shot is not None else None,
             reports=runtime.reports,
             builtin=runtime.builtin_loop,
             handover=agent.handover,
@@ -420,12 +423,18 @@ class Witness:
             text = texts.get(pane.pane_id)
             if text is None:
                 continue
-            verdict = runtime_for(runtimes.get(pane.agent, "")).classify(text)
-            self.of(pane.agent).screen = Screen(verdict, at, pane.pane_id, pane.pid)
+            runtime = runtime_for(runtimes.get(pane.agent, ""))
+            watched = self.of(pane.agent)
+            watched.screen = Screen(runtime.classify(text), at, pane.pane_id, pane.pid)
             report.captured.append(pane.agent)
             # A usage or rate limit on screen that no report told of (a runtime without
-            # reports, or a Stop that never came): the one swarm-wide pause takes it.
-            screen_shows_limit(self.store, pane.agent, text)
+            # reports, a retry only its screen shows, a Stop that never came): the one
+            # swarm-wide pause takes it, once per limit shown, not once per capture.
+            found = screen_signal(text, runtime.patterns.backoff, at)
+            if found is not None and found.key != watched.limit_seen:
+                limit_agent(self.store, pane.agent, found.signal, at)
+                report.actions.append(f"{pane.agent}: {found.signal.reason} (on screen)")
+            watched.limit_seen = found.key if found else None
 
     # -- decisions ---------------------------------------------------------------------
 

@@ -27,6 +27,7 @@ Source = Literal["report", "tmux", "psutil", "screen", "time"]
 SETTLE = 0.3  # seconds of no output after which a hookless agent's screen is worth a look
 CPU_BUSY = 2.0  # percent of a core: above this the process tree is doing something
 CPU_RECENT = 2.5  # seconds: a CPU sample this recent still counts as "busy now"
+REPORTS_LAG = 5.0  # seconds a working agent may go without a report before a look
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class Observation:
     proc_alive: bool | None = None  # None: not sampled (yet)
     last_cpu: float | None = None  # the last sample whose tree CPU was above CPU_BUSY
     screen: ScreenVerdict | None = None  # only when captured after the last output
+    looked: float | None = None  # when its pane was last captured, whatever it showed
     reports: bool = True  # the runtime reports its state (`swarm report`)
     builtin: bool = False  # a swarm loop the controller keeps alive; only reported on
     handover: Handover = "none"  # how far the hand-over of the held task got
@@ -184,7 +186,7 @@ def _reported(obs: Observation, health: HealthSpec) -> Verdict:
         return Verdict("stalled", obs.detail, "time")
     # working
     if obs.quiet < health.stall_after:
-        return Verdict("working", obs.detail, "report")
+        return Verdict("working", obs.detail, "report", wants_screen=_reports_lag(obs))
     # Quiet too long. The screen may show the turn ended without a Stop report (an
     # interrupt, an API error) or a question asked without a report; look before calling it
     # stalled.
@@ -199,6 +201,16 @@ def _reported(obs: Observation, health: HealthSpec) -> Verdict:
             return Verdict("waiting", f"{TURN_WAIT} {obs.hook}: {why}", "screen")
         return Verdict("idle", why, "screen")
     return Verdict("stalled", _quiet_detail(obs, health), "time")
+
+
+def _reports_lag(obs: Observation) -> bool:
+    """Working, and no report for REPORTS_LAG: worth a look every REPORTS_LAG. A runtime
+    retrying the API by itself (a 429's retry-after) shows it only on screen, redrawing a
+    countdown in place (no new output tmux would count); a long answer being written costs
+    one capture per REPORTS_LAG."""
+    reported = obs.last_report if obs.last_report is not None else obs.state_since
+    looked = obs.looked if obs.looked is not None else float("-inf")
+    return obs.now - reported >= REPORTS_LAG and obs.now - looked >= REPORTS_LAG
 
 
 def _quiet_detail(obs: Observation, health: HealthSpec) -> str:
