@@ -309,6 +309,7 @@ def test_a_limit_on_screen_is_found_but_a_bare_429_is_not(store: Store) -> None:
 
     busy = "● Bash(pytest -q)\n  ⎿  429 passed in 3.1s\n❯ \n"
     assert screen_limit(busy) is None
+    assert screen_limit("▝▝   /tmp/test_a_rate_limited_agent0/repo\n● Read(rate_limit.py)\n") is None
     limited = (
         "● Let me run the tests.\n"
         "  ⎿  API Error: Request rejected (429) · Try again in 40 seconds.\n"

@@ -74,8 +74,10 @@ def parse_limit(text: str, now: float, local: tzinfo | None = None) -> LimitSign
     return LimitSignal(_reason(text), _reset_time(text, now, local))
 
 
+# What a runtime prints, never a word a path or code may hold ("test_rate_limited.py"): a
+# rate limit only inside an API error, usage limits by their phrases.
 _SCREEN_LINE = re.compile(
-    r"API Error.*\b429\b|usage limit|limit reached|rate[_ ]limit|out of (?:extra )?usage",
+    r"API Error.*(?:\b429\b|rate[_ ]limit)|usage limit|limit reached|out of (?:extra )?usage",
     re.IGNORECASE,
 )
 SCREEN_NOW = 12  # a screen's last non-empty lines: what it shows now, not its scrollback

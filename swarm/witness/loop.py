@@ -434,6 +434,7 @@ class Witness:
             if found is not None and found.key != watched.limit_seen:
                 limit_agent(self.store, pane.agent, found.signal, at)
                 report.actions.append(f"{pane.agent}: {found.signal.reason} (on screen)")
+                self.log(f"{pane.agent}: limited, its screen says: {found.line[:160]}")
             watched.limit_seen = found.key if found else None
 
     # -- decisions ---------------------------------------------------------------------
