@@ -309,7 +309,9 @@ def test_a_limit_on_screen_is_found_but_a_bare_429_is_not(store: Store) -> None:
 
     busy = "● Bash(pytest -q)\n  ⎿  429 passed in 3.1s\n❯ \n"
     assert screen_limit(busy) is None
-    assert screen_limit("▝▝   /tmp/test_a_rate_limited_agent0/repo\n● Read(rate_limit.py)\n") is None
+    assert (
+        screen_limit("▝▝   /tmp/test_a_rate_limited_agent0/repo\n● Read(rate_limit.py)\n") is None
+    )
     limited = (
         "● Let me run the tests.\n"
         "  ⎿  API Error: Request rejected (429) · Try again in 40 seconds.\n"
@@ -318,7 +320,7 @@ def test_a_limit_on_screen_is_found_but_a_bare_429_is_not(store: Store) -> None:
     assert (
         screen_limit(limited) == "⎿  API Error: Request rejected (429) · Try again in 40 seconds."
     )
-    found = screen_signal(limited, "", NOW)
+    found = screen_signal(limited, None, NOW)
     assert found is not None and found.signal.reset_at == NOW + 40
     assert limit_agent(store, "polecat-1", found.signal, NOW)
     assert store.get_agent("polecat-1").state == "limited"
@@ -343,15 +345,33 @@ def test_a_runtime_retrying_the_api_by_itself_holds_its_key_until_its_next_try(
     from swarm.runtimes.registry import get_runtime
     from swarm.usage.limits import screen_signal
 
-    backoff = get_runtime("claude").patterns.backoff
+    patterns = get_runtime("claude").patterns
     screen = f"❯ polecat-1: task sw-1 is on your hook\n\n{line}\n\n❯ \n  ⏵⏵ accept edits on\n"
-    found = screen_signal(screen, backoff, NOW)
+    found = screen_signal(screen, patterns, NOW)
     assert found is not None and found.signal.reset_at == NOW + 20
     assert "retrying in 20s" in found.signal.reason.lower()
-    later = screen_signal(screen.replace("in 20s", "in 12s"), backoff, NOW + 8)
+    later = screen_signal(screen.replace("in 20s", "in 12s"), patterns, NOW + 8)
     assert later is not None and later.key == found.key  # the same wait: reported once
-    again = screen_signal(screen.replace("attempt 1/10", "attempt 2/10"), backoff, NOW + 30)
+    again = screen_signal(screen.replace("attempt 1/10", "attempt 2/10"), patterns, NOW + 30)
     assert again is not None and again.key != found.key  # a new try that failed again
     short = line.replace("20s", "2s")  # a transient error's own back-off holds nothing
-    assert screen_signal(screen.replace(line, short), backoff, NOW) is None
-    assert screen_signal(screen, "", NOW) is None  # a runtime without such a line
+    assert screen_signal(screen.replace(line, short), patterns, NOW) is None
+    assert screen_signal(screen, None, NOW) is None  # a runtime without such a line
+
+
+def test_what_was_typed_to_claude_code_is_no_limit_even_when_it_speaks_of_one() -> None:
+    """A task about limits, or the swarm's own "continue" message, echoed after `❯`, is
+    what the person said; Claude Code's own `● API Error` line is its report."""
+    from swarm.runtimes.registry import get_runtime
+    from swarm.usage.limits import screen_signal
+
+    patterns = get_runtime("claude").patterns
+    typed = (
+        "❯ polecat-1: task sw-1 is on your hook: Raise the usage limit reached message\n"
+        "  and the 429 API Error: rate limit page\n"
+        "● On it.\n❯ \n"
+    )
+    assert screen_signal(typed, patterns, NOW) is None
+    error = "● API Error: Request rejected (429) · This request would exceed your rate limit.\n❯ \n"
+    found = screen_signal(typed + error, patterns, NOW)
+    assert found is not None and found.line.startswith("● API Error")

@@ -569,6 +569,9 @@ CLAUDE_PATTERNS = ScreenPatterns(
     # "✻ API error · retrying in 20s · attempt 1/10" (2.1.197 writes "Retrying"): in an
     # interactive session nothing else tells of a retried 429, not even the transcript.
     backoff=r"API error · [Rr]etrying in (?P<wait>\d+)s\b",
+    # its messages (`● API Error: …`), tool results (`⎿`) and spinner line; what was typed
+    # to it is echoed after `❯` and indented below it
+    said=r"^\s*[●⎿✻✶✳✢✽·*]\s",
 )
 
 # Text Claude Code would take as a command of its own: `/` a slash command (even after

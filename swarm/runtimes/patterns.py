@@ -55,6 +55,9 @@ class ScreenPatterns:
     # `retry-after`, an overloaded API); its group `wait` is the seconds left. The only sign
     # of a rate limit some runtimes give while they retry (swarm.usage.limits).
     backoff: str = ""
+    # A line the runtime wrote itself, as opposed to the echo of what was typed to it (a
+    # task that speaks of "usage limits"): only such lines may report a limit. "": any.
+    said: str = ""
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from swarm.runtimes.patterns import ScreenPatterns
 from swarm.store.usage import Pause
 
 DEFAULT_WAIT = 300.0  # seconds to hold an account whose limit came without a reset time
@@ -31,8 +32,8 @@ DEFAULT_WAIT = 300.0  # seconds to hold an account whose limit came without a re
 GRACE = 10.0
 WAIT_ENV = "SWARM_LIMIT_WAIT"  # overrides DEFAULT_WAIT (seconds), e.g. in a layout's environment
 RESUME_TEXT = (
-    "The usage limit is over. Continue where you stopped: finish the task on your hook, "
-    "commit, then run `swarm done`."
+    "Your account takes requests again. Continue where you stopped: finish the task on "
+    "your hook, commit, then run `swarm done`."
 )
 
 _LIMIT = re.compile(
@@ -96,17 +97,24 @@ class ScreenLimit:
 
 
 def screen_signal(
-    screen: str, backoff: str, now: float, local: tzinfo | None = None
+    screen: str, patterns: ScreenPatterns | None, now: float, local: tzinfo | None = None
 ) -> ScreenLimit | None:
     """The limit the screen's last lines show, or None.
 
     A screen holds anything (code, test output with "429 passed"), so only lines that read
-    like a runtime's limit message count, never a bare number; and only the last lines, so
-    an error the agent has since moved on from is not found again. A runtime retrying by
-    itself (`backoff`, its ScreenPatterns) holds the key when it waits `LONG_BACKOFF` or
-    more: a 429's retry-after, not a transient error's second of back-off."""
-    lines = [line.strip() for line in screen.splitlines() if line.strip()][-SCREEN_NOW:]
+    like a runtime's limit message count, never a bare number, and only lines the runtime
+    wrote itself (`patterns.said`: not the echo of a message typed to it, which may well
+    speak of limits); and only the last lines, so an error the agent has since moved on
+    from is not found again. A runtime retrying by itself (`patterns.backoff`) holds the
+    key when it waits `LONG_BACKOFF` or more: a 429's retry-after, not a transient error's
+    second of back-off."""
+    backoff = patterns.backoff if patterns is not None else ""
+    said = patterns.said if patterns is not None else ""
+    lines = [line for line in screen.splitlines() if line.strip()][-SCREEN_NOW:]
     for line in reversed(lines):
+        if said and not re.search(said, line):
+            continue
+        line = line.strip()
         match = re.search(backoff, line) if backoff else None
         if match is not None:
             wait = float(match.group("wait"))
@@ -124,7 +132,7 @@ def screen_signal(
 
 def screen_limit(screen: str) -> str | None:
     """The line of a captured screen that reports a limit now, or None."""
-    found = screen_signal(screen, "", time.time())
+    found = screen_signal(screen, None, time.time())
     return found.line if found else None
 
 

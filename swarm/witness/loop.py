@@ -430,7 +430,7 @@ class Witness:
             # A usage or rate limit on screen that no report told of (a runtime without
             # reports, a retry only its screen shows, a Stop that never came): the one
             # swarm-wide pause takes it, once per limit shown, not once per capture.
-            found = screen_signal(text, runtime.patterns.backoff, at)
+            found = screen_signal(text, runtime.patterns, at)
             if found is not None and found.key != watched.limit_seen:
                 limit_agent(self.store, pane.agent, found.signal, at)
                 report.actions.append(f"{pane.agent}: {found.signal.reason} (on screen)")
