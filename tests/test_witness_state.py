@@ -8,7 +8,7 @@ import pytest
 
 from swarm.plan import HealthSpec
 from swarm.runtimes.patterns import ScreenVerdict
-from swarm.witness.state import Observation, decide
+from swarm.witness.state import Observation, Verdict, decide
 
 HEALTH = HealthSpec(startup_grace=10, stall_after=60, nudge_after=30)
 T0 = 1_000_000.0
@@ -225,3 +225,16 @@ def test_a_working_agent_silent_in_reports_gets_a_look_now_and_then() -> None:
     assert not decide(replace(silent, looked=T0 - 1), HEALTH).wants_screen
     assert decide(replace(silent, looked=T0 - REPORTS_LAG), HEALTH).wants_screen
     assert not decide(obs(last_report=T0 - 1), HEALTH).wants_screen
+
+
+def test_a_limited_agent_is_looked_at_now_and_then_and_stays_limited() -> None:
+    """The limit its screen shows is noted while it is limited, so the same line still on
+    screen after the reset is not taken for a new limit."""
+    from swarm.witness.state import REPORTS_LAG
+
+    limited = obs(stored="limited", detail="rate limited (429) until 12:00")
+    assert decide(limited, HEALTH) == Verdict(
+        "limited", limited.detail, "report", wants_screen=True
+    )
+    assert not decide(replace(limited, looked=T0 - 1), HEALTH).wants_screen
+    assert decide(replace(limited, looked=T0 - REPORTS_LAG), HEALTH).wants_screen

@@ -417,6 +417,7 @@ class Witness:
 
     def _capture(self, panes: list[PaneSignal], agents: list[Agent], report: TickReport) -> None:
         runtimes = {a.name: a.runtime for a in agents}
+        limited = {a.name for a in agents if a.state == "limited"}
         at = self.clock()
         texts = self.monitor.capture([p.pane_id for p in panes])
         for pane in panes:
@@ -429,9 +430,11 @@ class Witness:
             report.captured.append(pane.agent)
             # A usage or rate limit on screen that no report told of (a runtime without
             # reports, a retry only its screen shows, a Stop that never came): the one
-            # swarm-wide pause takes it, once per limit shown, not once per capture.
+            # swarm-wide pause takes it, once per limit shown, not once per capture. One
+            # shown while the agent is limited already is only noted.
             found = screen_signal(text, runtime.patterns, at)
-            if found is not None and found.key != watched.limit_seen:
+            new = found is not None and found.key != watched.limit_seen
+            if found is not None and new and pane.agent not in limited:
                 limit_agent(self.store, pane.agent, found.signal, at)
                 report.actions.append(f"{pane.agent}: {found.signal.reason} (on screen)")
                 self.log(f"{pane.agent}: limited, its screen says: {found.line[:160]}")

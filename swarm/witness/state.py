@@ -106,7 +106,9 @@ def decide(obs: Observation, health: HealthSpec) -> Verdict:
     if obs.stored == "waiting":
         return _waiting(obs)
     if obs.stored == "limited":  # until its reset: swarm.usage ends it (and says continue)
-        return Verdict("limited", obs.detail, "report")
+        # A look now and then: the limit its screen shows is then known, and the same line
+        # still on screen after the reset is not taken for a new limit.
+        return Verdict("limited", obs.detail, "report", wants_screen=_look_again(obs))
     if obs.stored == "done":
         return Verdict("starting", "pane alive again", "tmux")
     if obs.reports:
@@ -209,8 +211,11 @@ def _reports_lag(obs: Observation) -> bool:
     countdown in place (no new output tmux would count); a long answer being written costs
     one capture per REPORTS_LAG."""
     reported = obs.last_report if obs.last_report is not None else obs.state_since
-    looked = obs.looked if obs.looked is not None else float("-inf")
-    return obs.now - reported >= REPORTS_LAG and obs.now - looked >= REPORTS_LAG
+    return obs.now - reported >= REPORTS_LAG and _look_again(obs)
+
+
+def _look_again(obs: Observation) -> bool:
+    return obs.looked is None or obs.now - obs.looked >= REPORTS_LAG
 
 
 def _quiet_detail(obs: Observation, health: HealthSpec) -> str:
