@@ -18,6 +18,7 @@ from textual.widgets import Input
 
 from swarm.errors import SwarmError
 from swarm.store import Store
+from swarm.ui import format as fmt
 from swarm.ui.app import SidebarApp
 from swarm.ui.data import Snapshot, StaticSource, StoreSource
 from swarm.ui.sample import sample_snapshot
@@ -314,7 +315,7 @@ async def test_a_change_updates_only_the_changed_cells() -> None:
         table = app.query_one(AgentsTable)
         await pilot.press("j", "j")
         chosen = selected(app)
-        rebuilds, updates = table.rebuilds, table.cell_updates
+        rebuilds, updates, reorders = table.rebuilds, table.cell_updates, table.reorders
         # One working agent's memory changes: no reorder, one cell.
         target = next(a for a in first.agents if a.name == "polecat-2")
         assert target.state == "working"
@@ -325,12 +326,42 @@ async def test_a_change_updates_only_the_changed_cells() -> None:
         await until(pilot, lambda: table.cell_updates > updates)
         assert table.rebuilds == rebuilds
         assert table.cell_updates == updates + 1  # narrow: the task cell only
-        # Another agent starts waiting: it moves up; the cursor stays on the same agent.
+        # Another agent starts waiting: it moves up (one sort, no rebuild: the other rows
+        # are not measured and laid out again); the cursor stays on the same agent.
         waiting = dataclasses.replace(
             next(a for a in first.agents if a.name == "mayor"), state="waiting"
         )
-        source.push(_with_agent(_with_agent(first, changed), waiting, reorder=True))
-        await until(pilot, lambda: table.rebuilds > rebuilds)
+        moved = _with_agent(_with_agent(first, changed), waiting, reorder=True)
+        source.push(moved)
+        await until(pilot, lambda: table.reorders > reorders)
+        assert table.rebuilds == rebuilds
+        assert selected(app) == chosen
+        assert [table.get_row_at(i)[1].plain.strip() for i in range(3)] == [
+            fmt.clip(a.name, 10) for a in moved.agents[:3]
+        ]
+
+
+async def test_an_agent_that_leaves_or_comes_changes_one_row_not_the_table() -> None:
+    first = sample_snapshot(30)
+    source = StaticSource([first])
+    app = SidebarApp(source, FakeControls(), poll_interval=0.02)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        table = app.query_one(AgentsTable)
+        await pilot.press("j", "j", "j")
+        chosen = selected(app)
+        rebuilds = table.rebuilds
+        gone = next(a for a in first.agents if a.name == "polecat-3")
+        fewer = dataclasses.replace(first, agents=tuple(a for a in first.agents if a is not gone))
+        source.push(fewer)
+        await until(pilot, lambda: table.row_count == len(fewer.agents))
+        source.push(first)  # back, in its old place
+        await until(pilot, lambda: table.row_count == len(first.agents))
+        await pilot.pause()
+        assert table.rebuilds == rebuilds
+        assert [table.get_row_at(i)[1].plain.strip() for i in range(table.row_count)] == [
+            fmt.clip(a.name, 10) for a in first.agents
+        ]
         assert selected(app) == chosen
 
 

@@ -229,7 +229,8 @@ class SidebarApp(App[None]):
         look = (text.plain, str(text.spans))
         if self._labels.get(selector) != look:
             self._labels[selector] = look
-            self.query_one(selector, Label).update(text)
+            # one line, full width (sidebar.tcss): a new title never moves anything else
+            self.query_one(selector, Label).update(text, layout=False)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if isinstance(event.data_table, AgentsTable) and self.snapshot is not None:

@@ -1,12 +1,15 @@
 """A `DataTable` that is given whole rows each refresh and touches only what changed.
 
 The sidebar redraws twice a second at most, with up to 100 agents; re-adding every row
-each time would reset the cursor and repaint the table. `sync` compares each row's cells
-with what is on screen: same rows in the same order -> `update_cell` for the changed cells
-only; rows added, removed or reordered -> one rebuild that keeps the cursor on the same key.
-A row the caller hands in again unchanged (the same object, see `RowCache`) costs nothing.
-Column widths are fixed and computed from the widget's width, so a narrow pane never gets
-a horizontal scrollbar.
+each time would reset the cursor and make Textual measure every cell and lay the screen out
+again (at 100 agents that was most of the sidebar's CPU, since an agent that starts waiting
+moves to the top on every such change). `sync` compares each row's cells with what is on
+screen and changes only those: `update_cell` for a changed cell, `remove_row` / `add_row`
+for rows that left, came or changed height, and one `sort` when the order changed. Only a
+new set of columns, or a change to most of the rows, rebuilds the table. The cursor stays
+on the same key. A row the caller hands in again unchanged (the same object, see
+`RowCache`) costs nothing. Column widths are fixed and computed from the widget's width, so
+a narrow pane never gets a horizontal scrollbar.
 """
 
 from __future__ import annotations
@@ -56,6 +59,22 @@ class RowCache:
         self._rows = {k: v for k, v in self._rows.items() if k in wanted}
 
 
+def plan_moves(shown: Sequence[Row], rows: Sequence[Row]) -> tuple[set[str], set[str]] | None:
+    """How to go from the rows on screen to `rows` without a rebuild: the keys to remove,
+    and the keys to add (new, or back with another height). None: a rebuild is cheaper
+    (most rows change) or needed (a key twice)."""
+    keys = [r.key for r in rows]
+    if len(set(keys)) != len(keys):
+        return None
+    before = {r.key: r.height for r in shown}
+    wanted = set(keys)
+    again = {r.key for r in rows if before.get(r.key) != r.height}
+    gone = {key for key in before if key not in wanted} | (again & before.keys())
+    if len(gone) + len(again) > max(4, len(rows) // 2):
+        return None
+    return gone, again
+
+
 class SyncedTable(DataTable[Text]):
     """Rows in, minimal updates out; j/k move like up/down."""
 
@@ -77,6 +96,7 @@ class SyncedTable(DataTable[Text]):
         self._rows: tuple[Row, ...] = ()
         self.rebuilds = 0  # how often the rows were re-laid out (tests check it stays low)
         self.cell_updates = 0
+        self.reorders = 0
 
     @property
     def selected_key(self) -> str | None:
@@ -103,19 +123,57 @@ class SyncedTable(DataTable[Text]):
         if columns != self._columns or (header is not None) != self.show_header:
             self._relayout(columns, rows, header)
             return
-        if tuple(r.key for r in rows) != tuple(r.key for r in self._rows) or any(
-            new.height != old.height for new, old in zip(rows, self._rows, strict=True)
+        keys = [r.key for r in rows]
+        if keys == [r.key for r in self._rows] and all(
+            new.height == old.height for new, old in zip(rows, self._rows, strict=True)
         ):
+            for new, old in zip(rows, self._rows, strict=True):
+                self._update_row(new, old)
+            self._rows = rows
+            return
+        shown = {r.key: r for r in self._rows}
+        moved = plan_moves(self._rows, rows)
+        if moved is None:
             self._rebuild(rows)
             return
-        for new, old in zip(rows, self._rows, strict=True):
-            if new is old or new.signature == old.signature:
-                continue
-            for (column, _width), value, before in zip(columns, new.cells, old.cells, strict=True):
-                if _looks(value) != _looks(before):
-                    self.update_cell(new.key, column, value)
-                    self.cell_updates += 1
+        gone, again = moved
+        keep = self.selected_key
+        for key in gone:
+            self.remove_row(key)
+        order = [r.key for r in self._rows if r.key not in gone]
+        for row in rows:
+            before = shown.get(row.key)
+            if row.key in again:
+                self.add_row(*row.cells, key=row.key, height=row.height)
+                order.append(row.key)
+            elif before is not None:
+                self._update_row(row, before)
         self._rows = rows
+        if order != keys:
+            self._reorder(columns[0][0], keys)
+        if keep is not None and keep in set(keys):
+            if self.selected_key != keep:
+                self.select_key(keep)
+        elif rows and self.cursor_row >= len(rows):
+            self.move_cursor(row=len(rows) - 1)
+
+    def _update_row(self, new: Row, old: Row) -> None:
+        """Send the cells of `new` that look different from `old` to the table."""
+        if new is old or new.signature == old.signature:
+            return
+        for (column, _width), value, before in zip(
+            self._columns, new.cells, old.cells, strict=True
+        ):
+            if _looks(value) != _looks(before):
+                self.update_cell(new.key, column, value)
+                self.cell_updates += 1
+
+    def _reorder(self, first_column: str, keys: Sequence[str]) -> None:
+        """Put the rows in the order of `keys` with one `sort`: the table keeps the cell
+        objects it was given, so each row is found by its first cell's identity."""
+        position = {id(self.get_cell(key, first_column)): index for index, key in enumerate(keys)}
+        self.sort(first_column, key=lambda cell: position[id(cell)])
+        self.reorders += 1
 
     def _relayout(
         self,
