@@ -336,7 +336,7 @@ async def test_a_change_updates_only_the_changed_cells() -> None:
         await until(pilot, lambda: table.reorders > reorders)
         assert table.rebuilds == rebuilds
         assert selected(app) == chosen
-        assert [table.get_row_at(i)[1].plain.strip() for i in range(3)] == [
+        assert [table.get_row_at(i)[0].plain[2:12].strip() for i in range(3)] == [
             fmt.clip(a.name, 10) for a in moved.agents[:3]
         ]
 
@@ -359,10 +359,27 @@ async def test_an_agent_that_leaves_or_comes_changes_one_row_not_the_table() -> 
         await until(pilot, lambda: table.row_count == len(first.agents))
         await pilot.pause()
         assert table.rebuilds == rebuilds
-        assert [table.get_row_at(i)[1].plain.strip() for i in range(table.row_count)] == [
+        assert [table.get_row_at(i)[0].plain[2:12].strip() for i in range(table.row_count)] == [
             fmt.clip(a.name, 10) for a in first.agents
         ]
         assert selected(app) == chosen
+
+
+async def test_a_burst_of_snapshots_is_drawn_once_with_the_newest() -> None:
+    from swarm.ui.app import SnapshotReady
+
+    first = sample_snapshot(30)
+    app = SidebarApp(StaticSource([first]), FakeControls(), poll_interval=0.02)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.pause()
+        drawn = len(app.apply_times)
+        burst = [dataclasses.replace(first, now=first.now + n) for n in (1, 2, 3)]
+        for snapshot in burst:
+            app.post_message(SnapshotReady(snapshot))
+        await until(pilot, lambda: app.snapshot is burst[-1])
+        await pilot.pause()
+        assert len(app.apply_times) == drawn + 1
 
 
 def _with_agent(snapshot: Snapshot, agent: object, reorder: bool = False) -> Snapshot:

@@ -28,3 +28,18 @@ def test_a_row_that_changes_height_is_taken_out_and_put_back() -> None:
 def test_most_rows_changing_or_a_key_twice_means_a_rebuild() -> None:
     assert plan_moves(rows(*"abcdefgh"), rows(*"stuvwxyz")) is None
     assert plan_moves(rows("a", "b"), rows("a", "a")) is None
+
+
+def test_cells_joined_side_by_side_keep_their_widths_and_styles() -> None:
+    from swarm.ui.widgets.table import join_cells
+
+    joined = join_cells([Text("ab", style="red"), Text("cdefg", style="bold")], [3, 4])
+    assert joined.plain == "ab cdef"
+    assert [(s.start, s.end, str(s.style)) for s in joined.spans] == [(0, 3, "red"), (3, 7, "bold")]
+
+
+def test_a_two_line_row_joins_line_by_line() -> None:
+    from swarm.ui.widgets.table import join_cells
+
+    cells = [Text("#1\nwhy"), Text("x\n it bounced")]
+    assert join_cells(cells, [3, 4], height=2).plain == "#1 x   \nwhy it "
