@@ -71,6 +71,13 @@ def join_cells(cells: Sequence[Text], widths: Sequence[int], height: int = 1) ->
     takes for several (each cell is a renderable of its own), and it looks the same since
     cells have no padding."""
     joined = Text(no_wrap=True, overflow="crop")
+    if height == 1 and not any("\n" in cell.plain for cell in cells):  # the usual row
+        for cell, width in zip(cells, widths, strict=True):
+            if cell.cell_len != width:
+                cell = cell.copy()
+                cell.truncate(width, overflow="crop", pad=True)
+            joined.append_text(cell)
+        return joined
     lines = [cell.split("\n", allow_blank=True) for cell in cells]
     for index in range(height):
         if index:
