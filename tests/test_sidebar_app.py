@@ -336,9 +336,7 @@ async def test_a_change_updates_only_the_changed_cells() -> None:
         await until(pilot, lambda: table.reorders > reorders)
         assert table.rebuilds == rebuilds
         assert selected(app) == chosen
-        assert [table.get_row_at(i)[0].plain[2:12].strip() for i in range(3)] == [
-            fmt.clip(a.name, 10) for a in moved.agents[:3]
-        ]
+        assert names_on_screen(table)[:3] == [fmt.clip(a.name, 10) for a in moved.agents[:3]]
 
 
 async def test_an_agent_that_leaves_or_comes_changes_one_row_not_the_table() -> None:
@@ -359,9 +357,7 @@ async def test_an_agent_that_leaves_or_comes_changes_one_row_not_the_table() -> 
         await until(pilot, lambda: table.row_count == len(first.agents))
         await pilot.pause()
         assert table.rebuilds == rebuilds
-        assert [table.get_row_at(i)[0].plain[2:12].strip() for i in range(table.row_count)] == [
-            fmt.clip(a.name, 10) for a in first.agents
-        ]
+        assert names_on_screen(table) == [fmt.clip(a.name, 10) for a in first.agents]
         assert selected(app) == chosen
 
 
@@ -380,6 +376,11 @@ async def test_a_burst_of_snapshots_is_drawn_once_with_the_newest() -> None:
         await until(pilot, lambda: app.snapshot is burst[-1])
         await pilot.pause()
         assert len(app.apply_times) == drawn + 1
+
+
+def names_on_screen(table: AgentsTable) -> list[str]:
+    """The name column of every row, top to bottom (a narrow pane: after the 2-cell symbol)."""
+    return [table.get_row_at(i)[0].plain[2:12].strip() for i in range(table.row_count)]
 
 
 def _with_agent(snapshot: Snapshot, agent: object, reorder: bool = False) -> Snapshot:
