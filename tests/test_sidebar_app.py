@@ -378,6 +378,27 @@ async def test_a_burst_of_snapshots_is_drawn_once_with_the_newest() -> None:
         assert len(app.apply_times) == drawn + 1
 
 
+async def test_a_request_that_bounces_moves_down_as_a_taller_row_without_a_rebuild() -> None:
+    first = sample_snapshot(30)
+    source = StaticSource([first])
+    app = SidebarApp(source, FakeControls(), poll_interval=0.02)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        merges = app.query_one(MergesTable)
+        await until(pilot, lambda: merges.row_count == 7)
+        rebuilds = merges.rebuilds
+        testing = first.merges_live[0]
+        bounced = dataclasses.replace(testing, status="bounced", result="conflict in a.py")
+        later = dataclasses.replace(
+            first, merges_live=first.merges_live[1:], merges_done=(bounced, *first.merges_done)
+        )
+        source.push(later)
+        wanted = [str(m.id) for m in (*later.merges_live, *later.merges_done)]
+        await until(pilot, lambda: [r.key.value for r in merges.ordered_rows] == wanted)
+        assert merges.rebuilds == rebuilds
+        assert merges.rows[merges.ordered_rows[2].key].height == 2  # says why, under it
+
+
 def names_on_screen(table: AgentsTable) -> list[str]:
     """The name column of every row, top to bottom (a narrow pane: after the 2-cell symbol)."""
     return [table.get_row_at(i)[0].plain[2:12].strip() for i in range(table.row_count)]
