@@ -11,28 +11,33 @@ file exists:
 The refinery's queue is drained and timed (branch set-up excluded):
 
 - one at a time: `batch_size 1`, every request gated alone (24 gate runs);
-- batched, bisection: `batch_size 8`, one gate job: the stack is gated once, a failing stack
-  is bisected one gate run after the other;
-- batched, default jobs: `batch_size 8`, the default gate jobs, which run no more gates at
-  once than the cores unless the gate proves light (the sleep gate does, the suite does not);
-- batched, 8 jobs on any machine: 8 gates at once whatever the gate costs (as before the
-  jobs followed the gate's cost), for comparison.
+- swarm: `batch_size 8` and the default gate jobs: no more gates at once than the cores
+  unless the gate proves light, stacks sized from the failure rate, a deep queue taken as
+  a train (`swarm.refinery.batch`);
+- with `--all`, also: one gate job (plain bisection), and 8 gates at once whatever the gate
+  costs (as before the jobs followed the gate's cost).
 
 Every mode must end with 21 merged, 3 bounced, and every commit on main passing the gate.
-Prints gate runs, rounds and wall time per mode, then per gate one summary line with the
-ratio. Goal: batched at least 3 times faster than one at a time, with either gate.
+Modes run in turn, `--repeat` times (so a load that comes and goes hits each of them), and
+the median counts. The load average is printed before and after: on a machine shared with
+other work the ratio moves with it. Last, per gate, one line with the ratio, and the bound
+the search itself sets: with J gates at once on J idle cores a round costs about one gate
+run, so no batching does better than 24 runs / its rounds.
 
     python benchmarks/bench_refinery.py [--gate both|sleep|pytest] [--requests 24] [--bad 3]
+        [--repeat 1] [--all]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from swarm.git.repo import exclude_path
 from swarm.plan import MergeSpec
+from swarm.refinery.batch import failure_rate, find_culprits, stack_window, train_length
 from swarm.refinery.candidate import CandidateWorktree
 from swarm.refinery.gate import run_gate
 from swarm.refinery.queue import Refinery
@@ -82,6 +88,7 @@ class Outcome:
     rounds: int
     merged: int
     bounced: int
+    jobs: int  # gates at once in the end (the gate's measured cost decides)
 
 
 def git(repo: Path, *args: str) -> str:
@@ -174,7 +181,29 @@ def run_mode(mode: Mode, requests: int, bad: set[int], gate: tuple[str, ...]) ->
                 raise SystemExit(f"{mode.name}: {merged} merged, {bounced} bounced")
             check_main(repo)
             stats = refinery.stats
-            return Outcome(mode, seconds, stats.gate_runs, stats.rounds, merged, bounced)
+            jobs = refinery.slots.jobs(mode.jobs)
+            return Outcome(mode, seconds, stats.gate_runs, stats.rounds, merged, bounced, jobs)
+
+
+def search_rounds(requests: int, bad: set[int], batch: int, jobs: int) -> int:
+    """Gate rounds the culprit search needs for this queue, gate runs taken as free."""
+    window = stack_window(failure_rate(0, 0), batch)  # nothing judged yet: the prior
+
+    def probe(accepted: Sequence[int], rest: Sequence[int], points: Sequence[int]) -> list[bool]:
+        return [not bad & {*accepted, *rest[:p]} for p in points]
+
+    items = list(range(requests))
+    rounds = 0
+    while items:  # one step per train, as the refinery takes them
+        take = train_length(len(items), min(batch, len(items)), window)
+        rounds += find_culprits(items[:take], probe, jobs, window=window).rounds
+        items = items[take:]
+    return rounds
+
+
+def load() -> str:
+    one, five, _ = os.getloadavg()
+    return f"load average {one:.1f} (5 min {five:.1f}) on {os.cpu_count()} cores"
 
 
 def main() -> int:
@@ -184,46 +213,54 @@ def main() -> int:
     parser.add_argument("--sleep", type=float, default=1.0, help="seconds the gate sleeps")
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--gate", choices=("both", "sleep", "pytest"), default="both")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each mode (median)")
+    parser.add_argument("--all", action="store_true", help="also bisection and 8 jobs always")
     args = parser.parse_args()
     bad = bad_positions(args.requests, args.bad)
     jobs = default_gate_jobs(args.batch)
-    modes = [
-        Mode("one at a time", 1, 1),
-        Mode(f"batched {args.batch}, bisection", args.batch, 1),
-        Mode(f"batched {args.batch}, default jobs ({jobs})", args.batch, jobs),
-        Mode(f"batched {args.batch}, {args.batch} jobs always", args.batch, args.batch, True),
-    ]
+    swarm = Mode(f"swarm: batch {args.batch}, jobs {jobs}", args.batch, jobs)
+    modes = [Mode("one at a time", 1, 1), swarm]
+    if args.all:
+        modes += [
+            Mode(f"batched {args.batch}, bisection", args.batch, 1),
+            Mode(f"batched {args.batch}, {args.batch} jobs always", args.batch, args.batch, True),
+        ]
     print(
         f"{args.requests} merge requests, {len(bad)} failing the gate (positions "
         f"{', '.join(str(b + 1) for b in sorted(bad))}); {os.cpu_count()} cores"
     )
+    print(f"before: {load()}")
     kinds = ("sleep", "pytest") if args.gate == "both" else (args.gate,)
     summaries = []
     for kind in kinds:
         gate = gate_commands(kind, args.sleep)
         what = f"sleep {args.sleep:g}" if kind == "sleep" else f"pytest, {SUITE_TESTS} tests"
         print(f"\ngate: {what} + a check")
-        results = []
-        for mode in modes:
-            outcome = run_mode(mode, args.requests, bad, gate)
-            results.append(outcome)
-            print(
-                f"  {mode.name:<32} {outcome.gate_runs:>3} gate runs in {outcome.rounds:>3} "
-                f"rounds {outcome.seconds:6.1f}s  ({outcome.merged} merged, "
-                f"{outcome.bounced} bounced, main green)",
-                flush=True,
-            )
-        single, *batched = results
-        best = min(batched, key=lambda o: o.seconds)
-        ratio = single.seconds / best.seconds
+        runs: dict[str, list[Outcome]] = {mode.name: [] for mode in modes}
+        for _ in range(max(1, args.repeat)):
+            for mode in modes:
+                outcome = run_mode(mode, args.requests, bad, gate)
+                runs[mode.name].append(outcome)
+                print(
+                    f"  {mode.name:<32} {outcome.gate_runs:>3} gate runs in {outcome.rounds:>3} "
+                    f"rounds {outcome.seconds:6.1f}s  ({outcome.merged} merged, "
+                    f"{outcome.bounced} bounced, main green)",
+                    flush=True,
+                )
+        seconds = {name: statistics.median(o.seconds for o in done) for name, done in runs.items()}
+        single = seconds[modes[0].name]
+        ratio = single / seconds[swarm.name]
         verdict = "PASS" if ratio >= 3 else "BELOW GOAL"
+        others = "".join(f", {m.name} {single / seconds[m.name]:.1f}x" for m in modes[2:])
+        cores = runs[swarm.name][-1].jobs
+        rounds = search_rounds(args.requests, bad, args.batch, cores)
         summaries.append(
-            f"refinery, {kind} gate: {best.mode.name} is {ratio:.1f}x faster than one at a "
-            f"time ({best.seconds:.1f}s vs {single.seconds:.1f}s; "
-            + ", ".join(f"{o.mode.name} {single.seconds / o.seconds:.1f}x" for o in batched)
-            + f"); goal >= 3x: {verdict}"
+            f"refinery, {kind} gate: serial {single:.1f}s, swarm {seconds[swarm.name]:.1f}s: "
+            f"{ratio:.1f}x{others} (median of {max(1, args.repeat)}); goal >= 3x: {verdict}; "
+            f"the search needs {rounds} rounds of {cores} gates for this queue: at most "
+            f"{args.requests / rounds:.1f}x with {cores} gates at once and no load"
         )
-    print()
+    print(f"\nafter: {load()}\n")
     for line in summaries:
         print(line)
     return 0

@@ -9,7 +9,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from swarm.refinery.batch import find_culprits, ready_batch, seconds_until_ready, spread
+from swarm.refinery.batch import (
+    failure_rate,
+    find_culprits,
+    ready_batch,
+    seconds_until_ready,
+    spread,
+    stack_window,
+    train_length,
+)
 
 
 @dataclass(frozen=True)
@@ -135,3 +143,44 @@ def test_random_batches_with_random_jobs() -> None:
 def test_probe_must_answer_every_point() -> None:
     with pytest.raises(ValueError, match="verdicts"):
         find_culprits([1, 2], lambda a, r, p: [], jobs=1)
+
+
+def test_the_window_follows_the_failure_rate_within_the_layouts_batch_size() -> None:
+    assert failure_rate(0, 0) == pytest.approx(1 / 8)  # nothing judged yet: the prior
+    assert failure_rate(90, 0) < 0.02 < failure_rate(20, 10)
+    assert stack_window(failure_rate(0, 0), 32) == 8
+    assert stack_window(failure_rate(200, 1), 32) == 32  # rare failures: big stacks
+    assert stack_window(failure_rate(10, 30), 32) == 2  # most fail: pairs
+    assert stack_window(failure_rate(200, 1), 4) == 4  # never past the layout's batch size
+    assert stack_window(0.01, 1) == 1  # batch_size 1 stays one at a time
+
+
+def test_a_deep_queue_rides_along_as_a_train() -> None:
+    assert train_length(queued=3, batch=3, window=8) == 3
+    assert train_length(queued=24, batch=8, window=8) == 24
+    assert train_length(queued=100, batch=8, window=8) == 24  # three windows
+    assert train_length(queued=100, batch=8, window=32) == 32  # never past 32
+    assert train_length(queued=24, batch=1, window=1) == 1  # one at a time stays so
+
+
+def test_a_window_keeps_each_probe_within_reach_of_the_last_pass() -> None:
+    gate = FakeGate({9}, jobs=2)
+    search = find_culprits(list(range(24)), gate, jobs=2, window=8)
+    assert search.good == [i for i in range(24) if i != 9] and [b for b, _ in search.bad] == [9]
+    assert max(len(stack) for stack in gate.calls[0]) == 8  # not the whole train at once
+    # what is left of the culprit's window goes on with the next requests, not alone
+    assert any(10 in s and 16 in s and 9 not in s for call in gate.calls for s in call)
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 8])
+def test_search_with_a_window_is_right_for_every_culprit_pattern(window: int) -> None:
+    items = list(range(7))
+    for size in range(len(items) + 1):
+        for bad in itertools.combinations(items, size):
+            for jobs in (1, 2, 3):
+                gate = FakeGate(set(bad), jobs)
+                search = find_culprits(items, gate, jobs=jobs, window=window)
+                assert search.good == [i for i in items if i not in bad]
+                assert sorted(item for item, _ in search.bad) == list(bad)
+                for item, stack in search.bad:
+                    assert stack[-1] == item  # convicted by a stack that ends with it

@@ -18,6 +18,7 @@ from textual.widgets import Input
 
 from swarm.errors import SwarmError
 from swarm.store import Store
+from swarm.ui import format as fmt
 from swarm.ui.app import SidebarApp
 from swarm.ui.data import Snapshot, StaticSource, StoreSource
 from swarm.ui.sample import sample_snapshot
@@ -314,7 +315,7 @@ async def test_a_change_updates_only_the_changed_cells() -> None:
         table = app.query_one(AgentsTable)
         await pilot.press("j", "j")
         chosen = selected(app)
-        rebuilds, updates = table.rebuilds, table.cell_updates
+        rebuilds, updates, reorders = table.rebuilds, table.cell_updates, table.reorders
         # One working agent's memory changes: no reorder, one cell.
         target = next(a for a in first.agents if a.name == "polecat-2")
         assert target.state == "working"
@@ -325,13 +326,82 @@ async def test_a_change_updates_only_the_changed_cells() -> None:
         await until(pilot, lambda: table.cell_updates > updates)
         assert table.rebuilds == rebuilds
         assert table.cell_updates == updates + 1  # narrow: the task cell only
-        # Another agent starts waiting: it moves up; the cursor stays on the same agent.
+        # Another agent starts waiting: it moves up (one sort, no rebuild: the other rows
+        # are not measured and laid out again); the cursor stays on the same agent.
         waiting = dataclasses.replace(
             next(a for a in first.agents if a.name == "mayor"), state="waiting"
         )
-        source.push(_with_agent(_with_agent(first, changed), waiting, reorder=True))
-        await until(pilot, lambda: table.rebuilds > rebuilds)
+        moved = _with_agent(_with_agent(first, changed), waiting, reorder=True)
+        source.push(moved)
+        await until(pilot, lambda: table.reorders > reorders)
+        assert table.rebuilds == rebuilds
         assert selected(app) == chosen
+        assert names_on_screen(table)[:3] == [fmt.clip(a.name, 10) for a in moved.agents[:3]]
+
+
+async def test_an_agent_that_leaves_or_comes_changes_one_row_not_the_table() -> None:
+    first = sample_snapshot(30)
+    source = StaticSource([first])
+    app = SidebarApp(source, FakeControls(), poll_interval=0.02)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        table = app.query_one(AgentsTable)
+        await pilot.press("j", "j", "j")
+        chosen = selected(app)
+        rebuilds = table.rebuilds
+        gone = next(a for a in first.agents if a.name == "polecat-3")
+        fewer = dataclasses.replace(first, agents=tuple(a for a in first.agents if a is not gone))
+        source.push(fewer)
+        await until(pilot, lambda: table.row_count == len(fewer.agents))
+        source.push(first)  # back, in its old place
+        await until(pilot, lambda: table.row_count == len(first.agents))
+        await pilot.pause()
+        assert table.rebuilds == rebuilds
+        assert names_on_screen(table) == [fmt.clip(a.name, 10) for a in first.agents]
+        assert selected(app) == chosen
+
+
+async def test_a_burst_of_snapshots_is_drawn_once_with_the_newest() -> None:
+    from swarm.ui.app import SnapshotReady
+
+    first = sample_snapshot(30)
+    app = SidebarApp(StaticSource([first]), FakeControls(), poll_interval=0.02)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        await pilot.pause()
+        drawn = len(app.apply_times)
+        burst = [dataclasses.replace(first, now=first.now + n) for n in (1, 2, 3)]
+        for snapshot in burst:
+            app.post_message(SnapshotReady(snapshot))
+        await until(pilot, lambda: app.snapshot is burst[-1])
+        await pilot.pause()
+        assert len(app.apply_times) == drawn + 1
+
+
+async def test_a_request_that_bounces_moves_down_as_a_taller_row_without_a_rebuild() -> None:
+    first = sample_snapshot(30)
+    source = StaticSource([first])
+    app = SidebarApp(source, FakeControls(), poll_interval=0.02)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        merges = app.query_one(MergesTable)
+        await until(pilot, lambda: merges.row_count == 7)
+        rebuilds = merges.rebuilds
+        testing = first.merges_live[0]
+        bounced = dataclasses.replace(testing, status="bounced", result="conflict in a.py")
+        later = dataclasses.replace(
+            first, merges_live=first.merges_live[1:], merges_done=(bounced, *first.merges_done)
+        )
+        source.push(later)
+        wanted = [str(m.id) for m in (*later.merges_live, *later.merges_done)]
+        await until(pilot, lambda: [r.key.value for r in merges.ordered_rows] == wanted)
+        assert merges.rebuilds == rebuilds
+        assert merges.rows[merges.ordered_rows[2].key].height == 2  # says why, under it
+
+
+def names_on_screen(table: AgentsTable) -> list[str]:
+    """The name column of every row, top to bottom (a narrow pane: after the 2-cell symbol)."""
+    return [table.get_row_at(i)[0].plain[2:12].strip() for i in range(table.row_count)]
 
 
 def _with_agent(snapshot: Snapshot, agent: object, reorder: bool = False) -> Snapshot:

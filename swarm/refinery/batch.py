@@ -10,6 +10,13 @@ a green stack. With one gate job at a time this is bisection (test the first hal
 With several jobs, one round probes several prefixes at once (the first round the full stack
 and evenly spaced prefixes below it, as a merge train does), so a culprit is usually pinned
 in one or two rounds instead of log2(K).
+
+How many requests one gate run takes on (the *window*) follows the failure rate measured so
+far: a stack of about 1/rate requests passes about half the time, which is where a passing
+run validates the most requests for the runs a failing one costs in the search (simulated
+over 1 to 4 jobs). When the queue is deeper than one batch, the requests behind it ride
+along as a *train* of up to `TRAIN_WINDOWS` windows: the search moves window by window, and
+what is left after a culprit goes on with the next requests instead of being gated alone.
 """
 
 from __future__ import annotations
@@ -53,6 +60,37 @@ def seconds_until_ready(queued: Sequence[W], now: float, size: int, wait: float)
     return max(0.0, queued[0].created_at + wait - now)
 
 
+TRAIN_WINDOWS = 3  # windows one step takes from a deep queue
+MAX_TRAIN = 32  # requests one step takes at most (the layout's largest batch)
+PRIOR_RATE = 1 / 8  # the failure rate assumed before anything was gated
+PRIOR_WEIGHT = 8  # how many requests the prior counts for
+
+
+def failure_rate(passed: int, failed: int) -> float:
+    """The share of requests that break the gate, from the requests judged so far (a
+    culprit counts as failed, a merged request as passed), starting from `PRIOR_RATE`."""
+    judged = max(0, passed) + max(0, failed)
+    return (max(0, failed) + PRIOR_RATE * PRIOR_WEIGHT) / (judged + PRIOR_WEIGHT)
+
+
+def stack_window(rate: float, limit: int) -> int:
+    """Requests a gate run takes on at once, beyond those that passed: about 1/rate, at
+    least 2 (a pair tested together already halves the runs of a clean queue), at most
+    `limit` (the layout's `merge.batch_size`; 1 keeps the refinery one at a time)."""
+    limit = max(1, limit)
+    if limit == 1:
+        return 1
+    return max(2, min(limit, round(1 / max(rate, 1e-3))))
+
+
+def train_length(queued: int, batch: int, window: int) -> int:
+    """How many queued requests one step takes once a batch is ready: the batch, or, from a
+    deeper queue, up to `TRAIN_WINDOWS` windows (never more than `MAX_TRAIN`)."""
+    if window <= 1:
+        return min(queued, batch)
+    return min(queued, max(batch, min(MAX_TRAIN, TRAIN_WINDOWS * window)))
+
+
 def spread(low: int, high: int, count: int) -> list[int]:
     """Up to `count` prefix lengths strictly between `low` and `high`, evenly spaced.
 
@@ -82,14 +120,21 @@ class Search(Generic[T]):
     runs: int = 0  # gate runs in all (a round may run several at once)
 
 
-def find_culprits(items: Sequence[T], probe: Probe[T], jobs: int = 1) -> Search[T]:
+def find_culprits(
+    items: Sequence[T],
+    probe: Probe[T],
+    jobs: int | Callable[[], int] = 1,
+    window: int | None = None,
+) -> Search[T]:
     """Split a batch into the requests to merge and the culprits to send back.
 
     `probe` runs the gate on several prefixes at once and is called at most once per round
     with at most `jobs` points. A prefix of length 0 (the accepted stack itself) is never
     probed: it passed before, or it is the target's tip, which the caller vouches for.
+    `window`: while no failure is known, no probe reaches more than `window` requests past
+    the longest passing prefix (None: the whole batch at once). `jobs` may be a function,
+    asked each round: the gate's measured cost can change how many run at once mid-train.
     """
-    jobs = max(1, jobs)
     result: Search[T] = Search()
     accepted: list[T] = []
     rest = list(items)
@@ -110,10 +155,12 @@ def find_culprits(items: Sequence[T], probe: Probe[T], jobs: int = 1) -> Search[
             rest = rest[high:]
             known = {}
             continue
+        width = max(1, jobs() if callable(jobs) else jobs)
         if high is None:
-            points = [*spread(low, len(rest), jobs - 1), len(rest)]
+            top = len(rest) if window is None else min(len(rest), low + max(1, window))
+            points = [*spread(low, top, width - 1), top]
         else:
-            points = spread(low, high, jobs)
+            points = spread(low, high, width)
         verdicts = list(probe(list(accepted), list(rest), points))
         if len(verdicts) != len(points):
             raise ValueError(f"probe returned {len(verdicts)} verdicts for {len(points)} points")

@@ -28,7 +28,14 @@ from swarm import paths
 from swarm.errors import SwarmError
 from swarm.git.repo import GitError
 from swarm.refinery import target as target_git
-from swarm.refinery.batch import find_culprits, ready_batch, seconds_until_ready
+from swarm.refinery.batch import (
+    failure_rate,
+    find_culprits,
+    ready_batch,
+    seconds_until_ready,
+    stack_window,
+    train_length,
+)
 from swarm.refinery.bounce import bounce
 from swarm.refinery.candidate import Applied, CandidateWorktree, Conflict, commit_flags
 from swarm.refinery.gate import GateResult, kill_leftover_gates
@@ -61,6 +68,7 @@ class Stats:
     gate_runs: int = 0
     merged: int = 0
     bounced: int = 0
+    culprits: int = 0  # requests the gate convicted (conflicts not included)
 
 
 @dataclass
@@ -172,6 +180,7 @@ class Refinery:
         batch = ready_batch(queued, now, merge.batch_size, merge.batch_wait)
         if not batch:
             return seconds_until_ready(queued, now, merge.batch_size, merge.batch_wait)
+        batch = list(queued[: train_length(len(queued), len(batch), self.window())])
         self._sync()
         try:
             self._process(batch)
@@ -181,6 +190,11 @@ class Refinery:
         finally:
             self._set_state("idle", "waiting for merge requests")
         return 0.0
+
+    def window(self) -> int:
+        """Requests one gate run takes on, from the failure rate seen so far (`batch`)."""
+        rate = failure_rate(self.stats.merged, self.stats.culprits)
+        return stack_window(rate, self.settings.merge.batch_size)
 
     def drain(self, max_batches: int = 1000) -> None:
         """Process batches until none is ready now (tests and benchmarks)."""
@@ -224,10 +238,13 @@ class Refinery:
             search = find_culprits(
                 applied,
                 lambda acc, rest, pts: self._probe(memo, acc, rest, pts),
-                # as many probes per round as gates may run at once (cores, for a heavy gate)
-                self.slots.jobs(self.settings.gate_jobs) if self.settings.gate else 1,
+                # as many probes per round as gates may run at once (cores, for a heavy
+                # gate), asked each round: the gate's measured cost may change mid-train
+                lambda: self.slots.jobs(self.settings.gate_jobs) if self.settings.gate else 1,
+                window=self.window(),
             )
             self.stats.rounds += search.rounds
+            self.stats.culprits += len(search.bad)
             if any(len(stack) == 1 for _, stack in search.bad) and not self._tip_green(memo):
                 self._hold_red_target(tip, batch)
                 return

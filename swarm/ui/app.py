@@ -110,6 +110,7 @@ class SidebarApp(App[None]):
         self._force = threading.Event()
         self._last_error = ""
         self._labels: dict[str, tuple[str, str]] = {}
+        self._pending: Snapshot | None = None  # the newest snapshot not drawn yet
 
     # -- layout -----------------------------------------------------------------------------
 
@@ -168,8 +169,19 @@ class SidebarApp(App[None]):
         self._wake.set()
 
     def on_snapshot_ready(self, message: SnapshotReady) -> None:
+        """Draw the newest snapshot once the messages already waiting are handled: a burst
+        of snapshots (a busy UI thread, a slow terminal) costs one redraw, not one each."""
+        first = self._pending is None
+        self._pending = message.snapshot
+        if first:
+            self.call_later(self._draw_pending)
+
+    def _draw_pending(self) -> None:
+        snapshot, self._pending = self._pending, None
+        if snapshot is None:
+            return
         began = time.perf_counter()
-        self.apply(message.snapshot)
+        self.apply(snapshot)
         self.apply_times.append(time.perf_counter() - began)
         if self.first_paint is None:
             self.first_paint = time.perf_counter() - self.started_at
@@ -229,7 +241,8 @@ class SidebarApp(App[None]):
         look = (text.plain, str(text.spans))
         if self._labels.get(selector) != look:
             self._labels[selector] = look
-            self.query_one(selector, Label).update(text)
+            # one line, full width (sidebar.tcss): a new title never moves anything else
+            self.query_one(selector, Label).update(text, layout=False)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if isinstance(event.data_table, AgentsTable) and self.snapshot is not None:

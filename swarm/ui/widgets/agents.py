@@ -17,6 +17,7 @@ from textual.widgets import Static
 
 from swarm.ui import format as fmt
 from swarm.ui.data import AgentRow, Snapshot
+from swarm.ui.widgets.section import needs_layout
 from swarm.ui.widgets.table import Row, RowCache, SyncedTable
 from swarm.usage.tokens import money
 
@@ -209,5 +210,6 @@ class AgentDetail(Static):
         text = detail_lines(agent, max(10, self.size.width or 30), now, empty)
         look = (text.plain, str(text.spans))
         if look != self._shown:
+            layout = needs_layout(self._shown, text)
             self._shown = look
-            self.update(text)
+            self.update(text, layout=layout)

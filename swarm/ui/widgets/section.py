@@ -8,9 +8,17 @@ from textual.widgets import Static
 from swarm.ui.data import Snapshot
 
 
+def needs_layout(before: tuple[str, str] | None, text: Text) -> bool:
+    """Whether showing `text` instead of what `before` looked like can change the widget's
+    height: only a different number of lines can (Textual lays the whole screen out again
+    otherwise, the costliest part of a refresh)."""
+    return before is None or before[0].count("\n") != text.plain.count("\n")
+
+
 class TextSection(Static):
     """Redrawn on a new snapshot or a resize, and sent to the screen only when it changed:
-    a refresh that changes nothing costs no repaint."""
+    a refresh that changes nothing costs no repaint, and one that keeps the number of lines
+    costs no layout."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
@@ -34,5 +42,6 @@ class TextSection(Static):
         text = self.draw(self.snapshot, max(10, self.size.width or 30))
         look = (text.plain, str(text.spans))
         if look != self._shown:
+            layout = needs_layout(self._shown, text)
             self._shown = look
-            self.update(text)
+            self.update(text, layout=layout)

@@ -1,12 +1,19 @@
 """A `DataTable` that is given whole rows each refresh and touches only what changed.
 
+The caller thinks in columns; on screen each row is one cell holding its columns side by
+side (`join_cells`): a `DataTable` renders every visible row again after any change, and a
+row of one cell renders several times faster than a row of five, for the same picture.
+
 The sidebar redraws twice a second at most, with up to 100 agents; re-adding every row
-each time would reset the cursor and repaint the table. `sync` compares each row's cells
-with what is on screen: same rows in the same order -> `update_cell` for the changed cells
-only; rows added, removed or reordered -> one rebuild that keeps the cursor on the same key.
-A row the caller hands in again unchanged (the same object, see `RowCache`) costs nothing.
-Column widths are fixed and computed from the widget's width, so a narrow pane never gets
-a horizontal scrollbar.
+each time would reset the cursor and make Textual measure every cell and lay the screen out
+again (at 100 agents that was most of the sidebar's CPU, since an agent that starts waiting
+moves to the top on every such change). `sync` compares each row's cells with what is on
+screen and changes only those: `update_cell` for a changed cell, `remove_row` / `add_row`
+for rows that left, came or changed height, and one `sort` when the order changed. Only a
+new set of columns, or a change to most of the rows, rebuilds the table. The cursor stays
+on the same key. A row the caller hands in again unchanged (the same object, see
+`RowCache`) costs nothing. Column widths are fixed and computed from the widget's width, so
+a narrow pane never gets a horizontal scrollbar.
 """
 
 from __future__ import annotations
@@ -18,6 +25,8 @@ from typing import ClassVar
 from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
+
+ROW_COLUMN = "row"  # the one column on screen
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +65,46 @@ class RowCache:
         self._rows = {k: v for k, v in self._rows.items() if k in wanted}
 
 
+def join_cells(cells: Sequence[Text], widths: Sequence[int], height: int = 1) -> Text:
+    """The cells of a row side by side, as one text: each piece padded or cut to its column's
+    width, line by line. The table draws a row of one cell in a fraction of the time it
+    takes for several (each cell is a renderable of its own), and it looks the same since
+    cells have no padding."""
+    joined = Text(no_wrap=True, overflow="crop")
+    if height == 1 and not any("\n" in cell.plain for cell in cells):  # the usual row
+        for cell, width in zip(cells, widths, strict=True):
+            if cell.cell_len != width:
+                cell = cell.copy()
+                cell.truncate(width, overflow="crop", pad=True)
+            joined.append_text(cell)
+        return joined
+    lines = [cell.split("\n", allow_blank=True) for cell in cells]
+    for index in range(height):
+        if index:
+            joined.append("\n")
+        for pieces, width in zip(lines, widths, strict=True):
+            piece = pieces[index].copy() if index < len(pieces) else Text("")
+            piece.truncate(width, overflow="crop", pad=True)
+            joined.append_text(piece)
+    return joined
+
+
+def plan_moves(shown: Sequence[Row], rows: Sequence[Row]) -> tuple[set[str], set[str]] | None:
+    """How to go from the rows on screen to `rows` without a rebuild: the keys to remove,
+    and the keys to add (new, or back with another height). None: a rebuild is cheaper
+    (most rows change) or needed (a key twice)."""
+    keys = [r.key for r in rows]
+    if len(set(keys)) != len(keys):
+        return None
+    before = {r.key: r.height for r in shown}
+    wanted = set(keys)
+    again = {r.key for r in rows if before.get(r.key) != r.height}
+    gone = {key for key in before if key not in wanted} | (again & before.keys())
+    if len(gone) + len(again) > max(4, len(rows) // 2):
+        return None
+    return gone, again
+
+
 class SyncedTable(DataTable[Text]):
     """Rows in, minimal updates out; j/k move like up/down."""
 
@@ -75,8 +124,12 @@ class SyncedTable(DataTable[Text]):
         )
         self._columns: tuple[tuple[str, int], ...] = ()
         self._rows: tuple[Row, ...] = ()
+        self._layout: tuple[tuple[str, int], ...] = ()  # the caller's columns
+        self._joined: dict[str, tuple[Row, Row]] = {}  # key -> (row given, row shown)
+        self._header_look: tuple[object, ...] | None = None
         self.rebuilds = 0  # how often the rows were re-laid out (tests check it stays low)
         self.cell_updates = 0
+        self.reorders = 0
 
     @property
     def selected_key(self) -> str | None:
@@ -97,25 +150,83 @@ class SyncedTable(DataTable[Text]):
         rows: Sequence[Row],
         header: Sequence[Text] | None = None,
     ) -> None:
-        """Show `rows` under `columns` (key, width), changing as little as possible."""
-        columns = tuple(columns)
-        rows = tuple(rows)
-        if columns != self._columns or (header is not None) != self.show_header:
-            self._relayout(columns, rows, header)
+        """Show `rows` under `columns` (key, width), changing as little as possible.
+
+        On screen a row is one cell (`join_cells`); `columns` say how its pieces line up."""
+        widths = [width for _key, width in columns]
+        if tuple(columns) != self._layout:
+            self._layout = tuple(columns)
+            self._joined = {}
+        rows = tuple(self._join(row, widths) for row in rows)
+        if len(self._joined) > 2 * len(rows) + 8:  # forget rows that left
+            self._joined = {r.key: self._joined[r.key] for r in rows}
+        line = None if header is None else (join_cells(header, widths),)
+        columns = ((ROW_COLUMN, sum(widths)),)
+        looks = None if line is None else _looks(line[0])
+        if columns != self._columns or looks != self._header_look:
+            self._header_look = looks
+            self._relayout(columns, rows, line)
             return
-        if tuple(r.key for r in rows) != tuple(r.key for r in self._rows) or any(
-            new.height != old.height for new, old in zip(rows, self._rows, strict=True)
+        keys = [r.key for r in rows]
+        if keys == [r.key for r in self._rows] and all(
+            new.height == old.height for new, old in zip(rows, self._rows, strict=True)
         ):
+            for new, old in zip(rows, self._rows, strict=True):
+                self._update_row(new, old)
+            self._rows = rows
+            return
+        shown = {r.key: r for r in self._rows}
+        moved = plan_moves(self._rows, rows)
+        if moved is None:
             self._rebuild(rows)
             return
-        for new, old in zip(rows, self._rows, strict=True):
-            if new is old or new.signature == old.signature:
-                continue
-            for (column, _width), value, before in zip(columns, new.cells, old.cells, strict=True):
-                if _looks(value) != _looks(before):
-                    self.update_cell(new.key, column, value)
-                    self.cell_updates += 1
+        gone, again = moved
+        keep = self.selected_key
+        for key in gone:
+            self.remove_row(key)
+        order = [r.key for r in self._rows if r.key not in gone]
+        for row in rows:
+            before = shown.get(row.key)
+            if row.key in again:
+                self.add_row(*row.cells, key=row.key, height=row.height)
+                order.append(row.key)
+            elif before is not None:
+                self._update_row(row, before)
         self._rows = rows
+        if order != keys:
+            self._reorder(columns[0][0], keys)
+        if keep is not None and keep in set(keys):
+            if self.selected_key != keep:
+                self.select_key(keep)
+        elif rows and self.cursor_row >= len(rows):
+            self.move_cursor(row=len(rows) - 1)
+
+    def _join(self, row: Row, widths: Sequence[int]) -> Row:
+        """`row` as shown: one cell; made again only when the caller made a new row."""
+        cached = self._joined.get(row.key)
+        if cached is not None and cached[0] is row:
+            return cached[1]
+        shown = Row(row.key, (join_cells(row.cells, widths, row.height),), row.height)
+        self._joined[row.key] = (row, shown)
+        return shown
+
+    def _update_row(self, new: Row, old: Row) -> None:
+        """Send the cells of `new` that look different from `old` to the table."""
+        if new is old or new.signature == old.signature:
+            return
+        for (column, _width), value, before in zip(
+            self._columns, new.cells, old.cells, strict=True
+        ):
+            if _looks(value) != _looks(before):
+                self.update_cell(new.key, column, value)
+                self.cell_updates += 1
+
+    def _reorder(self, first_column: str, keys: Sequence[str]) -> None:
+        """Put the rows in the order of `keys` with one `sort`: the table keeps the cell
+        objects it was given, so each row is found by its first cell's identity."""
+        position = {id(self.get_cell(key, first_column)): index for index, key in enumerate(keys)}
+        self.sort(first_column, key=lambda cell: position[id(cell)])
+        self.reorders += 1
 
     def _relayout(
         self,
