@@ -9,6 +9,17 @@ from conftest import ClaudeSwarm
 from fake_anthropic import Rule, run, say
 
 
+def full_swarm(polecats: int = 1) -> dict[str, dict[str, int]]:
+    """The roles of a whole swarm around `polecats` Claude Code polecats: the controller,
+    the witness and the refinery run; no mayor (nothing to talk to)."""
+    return {
+        "mayor": {"count": 0},
+        "polecat": {"count": polecats},
+        "witness": {"count": 1},
+        "refinery": {"count": 1},
+    }
+
+
 def git(swarm: ClaudeSwarm, *args: str) -> str:
     return subprocess.run(
         ["git", "-C", str(swarm.repo), *args], capture_output=True, text=True, check=True

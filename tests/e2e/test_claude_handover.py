@@ -19,18 +19,13 @@ from typing import Any
 import pytest
 from conftest import ClaudeSwarm
 from fake_anthropic import Rule, Text, content_text, run, say
-from steps import events, finish, git, times_typed, typed_task, wait_merged
+from steps import events, finish, full_swarm, git, times_typed, typed_task, wait_merged
 
 from swarm.runtimes.registry import get_runtime
 
 pytestmark = [pytest.mark.slow, pytest.mark.claude]
 
-FULL_SWARM = {
-    "mayor": {"count": 0},
-    "polecat": {"count": 1},
-    "witness": {"count": 1},
-    "refinery": {"count": 1},
-}
+FULL_SWARM = full_swarm()
 
 
 @pytest.mark.parametrize("answer", ["approve", "refuse"])

@@ -24,6 +24,7 @@ from steps import (
     commit_and_finish,
     events,
     finish,
+    full_swarm,
     git,
     status_of,
     times_typed,
@@ -35,12 +36,7 @@ from swarm.usage.prices import PER, PriceTable
 
 pytestmark = [pytest.mark.slow, pytest.mark.claude]
 
-TWO_POLECATS = {
-    "mayor": {"count": 0},
-    "polecat": {"count": 2},
-    "witness": {"count": 1},
-    "refinery": {"count": 1},
-}
+TWO_POLECATS = full_swarm(2)
 KEYS = (
     "input_tokens",
     "output_tokens",
