@@ -1,7 +1,9 @@
 """The controller's main loop (anyio): wake on store changes, dispatch, watch the helpers.
 
-It wakes when the store changes (SQLite's `data_version`, a free check) or every second,
-so a new task reaches an idle polecat within a tick. A busy swarm changes the store many
+It wakes when the store changes or every second, so a new task reaches an idle polecat at
+once: on PostgreSQL asleep on the process's LISTEN connection (no query while nothing
+changes, woken within milliseconds of any machine's commit), on SQLite by a look at its
+`data_version` (a free pragma) every TICK. A busy swarm changes the store many
 times a second; those wake-ups dispatch with a pane list at most PANES_FRESH old (one tmux
 call per half second, not per change), and the supervision below runs once a second.
 Hand-overs run in a bounded pool of
@@ -36,7 +38,7 @@ from swarm.store.health import StoreLost, StoreWatch
 from swarm.tmux.builder import extra_panes
 from swarm.tmux.client import PaneInfo, Tmux
 
-TICK = 0.1  # seconds between looks at the store's data_version
+TICK = 0.1  # seconds between looks at SQLite's data_version; the least gap between two passes
 IDLE_TICK = 1.0  # a full pass (fresh panes, supervision) at least this often, changed or not
 PANES_FRESH = 0.5  # seconds a dispatch pass may reuse the last pane list
 SIDEBAR = "sidebar"  # the sidebar's pane (a pane of the swarm's own, not an agent)
@@ -79,7 +81,7 @@ class Controller:
         try:
             async with anyio.create_task_group() as group:
                 last_version = -1
-                last_full = float("-inf")
+                last_full = last_pass = float("-inf")
                 while until is None or not until():
                     version = store.data_version()
                     now = time.monotonic()
@@ -87,11 +89,12 @@ class Controller:
                     if version != last_version or full:
                         last_version = version
                         last_full = now if full else last_full
+                        last_pass = now
                         lost = watch.problem() if watch else None  # never from a lost store
                         if lost is not None:
                             break
                         self.tick(store, dispatcher, group, full=full)
-                    await anyio.sleep(TICK)
+                    await wait_for_store(store, last_version, last_full + IDLE_TICK, last_pass)
                 group.cancel_scope.cancel()
         finally:
             store.close()
@@ -227,6 +230,27 @@ class Controller:
             self.planned = frozenset(names)
             self.planned_at = now
         return self.planned
+
+
+async def wait_for_store(store: Store, since: int, until: float, last_pass: float) -> None:
+    """Until the store changes past `since` or the monotonic time `until` (the next full pass).
+
+    PostgreSQL: asleep on LISTEN in a worker thread (the listener is thread-safe; the store's
+    own connection is not touched there), then at least TICK after the last pass, so a busy
+    team costs at most as many passes as polling did. SQLite: one TICK, then the loop's
+    thread reads `data_version` on its own connection.
+    """
+    if not store.listens:
+        await anyio.sleep(TICK)
+        return
+    left = until - time.monotonic()
+    if left > 0:
+        await anyio.to_thread.run_sync(
+            store.wait_for_change, since, left, abandon_on_cancel=True
+        )
+    gap = last_pass + TICK - time.monotonic()
+    if gap > 0:
+        await anyio.sleep(gap)
 
 
 def supervised(store: Store, panes: dict[str, PaneInfo]) -> list[str]:

@@ -7,16 +7,15 @@ backends alike (a read followed by a write in one transaction sees no interleave
 event ids are committed in increasing order, so a follower reading `id > last` never skips
 one). Readers never wait: they read committed rows (MVCC).
 
-Every write transaction also bumps a change counter in `meta` and sends NOTIFY, so
-`data_version()` is one indexed read and `wait_for_change()` sleeps on LISTEN instead of
-polling.
+Every write transaction also sends NOTIFY: `data_version()` and `wait_for_change()` ask this
+process's one LISTEN connection (swarm.store.changes), never the server, so a loop that waits
+for a change costs the server nothing while nothing changes.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -24,18 +23,15 @@ import psycopg
 from psycopg import pq
 
 from swarm.errors import SwarmError
+from swarm.store import changes
 from swarm.store.backend import Connection, Cursor, redact
+from swarm.store.changes import CHANNEL
 
 # pg_advisory_xact_lock key: "swarm" as a number; one lock per database.
 WRITE_LOCK_KEY = 0x7377_6172_6D
-CHANNEL = "swarm_changes"
-# Statements that change no data: a transaction of only these needs no change count.
+# Statements that change no data: a transaction of only these wakes no listener.
 _QUIET = frozenset({"SELECT", "BEGIN", "COMMIT", "SAVEPOINT", "RELEASE", "ROLLBACK", "NOTIFY"})
-_COMMIT_CHANGE = (
-    "INSERT INTO meta (key, value) VALUES ('changes', '1') ON CONFLICT (key)"
-    " DO UPDATE SET value = CAST(CAST(meta.value AS BIGINT) + 1 AS TEXT);"
-    f" NOTIFY {CHANNEL}; COMMIT"
-)
+_COMMIT_CHANGE = f"NOTIFY {CHANNEL}; COMMIT"
 CONNECT_TIMEOUT = 15  # seconds (?connect_timeout= in the URL overrides): a dead host is reported
 # soon; a refused port or a wrong password is reported at once anyway
 
@@ -90,11 +86,11 @@ def _one_line(exc: BaseException) -> str:
 class PostgresConnection(Connection):
     dialect = "postgresql"
     skip_locked = " FOR UPDATE SKIP LOCKED"
+    listens = True
 
     def __init__(self, raw: psycopg.Connection[Any], url: str) -> None:
         self.raw = raw
         self.url = url
-        self._listener: psycopg.Connection[Any] | None = None
         self._dirty = False  # the open transaction wrote something: count it, NOTIFY
 
     def _run(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
@@ -132,8 +128,8 @@ class PostgresConnection(Connection):
         if not self._dirty:
             self._run("COMMIT", ())
             return
-        # Count the change, wake the listeners and commit, in one round trip: the write lock
-        # is held for as few round trips as possible.
+        # Wake the listeners and commit in one round trip: the write lock is held for as few
+        # round trips as possible.
         self._run(_COMMIT_CHANGE, ())
         self._dirty = False
 
@@ -145,9 +141,6 @@ class PostgresConnection(Connection):
         self._dirty = False
 
     def close(self) -> None:
-        if self._listener is not None:
-            self._listener.close()
-            self._listener = None
         self.raw.close()
 
     def has_table(self, name: str) -> bool:
@@ -155,31 +148,12 @@ class PostgresConnection(Connection):
         return row is not None and row[0] is not None
 
     def data_version(self) -> int:
-        row = self._run("SELECT value FROM meta WHERE key = 'changes'", ()).fetchone()
-        return 0 if row is None else int(row[0])
+        """How many changes this process's listener has been told of: no query."""
+        return changes.listener(self.url, _open_listener).seq
 
     def wait_for_change(self, since: int, timeout: float) -> int:
-        """Sleep on LISTEN: woken by the NOTIFY of any writer's commit."""
-        deadline = time.monotonic() + timeout
-        self._listen()  # before the first look, so no commit falls between the two
-        while True:
-            version = self.data_version()
-            left = deadline - time.monotonic()
-            if version != since or left <= 0:
-                return version
-            try:
-                for _ in self._listen().notifies(timeout=left, stop_after=1):
-                    pass
-            except psycopg.OperationalError as exc:
-                raise SwarmError(
-                    f"lost the swarm store {redact(self.url)}: {_one_line(exc)}"
-                ) from None
-
-    def _listen(self) -> psycopg.Connection[Any]:
-        if self._listener is None:
-            self._listener = _open(self.url)
-            self._listener.execute(f"LISTEN {CHANNEL}")
-        return self._listener
+        """Sleep on LISTEN: woken by the NOTIFY of any writer's commit (safe from any thread)."""
+        return changes.listener(self.url, _open_listener).wait(since, timeout)
 
     def translate_ddl(self, sql: str) -> str:
         sql = re.sub(
@@ -197,14 +171,20 @@ class PostgresConnection(Connection):
         return float(row[0])
 
 
-def _open(url: str) -> psycopg.Connection[Any]:
-    kwargs: dict[str, Any] = {"autocommit": True, "row_factory": _row_factory}
+def _open(url: str, **options: Any) -> psycopg.Connection[Any]:
+    kwargs: dict[str, Any] = {"autocommit": True, "row_factory": _row_factory, **options}
     if "connect_timeout" not in url:
         kwargs["connect_timeout"] = CONNECT_TIMEOUT
     try:
         return psycopg.connect(url, **kwargs)
     except psycopg.Error as exc:
         raise SwarmError(f"cannot reach the swarm store {redact(url)}: {_one_line(exc)}") from None
+
+
+def _open_listener(url: str) -> psycopg.Connection[Any]:
+    """The LISTEN connection: TCP keepalives, so a server that vanished without closing the
+    connection (power off, network gone) is noticed and reconnected to, not waited on forever."""
+    return _open(url, keepalives=1, keepalives_idle=10, keepalives_interval=5, keepalives_count=3)
 
 
 def connect(url: str) -> PostgresConnection:

@@ -95,6 +95,13 @@ class Store:
         return it: LISTEN/NOTIFY on PostgreSQL, a short poll of the file on SQLite."""
         return self._conn.wait_for_change(since, timeout)
 
+    @property
+    def listens(self) -> bool:
+        """True when `data_version` and `wait_for_change` ask the process's LISTEN connection
+        (PostgreSQL): no query, woken within milliseconds, callable from any thread. False
+        (SQLite): they read this connection's file, from its own thread only."""
+        return self._conn.listens
+
     def server_time(self) -> float:
         """The store's clock: the database server's, or this machine's for a file."""
         return self._conn.now()
