@@ -8,6 +8,8 @@ listener's LISTEN go through). The listener survives a server restart with one l
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -162,3 +164,40 @@ def test_postgres_listener_survives_a_server_restart(
     finally:
         changes.forget(url)
         server.stop()
+
+
+def test_postgres_idle_claims_and_pauses_send_no_statement_until_a_change(
+    pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A controller asks for every idle polecat each second: no task open, nothing asked."""
+    with Store.open(pg_url) as store, Store.open(pg_url) as writer:
+        store.upsert_agent("polecat-1", "polecat", "sim")
+        assert store.claim_next_task("polecat-1") is None
+        assert store.pauses() == {}
+        statements = Statements(monkeypatch)
+        for _ in range(5):
+            assert store.claim_next_task("polecat-1") is None
+            assert store.pauses() == {}
+        assert statements.sent == []
+        # Another connection of this process: seen at its commit, no NOTIFY awaited.
+        task = writer.add_task("new work")
+        claimed = store.claim_next_task("polecat-1")
+        assert claimed is not None and claimed.id == task.id and claimed.status == "hooked"
+        assert store.get_task(task.id) == claimed  # the claim's answer is the stored row
+    changes.forget(pg_url)
+
+
+def test_postgres_claims_seen_from_another_process_after_the_wake(pg_url: str) -> None:
+    with Store.open(pg_url) as store:
+        store.upsert_agent("polecat-1", "polecat", "sim")
+        assert store.claim_next_task("polecat-1") is None
+        since = store.data_version()
+        subprocess.run(
+            [sys.executable, "-c", "import sys; from swarm.store import Store; "
+             "Store.open(sys.argv[1]).add_task('from elsewhere')", pg_url],
+            check=True,
+        )  # fmt: skip
+        store.wait_for_change(since, WOKEN_WITHIN)
+        claimed = store.claim_next_task("polecat-1")
+        assert claimed is not None and claimed.title == "from elsewhere"
+    changes.forget(pg_url)

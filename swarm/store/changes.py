@@ -91,6 +91,11 @@ class ChangeListener:
             self._stop = True
             self._cond.notify_all()
 
+    def bump(self) -> None:
+        """This process committed a change: every reader in it sees a new `seq` at once
+        (its NOTIFY, a moment later, only wakes them once more)."""
+        self._bump()
+
     def _bump(self, connected: bool | None = None) -> None:
         with self._cond:
             self._seq += 1
@@ -164,6 +169,13 @@ def listener(url: str, opener: Opener) -> ChangeListener:
         made.start()  # raises (one line) if the store cannot be reached at all
         _listeners[key] = made
         return made
+
+
+def committed(url: str) -> None:
+    """This process committed a change to `url`: its listener, if it has one, counts it now."""
+    found = _listeners.get((os.getpid(), url))
+    if found is not None:
+        found.bump()
 
 
 def forget(url: str) -> None:

@@ -9,6 +9,7 @@ task done twice, two merge requests for one piece of work).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
@@ -115,12 +116,12 @@ def claim_next(conn: Connection, now: float, agent: str) -> Task | None:
     """Hook the best open task (lowest priority number, then oldest) to a free agent."""
     holder = _free_agent(conn, agent)
     row = conn.execute(
-        "SELECT id FROM tasks WHERE status = 'open' ORDER BY priority, seq LIMIT 1"
+        "SELECT * FROM tasks WHERE status = 'open' ORDER BY priority, seq LIMIT 1"
         + conn.skip_locked
     ).fetchone()
     if row is None:
         return None
-    return _hook(conn, now, get(conn, row[0]), holder, "task.hooked")
+    return _hook(conn, now, Task.from_row(row), holder, "task.hooked")
 
 
 def hook(conn: Connection, now: float, task_id: str, agent: str) -> Task:
@@ -156,7 +157,7 @@ def finish(conn: Connection, now: float, agent: str, head_sha: str, base_sha: st
     task = _held_task(conn, agent)
     _set(conn, now, task.id, status="done")
     agents.set_hook(conn, now, agent, None)
-    events.add(
+    events.note(
         conn,
         now,
         "task.done",
@@ -338,14 +339,15 @@ def _free_agent(conn: Connection, agent: str, task_id: str | None = None) -> Age
 def _hook(
     conn: Connection, now: float, task: Task, agent: Agent, kind: str, extra: str = ""
 ) -> Task:
+    branch = task.branch or branch_for(task.id)
     conn.execute(
         "UPDATE tasks SET status = 'hooked', assignee = ?, attempts = attempts + 1,"
         " branch = ?, updated_at = ? WHERE id = ?",
-        (agent.name, task.branch or branch_for(task.id), now, task.id),
+        (agent.name, branch, now, task.id),
     )
     agents.set_hook(conn, now, agent.name, task.id)
     verb = "bounced back to" if kind == "task.bounced" else "hooked to"
-    events.add(
+    events.note(
         conn,
         now,
         kind,
@@ -354,7 +356,16 @@ def _hook(
         task=task.id,
         data={"attempt": task.attempts + 1},
     )
-    return get(conn, task.id)
+    # The row as the UPDATE left it (task was read in this transaction, under the write
+    # lock): no second read.
+    return replace(
+        task,
+        status="hooked",
+        assignee=agent.name,
+        attempts=task.attempts + 1,
+        branch=branch,
+        updated_at=now,
+    )
 
 
 def _held_task(conn: Connection, agent: str) -> Task:
