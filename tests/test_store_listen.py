@@ -172,6 +172,8 @@ def test_postgres_idle_claims_and_pauses_send_no_statement_until_a_change(
     """A controller asks for every idle polecat each second: no task open, nothing asked."""
     with Store.open(pg_url) as store, Store.open(pg_url) as writer:
         store.upsert_agent("polecat-1", "polecat", "sim")
+        assert not store._conn.listening  # a one-shot command: its claims always ask
+        store.data_version()  # a loop's process: it listens from now on
         assert store.claim_next_task("polecat-1") is None
         assert store.pauses() == {}
         statements = Statements(monkeypatch)

@@ -35,6 +35,7 @@ from swarm.runtimes.registry import runtime_for
 from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
 from swarm.store.health import StoreLost, StoreWatch
+from swarm.team.pushes import Pusher
 from swarm.tmux.builder import extra_panes
 from swarm.tmux.client import PaneInfo, Tmux
 
@@ -70,6 +71,10 @@ class Controller:
         self.tmux = Tmux(self.instance.socket)
         self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
         self.workers = anyio.CapacityLimiter(HANDOVER_WORKERS)
+        self.pusher: Pusher | None = None  # a team: this machine's polecats' pushes
+        if self.instance.remote:
+            repo, remote, host = self.instance.repo, self.instance.remote, self.instance.host
+            self.pusher = Pusher(repo, remote, host, self.log)
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
         store = self.instance.open_store()
@@ -111,6 +116,8 @@ class Controller:
         full: bool = True,
     ) -> None:
         live = self.panes(fresh=full)  # at most the tick's one tmux question
+        if self.pusher is not None:
+            self.pusher.start(store, group)
         panes = {p.agent: p for p in live if p.agent}
         if not panes:
             return  # the session is gone (swarm down): nothing to drive

@@ -98,6 +98,11 @@ class Connection(ABC):
     def wait_for_change(self, since: int, timeout: float) -> int:
         """Block until `data_version()` differs from `since` or `timeout` passes."""
 
+    @property
+    def listening(self) -> bool:
+        """This process already hears every commit (`listens`, and a loop started it)."""
+        return False
+
     def translate_ddl(self, sql: str) -> str:
         """The schema as this backend spells it (the migrations are written for SQLite)."""
         return sql

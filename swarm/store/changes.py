@@ -171,6 +171,11 @@ def listener(url: str, opener: Opener) -> ChangeListener:
         return made
 
 
+def running(url: str) -> bool:
+    """This process already listens to `url` (a loop asked it for changes)."""
+    return (os.getpid(), url) in _listeners
+
+
 def committed(url: str) -> None:
     """This process committed a change to `url`: its listener, if it has one, counts it now."""
     found = _listeners.get((os.getpid(), url))

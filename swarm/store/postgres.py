@@ -218,6 +218,10 @@ class PostgresConnection(Connection):
         """How many changes this process's listener has been told of: no query."""
         return changes.listener(self.url, _open_listener).seq
 
+    @property
+    def listening(self) -> bool:
+        return changes.running(self.url)
+
     def wait_for_change(self, since: int, timeout: float) -> int:
         """Sleep on LISTEN: woken by the NOTIFY of any writer's commit (safe from any thread)."""
         return changes.listener(self.url, _open_listener).wait(since, timeout)

@@ -15,7 +15,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from swarm.store import agents, db, events, leases, merges, requeue, tasks, transfer, usage
+from swarm.store import (
+    agents,
+    db,
+    events,
+    leases,
+    merges,
+    pushes,
+    requeue,
+    tasks,
+    transfer,
+    usage,
+)
 from swarm.store.backend import Connection, parse_url
 from swarm.store.models import (
     DEFAULT_PRIORITY,
@@ -23,6 +34,7 @@ from swarm.store.models import (
     Event,
     Lease,
     MergeRequest,
+    PushRequest,
     Task,
     TaskStatus,
 )
@@ -161,8 +173,9 @@ class Store:
         return claimed
 
     def _heard(self) -> int | None:
-        """The listener's change count when answers may be remembered by it, else None."""
-        if self._conn.listens and not self._conn.in_transaction:
+        """The listener's change count when answers may be remembered by it, else None:
+        only in a process that already listens (a loop's); a one-shot command asks."""
+        if self._conn.listening and not self._conn.in_transaction:
             return self._conn.data_version()
         return None
 
@@ -181,6 +194,25 @@ class Store:
     def finish_task(self, agent: str, head_sha: str, base_sha: str) -> MergeRequest:
         with self._write() as (conn, now):
             return tasks.finish(conn, now, agent, head_sha, base_sha)
+
+    # -- a team polecat's push, made by its machine's controller (swarm.store.pushes) ------
+
+    def request_push(self, agent: str, head_sha: str, base_sha: str) -> PushRequest:
+        with self._write() as (conn, now):
+            return pushes.want(conn, now, agent, head_sha, base_sha)
+
+    def pending_pushes(self) -> list[PushRequest]:
+        return pushes.pending(self._conn)
+
+    def finish_pushed(self, agent: str, head_sha: str) -> MergeRequest | None:
+        """The branch is on the remote: the task is done and queued (None: no longer wanted)."""
+        with self._write() as (conn, now):
+            return pushes.pushed(conn, now, agent, head_sha)
+
+    def push_failed(self, agent: str, head_sha: str, error: str) -> bool:
+        """Count a failed try; True when its reason is new (an event says it)."""
+        with self._write() as (conn, now):
+            return pushes.failed(conn, now, agent, head_sha, error)
 
     def fail_task(self, task_id: str, reason: str = "") -> Task:
         with self._write() as (conn, now):

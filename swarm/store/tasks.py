@@ -135,7 +135,7 @@ def hook(conn: Connection, now: float, task_id: str, agent: str) -> Task:
 
 def start(conn: Connection, now: float, agent: str) -> Task:
     """The agent began work on its hook; calling it again changes nothing."""
-    task = _held_task(conn, agent)
+    task = held_task(conn, agent)
     if task.status == "working":
         return task
     _set(conn, now, task.id, status="working")
@@ -154,7 +154,7 @@ def finish(conn: Connection, now: float, agent: str, head_sha: str, base_sha: st
         raise SwarmError(
             f"{agent} cannot finish without a head and a base commit", exit_code=EXIT_USAGE
         )
-    task = _held_task(conn, agent)
+    task = held_task(conn, agent)
     _set(conn, now, task.id, status="done")
     agents.set_hook(conn, now, agent, None)
     events.note(
@@ -368,7 +368,7 @@ def _hook(
     )
 
 
-def _held_task(conn: Connection, agent: str) -> Task:
+def held_task(conn: Connection, agent: str) -> Task:
     holder = agents.get(conn, agent)
     if holder.hook is None:
         raise SwarmError(f"{agent} holds no task")
