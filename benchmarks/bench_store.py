@@ -17,7 +17,8 @@ Three measurements, each on a fresh store (of each backend for the first two), i
   the store's change counter every 0.1 s, the sidebar every 0.25 s with a full read every
   2 s, every idle polecat's claim a transaction each second) against LISTEN (the real
   `wait_for_store`, `StoreSource.wait`/`poll`, `Store.claim_next_task`). Both run the real
-  controller full pass (`supervised` + `Dispatcher.plan_handovers`) every IDLE_TICK.
+  controller full pass (`supervised`, `Dispatcher.plan_handovers`, the pending pushes)
+  every IDLE_TICK.
 
 PostgreSQL is a throw-away server started like the tests do (tests/pgserver.py: a temporary
 data directory, run as `postgres` when root), or the one at `--pg URL` (a database there is
@@ -216,6 +217,7 @@ def _machine(url: str, host: str, agents: int, mode: str, stop: threading.Event)
             def full_pass() -> None:
                 supervised(store, panes)
                 dispatcher.plan_handovers(panes)
+                store.pending_pushes()  # a team controller's pushes (swarm.team.pushes)
 
             if mode == "polling":  # the loop before: the change counter read every TICK
                 last_full = float("-inf")

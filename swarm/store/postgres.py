@@ -130,6 +130,13 @@ class PostgresConnection(Connection):
     def _run(self, sql: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
         if not self._dirty and sql.lstrip().split(None, 1)[0].upper() not in _QUIET:
             self._dirty = True
+        if self._pipe is not None and sql.startswith("ROLLBACK TO"):
+            # A statement failed inside a savepoint: the pipeline skips everything until a
+            # sync, so sync first (its error was already raised to the caller).
+            try:
+                self._pipe.sync()
+            except psycopg.Error:
+                pass
         try:
             if params:
                 return self.raw.execute(_placeholders(sql), tuple(params))
