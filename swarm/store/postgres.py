@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, suppress
 from typing import Any
 
 import psycopg
@@ -133,10 +133,8 @@ class PostgresConnection(Connection):
         if self._pipe is not None and sql.startswith("ROLLBACK TO"):
             # A statement failed inside a savepoint: the pipeline skips everything until a
             # sync, so sync first (its error was already raised to the caller).
-            try:
+            with suppress(psycopg.Error):
                 self._pipe.sync()
-            except psycopg.Error:
-                pass
         try:
             if params:
                 return self.raw.execute(_placeholders(sql), tuple(params))

@@ -114,11 +114,18 @@ def add(conn: Connection, now: float, title: str, body: str, priority: int) -> T
 
 def claim_next(conn: Connection, now: float, agent: str) -> Task | None:
     """Hook the best open task (lowest priority number, then oldest) to a free agent."""
-    holder = _free_agent(conn, agent)
-    row = conn.execute(
+    # Both questions are asked before either answer is read: on PostgreSQL (pipelined) they
+    # travel in one round trip. A busy agent's claim then rolls back the row it locked.
+    asked = conn.execute("SELECT * FROM agents WHERE name = ?", (agent,))
+    best = conn.execute(
         "SELECT * FROM tasks WHERE status = 'open' ORDER BY priority, seq LIMIT 1"
         + conn.skip_locked
-    ).fetchone()
+    )
+    found = asked.fetchone()
+    if found is None:
+        raise NotFoundError(f"unknown agent '{agent}'")
+    holder = _free(Agent.from_row(found))
+    row = best.fetchone()
     if row is None:
         return None
     return _hook(conn, now, Task.from_row(row), holder, "task.hooked")
@@ -329,10 +336,15 @@ def mark_request_merged(conn: Connection, now: float, mr_id: int, merge_sha: str
 
 
 def _free_agent(conn: Connection, agent: str, task_id: str | None = None) -> Agent:
-    holder = agents.get(conn, agent)
+    return _free(agents.get(conn, agent), task_id)
+
+
+def _free(holder: Agent, task_id: str | None = None) -> Agent:
     if holder.hook is not None:
-        what = f"cannot hook {task_id} to {agent}: " if task_id else ""
-        raise SwarmError(f"{what}{agent} already holds {holder.hook}; finish or release it first")
+        what = f"cannot hook {task_id} to {holder.name}: " if task_id else ""
+        raise SwarmError(
+            f"{what}{holder.name} already holds {holder.hook}; finish or release it first"
+        )
     return holder
 
 
@@ -369,10 +381,19 @@ def _hook(
 
 
 def held_task(conn: Connection, agent: str) -> Task:
-    holder = agents.get(conn, agent)
-    if holder.hook is None:
+    # The agent and its task in one read (one round trip, not two).
+    row = conn.execute(
+        "SELECT agents.hook AS held, tasks.* FROM agents"
+        " LEFT JOIN tasks ON tasks.id = agents.hook WHERE agents.name = ?",
+        (agent,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown agent '{agent}'")
+    if row["held"] is None:
         raise SwarmError(f"{agent} holds no task")
-    task = get(conn, holder.hook)
+    if row["id"] is None:  # pragma: no cover - agents.hook references tasks
+        raise NotFoundError(f"unknown task '{row['held']}'")
+    task = Task.from_row(row)
     if task.status not in HELD_TASK_STATUSES:  # pragma: no cover - guarded by every writer
         raise SwarmError(f"{agent} holds {task.id}, which is {task.status}")
     return task
