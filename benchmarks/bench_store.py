@@ -4,7 +4,10 @@ Three measurements, each on a fresh store (of each backend for the first two), i
 
 - claims per second: W worker processes (default 8) each register a polecat and loop
   claim -> finish until 1,000 open tasks are gone; total claims / wall time. Every claim is
-  the real `claim_next_task` transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL);
+  the real `claim_next_task` transaction (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+  Then one writer alone: claim + finish in ms (wall, this process's CPU, and the PostgreSQL
+  backend's CPU read from /proc when the server is local), which the machine's load
+  disturbs far less than the 8-process race;
 - the sidebar's refresh at 150 agents, 5,000 tasks and 50,000 events: the real
   `StoreSource.poll()` (no tmux) after another connection committed one change (an
   agent's state or an event), median and 95th percentile over R rounds.
@@ -123,6 +126,42 @@ def claims_per_second(url: str, workers: int, tasks: int) -> float:
         proc.join()
     assert total == tasks, f"{total} claims for {tasks} tasks"
     return total / elapsed
+
+
+def claim_cost(url: str, rounds: int = 300) -> tuple[float, float, float | None]:
+    """One writer alone (no contention, so less at the mercy of the machine's load): claim +
+    finish in ms of wall time and of this process's CPU, and of the PostgreSQL backend's CPU
+    when the server runs on this machine (None otherwise, and for SQLite)."""
+    import os
+
+    from swarm.store import Store
+
+    def backend_cpu(pid: int | None) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            return None
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    with Store.open(url) as store:
+        store.upsert_agent("polecat-1", "polecat", "sim")
+        with store.transaction():
+            for n in range(rounds + 20):
+                store.add_task(f"task {n}")
+        for _ in range(20):  # warm: psycopg prepares a statement on its fifth use
+            store.claim_next_task("polecat-1")
+            store.finish_task("polecat-1", "head", "base")
+        raw = getattr(store._conn, "raw", None)
+        pid = getattr(getattr(raw, "info", None), "backend_pid", None)
+        server, began, cpu = backend_cpu(pid), time.perf_counter(), time.process_time()
+        for _ in range(rounds):
+            store.claim_next_task("polecat-1")
+            store.finish_task("polecat-1", "head", "base")
+        wall = (time.perf_counter() - began) * 1000 / rounds
+        client = (time.process_time() - cpu) * 1000 / rounds
+        after = backend_cpu(pid)
+        spent = None if server is None or after is None else (after - server) * 1000 / rounds
+    return wall, client, spent
 
 
 # -- the sidebar's refresh -------------------------------------------------------------------
@@ -359,6 +398,13 @@ def main() -> int:
                 workers = f"{args.workers} processes, {args.tasks} tasks"
                 print(f"{name:>8}: {rate:8.0f} claims/s ({workers})")
                 results[name]["claims"] = rate
+                wall, client, server = claim_cost(fresh())
+                backend = "" if server is None else f", server backend CPU {server:.2f} ms"
+                print(
+                    f"{name:>8}: one writer, claim + finish {wall:.2f} ms "
+                    f"(this process's CPU {client:.2f} ms{backend})"
+                )
+                results[name]["alone"] = wall
             if "sidebar" in only:
                 first, median, p95 = sidebar_refresh(fresh(), args.rounds)
                 print(
@@ -368,7 +414,10 @@ def main() -> int:
                 results[name].update(first=first, median=median, p95=p95)
         sq, pg = results["sqlite"], results["postgres"]
         if "claims" in only:
-            print(f"ratio postgres/sqlite: claims/s x{pg['claims'] / sq['claims']:.2f}")
+            print(
+                f"ratio postgres/sqlite: claims/s x{pg['claims'] / sq['claims']:.2f}, "
+                f"one writer's claim + finish time x{pg['alone'] / sq['alone']:.2f}"
+            )
         if "sidebar" in only:
             print(
                 f"ratio postgres/sqlite: sidebar refresh x{pg['median'] / sq['median']:.2f} "

@@ -19,9 +19,7 @@ from swarm.store.ids import branch_for
 from swarm.store.models import MergeRequest, PushRequest
 
 
-def want(
-    conn: Connection, now: float, agent: str, head_sha: str, base_sha: str
-) -> PushRequest:
+def want(conn: Connection, now: float, agent: str, head_sha: str, base_sha: str) -> PushRequest:
     """Record the push of the task `agent` holds (a second `swarm done` replaces the first)."""
     head_sha, base_sha = head_sha.strip(), base_sha.strip()
     task = tasks.held_task(conn, agent)
@@ -99,4 +97,3 @@ def failed(conn: Connection, now: float, agent: str, head_sha: str, error: str) 
 def _find(conn: Connection, agent: str) -> PushRequest | None:
     row = conn.execute("SELECT * FROM pushes WHERE agent = ?", (agent,)).fetchone()
     return None if row is None else PushRequest.from_row(row)
-
