@@ -16,19 +16,22 @@ from swarm.git import setup, worktrees
 from swarm.git.repo import head_sha
 from swarm.instance import SwarmInstance
 from swarm.store import Store, branch_for
-from swarm.store.models import MergeRequest, Task
+from swarm.store.models import MergeRequest, PushRequest, Task
 
 
 def agent_worktree(instance: SwarmInstance, agent: str) -> Path:
     return paths.agent_worktree(instance.state_dir, agent)
 
 
-def base_ref(instance: SwarmInstance) -> str:
-    """Where new work starts: the target branch, or in a team the remote's (fetched now)."""
+def base_ref(instance: SwarmInstance, *, fetch: bool = True) -> str:
+    """Where new work starts: the target branch, or in a team the remote's (fetched now;
+    `fetch=False`: as last fetched, for a confined polecat, which cannot fetch)."""
     if not instance.remote:
         return instance.target_branch
-    from swarm.team.remote import fetch_target
+    from swarm.team.remote import fetch_target, tracking_ref
 
+    if not fetch:
+        return tracking_ref(instance.remote, instance.target_branch)
     return fetch_target(instance.repo, instance.remote, instance.target_branch)
 
 
@@ -74,8 +77,11 @@ def task_prompt(agent: str, task: Task) -> str:
     return "\n".join(lines)
 
 
-def finish_work(instance: SwarmInstance, store: Store, agent: str) -> MergeRequest:
-    """`swarm done`: the agent's branch has commits; queue it and free the polecat."""
+def finish_work(
+    instance: SwarmInstance, store: Store, agent: str
+) -> MergeRequest | PushRequest:
+    """`swarm done`: the agent's branch has commits; queue it and free the polecat (in a
+    team: its machine's controller pushes the branch first, then queues it)."""
     record = store.get_agent(agent)
     if not record.hook:
         raise SwarmError(f"{agent} holds no task (nothing to finish)")
@@ -85,20 +91,20 @@ def finish_work(instance: SwarmInstance, store: Store, agent: str) -> MergeReque
     if worktrees.current_branch(path) != branch:
         raise SwarmError(f"{agent}: worktree {path} is not on {branch} (task {task.id})")
     worktrees.require_clean(path, agent)
-    target = base_ref(instance)
+    target = base_ref(instance, fetch=False)
     base = head_sha(path, target)
     if worktrees.commits_ahead(path, target) < 1:
         raise SwarmError(
             f"{agent}: branch {branch} has no commit beyond {instance.target_branch}; "
             "commit your work first"
         )
-    if instance.remote:  # the team's refinery, on whichever machine, fetches it from there
-        from swarm.team.remote import push_task_branch
-
-        push_task_branch(path, instance.remote, branch)
-    request = store.finish_task(agent, head_sha(path), base)
+    done: MergeRequest | PushRequest
+    if instance.remote:  # pushed from outside the sandbox, then queued (swarm.team.pushes)
+        done = store.request_push(agent, head_sha(path), base)
+    else:
+        done = store.finish_task(agent, head_sha(path), base)
     worktrees.park(path, target)
-    return request
+    return done
 
 
 def give_up(instance: SwarmInstance, store: Store, agent: str, reason: str) -> Task:

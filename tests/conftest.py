@@ -109,6 +109,9 @@ def pg_url(pg_server: PgServer) -> Iterator[str]:
     """A fresh, empty store on the session's server (its own schema); dropped afterwards."""
     name, url = pg_server.create_schema(pg_server.tests_db)
     yield url
+    from swarm.store import changes
+
+    changes.forget(url)  # this process's LISTEN connection to it, if a test opened one
     pg_server.drop_schema(pg_server.tests_db, name)
 
 

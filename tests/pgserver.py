@@ -98,6 +98,9 @@ class PgServer:
         )
         if init.returncode != 0:
             raise RuntimeError(f"initdb failed: {init.stderr.strip() or init.stdout.strip()}")
+        self._start_server()
+
+    def _start_server(self) -> None:
         options = (
             f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -110,6 +113,13 @@ class PgServer:
         if started.returncode != 0:
             log = (self.root / "log").read_text() if (self.root / "log").exists() else ""
             raise RuntimeError(f"pg_ctl start failed: {started.stderr.strip()}\n{log[-2000:]}")
+
+    def restart(self, down: float = 0.0) -> None:
+        """Stop the server (every connection dropped), stay down `down` seconds, start it
+        again on the same port with the same data."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        time.sleep(down)
+        self._start_server()
 
     def stop(self) -> None:
         if (self.data / "postmaster.pid").exists():

@@ -235,6 +235,63 @@ def test_a_confined_polecat_works_in_its_worktree(swarm_repo: dict[str, Path]) -
         assert any(e.message == "from inside" for e in store.events())
 
 
+DONE_IN_A_TEAM = """
+import sys
+from pathlib import Path
+from swarm.instance import SwarmInstance
+from swarm.store import Store
+from swarm.work import finish_work
+repo, state = Path(sys.argv[1]), Path(sys.argv[2])
+team = SwarmInstance(repo, state, "t", "t", "team", repo / "team.yaml", remote="origin")
+with Store.open(state / "swarm.db") as store:
+    print("DONE:", type(finish_work(team, store, "polecat-1")).__name__)
+"""
+
+
+@needs_bwrap
+def test_a_team_polecat_finishes_confined_and_its_machine_pushes(
+    swarm_repo: dict[str, Path], tmp_path: Path
+) -> None:
+    """A team's `swarm done` inside the sandbox records the push (git could not: `.git` is
+    read-only there); the controller, outside, pushes the polecat's commit (its objects read
+    through the alternates) and only then queues the task."""
+    import anyio
+
+    from swarm.team.pushes import Pusher
+
+    repo, state = swarm_repo["repo"], swarm_repo["state"]
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    git(repo, "remote", "add", "origin", str(remote))
+    git(repo, "push", "-q", "origin", "main")
+    git(repo, "fetch", "-q", "origin")
+    with Store.open(state / "swarm.db") as store:
+        store.add_task("confined work")
+        claimed = store.claim_next_task("polecat-1")
+    assert claimed is not None and claimed.branch
+    script = (
+        "set -e\n"
+        f"git checkout -q -b {claimed.branch} && echo work > work.txt && git add work.txt\n"
+        "git commit -q -m 'the work'\n"
+        f'{sys.executable} -c "$DONE_IN_A_TEAM" "{repo}" "{state}"\n'
+    )
+    done = confined(swarm_repo, script, DONE_IN_A_TEAM=DONE_IN_A_TEAM)
+    assert done.returncode == 0, done.stderr
+    assert "DONE: PushRequest" in done.stdout
+    head = git(repo, "rev-parse", claimed.branch)
+    with Store.open(state / "swarm.db") as store:
+        assert store.list_merge_requests() == []  # not pushed yet: not queued
+
+        async def controller_pass() -> None:
+            async with anyio.create_task_group() as group:
+                Pusher(repo, "origin", "", lambda _: None).start(store, group)
+
+        anyio.run(controller_pass)
+        assert git(remote, "rev-parse", claimed.branch) == head
+        [request] = store.list_merge_requests()
+        assert (request.task_id, request.head_sha) == (claimed.id, head)
+
+
 @needs_bwrap
 @pytest.mark.slow
 def test_no_escape_from_the_corpus_changes_anything_outside(

@@ -224,6 +224,21 @@ def test_transaction_groups_calls_and_rolls_back(store: Store) -> None:
     assert store.list_merge_requests() == []
 
 
+def test_a_statement_the_database_refuses_inside_a_group_is_undone_alone(
+    store: Store, store_url: str
+) -> None:
+    """A constraint the server checks (on PostgreSQL reported after the statement, the
+    transaction being pipelined) undoes only its own part of the group, on both backends."""
+    conn = store._conn
+    with store.transaction():
+        store.add_task("kept")
+        with pytest.raises((sqlite3.Error, psycopg.Error)), store_db.transaction(conn):
+            conn.execute("INSERT INTO agents (name) VALUES (?)", ("no-role",))
+            conn.execute("SELECT 1").fetchone()
+        store.add_task("after")
+    assert [t.title for t in store.list_tasks()] == ["kept", "after"]
+
+
 # -- task ids ------------------------------------------------------------------------------
 
 

@@ -2,10 +2,11 @@
 
 Each "machine" is a clone with its own swarm record (`--store`, `--remote`, `--host`) and its
 own real `swarm refinery` process; its polecats are played by this test through the same
-code `swarm done` and the controller run (`work.prepare_task`, `work.finish_work`), so task
-branches really travel through the remote. 30 tasks are added from both sides; the machine
-whose refinery is active is killed (its refinery's whole process group, and its polecats
-stop, holding tasks) in the middle of a batch. The other machine's refinery takes over
+code `swarm done` and the controller run (`work.prepare_task`, `work.finish_work`, the
+controller's push `team.pushes.Pusher`), so task branches really travel through the
+remote. 30 tasks are added from both sides; the machine whose refinery is active is killed
+(its refinery's whole process group, and its polecats stop, holding tasks) in the middle of
+a batch. The other machine's refinery takes over
 after the lease, the lost machine's held tasks come back to the queue and are finished by
 the survivor, and in the end every task is merged exactly once into the remote's main,
 each first-parent commit of which passes the gate.
@@ -22,6 +23,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import anyio
 import pytest
 
 from swarm.config import load_plan
@@ -29,6 +31,7 @@ from swarm.instance import SwarmInstance
 from swarm.planfile import write_plan
 from swarm.store import Store
 from swarm.team.hosts import qualified
+from swarm.team.pushes import Pusher
 from swarm.work import finish_work, prepare_task
 
 
@@ -136,7 +139,18 @@ class Machine:
                 git(path, "commit", "-q", "-m", f"{task.title} ({task.id})")
             finish_work(self.instance, self.store, agent)
             done += 1
+        self.push()
         return done
+
+    def push(self) -> None:
+        """The controller's part of `swarm done` (swarm.team.pushes): push what this
+        machine's polecats finished, which queues it."""
+
+        async def controller_pass() -> None:
+            async with anyio.create_task_group() as group:
+                Pusher(self.repo, "origin", self.host, lambda _: None).start(self.store, group)
+
+        anyio.run(controller_pass)
 
 
 def wait_for(check: object, timeout: float, what: str, logs: list[Path]) -> None:

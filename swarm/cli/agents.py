@@ -106,6 +106,7 @@ def cmd_restart(args: argparse.Namespace) -> int:
 
 def cmd_done(args: argparse.Namespace) -> int:
     from swarm.instance import calling_agent, locate
+    from swarm.store.models import MergeRequest
     from swarm.work import finish_work, give_up
 
     agent = calling_agent(args.agent)
@@ -116,7 +117,10 @@ def cmd_done(args: argparse.Namespace) -> int:
             print(f"{task.id} failed: {args.failed}")
             return 0
         request = finish_work(instance, store, agent)
-    print(f"{request.task_id} done: merge request #{request.id} queued ({request.branch})")
+    if isinstance(request, MergeRequest):
+        print(f"{request.task_id} done: merge request #{request.id} queued ({request.branch})")
+    else:
+        print(f"{request.task_id} done: {request.branch} is pushed by this machine, then queued")
     return 0
 
 

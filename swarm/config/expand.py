@@ -37,7 +37,6 @@ from swarm.runtimes.launch import (
 )
 
 CONTROLLER_WINDOW = "controller"
-TEAM_UNCONFINED = "a team swarm's polecats push through the repository's .git (swarm done)"
 
 
 @dataclass
@@ -167,9 +166,6 @@ def expand(
         session=session,
         base_ref=layout.merge.target or "HEAD",
         gate=tuple(layout.gate),
-        # A team polecat's `swarm done` fetches and pushes through the repository's .git,
-        # which the sandbox keeps read-only: a team's agents run unconfined, and say so.
-        unconfined=TEAM_UNCONFINED if host else None,
     )
     tree = layout.worktree
     layout_env = {

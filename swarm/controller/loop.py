@@ -1,7 +1,9 @@
 """The controller's main loop (anyio): wake on store changes, dispatch, watch the helpers.
 
-It wakes when the store changes (SQLite's `data_version`, a free check) or every second,
-so a new task reaches an idle polecat within a tick. A busy swarm changes the store many
+It wakes when the store changes or every second, so a new task reaches an idle polecat at
+once: on PostgreSQL asleep on the process's LISTEN connection (no query while nothing
+changes, woken within milliseconds of any machine's commit), on SQLite by a look at its
+`data_version` (a free pragma) every TICK. A busy swarm changes the store many
 times a second; those wake-ups dispatch with a pane list at most PANES_FRESH old (one tmux
 call per half second, not per change), and the supervision below runs once a second.
 Hand-overs run in a bounded pool of
@@ -33,10 +35,11 @@ from swarm.runtimes.registry import runtime_for
 from swarm.singleton import log_line, run_daemon
 from swarm.store import Store
 from swarm.store.health import StoreLost, StoreWatch
+from swarm.team.pushes import Pusher
 from swarm.tmux.builder import extra_panes
 from swarm.tmux.client import PaneInfo, Tmux
 
-TICK = 0.1  # seconds between looks at the store's data_version
+TICK = 0.1  # seconds between looks at SQLite's data_version; the least gap between two passes
 IDLE_TICK = 1.0  # a full pass (fresh panes, supervision) at least this often, changed or not
 PANES_FRESH = 0.5  # seconds a dispatch pass may reuse the last pane list
 SIDEBAR = "sidebar"  # the sidebar's pane (a pane of the swarm's own, not an agent)
@@ -68,6 +71,10 @@ class Controller:
         self.tmux = Tmux(self.instance.socket)
         self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
         self.workers = anyio.CapacityLimiter(HANDOVER_WORKERS)
+        self.pusher: Pusher | None = None  # a team: this machine's polecats' pushes
+        if self.instance.remote:
+            repo, remote, host = self.instance.repo, self.instance.remote, self.instance.host
+            self.pusher = Pusher(repo, remote, host, self.log)
 
     async def run(self, *, until: Callable[[], bool] | None = None) -> None:
         store = self.instance.open_store()
@@ -79,7 +86,7 @@ class Controller:
         try:
             async with anyio.create_task_group() as group:
                 last_version = -1
-                last_full = float("-inf")
+                last_full = last_pass = float("-inf")
                 while until is None or not until():
                     version = store.data_version()
                     now = time.monotonic()
@@ -87,11 +94,12 @@ class Controller:
                     if version != last_version or full:
                         last_version = version
                         last_full = now if full else last_full
+                        last_pass = now
                         lost = watch.problem() if watch else None  # never from a lost store
                         if lost is not None:
                             break
                         self.tick(store, dispatcher, group, full=full)
-                    await anyio.sleep(TICK)
+                    await wait_for_store(store, last_version, last_full + IDLE_TICK, last_pass)
                 group.cancel_scope.cancel()
         finally:
             store.close()
@@ -108,6 +116,8 @@ class Controller:
         full: bool = True,
     ) -> None:
         live = self.panes(fresh=full)  # at most the tick's one tmux question
+        if self.pusher is not None:
+            self.pusher.start(store, group)
         panes = {p.agent: p for p in live if p.agent}
         if not panes:
             return  # the session is gone (swarm down): nothing to drive
@@ -227,6 +237,27 @@ class Controller:
             self.planned = frozenset(names)
             self.planned_at = now
         return self.planned
+
+
+async def wait_for_store(store: Store, since: int, until: float, last_pass: float) -> None:
+    """Until the store changes past `since` or the monotonic time `until` (the next full pass).
+
+    PostgreSQL: asleep on LISTEN in a worker thread (the listener is thread-safe; the store's
+    own connection is not touched there), then at least TICK after the last pass, so a busy
+    team costs at most as many passes as polling did. SQLite: one TICK, then the loop's
+    thread reads `data_version` on its own connection.
+    """
+    if not store.listens:
+        await anyio.sleep(TICK)
+        return
+    left = until - time.monotonic()
+    if left > 0:
+        await anyio.to_thread.run_sync(
+            store.wait_for_change, since, left, abandon_on_cancel=True
+        )
+    gap = last_pass + TICK - time.monotonic()
+    if gap > 0:
+        await anyio.sleep(gap)
 
 
 def supervised(store: Store, panes: dict[str, PaneInfo]) -> list[str]:

@@ -11,8 +11,8 @@ few places where the two really differ live here and in the two backend modules,
 - new-row ids (`lastrowid` vs `RETURNING id`);
 - column types in the schema (`INTEGER PRIMARY KEY AUTOINCREMENT`, `REAL`), rewritten by
   `translate_ddl`, so the migrations are written once;
-- "did anything change?": SQLite's `data_version`, a change counter in `meta` (bumped by
-  every write transaction) plus LISTEN/NOTIFY on PostgreSQL.
+- "did anything change?": SQLite's `data_version` (a pragma on the file), PostgreSQL's
+  NOTIFY counted by one LISTEN connection per process (`swarm.store.changes`: no query).
 
 Stores are named by URL: `sqlite:///abs/path/swarm.db` (or a plain path) and
 `postgresql://user@host/db`.
@@ -58,6 +58,9 @@ class Connection(ABC):
     # Appended to a claim's SELECT: PostgreSQL's `FOR UPDATE SKIP LOCKED` lets a claim pass
     # over rows another transaction is taking instead of queueing behind it.
     skip_locked: str = ""
+    # `wait_for_change` is woken by the server and may be called from any thread (PostgreSQL);
+    # False: it polls this connection, so only its own thread may call it (SQLite).
+    listens: bool = False
 
     @abstractmethod
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor:
@@ -94,6 +97,11 @@ class Connection(ABC):
     @abstractmethod
     def wait_for_change(self, since: int, timeout: float) -> int:
         """Block until `data_version()` differs from `since` or `timeout` passes."""
+
+    @property
+    def listening(self) -> bool:
+        """This process already hears every commit (`listens`, and a loop started it)."""
+        return False
 
     def translate_ddl(self, sql: str) -> str:
         """The schema as this backend spells it (the migrations are written for SQLite)."""

@@ -201,6 +201,21 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX history_ended ON history (ended_at);
     """,
+    # team pushes: a confined team polecat's `swarm done` records the push of its task
+    # branch; its machine's controller pushes it, then queues the task (swarm.store.pushes).
+    """
+    CREATE TABLE pushes (
+        agent        TEXT    PRIMARY KEY,
+        task_id      TEXT    NOT NULL,
+        branch       TEXT    NOT NULL,
+        head_sha     TEXT    NOT NULL,
+        base_sha     TEXT    NOT NULL,
+        attempts     INTEGER NOT NULL DEFAULT 0,  -- failed tries so far
+        error        TEXT    NOT NULL DEFAULT '', -- the last one's reason
+        requested_at REAL    NOT NULL,
+        tried_at     REAL
+    );
+    """,
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

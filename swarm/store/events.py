@@ -25,10 +25,7 @@ def add(
 ) -> Event:
     """Append one event (the caller holds the write transaction)."""
     text = json.dumps(dict(data) if data else {}, default=str)
-    event_id = conn.insert(
-        "INSERT INTO events (ts, kind, agent, task, message, data) VALUES (?, ?, ?, ?, ?, ?)",
-        (now, kind, agent, task, message, text),
-    )
+    event_id = conn.insert(_INSERT, (now, kind, agent, task, message, text))
     return Event(
         id=event_id,
         ts=now,
@@ -38,6 +35,24 @@ def add(
         task=task,
         data=json.loads(text),
     )
+
+
+def note(
+    conn: Connection,
+    now: float,
+    kind: str,
+    message: str,
+    agent: str | None = None,
+    task: str | None = None,
+    data: Mapping[str, Any] | None = None,
+) -> None:
+    """`add` when nobody needs the new event's id: on PostgreSQL the row then goes to the
+    server with the transaction's next statement, not in a round trip of its own."""
+    text = json.dumps(dict(data) if data else {}, default=str)
+    conn.execute(_INSERT, (now, kind, agent, task, message, text))
+
+
+_INSERT = "INSERT INTO events (ts, kind, agent, task, message, data) VALUES (?, ?, ?, ?, ?, ?)"
 
 
 def list_events(

@@ -77,7 +77,7 @@ def create(
         " created_at, updated_at) VALUES (?, ?, ?, ?, ?, 'queued', ?, ?)",
         (task_id, agent, branch, head_sha, base_sha, now, now),
     )
-    events.add(
+    events.note(
         conn,
         now,
         "merge.queued",
@@ -86,7 +86,21 @@ def create(
         task=task_id,
         data={"mr": mr_id, "head_sha": head_sha, "base_sha": base_sha},
     )
-    return get(conn, mr_id)
+    # The row just inserted, with the schema's defaults: no second read.
+    return MergeRequest(
+        id=mr_id,
+        task_id=task_id,
+        agent=agent,
+        branch=branch,
+        head_sha=head_sha,
+        base_sha=base_sha,
+        status="queued",
+        attempts=0,
+        result="",
+        merge_sha=None,
+        created_at=now,
+        updated_at=now,
+    )
 
 
 def set_status(conn: Connection, now: float, mr_id: int, status: str, result: str) -> MergeRequest:

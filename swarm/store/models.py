@@ -204,3 +204,33 @@ class Lease:
             acquired_at=row["acquired_at"],
             renewed_at=row["renewed_at"],
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PushRequest:
+    """A team polecat's finished task branch, for its machine's controller to push
+    (`swarm.store.pushes`): `attempts` failed tries so far, the last one's `error`."""
+
+    agent: str
+    task_id: str
+    branch: str
+    head_sha: str
+    base_sha: str
+    attempts: int
+    error: str
+    requested_at: float
+    tried_at: float | None
+
+    @classmethod
+    def from_row(cls, row: Row) -> PushRequest:
+        return cls(
+            agent=row["agent"],
+            task_id=row["task_id"],
+            branch=row["branch"],
+            head_sha=row["head_sha"],
+            base_sha=row["base_sha"],
+            attempts=row["attempts"],
+            error=row["error"],
+            requested_at=row["requested_at"],
+            tried_at=row["tried_at"],
+        )

@@ -15,7 +15,18 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from swarm.store import agents, db, events, leases, merges, requeue, tasks, transfer, usage
+from swarm.store import (
+    agents,
+    db,
+    events,
+    leases,
+    merges,
+    pushes,
+    requeue,
+    tasks,
+    transfer,
+    usage,
+)
 from swarm.store.backend import Connection, parse_url
 from swarm.store.models import (
     DEFAULT_PRIORITY,
@@ -23,6 +34,7 @@ from swarm.store.models import (
     Event,
     Lease,
     MergeRequest,
+    PushRequest,
     Task,
     TaskStatus,
 )
@@ -30,6 +42,10 @@ from swarm.store.usage import Cursor, Grouping, HistoryEntry, Pause
 from swarm.usage.tokens import Usage
 
 Clock = Callable[[], float]
+# Seconds a remembered answer (a claim that found no open task, the pauses) is trusted while
+# no change is heard: a bound on the one case no NOTIFY covers (a claim skipped a row that
+# another claim had locked and then rolled back).
+NOTHING_OPEN_FOR = 5.0
 
 
 class Store:
@@ -51,6 +67,10 @@ class Store:
         # Leases compare times written by different machines: the store's clock decides,
         # unless a test injected its own.
         self._lease_clock: Clock = conn.now if clock is time.time else clock
+        # Listening stores only (see claim_next_task): the change count at which a claim last
+        # found no open task, and the pauses as last read, each with when it stops being trusted.
+        self._nothing_open: tuple[int, float] | None = None
+        self._pauses: tuple[int, float, dict[str, Pause]] | None = None
 
     @classmethod
     def open(cls, target: Path | str, clock: Clock = time.time, scope: str | None = None) -> Store:
@@ -95,6 +115,13 @@ class Store:
         return it: LISTEN/NOTIFY on PostgreSQL, a short poll of the file on SQLite."""
         return self._conn.wait_for_change(since, timeout)
 
+    @property
+    def listens(self) -> bool:
+        """True when `data_version` and `wait_for_change` ask the process's LISTEN connection
+        (PostgreSQL): no query, woken within milliseconds, callable from any thread. False
+        (SQLite): they read this connection's file, from its own thread only."""
+        return self._conn.listens
+
     def server_time(self) -> float:
         """The store's clock: the database server's, or this machine's for a file."""
         return self._conn.now()
@@ -107,6 +134,7 @@ class Store:
 
     @contextmanager
     def _write(self) -> Iterator[tuple[Connection, float]]:
+        self._nothing_open = self._pauses = None  # this process's own write may change them
         with db.transaction(self._conn) as conn:
             yield conn, self._clock()
 
@@ -126,8 +154,34 @@ class Store:
         return tasks.counts(self._conn)
 
     def claim_next_task(self, agent: str) -> Task | None:
+        """Hook the best open task to `agent`; None when there is none.
+
+        On a listening store (PostgreSQL) a claim that found nothing is remembered until the
+        next change is heard (or NOTHING_OPEN_FOR seconds): an idle team's controllers ask
+        for every idle polecat every second, and each asking would be a write transaction.
+        A change heard a few milliseconds late costs nothing: it wakes the controller, whose
+        next pass claims again.
+        """
+        seen = self._heard()
+        memo = self._nothing_open
+        if seen is not None and memo is not None and memo[0] == seen and self._fresh(memo[1]):
+            return None
         with self._write() as (conn, now):
-            return tasks.claim_next(conn, now, agent)
+            claimed = tasks.claim_next(conn, now, agent)
+        if claimed is None and seen is not None:
+            self._nothing_open = (seen, time.monotonic() + NOTHING_OPEN_FOR)
+        return claimed
+
+    def _heard(self) -> int | None:
+        """The listener's change count when answers may be remembered by it, else None:
+        only in a process that already listens (a loop's); a one-shot command asks."""
+        if self._conn.listening and not self._conn.in_transaction:
+            return self._conn.data_version()
+        return None
+
+    @staticmethod
+    def _fresh(until: float) -> bool:
+        return time.monotonic() < until
 
     def hook_task(self, task_id: str, agent: str) -> Task:
         with self._write() as (conn, now):
@@ -140,6 +194,25 @@ class Store:
     def finish_task(self, agent: str, head_sha: str, base_sha: str) -> MergeRequest:
         with self._write() as (conn, now):
             return tasks.finish(conn, now, agent, head_sha, base_sha)
+
+    # -- a team polecat's push, made by its machine's controller (swarm.store.pushes) ------
+
+    def request_push(self, agent: str, head_sha: str, base_sha: str) -> PushRequest:
+        with self._write() as (conn, now):
+            return pushes.want(conn, now, agent, head_sha, base_sha)
+
+    def pending_pushes(self) -> list[PushRequest]:
+        return pushes.pending(self._conn)
+
+    def finish_pushed(self, agent: str, head_sha: str) -> MergeRequest | None:
+        """The branch is on the remote: the task is done and queued (None: no longer wanted)."""
+        with self._write() as (conn, now):
+            return pushes.pushed(conn, now, agent, head_sha)
+
+    def push_failed(self, agent: str, head_sha: str, error: str) -> bool:
+        """Count a failed try; True when its reason is new (an event says it)."""
+        with self._write() as (conn, now):
+            return pushes.failed(conn, now, agent, head_sha, error)
 
     def fail_task(self, task_id: str, reason: str = "") -> Task:
         with self._write() as (conn, now):
@@ -366,7 +439,16 @@ class Store:
         return usage.total(self._conn, day=day, task=task)
 
     def pauses(self) -> dict[str, Pause]:
-        return usage.pauses(self._conn)
+        """Every pause; asked for each idle agent on every pass of the controller, so a
+        listening store answers from the last read until a change is heard."""
+        seen = self._heard()
+        memo = self._pauses
+        if seen is not None and memo is not None and memo[0] == seen and self._fresh(memo[1]):
+            return dict(memo[2])
+        found = usage.pauses(self._conn)
+        if seen is not None:
+            self._pauses = (seen, time.monotonic() + NOTHING_OPEN_FOR, found)
+        return dict(found)
 
     def set_pause(
         self,

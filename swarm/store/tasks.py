@@ -9,6 +9,7 @@ task done twice, two merge requests for one piece of work).
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from swarm.errors import EXIT_USAGE, NotFoundError, SwarmError
@@ -113,14 +114,21 @@ def add(conn: Connection, now: float, title: str, body: str, priority: int) -> T
 
 def claim_next(conn: Connection, now: float, agent: str) -> Task | None:
     """Hook the best open task (lowest priority number, then oldest) to a free agent."""
-    holder = _free_agent(conn, agent)
-    row = conn.execute(
-        "SELECT id FROM tasks WHERE status = 'open' ORDER BY priority, seq LIMIT 1"
+    # Both questions are asked before either answer is read: on PostgreSQL (pipelined) they
+    # travel in one round trip. A busy agent's claim then rolls back the row it locked.
+    asked = conn.execute("SELECT * FROM agents WHERE name = ?", (agent,))
+    best = conn.execute(
+        "SELECT * FROM tasks WHERE status = 'open' ORDER BY priority, seq LIMIT 1"
         + conn.skip_locked
-    ).fetchone()
+    )
+    found = asked.fetchone()
+    if found is None:
+        raise NotFoundError(f"unknown agent '{agent}'")
+    holder = _free(Agent.from_row(found))
+    row = best.fetchone()
     if row is None:
         return None
-    return _hook(conn, now, get(conn, row[0]), holder, "task.hooked")
+    return _hook(conn, now, Task.from_row(row), holder, "task.hooked")
 
 
 def hook(conn: Connection, now: float, task_id: str, agent: str) -> Task:
@@ -134,7 +142,7 @@ def hook(conn: Connection, now: float, task_id: str, agent: str) -> Task:
 
 def start(conn: Connection, now: float, agent: str) -> Task:
     """The agent began work on its hook; calling it again changes nothing."""
-    task = _held_task(conn, agent)
+    task = held_task(conn, agent)
     if task.status == "working":
         return task
     _set(conn, now, task.id, status="working")
@@ -153,10 +161,10 @@ def finish(conn: Connection, now: float, agent: str, head_sha: str, base_sha: st
         raise SwarmError(
             f"{agent} cannot finish without a head and a base commit", exit_code=EXIT_USAGE
         )
-    task = _held_task(conn, agent)
+    task = held_task(conn, agent)
     _set(conn, now, task.id, status="done")
     agents.set_hook(conn, now, agent, None)
-    events.add(
+    events.note(
         conn,
         now,
         "task.done",
@@ -328,24 +336,30 @@ def mark_request_merged(conn: Connection, now: float, mr_id: int, merge_sha: str
 
 
 def _free_agent(conn: Connection, agent: str, task_id: str | None = None) -> Agent:
-    holder = agents.get(conn, agent)
+    return _free(agents.get(conn, agent), task_id)
+
+
+def _free(holder: Agent, task_id: str | None = None) -> Agent:
     if holder.hook is not None:
-        what = f"cannot hook {task_id} to {agent}: " if task_id else ""
-        raise SwarmError(f"{what}{agent} already holds {holder.hook}; finish or release it first")
+        what = f"cannot hook {task_id} to {holder.name}: " if task_id else ""
+        raise SwarmError(
+            f"{what}{holder.name} already holds {holder.hook}; finish or release it first"
+        )
     return holder
 
 
 def _hook(
     conn: Connection, now: float, task: Task, agent: Agent, kind: str, extra: str = ""
 ) -> Task:
+    branch = task.branch or branch_for(task.id)
     conn.execute(
         "UPDATE tasks SET status = 'hooked', assignee = ?, attempts = attempts + 1,"
         " branch = ?, updated_at = ? WHERE id = ?",
-        (agent.name, task.branch or branch_for(task.id), now, task.id),
+        (agent.name, branch, now, task.id),
     )
     agents.set_hook(conn, now, agent.name, task.id)
     verb = "bounced back to" if kind == "task.bounced" else "hooked to"
-    events.add(
+    events.note(
         conn,
         now,
         kind,
@@ -354,14 +368,32 @@ def _hook(
         task=task.id,
         data={"attempt": task.attempts + 1},
     )
-    return get(conn, task.id)
+    # The row as the UPDATE left it (task was read in this transaction, under the write
+    # lock): no second read.
+    return replace(
+        task,
+        status="hooked",
+        assignee=agent.name,
+        attempts=task.attempts + 1,
+        branch=branch,
+        updated_at=now,
+    )
 
 
-def _held_task(conn: Connection, agent: str) -> Task:
-    holder = agents.get(conn, agent)
-    if holder.hook is None:
+def held_task(conn: Connection, agent: str) -> Task:
+    # The agent and its task in one read (one round trip, not two).
+    row = conn.execute(
+        "SELECT agents.hook AS held, tasks.* FROM agents"
+        " LEFT JOIN tasks ON tasks.id = agents.hook WHERE agents.name = ?",
+        (agent,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown agent '{agent}'")
+    if row["held"] is None:
         raise SwarmError(f"{agent} holds no task")
-    task = get(conn, holder.hook)
+    if row["id"] is None:  # pragma: no cover - agents.hook references tasks
+        raise NotFoundError(f"unknown task '{row['held']}'")
+    task = Task.from_row(row)
     if task.status not in HELD_TASK_STATUSES:  # pragma: no cover - guarded by every writer
         raise SwarmError(f"{agent} holds {task.id}, which is {task.status}")
     return task

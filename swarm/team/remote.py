@@ -1,7 +1,8 @@
 """The team's git remote: where task branches meet and where the target branch moves.
 
-Polecats on every machine push their task branch when they run `swarm done`, and start new
-work from the remote's target. The team's refinery works in a bare mirror of the remote
+Polecats on every machine finish with `swarm done`, and their machine's controller pushes the
+task branch (swarm.team.pushes: the sandbox keeps `.git` read-only to the polecat); new work
+starts from the remote's target. The team's refinery works in a bare mirror of the remote
 (`.swarm/team-mirror.git`): before each step it fetches every branch (`+refs/heads/*`, so the
 mirror is exactly the remote), runs the unchanged merge queue there, and publishes a
 landing with a *plain* push of the target. The remote decides: if the target moved in the
@@ -75,24 +76,20 @@ def publish(mirror: Path, branch: str, old: str, new: str) -> tuple[bool, str]:
     return False, f"the remote refused the push of {branch} (it moved?): {words}"
 
 
-def push_task_branch(worktree: Path, remote: str, branch: str) -> None:
-    """`swarm done`: the task branch goes to the remote for the team's refinery.
+def push_task_branch(repo: Path, remote: str, branch: str, head: str | None = None) -> None:
+    """A polecat's finished task branch goes to the remote for the team's refinery (pushed by
+    its machine's controller: the polecat's sandbox keeps `.git` read-only).
 
-    The branch is the polecat's own: after a bounce it may have been rebased, so a
-    refused plain push is retried with a lease on what the remote had (never on the target).
+    `head`: the commit `swarm done` recorded (default: the branch as it is). The branch is the
+    polecat's own: after a bounce it may have been rebased, so a refused plain push is
+    retried with a lease on what the remote had (never on the target).
     """
-    plain = _run(worktree, "push", "-q", remote, f"refs/heads/{branch}:refs/heads/{branch}",
-                 check=False)  # fmt: skip
+    spec = f"{head or f'refs/heads/{branch}'}:refs/heads/{branch}"
+    plain = _run(repo, "push", "-q", remote, spec, check=False)
     if plain.returncode == 0:
         return
     again = _run(
-        worktree,
-        "push",
-        "-q",
-        f"--force-with-lease=refs/heads/{branch}",
-        remote,
-        f"refs/heads/{branch}:refs/heads/{branch}",
-        check=False,
+        repo, "push", "-q", f"--force-with-lease=refs/heads/{branch}", remote, spec, check=False
     )
     if again.returncode != 0:
         words = " ".join((again.stderr or plain.stderr).split())[:300]
@@ -113,6 +110,11 @@ def adopt_task_branch(repo: Path, remote: str, branch: str) -> None:
 def fetch_target(repo: Path, remote: str, branch: str) -> str:
     """The remote's target, fetched: new work starts from what the team merged."""
     _run(repo, "fetch", "-q", remote, f"+refs/heads/{branch}:refs/remotes/{remote}/{branch}")
+    return tracking_ref(remote, branch)
+
+
+def tracking_ref(remote: str, branch: str) -> str:
+    """The remote's target as last fetched (a confined `swarm done` cannot fetch)."""
     return f"refs/remotes/{remote}/{branch}"
 
 

@@ -157,8 +157,10 @@ class SidebarApp(App[None]):
                 # After a redraw, a longer pause: a busy swarm changes the store all the
                 # time, and each redraw repaints the tables (Textual's main cost); twice a
                 # second is live enough. An action's refresh_now() still wakes it at once.
-                pause = self.poll_interval * (AFTER_REDRAW if snapshot is not None else 1)
-                self._wake.wait(pause)
+                if snapshot is not None:
+                    self._wake.wait(self.poll_interval * AFTER_REDRAW)
+                else:  # until the store changes (LISTEN on PostgreSQL) or the next poll
+                    self.source.wait(self._wake, self.poll_interval)
                 self._wake.clear()
         finally:
             self.source.close()

@@ -1,9 +1,11 @@
 """What the sidebar shows, read in one pass: a `Snapshot` of agents, queue, merges and events.
 
 The sidebar never reads the store from its UI thread. A background worker owns one `Store`
-connection and asks `SnapshotSource.poll` about four times a second; `poll` costs one
-`PRAGMA data_version` when nothing changed and does a full read only when another process
-committed something, or every couple of seconds anyway (tmux liveness and the ages tick).
+connection and asks `SnapshotSource.poll` whenever `SnapshotSource.wait` returns: on SQLite
+about four times a second, a `poll` costing one `PRAGMA data_version` when nothing changed;
+on PostgreSQL when the process's LISTEN connection hears a commit (no query at all while
+nothing changes). `poll` reads the store only when something was committed, and every couple
+of seconds re-checks tmux liveness (and the ages tick) from the rows it already holds.
 Liveness is one `tmux list-panes` call for the whole session, never a call per pane.
 
 Nothing here imports Textual: the snapshot is plain frozen data, so the benchmark and the
@@ -12,6 +14,7 @@ tests can build and compare it without a UI.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
@@ -35,8 +38,9 @@ from swarm.usage.tokens import Usage
 Clock = Callable[[], float]
 PaneLister = Callable[[], Sequence[PaneInfo]]
 
-POLL_INTERVAL = 0.25  # seconds between `data_version` checks
-FULL_EVERY = 2.0  # a full read (and one tmux call) at least this often
+POLL_INTERVAL = 0.25  # seconds between SQLite `data_version` checks
+FULL_EVERY = 2.0  # a fresh snapshot (and one tmux call) at least this often
+WAKE_SLICE = 0.05  # seconds between looks at the worker's wake-up flag while on LISTEN
 QUEUE_ROWS = 12  # queued tasks kept in a snapshot (the counts cover the rest)
 RECENT_MERGES = 6  # finished merge requests kept (newest first)
 EVENT_ROWS = 40  # recent events kept
@@ -208,6 +212,22 @@ def event_row(event: Event) -> EventRow:
     )
 
 
+@dataclass(frozen=True)
+class StoreRows:
+    """What one read of the store gave, kept until the store changes again."""
+
+    agents: list[Agent]
+    titles: dict[str, str]
+    spent: Mapping[str, Usage | None]
+    queue: tuple[TaskRow, ...]
+    queue_total: int
+    counts: tuple[tuple[str, int], ...]
+    merges_live: tuple[MergeRow, ...]
+    events: tuple[EventRow, ...]
+    cost_total: float | None
+    escalations: tuple[InboxItem, ...]
+
+
 class SnapshotSource(Protocol):
     """Where snapshots come from; `open`, `poll` and `close` run on the worker's thread."""
 
@@ -215,6 +235,11 @@ class SnapshotSource(Protocol):
 
     def poll(self, force: bool = False) -> Snapshot | None:
         """A new snapshot if anything changed (or `force`), else None."""
+        ...
+
+    def wait(self, wake: threading.Event, interval: float) -> None:
+        """Return when a `poll` may find something new, or `wake` is set: a source that
+        must poll returns after `interval` seconds."""
         ...
 
     def close(self) -> None: ...
@@ -238,6 +263,9 @@ class StaticSource:
             self._given += 1
             return self.snapshots[self._given - 1]
         return None
+
+    def wait(self, wake: threading.Event, interval: float) -> None:
+        wake.wait(interval)
 
     def close(self) -> None:
         return None
@@ -271,6 +299,7 @@ class StoreSource:
     _open: OpenTasks = field(init=False)
     _agents_seen: tuple[tuple[str, str | None, int], ...] = field(default=(), init=False)
     _inbox_events: list[Event] | None = field(default=None, init=False)
+    _rows: StoreRows | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._open = OpenTasks(monotonic=self.monotonic)
@@ -300,46 +329,82 @@ class StoreSource:
         assert self.store is not None
         version = self.store.data_version()
         due = self.monotonic() - self._last_full >= self.full_every
-        if version == self._version and not due and not force:
+        changed = version != self._version
+        if not changed and not due and not force:
             return None
         self._version = version
-        snapshot = self.read(refresh_panes=due or force)
+        # Nothing committed since the last read: the rows held are still the store's, only
+        # tmux liveness and the clock are fresh (on PostgreSQL, no query at all).
+        snapshot = self.read(refresh_panes=due or force, reread=changed or force)
         self._last_full = self.monotonic() if due or force else self._last_full
         return snapshot
 
-    def read(self, refresh_panes: bool = True) -> Snapshot:
-        """One full read of everything the sidebar shows."""
+    def wait(self, wake: threading.Event, interval: float) -> None:
+        """SQLite: `interval` (its data_version is read by `poll`). PostgreSQL: asleep on the
+        process's LISTEN connection until a commit, `wake`, or the next timed snapshot."""
+        store = self.store
+        if store is None or not store.listens or self._version is None:
+            wake.wait(interval)
+            return
+        deadline = self._last_full + self.full_every
+        while not wake.is_set():
+            left = deadline - self.monotonic()
+            if left <= 0 or store.wait_for_change(self._version, min(left, WAKE_SLICE)) != (
+                self._version
+            ):
+                return
+
+    def read(self, refresh_panes: bool = True, reread: bool = True) -> Snapshot:
+        """One snapshot of everything the sidebar shows; `reread`: ask the store again."""
         self.open()
         store = self.store
         assert store is not None
-        agents = store.list_agents(team=True)  # a team's sidebar shows every machine
+        if reread or self._rows is None:
+            self._rows = self._read_rows(store)
+        rows = self._rows
+        agents = rows.agents
         seen = tuple((a.name, a.pane, a.restarts) for a in agents)
         if refresh_panes or seen != self._agents_seen or self._pane_cache is None:
             # A restart or a new pane must not wait for the next timed tmux call.
             self._pane_cache = self._read_panes()
         self._agents_seen = seen
+        return Snapshot(
+            now=self.clock(),
+            session=self.session,
+            agents=order_agents(
+                [self._agent(a, rows.titles, rows.spent.get(a.name)) for a in agents],
+                role_rank(agents),
+            ),
+            queue=rows.queue,
+            queue_total=rows.queue_total,
+            counts=rows.counts,
+            merges_live=rows.merges_live,
+            merges_done=self._finished_merges(),
+            events=rows.events,
+            tmux_seen=self._pane_cache is not None,
+            cost_total=rows.cost_total,
+            escalations=rows.escalations,
+        )
+
+    def _read_rows(self, store: Store) -> StoreRows:
+        agents = store.list_agents(team=True)  # a team's sidebar shows every machine
         events = self._read_events(store)  # first: it tells whether tasks or merges moved
         held = store.list_tasks(("hooked", "working"))
-        titles = {t.id: t.title for t in held}
         counts = store.task_counts()
         open_head = self._open.first(store, QUEUE_ROWS, counts.get("open", 0))
         queued = [t for t in held if t.status == "hooked"] + open_head
         queued.sort(key=lambda t: (t.priority, t.seq))
         spent = agent_usage(store, agents)
         total = total_of(spent.values())
-        return Snapshot(
-            now=self.clock(),
-            session=self.session,
-            agents=order_agents(
-                [self._agent(a, titles, spent.get(a.name)) for a in agents], role_rank(agents)
-            ),
+        return StoreRows(
+            agents=agents,
+            titles={t.id: t.title for t in held},
+            spent=spent,
             queue=tuple(task_row(t) for t in queued[:QUEUE_ROWS]),
             queue_total=counts.get("open", 0) + counts.get("hooked", 0),
             counts=tuple((s, counts.get(s, 0)) for s in TASK_STATUSES),
             merges_live=tuple(merge_row(m) for m in store.list_merge_requests(LIVE_MERGE_STATUSES)),
-            merges_done=self._finished_merges(),
             events=events,
-            tmux_seen=self._pane_cache is not None,
             cost_total=total.cost_usd if total is not None else None,
             escalations=self._escalations(store),
         )
