@@ -231,12 +231,10 @@ def launch_argv(
     repo: Path,
     state_dir: Path,
     agent: str,
-    confine_reason: str | None = None,
 ) -> tuple[str, ...]:
     """The pane's command for an agent with a worktree: confined where bwrap works here,
-    else unconfined with a line saying so (doctor and status say it too). `confine_reason`:
-    why this swarm runs its agents unconfined although bwrap works."""
-    why = available() if confine_reason is None else confine_reason
+    else unconfined with a line saying so (doctor and status say it too)."""
+    why = available()
     if why is not None:  # say so in the pane and in the store (the sidebar's events)
         note = f"swarm: {agent} is NOT confined: {why}"
         call = "import sys; from swarm.sandbox import tell; tell(*sys.argv[1:])"

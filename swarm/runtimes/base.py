@@ -37,7 +37,6 @@ class LaunchContext:
     base_ref: str = "HEAD"  # what a new worktree starts from (the merge target)
     gate: tuple[str, ...] = ()  # the layout's gate commands (agents may run them unasked)
     worktree: Path | None = None  # the agent's own worktree, when its role has one
-    unconfined: str | None = None  # why agents run without the OS sandbox here (a team remote)
 
 
 def swarm_argv(*args: str) -> tuple[str, ...]:

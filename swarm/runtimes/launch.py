@@ -87,7 +87,6 @@ def launch_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
             repo=ctx.repo,
             state_dir=ctx.state_dir,
             agent=agent.name,
-            confine_reason=ctx.unconfined,
         )
     return in_worktree(argv, worktree, ctx)
 
