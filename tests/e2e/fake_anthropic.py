@@ -200,7 +200,7 @@ def stream_events(
 ) -> Iterator[bytes]:
     """The SSE stream of one assistant message made of `blocks`."""
     tool_use = any(isinstance(b, Tool) for b in blocks)
-    message = {
+    message: dict[str, Any] = {
         "id": f"msg_{next(_ids):06d}",
         "type": "message",
         "role": "assistant",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from typing import Any
 
-from conftest import ClaudeSwarm
+from claude_fixtures import ClaudeSwarm
 from fake_anthropic import Rule, run, say
 
 

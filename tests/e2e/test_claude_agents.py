@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 
 import pytest
-from conftest import ClaudeSwarm
+from claude_fixtures import ClaudeSwarm
 from fake_anthropic import run, say
 
 pytestmark = [pytest.mark.slow, pytest.mark.claude]

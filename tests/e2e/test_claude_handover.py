@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ClaudeSwarm
+from claude_fixtures import ClaudeSwarm
 from fake_anthropic import Rule, Text, content_text, run, say
 from steps import events, finish, full_swarm, git, times_typed, typed_task, wait_merged
 
@@ -202,11 +202,11 @@ def test_hostile_nudges_arrive_as_text_or_are_reported(
             outcomes[name] = "reported"
         else:
             expected = runtime.received(runtime.as_text(text))
-            got = swarm.wait(
-                f"the {name} text at the model",
-                lambda b=before: [e.last_text for e in swarm.script.log[b:] if e.main_turn],
-                timeout=30,
-            )
+
+            def main_texts(b: int = before) -> list[str]:
+                return [e.last_text for e in swarm.script.log[b:] if e.main_turn]
+
+            got = swarm.wait(f"the {name} text at the model", main_texts, timeout=30)
             assert expected in runtime.prompt_of(got[0]), f"{name}: {got[0][:300]!r}"
             outcomes[name] = "arrived"
         swarm.wait("polecat-1 ready again", lambda: swarm.agent("polecat-1").state == "idle", 30)

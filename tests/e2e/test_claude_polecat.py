@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import psutil
 import pytest
-from conftest import ClaudeSwarm
+from claude_fixtures import ClaudeSwarm
 from fake_anthropic import Rule, Tool, run, say
 
 pytestmark = [pytest.mark.slow, pytest.mark.claude]

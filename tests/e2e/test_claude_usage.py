@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ClaudeSwarm
+from claude_fixtures import ClaudeSwarm
 from fake_anthropic import Rule, limited, run, say
 from steps import (
     commit_and_finish,
