@@ -178,7 +178,11 @@ def test_two_mayors_both_receive_the_witness_and_refinery_escalations(
         inbox = up.instance.state_dir / "sim"
         for mayor in ("mayor-1", "mayor-2"):
             folder = inbox / mayor / "inbox"
-            wait(f"{mayor} to receive it", lambda f=folder: any(f.glob("*.txt")))
+
+            def arrived(f: Path = folder) -> bool:
+                return any(f.glob("*.txt"))
+
+            wait(f"{mayor} to receive it", arrived)
             texts = [p.read_text() for p in folder.glob("*.txt")]
             assert any("decide about sw-00000" in t for t in texts)
     finally:

@@ -207,11 +207,11 @@ def test_every_pane_heals_without_swarm_up(repo: Path, tmux_socket: str, tmp_pat
             assert old is not None
             tmux.run(("kill-pane", "-t", old))
             killed = time.monotonic()
-            wait_for(
-                f"{name} rebuilt",
-                lambda name=name, old=old: live_pane(tmux, session, name) not in (None, old),
-                HEAL_WITHIN,
-            )
+
+            def rebuilt(name: str = name, old: str = old) -> bool:
+                return live_pane(tmux, session, name) not in (None, old)
+
+            wait_for(f"{name} rebuilt", rebuilt, HEAL_WITHIN)
             print(f"{name}: back after {time.monotonic() - killed:.1f}s")
         wait_for(
             "polecat-1 idle again",
