@@ -81,7 +81,8 @@ def test_a_killed_gate_bounces_nobody_and_merges_once_it_passes(rig: Rig, tmp_pa
     assert rig.kinds()["merge.bounced"] == 0
     assert rig.store.get_task(good.task_id).notes == ""
     assert rig.kinds()["merge.gate_killed"] == 1
-    assert refinery.step() > 0  # the queue pauses instead of looping on a killed gate
+    wait = refinery.step()
+    assert wait is not None and wait > 0  # the queue pauses instead of looping on a killed gate
     rig.clock.ahead += 60
     refinery.drain()  # the next gate is not killed
     assert rig.statuses() == {good.task_id: "merged"}

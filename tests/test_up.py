@@ -41,11 +41,28 @@ def agent_panes(socket: str, session: str) -> dict[str, libtmux.Pane]:
     """Read back with libtmux: an independent view of what tmux really holds."""
     server = libtmux.Server(socket_name=socket)
     found = {}
-    for pane in server.sessions.get(session_name=session).panes:
+    for pane in live_session(server, session).panes:
         name = pane.cmd("show-options", "-pqv", "@swarm_agent").stdout
         if name:
             found[name[0]] = pane
     return found
+
+
+def live_session(server: libtmux.Server, name: str) -> libtmux.Session:
+    session = server.sessions.get(session_name=name)
+    assert session is not None, f"no session {name}"
+    return session
+
+
+def number(value: str | None) -> int:
+    """A pane's number as libtmux reads it (optional there: tmux reports it for every pane)."""
+    assert value is not None
+    return int(value)
+
+
+def pane_id(pane: libtmux.Pane) -> str:
+    assert pane.pane_id is not None
+    return pane.pane_id
 
 
 def up(layout: str, repo: Path, extra: dict[str, Any] | None = None) -> UpResult:
@@ -60,7 +77,7 @@ def test_each_bundled_layout_builds(layout: str, repo: Path, tmux_socket: str) -
     expected = {p.name for p in plan.pane_specs()}
     assert set(panes) == expected
     server = libtmux.Server(socket_name=tmux_socket)
-    windows = [w.window_name for w in server.sessions.get(session_name=plan.session).windows]
+    windows = [w.window_name for w in live_session(server, plan.session).windows]
     assert windows == [w.name for w in plan.windows]
     # every agent is recorded with its pane address
     with Store.open(result.instance.db_path) as store:
@@ -75,16 +92,16 @@ def test_factory_fits_33_agents_and_sidebar(repo: Path, tmux_socket: str) -> Non
     assert "sidebar" in panes
     # no pane was squeezed to nothing: tmux applied our layouts
     for pane in panes.values():
-        assert int(pane.pane_width) >= 10 and int(pane.pane_height) >= 3
+        assert number(pane.pane_width) >= 10 and number(pane.pane_height) >= 3
 
 
 def test_sidebar_has_its_width_and_side(repo: Path, tmux_socket: str) -> None:
     result = up("team", repo)
     panes = agent_panes(tmux_socket, result.plan.session)
     sidebar = panes["sidebar"]
-    assert int(sidebar.pane_width) == result.plan.windows[0].sidebar_width
-    assert int(sidebar.pane_left) == 0
-    assert int(sidebar.pane_height) >= int(panes["mayor"].pane_height)
+    assert number(sidebar.pane_width) == result.plan.windows[0].sidebar_width
+    assert number(sidebar.pane_left) == 0
+    assert number(sidebar.pane_height) >= number(panes["mayor"].pane_height)
 
 
 def _agent(pane: psutil.Process) -> psutil.Process | None:
@@ -99,7 +116,7 @@ def _agent(pane: psutil.Process) -> psutil.Process | None:
 def test_agent_environment_and_start_directory(repo: Path, tmux_socket: str) -> None:
     result = up("solo", repo)
     panes = agent_panes(tmux_socket, result.plan.session)
-    pane = psutil.Process(int(panes["polecat-1"].pane_pid))
+    pane = psutil.Process(number(panes["polecat-1"].pane_pid))
     deadline = time.monotonic() + 15
     # the pane first makes its worktree, then becomes the agent (under bwrap where polecats
     # run confined: swarm/sandbox.py)
@@ -133,7 +150,7 @@ def test_killed_pane_is_recreated_in_place(repo: Path, tmux_socket: str) -> None
     result = up("team", repo)
     tmux = Tmux(tmux_socket)
     panes = agent_panes(tmux_socket, result.plan.session)
-    tmux.run(("kill-pane", "-t", panes["polecat-2"].pane_id))
+    tmux.run(("kill-pane", "-t", pane_id(panes["polecat-2"])))
     again = up("team", repo)
     assert again.report.created == ["polecat-2"]
     live = tmux.list_panes(result.plan.session)
@@ -148,7 +165,7 @@ def test_first_pane_of_window_recreated_before_the_others(repo: Path, tmux_socke
     tmux = Tmux(tmux_socket)
     panes = agent_panes(tmux_socket, result.plan.session)
     tmux.run(
-        ("kill-pane", "-t", panes["sidebar"].pane_id), ("kill-pane", "-t", panes["mayor"].pane_id)
+        ("kill-pane", "-t", pane_id(panes["sidebar"])), ("kill-pane", "-t", pane_id(panes["mayor"]))
     )
     up("team", repo)
     live = sorted(tmux.list_panes(result.plan.session), key=lambda p: p.pane_index)
@@ -162,7 +179,7 @@ def test_dead_pane_is_respawned_with_the_same_id(repo: Path, tmux_socket: str) -
     result = up("solo", repo)
     panes = agent_panes(tmux_socket, result.plan.session)
     pane_id = panes["polecat-1"].pane_id
-    os.kill(int(panes["polecat-1"].pane_pid), signal.SIGKILL)
+    os.kill(number(panes["polecat-1"].pane_pid), signal.SIGKILL)
     tmux = Tmux(tmux_socket)
     deadline = time.monotonic() + 5
     while not next(p for p in tmux.list_panes(result.plan.session) if p.agent == "polecat-1").dead:
@@ -233,9 +250,9 @@ def test_focus_next_and_previous_polecat(repo: Path, tmux_socket: str) -> None:
 
     focus("polecat-4")
     assert active() == "polecat-4"
-    focus("next", "--from", panes["polecat-4"].pane_id)
+    focus("next", "--from", pane_id(panes["polecat-4"]))
     assert active() == "polecat-1"  # wraps around
-    focus("previous", "--from", panes["polecat-1"].pane_id)
+    focus("previous", "--from", pane_id(panes["polecat-1"]))
     assert active() == "polecat-4"
     focus("mayor")
     assert active() == "mayor"

@@ -171,10 +171,10 @@ def test_chaos_every_task_done_exactly_once(repo: Path, tmux_socket: str, tmp_pa
             if finished and alive and len(tasks) == TASKS:
                 break
             time.sleep(0.5)
-        tasks = {t.id: t for t in store.list_tasks()}
+        by_id = {t.id: t for t in store.list_tasks()}
         agents = store.list_agents(role="polecat")
         events = store.events()
-        unfinished = {i: tasks[i].status for i in ids if tasks[i].status not in ("done", "merged")}
+        unfinished = {i: by_id[i].status for i in ids if by_id[i].status not in ("done", "merged")}
         report = (
             "\n".join(log)
             + "\n--- witness\n"
@@ -194,7 +194,7 @@ def test_chaos_every_task_done_exactly_once(repo: Path, tmux_socket: str, tmp_pa
             )
         )
         assert not unfinished, f"unfinished: {unfinished}\n{report}"
-        assert set(tasks) == set(ids), "a task appeared or vanished"
+        assert set(by_id) == set(ids), "a task appeared or vanished"
         done = Counter(e.task for e in events if e.kind == "task.done")
         assert all(done[i] == 1 for i in ids), f"done more than once: {done}\n{report}"
         merged = Counter(e.task for e in events if e.kind == "task.merged")

@@ -3,6 +3,7 @@ prompts and the allowlist, and the controller watch."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from swarm.plan import HealthSpec
@@ -34,7 +35,7 @@ STALLED = Verdict("stalled", "no activity for 4s", "time")
 WAITING = Verdict("waiting", "Claude needs your permission", "report")
 
 
-def kinds(actions: list[object]) -> list[str]:
+def kinds(actions: Sequence[object]) -> list[str]:
     return [type(a).__name__ for a in actions]
 
 
