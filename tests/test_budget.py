@@ -25,7 +25,7 @@ from swarm.usage.pauses import dispatch_allowed
 
 NOON = time.mktime((2027, 1, 15, 12, 0, 0, 0, 0, -1))  # local noon: a clock the test moves
 # One sonnet message of 100k input tokens costs $0.30.
-EXPENSIVE = {"input_tokens": 100_000}
+EXPENSIVE = 100_000  # input tokens
 
 
 @pytest.fixture
@@ -49,7 +49,7 @@ def store(tmp_path: Path, clock: Clock) -> Iterator[Store]:
 def spend(store: Store, agent: str, message_id: str, at: float) -> None:
     path = store.get_agent(agent).transcript_path
     assert path is not None
-    append(Path(path), assistant(message_id, at=at, **EXPENSIVE))
+    append(Path(path), assistant(message_id, at=at, input_tokens=EXPENSIVE))
 
 
 # -- pure decisions ----------------------------------------------------------------------

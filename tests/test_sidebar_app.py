@@ -69,6 +69,12 @@ class FakeControls:
     def reject_merge(self, mr_id: int) -> str:
         return self._record("reject_merge", mr_id)
 
+    def diff(self, agent: str) -> str:
+        return self._record("diff", agent)
+
+    def shell(self, agent: str) -> str:
+        return self._record("shell", agent)
+
 
 async def until(pilot: Pilot[None], check: Callable[[], bool], timeout: float = 3.0) -> None:
     loop = asyncio.get_running_loop()

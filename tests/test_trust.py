@@ -133,7 +133,12 @@ def test_repo_role_file_needs_trust(repo: Path) -> None:
     with pytest.raises(trust.NotTrusted):
         trust.check(plan)
     lines: list[str] = []
-    trust.check(plan, ask=lambda shown: bool(lines.extend(shown)) or True)
+
+    def ask(shown: list[str]) -> bool:
+        lines.extend(shown)
+        return True
+
+    trust.check(plan, ask=ask)
     assert "role mayor runs: sh -c echo hi" in lines
 
 

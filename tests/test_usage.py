@@ -242,8 +242,10 @@ def test_task_show_and_budget_give_the_numbers(
     store.hook_task(sim_task.id, "polecat-2")
     append(transcript, assistant("m1", input_tokens=2000, output_tokens=300, cache_read=4000))
     UsageMeter(store).tick(store.list_agents(), NOW)
-    monkeypatch.setattr("swarm.cli.tasks._store", lambda _args: Store.open(store.path))
-    monkeypatch.setattr("swarm.cli.usage._locate", lambda _args: (store.path, tmp_path))
+    path = store.path
+    assert path is not None  # the fixture's store is a SQLite file
+    monkeypatch.setattr("swarm.cli.tasks._store", lambda _args: Store.open(path))
+    monkeypatch.setattr("swarm.cli.usage._locate", lambda _args: (path, tmp_path))
     monkeypatch.setattr("swarm.cli.usage._budget_limits", lambda _args: None)
 
     assert main(["task", "show", task.id, "--json"]) == 0
