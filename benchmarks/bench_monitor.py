@@ -88,7 +88,9 @@ def worker_naive(socket: str, session: str, seconds: float, tick: float) -> None
     import libtmux
 
     from swarm.runtimes.patterns import classify
+    from swarm.runtimes.registry import get_runtime
 
+    patterns = get_runtime("command").patterns
     server = libtmux.Server(socket_name=socket)
     hashes: dict[str, str] = {}
     states: dict[str, str] = {}
@@ -106,7 +108,7 @@ def worker_naive(socket: str, session: str, seconds: float, tick: float) -> None
             digest = hashlib.sha1(screen.encode()).hexdigest()
             changed = hashes.get(name) not in (None, digest)
             hashes[name] = digest
-            kind = classify("command", screen).kind
+            kind = classify(patterns, screen).kind
             state = (
                 "waiting"
                 if kind == "waiting"
