@@ -195,8 +195,8 @@ def run_size(size: int, args: argparse.Namespace, work: Path, env: dict[str, str
             while len(store.idle_agents("polecat")) < size:
                 duplicates = max(duplicates, duplicated(socket, env))
                 if time.perf_counter() - started > args.ready_timeout:
-                    idle = len(store.idle_agents("polecat"))
-                    print(f"  {size}: only {idle} polecats idle after {args.ready_timeout}s")
+                    ready = len(store.idle_agents("polecat"))
+                    print(f"  {size}: only {ready} polecats idle after {args.ready_timeout}s")
                     break
                 time.sleep(0.5)
             idle_after = time.perf_counter() - started

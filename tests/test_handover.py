@@ -19,7 +19,7 @@ from swarm.instance import SwarmInstance
 from swarm.plan import Capabilities, HealthSpec, RoleSpec
 from swarm.reports import TURN_WAIT, handle_report
 from swarm.store import Store
-from swarm.store.models import HANDOVER_STATES
+from swarm.store.models import HANDOVER_STATES, Handover
 from swarm.tmux.client import PaneInfo
 from swarm.witness.recovery import Memory, Notify, Nudge, Policy, recover
 from swarm.witness.state import Verdict
@@ -39,7 +39,7 @@ def test_every_transition_of_the_diagram() -> None:
         ("session_restored", "acked"),
         ("unhooked", "none"),
     ]
-    state: handover.Handover = "none"
+    state: Handover = "none"
     for signal, expected in path:
         after = handover.next_state(state, signal)
         assert after == expected, f"{state} --{signal}--> {after}, expected {expected}"
@@ -195,10 +195,10 @@ def test_a_hand_over_never_acknowledged_is_typed_again_only_after_the_timeout(
     store.set_handover("polecat-1", "sent")
     store.set_agent_state("polecat-1", "idle", "turn ended")
     assert control.plan_handovers(pane()) == []  # a slow acknowledgement is waited for
-    import swarm.controller.dispatch as dispatch
+    import time  # the clock the dispatcher reads
 
-    now = dispatch.time.time()
-    monkeypatch.setattr(dispatch.time, "time", lambda: now + ACK_TIMEOUT + 1)
+    now = time.time()
+    monkeypatch.setattr(time, "time", lambda: now + ACK_TIMEOUT + 1)
     again = control.plan_handovers(pane())
     assert [h.task.id for h in again] == [task.id] and again[0].attempt == 2
     assert any(e.kind == "handover.lost" for e in store.events())
@@ -210,10 +210,12 @@ def test_the_person_is_told_at_once_then_the_agent_reminded_once() -> None:
     memory = Memory()
     asked = Verdict("waiting", f"{TURN_WAIT} sw-1: Postgres or SQLite?", "report")
     first = recover("polecat-1", asked, "sw-1", memory, policy, 100.0)
-    assert [type(a) for a in first] == [Notify] and "Postgres or SQLite?" in first[0].message
+    assert [type(a) for a in first] == [Notify]
+    assert isinstance(first[0], Notify) and "Postgres or SQLite?" in first[0].message
     assert recover("polecat-1", asked, "sw-1", memory, policy, 110.0) == []
     reminder = recover("polecat-1", asked, "sw-1", memory, policy, 121.0)
-    assert [type(a) for a in reminder] == [Nudge] and "swarm done" in reminder[0].text
+    assert [type(a) for a in reminder] == [Nudge]
+    assert isinstance(reminder[0], Nudge) and "swarm done" in reminder[0].text
     # the reminder's turn ends in a new wait: the person is told again, no second reminder
     recover("polecat-1", Verdict("working", "turn started", "report"), "sw-1", memory, policy, 122)
     again = recover("polecat-1", asked, "sw-1", memory, policy, 130.0)

@@ -84,7 +84,8 @@ def test_team_lost_machine_gives_its_tasks_back(team_store: Store, clock: Clock)
     assert set(reaped.agents) == {"laptop-a/polecat-1", "laptop-a/polecat-2"}
     task = store.get_task(held.id)
     assert (task.status, task.assignee) == ("open", None)
-    assert "laptop-a was lost" in task.notes and task.branch in task.notes
+    assert "laptop-a was lost" in task.notes
+    assert task.branch is not None and task.branch in task.notes
     assert store.get_agent("laptop-a/polecat-1").state == "dead"
     assert "lost" in store.get_agent("laptop-a/polecat-1").detail
     assert store.get_task(other.id).status == "hooked"  # laptop-b's work untouched
