@@ -434,20 +434,15 @@ def test_diff_summary_and_shell_of_an_agent(repo: Path, tmux_socket: str) -> Non
     assert line == "swarm/sw-diff vs main: 2 files +3 −0: README.md +1 −0, new.py +2 −0"
     said = open_shell(instance, "polecat-1")
     assert "window sh-polecat-1" in said
-    cwd = subprocess.run(
-        [
-            "tmux",
-            "-L",
-            tmux_socket,
-            "display-message",
-            "-p",
-            "-t",
-            "sh-polecat-1",
-            "#{pane_current_path}",
-        ],
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
+    cwd, deadline = "", time.monotonic() + 15
+    while not cwd and time.monotonic() < deadline:  # empty until tmux has read the shell's
+        cwd = subprocess.run(
+            ["tmux", "-L", tmux_socket, "display-message", "-p", "-t", "sh-polecat-1",
+             "#{pane_current_path}"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()  # fmt: skip
+        time.sleep(0.1)
     assert Path(cwd).resolve() == worktree.resolve()
 
 
