@@ -135,8 +135,10 @@ def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
             total = times.user + times.system + times.children_user + times.children_system
             for child in proc.children(recursive=True):
                 with contextlib.suppress(psutil.Error):
+                    # A living process's finished children are counted in its own
+                    # children_* (a finished one's, in its parent's): each once.
                     own = child.cpu_times()
-                    total += own.user + own.system
+                    total += own.user + own.system + own.children_user + own.children_system
             spent[name] = total
         except psutil.Error:
             pass
