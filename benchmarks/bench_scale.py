@@ -24,7 +24,7 @@ Goals at 100 polecats: idle control plane < 10 % of a core, busy < 25 %, dispatc
 average is printed) shows in every figure: compare sizes within one run.
 
     python benchmarks/bench_scale.py [--sizes 10,30,60,100] [--tasks 300] [--idle 20]
-                                     [--until merged|started] [--no-tmuxp]
+                                     [--until merged|started] [--think SECONDS] [--no-tmuxp]
 """
 
 from __future__ import annotations
@@ -278,7 +278,8 @@ def run_size(size: int, args: argparse.Namespace, work: Path, env: dict[str, str
             agents_before = cpu_seconds(polecats)
             before, at = cpu_seconds(pids), time.perf_counter()
             with store.transaction():
-                ids = [store.add_task(f"scale task {n:03d}").id for n in range(args.tasks)]
+                body = f"sim: slow {args.think:g}" if args.think > 0 else ""
+                ids = [store.add_task(f"scale task {n:03d}", body).id for n in range(args.tasks)]
             wanted = set(ids)
             deadline = at + args.busy_timeout
             status_times: list[float] = []
@@ -424,6 +425,14 @@ def main() -> int:
         choices=("merged", "started"),
         default="merged",
         help="end the busy phase when every task is merged, or when every one is acknowledged",
+    )
+    parser.add_argument(
+        "--think",
+        type=float,
+        default=0.0,
+        help="seconds each sim agent waits after taking a task before it works (as a real "
+        "agent waits on its model): the hand-overs then compete with each other, not with "
+        "the agents' own git and `swarm done`",
     )
     parser.add_argument(
         "--no-tmuxp", action="store_true", help="skip the `swarm up` vs `tmuxp load` timings"
