@@ -6,8 +6,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pytest
+
 from swarm import paths
-from swarm.git.repo import git
+from swarm.errors import NotFoundError
+from swarm.git.repo import common_dir_of, find_repo, git
 from swarm.git.worktrees import current_branch, ensure_worktree, start_task_branch
 
 
@@ -39,3 +42,22 @@ def test_a_task_branch_is_made_once_and_left_overs_are_stashed_not_lost(repo: Pa
     assert (path / "work.txt").read_text() == "done for t-1\n"
     start_task_branch(path, "swarm/t-1", "main")  # handed again: nothing changes
     assert current_branch(path) == "swarm/t-1" and current_branch(repo) == "main"
+
+
+def test_the_repository_is_found_from_files_as_git_finds_it(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = paths.agent_worktree(paths.state_dir(repo), "polecat-1")
+    ensure_worktree(repo, path, "main")
+    (path / "deep" / "er").mkdir(parents=True)
+    for start in (repo, path, path / "deep" / "er", paths.state_dir(repo)):
+        asked = Path(git(start, "rev-parse", "--path-format=absolute", "--git-common-dir"))
+        assert common_dir_of(start) == asked.resolve()
+        assert find_repo(start) == repo.resolve()
+    outside = tmp_path / "not-a-repo"
+    outside.mkdir()
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    assert common_dir_of(path) is None  # git's discovery is changed: git answers
+    assert find_repo(path) == repo.resolve()
+    with pytest.raises(NotFoundError):
+        find_repo(outside)
