@@ -14,7 +14,14 @@ controller; private tmux socket; SQLite) and the benchmark measures, from outsid
   latency p50/p95 of the first wave (the tasks that found an idle polecat waiting) and p95
   of all tasks (queueing included), and tasks merged per minute. Dispatch latency is task
   added -> hand-over acknowledged: the store's `task.started` event, written in the same
-  transaction as the runtime's prompt report that carried the task (the agent has it);
+  transaction as the runtime's prompt report that carried the task (the agent has it).
+  On the way there, the first wave's p95 of claimed (`task.hooked`) and typed (the text
+  submitted in the sim's pane: its inbox file) says which part took the time; the rest,
+  typed -> acknowledged, is the agent's report (a `swarm report` process);
+- the polecats' own CPU while busy (the sims, their reports, git and `swarm done`): with
+  100 sims on 2 cores they take most of the machine, and every latency above waits for
+  it. `--think S` makes each sim wait S seconds before it works (a real agent waits on its
+  model), so a burst's hand-overs compete with each other, not with the work;
 - `swarm status` (the whole CLI command, wall time) run once a second while the burst
   runs: p50 and max;
 - hand-overs typed twice: `task.delivered` events of a second attempt at one task.
@@ -200,6 +207,7 @@ class Result:
     load: float
     agents_busy: float  # CPU of the polecats (agents, hooks, their git), in cores
     claim_p95: float  # first wave: added -> hooked to a polecat
+    typed_p95: float  # first wave: added -> its text submitted in the polecat's pane
 
 
 def timed_status(swarm: list[str], repo: Path, env: dict[str, str]) -> float:
@@ -218,6 +226,22 @@ class Timeline:
     hooked: dict[str, float] = field(default_factory=dict)
     acked: dict[str, float] = field(default_factory=dict)
     twice: int = 0
+
+
+def received(state: Path, added: dict[str, float]) -> dict[str, float]:
+    """How long after it was added each task's text reached a sim polecat: the sim saves
+    every message it is given the moment Enter submits it (its inbox), before it reports
+    the prompt. The rest of the way to "acknowledged" is the report's own process."""
+    seen: dict[str, float] = {}
+    for message in state.glob("sim/*/inbox/*.txt"):
+        try:
+            text, at = message.read_text(errors="replace"), message.stat().st_mtime
+        except OSError:
+            continue
+        for task_id in added:
+            if f"task {task_id} " in text:
+                seen[task_id] = min(seen.get(task_id, at), at)
+    return {task_id: at - added[task_id] for task_id, at in seen.items()}
 
 
 def timeline(store: object, wanted: set[str]) -> Timeline:
@@ -305,6 +329,8 @@ def run_size(size: int, args: argparse.Namespace, work: Path, env: dict[str, str
             first_wave = sorted(added, key=added.__getitem__)[:size]
             waves = sorted(acked[t] for t in first_wave if t in acked) or [float("nan")]
             claims = sorted(line.hooked[t] for t in first_wave if t in line.hooked)
+            typed = received(state, added)
+            typed_wave = sorted(typed[t] for t in first_wave if t in typed)
             everyone = sorted(acked.values()) or [float("nan")]
             span = (merged[-1] - min(added.values())) if merged else float("nan")
             status_times = sorted(status_times) or [float("nan")]
@@ -335,6 +361,7 @@ def run_size(size: int, args: argparse.Namespace, work: Path, env: dict[str, str
         twice=line.twice,
         load=load,
         claim_p95=percentile(claims or [float("nan")], 0.95),
+        typed_p95=percentile(typed_wave or [float("nan")], 0.95),
         agents_busy=agents_busy,
     )
 
@@ -457,8 +484,8 @@ def main() -> int:
                 f"  up {r.up:.2f}s, idle {r.idle.total * 100:.1f} %, busy "
                 f"{r.busy.total * 100:.1f} %, p95 {r.p95:.2f}s, {r.merged} merged, "
                 f"status max {r.status_max:.2f}s, twice {r.twice}, load {r.load:.1f}, "
-                f"polecats used {r.agents_busy:.2f} cores, first-wave claim p95 "
-                f"{r.claim_p95:.2f}s",
+                f"polecats used {r.agents_busy:.2f} cores; first wave p95: claimed "
+                f"{r.claim_p95:.2f}s, typed {r.typed_p95:.2f}s, acknowledged {r.p95:.2f}s",
                 flush=True,
             )
     finally:
