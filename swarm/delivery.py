@@ -144,17 +144,18 @@ class Deliverer:
             for _attempt in range(2):
                 self.tmux.run(("send-keys", "-t", pane_id, "Enter"), check=False)
                 enters += 1
-                how = self._confirmed(pane_id, confirm, pending, queued, timeout)
+                how, screen = self._confirmed(pane_id, confirm, pending, queued, timeout)
                 if how:
                     return DeliveryResult(pane_id, len(data), enters, True, how)
                 # Enter again only for text still in the input line: on an empty line it
-                # would submit nothing, or answer a menu that replaced the line.
-                if pending is None or not pending(self.screen(pane_id)):
+                # would submit nothing, or answer a menu that replaced the line. (The screen
+                # just read is read once: each look is a process, a hundred at a burst.)
+                if pending is None or not pending(screen or self.screen(pane_id)):
                     break
-        if confirm is not None:
+        if confirm is not None and self.ack_timeout > 0:
             # Submitted, but its report is slow to come (its own process, on a loaded
             # machine): wait for it, pressing nothing more and holding the pane for no one.
-            how = self._confirmed(pane_id, confirm, None, queued, self.ack_timeout)
+            how, _screen = self._confirmed(pane_id, confirm, None, queued, self.ack_timeout)
             if how:
                 return DeliveryResult(pane_id, len(data), enters, True, how)
         return DeliveryResult(pane_id, len(data), enters, False)
@@ -166,15 +167,18 @@ class Deliverer:
         pending: PendingInput | None,
         queued: PendingInput | None,
         timeout: float,
-    ) -> str:
+    ) -> tuple[str, str | None]:
+        """How the text was confirmed ("" if not), and the screen read to tell (if one
+        was: the caller's next question about the input line reuses it)."""
         if confirm is None and pending is None:
-            return "assumed"
+            return "assumed", None
         if confirm is not None:
             if _wait_for(confirm, timeout, interval=0.05):
-                return "acknowledged"
+                return "acknowledged", None
             screen = self.screen(pane_id)
             waiting = pending is not None and pending(screen)
-            return "queued" if queued is not None and not waiting and queued(screen) else ""
+            queued_now = queued is not None and not waiting and queued(screen)
+            return ("queued" if queued_now else ""), screen
         assert pending is not None
         emptied = _wait_for(lambda: not pending(self.screen(pane_id)), timeout, interval=0.15)
-        return "input emptied" if emptied else ""
+        return ("input emptied" if emptied else ""), None

@@ -1,11 +1,24 @@
-"""Who runs where: the store's view of each agent, confirmed by one look at tmux."""
+"""Who runs where: the store's view of each agent, confirmed by one look at tmux.
+
+`swarm status` is what a person runs while a hundred agents keep two cores busy, where
+every process it starts waits its turn: it starts one (the tmux question). Finding the
+repository reads files (`git.repo.find_repo`), and whether agents can be confined is
+probed once per boot, not per call (`confinement`).
+"""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
+from swarm import sandbox
+from swarm.atomic import write_atomic
 from swarm.instance import SwarmInstance
 from swarm.store import Store
 from swarm.store.models import Agent
@@ -84,3 +97,47 @@ def agent_statuses(instance: SwarmInstance, store: Store) -> list[AgentStatus]:
         )
     rows.sort(key=lambda r: (rank.get(r.role, len(rank)), agent_sort_key(r.name)))
     return rows
+
+
+PROBE_FILE = "sandbox-probe.json"
+# What bwrap's answer depends on: the boot, the user-namespace switches, the binary.
+_PROBE_INPUTS = (
+    "/proc/sys/kernel/random/boot_id",
+    "/proc/sys/kernel/unprivileged_userns_clone",
+    "/proc/sys/user/max_user_namespaces",
+    "/proc/sys/kernel/apparmor_restrict_unprivileged_userns",
+)
+
+
+def probe_key() -> str:
+    """Everything `sandbox.available()`'s answer depends on, read from files."""
+    parts = [os.environ.get("SWARM_SANDBOX", "")]
+    for name in _PROBE_INPUTS:
+        try:
+            parts.append(Path(name).read_text().strip())
+        except OSError:
+            parts.append("-")
+    binary = shutil.which(sandbox.BWRAP)
+    try:
+        parts.append(f"{binary}:{os.stat(binary).st_mtime_ns}" if binary else "-")
+    except OSError:
+        parts.append("-")
+    return "|".join(parts)
+
+
+def confinement(state_dir: Path) -> str | None:
+    """Why agents cannot be confined here (None: they can): `sandbox.available()`, whose
+    probe starts bwrap, asked again only when something it depends on changed."""
+    path = state_dir / PROBE_FILE
+    key = probe_key()
+    try:
+        saved = json.loads(path.read_text())
+        if isinstance(saved, dict) and saved.get("key") == key:
+            why = saved.get("why")
+            return why if isinstance(why, str) else None
+    except (OSError, ValueError):
+        pass
+    why = sandbox.available()
+    with contextlib.suppress(OSError):  # a read-only state folder: probed next time again
+        write_atomic(path, json.dumps({"key": key, "why": why}), mode=0o600)
+    return why

@@ -145,3 +145,16 @@ def test_text_is_never_an_argument(tmp_path: Path) -> None:
     for _t, commands, _data in fake.calls:
         for command in commands:
             assert not any("rm -rf" in arg or "#{pane_id}" in arg for arg in command)
+
+
+def test_a_slow_report_costs_one_look_at_the_screen(tmp_path: Path) -> None:
+    """The controller does not wait out a slow prompt report (`ack_timeout=0`: the report
+    acknowledges the hand-over whenever it comes); the screen it read to see whether the
+    text still waits is the one it decides by: paste, Enter, one capture."""
+    from swarm.runtimes.sim import is_input_pending
+
+    fake: Any = RecordingTmux()
+    deliverer = Deliverer(fake, tmp_path, confirm_timeout=0.2, ack_timeout=0)
+    result = deliverer.deliver("%3", "hello", confirm=lambda: False, pending=is_input_pending)
+    assert not result.confirmed and result.enters == 1
+    assert kinds(fake) == ["load-buffer paste-buffer", "send-keys", "capture-pane"]

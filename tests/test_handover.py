@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from swarm import handover
-from swarm.controller.dispatch import ACK_TIMEOUT, Dispatcher
+from swarm.controller.dispatch import ACK_TIMEOUT, TYPING_GRACE, Dispatcher, lost
+from swarm.delivery import DeliveryResult
 from swarm.instance import SwarmInstance
 from swarm.plan import Capabilities, HealthSpec, RoleSpec
 from swarm.reports import TURN_WAIT, handle_report
@@ -246,3 +247,68 @@ def test_a_restart_resumes_its_conversation_once_then_fresh_if_that_failed(
     # a resume that reported in (SessionStart, source resume) lets the next one resume
     handle_report(store, "polecat-1", "SessionStart", {"source": "resume", "session_id": "s1"})
     assert plan_session(store, agent, tmp_path).resume == "s1"
+
+
+def test_the_lost_timeout_counts_from_the_end_of_the_typing() -> None:
+    """`since`: seconds since the hand-over's state last changed, which for a `sent` one is
+    when its typing ended: however long the typing took, the report has ACK_TIMEOUT."""
+    assert not lost("sent", "idle", ACK_TIMEOUT - 1)
+    assert lost("sent", "idle", ACK_TIMEOUT + 1)
+    assert not lost("sent", "working", 10 * ACK_TIMEOUT)  # queued behind a running turn
+    assert not lost("typing", "working", TYPING_GRACE - 1)
+    assert lost("typing", "working", TYPING_GRACE + 1)  # its controller died typing it
+    for state in ("none", "pending", "acked"):
+        assert not lost(state, "idle", 10 * ACK_TIMEOUT)
+
+
+def test_a_slow_hand_over_is_never_typed_twice(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Typing that took 25 s (a long queue for the pane, a loaded machine) and a report
+    that comes 25 s after it: typed once. Only silence for ACK_TIMEOUT after the typing
+    ended makes it lost."""
+    import swarm.controller.dispatch as dispatch
+
+    now = [1_000_000.0]
+    monkeypatch.setattr(dispatch.time, "time", lambda: now[0])
+    with Store.open(tmp_path / "clock.db", clock=lambda: now[0]) as store:
+        store.upsert_agent("polecat-1", "polecat", "claude", "%1", 100)
+        start_up(store)
+        task = store.add_task("Slow to type")
+        control = dispatcher(store, tmp_path)
+        [handed] = control.plan_handovers(pane())
+        busy = {"polecat-1"}
+        now[0] += TYPING_GRACE + 5  # still typing, in this controller
+        assert control.plan_handovers(pane(), busy=busy) == []
+        control.record(handed, DeliveryResult("%1", 100, 1, False))  # typed; no report yet
+        assert store.get_agent("polecat-1").handover == "sent"
+        store.set_agent_state("polecat-1", "idle", "screen ready")  # as the witness may
+        now[0] += ACK_TIMEOUT - 5
+        assert control.plan_handovers(pane()) == []  # 55 s after the claim: waited for
+        prompt = f"polecat-1: task {task.id} is on your hook: Slow to type"
+        handle_report(store, "polecat-1", "UserPromptSubmit", {"prompt": prompt})
+        now[0] += 10 * ACK_TIMEOUT
+        assert control.plan_handovers(pane()) == []
+        assert store.get_agent("polecat-1").handover == "acked"
+        assert not any(e.kind == "handover.lost" for e in store.events())
+        delivered = [e for e in store.events() if e.kind == "task.delivered"]
+        assert len(delivered) == 1
+
+
+def test_an_idle_swarm_with_nothing_open_claims_nothing(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No claim (a write transaction) per idle agent per pass when no task is open."""
+    start_up(store)
+    control = dispatcher(store, tmp_path)
+    claims: list[str] = []
+    claim = store.claim_next_task
+    monkeypatch.setattr(
+        store, "claim_next_task", lambda agent: claims.append(agent) or claim(agent)
+    )
+    for _pass in range(3):
+        assert control.plan_handovers(pane()) == []
+    assert claims == []
+    task = store.add_task("Now there is one")
+    assert [h.task.id for h in control.plan_handovers(pane())] == [task.id]
+    assert claims == ["polecat-1"]

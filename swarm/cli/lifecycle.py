@@ -268,9 +268,9 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"total: {money(total.cost_usd if total else None)}{note}")
     if paused:
         print(f"dispatch paused: {paused} (`swarm budget` says where the money went)")
-    from swarm import sandbox
+    from swarm.status import confinement
 
-    if (why := sandbox.available()) is not None:
+    if (why := confinement(instance.state_dir)) is not None:
         print(f"agents are NOT confined: {why}")
     return 0
 

@@ -7,18 +7,29 @@ never typed again into a session that has it, whatever the agent does after (ask
 question, forget `swarm done`, get restarted into a session whose start gave it back).
 
 The slow parts (checking out the task's branch, typing the prompt) run per agent in worker
-threads, so ten ready agents are served at once rather than one after another.
+threads, so ten ready agents are served at once rather than one after another. A burst (300
+tasks onto 100 idle agents, two cores) is what shapes them:
+
+- the claim pass costs store writes only while there is an open task to claim (one count
+  per pass, not a claim attempt per idle agent);
+- the git work runs at most `PREPARE_SLOTS` (the cores) at a time, so the first hand-overs
+  finish first instead of all finishing late;
+- a thread waits for its text's acknowledgement on `Acks`, which the loop fills from the one
+  agent list it reads per pass: no store connection per hand-over, no query per poll; it
+  gives up waiting soon (`CONFIRM_WAIT`): a report that comes later still acknowledges it.
 """
 
 from __future__ import annotations
 
+import os
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from swarm import handover, roster
 from swarm.actions import type_text
-from swarm.delivery import Deliverer, DeliveryResult
+from swarm.delivery import Confirm, Deliverer, DeliveryResult
 from swarm.instance import SwarmInstance
 from swarm.plan import RoleSpec
 from swarm.runtimes.registry import runtime_for
@@ -37,6 +48,40 @@ TYPING_GRACE = 20.0
 # Hand-overs of one task to one agent in one controller's life: past this, the task goes
 # back to the queue and the agent is left for a person to look at.
 MAX_ATTEMPTS = 3
+# How long a typing thread waits, after Enter, for the prompt report beyond the Deliverer's
+# own confirmation window: a report slower than that still acknowledges the hand-over
+# (`sent` -> `acked`); the thread is not held for it.
+CONFIRM_WAIT = 0.0
+# Hand-overs whose git work (the task's branch) runs at once: the cores, not the burst.
+PREPARE_SLOTS = threading.BoundedSemaphore(max(2, os.cpu_count() or 2))
+
+
+def lost(handover_state: str, agent_state: str, since: float) -> bool:
+    """Is a hand-over lost? `since`: seconds since its state last changed. A `typing` one
+    was marked by a controller that is not typing it now (this controller skips what it
+    types itself), so its mark is its last sign of life; a `sent` one changed state when
+    its typing ended, so a slow hand-over (a long paste, a loaded machine) has its whole
+    ACK_TIMEOUT after the text was typed, and a text queued behind a running turn (the
+    agent busy) is never lost."""
+    if handover_state == "typing":
+        return since > TYPING_GRACE
+    return handover_state == "sent" and agent_state == "idle" and since > ACK_TIMEOUT
+
+
+class Acks:
+    """The hand-overs the store says were acknowledged, as (agent, task) pairs: written by
+    the loop's thread from the agent list of each pass, read by the typing threads."""
+
+    def __init__(self) -> None:
+        self._acked: frozenset[tuple[str, str]] = frozenset()
+
+    def update(self, agents: Iterable[Agent]) -> None:
+        self._acked = frozenset(
+            (a.name, a.hook) for a in agents if a.hook is not None and a.handover == "acked"
+        )
+
+    def confirm(self, agent: str, task: str) -> Confirm:
+        return lambda: (agent, task) in self._acked
 
 
 @dataclass(frozen=True)
@@ -61,6 +106,8 @@ class Dispatcher:
     attempts: dict[tuple[str, str], int] = field(default_factory=dict)
     # The swarm's roles by name; None: the running plan's (swarm.roster).
     roles: Callable[[], Mapping[str, RoleSpec]] | None = None
+    acks: Acks = field(default_factory=Acks)
+    _open: int | None = field(default=None, init=False)  # open tasks left in this pass
 
     def plan_handovers(
         self, panes: dict[str, PaneInfo], busy: set[str] | None = None
@@ -69,7 +116,9 @@ class Dispatcher:
         (or controller) types it too. `busy` names agents this process is typing into."""
         handovers: list[Handover] = []
         agents = self.store.list_agents()
+        self.acks.update(agents)
         roles = self.roles() if self.roles is not None else roster.roles(self.instance)
+        self._open = None  # counted once, when an idle agent first asks for a task
         for agent in agents:
             pane = panes.get(agent.name)
             if pane is None or pane.dead or agent.name in (busy or ()):
@@ -105,10 +154,16 @@ class Dispatcher:
         if agent.hook is None:
             if not takes_tasks or agent.state != "idle":
                 return None
+            if self._open is None:
+                self._open = self.store.task_counts()["open"]
+            if self._open <= 0:
+                return None  # nothing to claim: no write transaction per idle agent
             if dispatch_allowed(self.store, time.time(), agent) is not None:
                 return None  # a daily budget spent, or this agent's account at its usage limit
             if self.store.claim_next_task(agent.name) is None:
+                self._open = 0
                 return None
+            self._open -= 1
             agent = self.store.get_agent(agent.name)
         if not handover.ready_to_type(agent.state, agent.handover) or agent.hook is None:
             return None
@@ -128,12 +183,7 @@ class Dispatcher:
         return Handover(agent.name, agent.runtime, pane.pane_id, task, attempt)
 
     def _lost(self, agent: Agent) -> bool:
-        """Typing abandoned by a dead controller, or typed and never acknowledged while the
-        agent sits ready (a text queued behind a running turn is acknowledged later)."""
-        since = time.time() - (agent.handover_at or 0.0)
-        if agent.handover == "typing":
-            return since > TYPING_GRACE
-        return agent.state == "idle" and since > ACK_TIMEOUT
+        return lost(agent.handover, agent.state, time.time() - (agent.handover_at or 0.0))
 
     def _signal(self, agent: Agent, signal: handover.Signal) -> Agent:
         after = handover.next_state(agent.handover, signal)
@@ -185,18 +235,16 @@ class Dispatcher:
         )
 
 
-def hand_over(instance: SwarmInstance, deliverer: Deliverer, handed: Handover) -> DeliveryResult:
+def hand_over(
+    instance: SwarmInstance, deliverer: Deliverer, handed: Handover, acks: Acks
+) -> DeliveryResult:
     """In a worker thread: branch checked out, then the prompt typed and acknowledged."""
-    prepare_task(instance, handed.agent, handed.task)
-    with instance.open_store() as store:
-
-        def acknowledged() -> bool:
-            return store.get_agent(handed.agent).handover == "acked"
-
-        return type_text(
-            deliverer,
-            handed.pane_id,
-            runtime_for(handed.runtime),
-            task_prompt(handed.agent, handed.task),
-            acknowledged,
-        )
+    with PREPARE_SLOTS:
+        prepare_task(instance, handed.agent, handed.task)
+    return type_text(
+        deliverer,
+        handed.pane_id,
+        runtime_for(handed.runtime),
+        task_prompt(handed.agent, handed.task),
+        acks.confirm(handed.agent, handed.task.id),
+    )

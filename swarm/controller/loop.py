@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import anyio
 
 from swarm.actions import launch_args
-from swarm.controller.dispatch import Dispatcher, Handover, hand_over
+from swarm.controller.dispatch import CONFIRM_WAIT, Dispatcher, Handover, hand_over
 from swarm.delivery import Deliverer, DeliveryResult
 from swarm.errors import SwarmError
 from swarm.heal import build_lock, current_plan, healing_plan, reconcile, remove_extra_panes
@@ -48,7 +48,10 @@ RESPAWN_BACKOFF_MAX = 120.0
 STABLE_AFTER = 60.0  # a pane alive this long resets its backoff
 RECONCILE_EVERY = 3.0  # seconds between two tries at rebuilding a vanished pane
 PLAN_FRESH = 30.0  # seconds the plan's list of supervised panes is trusted
-HANDOVER_WORKERS = 32  # threads typing hand-overs at once; the rest wait their turn
+# Threads typing hand-overs at once. They mostly wait (a paste's gap, a prompt report), so
+# one per agent of the largest swarm; their git work takes turns on the cores
+# (dispatch.PREPARE_SLOTS).
+HANDOVER_WORKERS = 128
 
 Log = Callable[[str], None]
 
@@ -69,7 +72,9 @@ class Controller:
 
     def __post_init__(self) -> None:
         self.tmux = Tmux(self.instance.socket)
-        self.deliverer = Deliverer(self.tmux, self.instance.state_dir / "locks")
+        self.deliverer = Deliverer(
+            self.tmux, self.instance.state_dir / "locks", ack_timeout=CONFIRM_WAIT
+        )
         self.workers = anyio.CapacityLimiter(HANDOVER_WORKERS)
         self.pusher: Pusher | None = None  # a team: this machine's polecats' pushes
         if self.instance.remote:
@@ -139,7 +144,12 @@ class Controller:
         outcome: DeliveryResult | Exception
         try:
             outcome = await anyio.to_thread.run_sync(
-                hand_over, self.instance, self.deliverer, handover, limiter=self.workers
+                hand_over,
+                self.instance,
+                self.deliverer,
+                handover,
+                dispatcher.acks,
+                limiter=self.workers,
             )
         except Exception as exc:  # reported and recorded; the loop goes on
             outcome = exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -22,12 +23,58 @@ def git(repo: Path, *args: str, check: bool = True, env: dict[str, str] | None =
     return proc.stdout.rstrip("\n")
 
 
+# git's own discovery is changed by these; with any of them set, git is asked.
+_DISCOVERY_ENV = ("GIT_DIR", "GIT_COMMON_DIR", "GIT_WORK_TREE", "GIT_CEILING_DIRECTORIES")
+
+
+def common_dir_of(start: Path) -> Path | None:
+    """The common git folder of the checkout or linked worktree around `start`, found the
+    way git finds it (a `.git` folder, or a `.git` file naming a worktree's folder whose
+    `commondir` leads back), without a process; None where that is not the plain case
+    (git is asked then)."""
+    if any(os.environ.get(name) for name in _DISCOVERY_ENV):
+        return None
+    here = start.absolute()
+    try:
+        device = here.stat().st_dev
+    except OSError:
+        return None
+    for folder in (here, *here.parents):
+        dot = folder / ".git"
+        try:
+            if folder.stat().st_dev != device:
+                return None  # git stops at a file system's edge; let it say so
+            if dot.is_dir():
+                gitdir = dot
+            elif dot.is_file():
+                pointer = dot.read_text()
+                if not pointer.startswith("gitdir:"):
+                    return None
+                gitdir = (folder / pointer.removeprefix("gitdir:").strip()).resolve()
+            else:
+                continue
+            common = gitdir
+            if (gitdir / "commondir").is_file():
+                common = (gitdir / (gitdir / "commondir").read_text().strip()).resolve()
+            if not (common / "HEAD").is_file() or common.stat().st_uid != os.getuid():
+                return None  # not plainly a repository, or git's ownership check applies
+            return common
+        except OSError:
+            return None
+    return None
+
+
 def find_repo(start: Path) -> Path:
     """The main repository of `start`, also when `start` is inside one of its worktrees.
 
     Polecats run in worktrees under `.swarm/worktrees/`; their commands must reach the
     same swarm as the person's checkout, so we follow the common git dir, not the toplevel.
+    The plain case is read from the files (every `swarm` command a person runs starts
+    here: one process less on a loaded machine); anything else is git's to answer.
     """
+    common = common_dir_of(start)
+    if common is not None and common.name == ".git":
+        return common.parent
     proc = subprocess.run(
         ["git", "-C", str(start), "rev-parse", "--path-format=absolute", "--git-common-dir"],
         capture_output=True,

@@ -4,6 +4,10 @@ A polecat's pane always starts in `.swarm/worktrees/<agent>`, so its shell, its 
 its hooks never have to change directory. Between tasks the worktree sits detached at the
 target branch; a task checks out `swarm/<task-id>` (created from the current target, or
 kept as it is when the task comes back for another attempt, so no work is thrown away).
+
+A hundred polecats handed tasks at once on two cores: every git process counts. Which
+branch a worktree is on is read from its HEAD file (git's own record, no process), and
+starting a task is two git processes (stash what was left, check the branch out), not four.
 """
 
 from __future__ import annotations
@@ -52,7 +56,45 @@ def is_dirty(worktree: Path) -> bool:
     return bool(git(worktree, "status", "--porcelain", "--untracked-files=normal"))
 
 
+_BRANCH_REF = "ref: refs/heads/"
+
+
+def head_file(worktree: Path) -> Path | None:
+    """The worktree's HEAD file: `.git` is a folder (a checkout) or a `gitdir:` pointer (a
+    linked worktree)."""
+    dot = worktree / ".git"
+    if dot.is_dir():
+        return dot / "HEAD"
+    try:
+        pointer = dot.read_text()
+    except OSError:
+        return None
+    if not pointer.startswith("gitdir:"):
+        return None
+    gitdir = Path(pointer.removeprefix("gitdir:").strip())
+    return (gitdir if gitdir.is_absolute() else worktree / gitdir) / "HEAD"
+
+
+def branch_of_head(head: str) -> str | None:
+    """The branch a HEAD file's text names; None when detached (a commit id)."""
+    if head.startswith(_BRANCH_REF):
+        return head.removeprefix(_BRANCH_REF).strip()
+    return None
+
+
 def current_branch(worktree: Path) -> str | None:
+    """The branch checked out in `worktree` (None: detached), from its HEAD file; git is
+    asked only when the file is not the plain kind (a reftable repository, say)."""
+    path = head_file(worktree)
+    try:
+        head = path.read_text() if path is not None else ""
+    except OSError:
+        head = ""
+    branch = branch_of_head(head)
+    if branch is not None and branch != ".invalid":  # reftable keeps HEAD elsewhere
+        return branch
+    if head.strip() and all(c in "0123456789abcdef" for c in head.strip()):
+        return None  # detached at a commit
     name = git(worktree, "rev-parse", "--abbrev-ref", "HEAD")
     return None if name == "HEAD" else name
 
@@ -61,13 +103,15 @@ def start_task_branch(worktree: Path, branch: str, base_ref: str) -> None:
     """Put the worktree on the task's branch, ready for the agent."""
     if current_branch(worktree) == branch:
         return  # a re-delivery to the same agent: leave its work exactly as it is
-    if is_dirty(worktree):
-        # Left over from an abandoned attempt whose work is on its own branch; keep a copy.
-        git(worktree, "stash", "push", "--include-untracked", "-q", "-m", f"swarm: before {branch}")
-    if branch_exists(worktree, branch):
-        git(worktree, "checkout", "-q", branch)
-    else:
+    # Anything left over from an abandoned attempt (its work is on its own branch) is kept
+    # as a stash; on a clean worktree this does nothing (and is `git status`'s cost).
+    git(worktree, "stash", "push", "--include-untracked", "-q", "-m", f"swarm: before {branch}")
+    try:
         git(worktree, "checkout", "-q", "-b", branch, base_ref)
+    except GitError:
+        if not branch_exists(worktree, branch):
+            raise
+        git(worktree, "checkout", "-q", branch)  # the task is back: its branch as it was
 
 
 def commits_ahead(worktree: Path, base_ref: str) -> int:
