@@ -20,7 +20,7 @@ from swarm.instance import SwarmInstance
 from swarm.plan import Capabilities, HealthSpec, RoleSpec
 from swarm.reports import TURN_WAIT, handle_report
 from swarm.store import Store
-from swarm.store.models import HANDOVER_STATES, Handover
+from swarm.store.models import HANDOVER_STATES, Handover, Task
 from swarm.tmux.client import PaneInfo
 from swarm.witness.recovery import Memory, Notify, Nudge, Policy, recover
 from swarm.witness.state import Verdict
@@ -267,10 +267,10 @@ def test_a_slow_hand_over_is_never_typed_twice(
     """Typing that took 25 s (a long queue for the pane, a loaded machine) and a report
     that comes 25 s after it: typed once. Only silence for ACK_TIMEOUT after the typing
     ended makes it lost."""
-    import swarm.controller.dispatch as dispatch
+    import time  # the clock the dispatcher reads
 
     now = [1_000_000.0]
-    monkeypatch.setattr(dispatch.time, "time", lambda: now[0])
+    monkeypatch.setattr(time, "time", lambda: now[0])
     with Store.open(tmp_path / "clock.db", clock=lambda: now[0]) as store:
         store.upsert_agent("polecat-1", "polecat", "claude", "%1", 100)
         start_up(store)
@@ -303,9 +303,12 @@ def test_an_idle_swarm_with_nothing_open_claims_nothing(
     control = dispatcher(store, tmp_path)
     claims: list[str] = []
     claim = store.claim_next_task
-    monkeypatch.setattr(
-        store, "claim_next_task", lambda agent: claims.append(agent) or claim(agent)
-    )
+
+    def counted(agent: str) -> Task | None:
+        claims.append(agent)
+        return claim(agent)
+
+    monkeypatch.setattr(store, "claim_next_task", counted)
     for _pass in range(3):
         assert control.plan_handovers(pane()) == []
     assert claims == []
