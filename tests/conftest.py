@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING
 import pytest
 from pgserver import PgServer, Unavailable, start_server
 
+from swarm.tmux.client import Tmux
+
 if TYPE_CHECKING:
     from swarm.instance import SwarmInstance
 
@@ -64,7 +66,7 @@ def tmux_socket(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     name = f"swt-{uuid.uuid4().hex[:10]}"
     monkeypatch.setenv("SWARM_TMUX_SOCKET", name)
     yield name
-    subprocess.run(["tmux", "-L", name, "kill-server"], capture_output=True)
+    Tmux(name).kill_server()  # and whatever its panes left running
 
 
 @pytest.fixture

@@ -8,8 +8,10 @@ spend one process per pane.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterable, Sequence
@@ -204,7 +206,10 @@ class Tmux:
         return [PaneInfo.parse(line) for line in lines if line]
 
     def kill_server(self) -> bool:
-        """Stop this swarm's own server (never any other); True if one was running."""
+        """Stop this swarm's own server (never any other) and whatever its panes started;
+        True if one was running."""
+        listed = [*self.base_argv(), "list-panes", "-a", "-F", "#{pane_pid}"]
+        panes = subprocess.run(listed, capture_output=True, env=self._env()).stdout.split()
         argv = [*self.base_argv(), "kill-server"]
         proc = subprocess.run(argv, capture_output=True, env=self._env())
         # kill-server returns before the server has exited; a new server started on the
@@ -212,7 +217,40 @@ class Tmux:
         deadline = time.monotonic() + 5.0
         while proc.returncode == 0 and self.server_running() and time.monotonic() < deadline:
             time.sleep(0.01)
+        end_orphans(int(pid) for pid in panes if pid.isdigit())
         return proc.returncode == 0
+
+
+ORPHAN_GRACE = 2.0  # seconds a pane's processes get to leave on their own hang-up
+
+
+def end_orphans(pane_pids: Iterable[int], grace: float = ORPHAN_GRACE) -> list[int]:
+    """Kill what is left in the process groups of panes that are gone; returns those groups.
+
+    A pane's first process leads its process group, and everything it starts stays in it
+    unless it leaves on purpose. The tty's hang-up ends them; what ignores it survives its
+    pane: a command run with `nohup`, or a sandbox's inner process orphaned when its pane
+    was killed the instant it started (bubblewrap sets its parent-death signal a moment
+    after it forks). A stopped swarm leaves nothing running: after `grace` seconds, those
+    groups are killed."""
+    groups = sorted(set(pane_pids))
+    deadline = time.monotonic() + grace
+    alive = [g for g in groups if _group_alive(g)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.05)
+        alive = [g for g in alive if _group_alive(g)]
+    for group in alive:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(group, signal.SIGKILL)
+    return alive
+
+
+def _group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 def exact_session(session: str) -> str:
