@@ -20,11 +20,24 @@ from swarm.usage.limits import (
     StartPause,
     on_limit,
     parse_limit,
+    screen_signal,
 )
 from swarm.usage.meter import UsageMeter
-from swarm.usage.pauses import dispatch_allowed, on_report, report_limit
+from swarm.usage.pauses import dispatch_allowed, limit_agent, on_report
 
 NOW = 1_800_000_000.0  # 2027-01-15 08:00 UTC
+
+
+def report_limit(store: Store, agent: str, text: str, now: float) -> bool:
+    """A limit message as a runtime's report or transcript gives it: True if it was one."""
+    signal = parse_limit(text, now)
+    return signal is not None and limit_agent(store, agent, signal, now)
+
+
+def screen_limit(screen: str) -> str | None:
+    """The line of a screen (any runtime's) that reports a limit now, or None."""
+    found = screen_signal(screen, None, NOW)
+    return found.line if found else None
 
 
 @pytest.fixture
@@ -304,7 +317,7 @@ def test_a_runtime_retrying_by_itself_makes_one_pause_not_one_per_retry(
 
 
 def test_a_limit_on_screen_is_found_but_a_bare_429_is_not(store: Store) -> None:
-    from swarm.usage.limits import screen_limit, screen_signal
+    from swarm.usage.limits import screen_signal
     from swarm.usage.pauses import limit_agent
 
     busy = "● Bash(pytest -q)\n  ⎿  429 passed in 3.1s\n❯ \n"

@@ -130,12 +130,6 @@ def screen_signal(
     return None
 
 
-def screen_limit(screen: str) -> str | None:
-    """The line of a captured screen that reports a limit now, or None."""
-    found = screen_signal(screen, None, time.time())
-    return found.line if found else None
-
-
 def _reason(text: str) -> str:
     lowered = text.lower()
     if "usage limit" in lowered or "limit reached" in lowered or "out of" in lowered:

@@ -21,7 +21,6 @@ from swarm.usage.limits import (
     default_wait,
     from_report,
     on_limit,
-    parse_limit,
     scope_of,
 )
 
@@ -74,13 +73,6 @@ def limit_agent(store: Store, agent_name: str, signal: LimitSignal, now: float) 
         return False
     apply_limit(store, agent, signal, now)
     return True
-
-
-def report_limit(store: Store, agent_name: str, text: str, now: float | None = None) -> bool:
-    """A limit message (an error line, a StopFailure's text): True if it was one."""
-    moment = time.time() if now is None else now
-    signal = parse_limit(text, moment)
-    return signal is not None and limit_agent(store, agent_name, signal, moment)
 
 
 def on_report(store: Store, agent_name: str, event: str, payload: Mapping[str, Any]) -> None:

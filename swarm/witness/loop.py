@@ -433,12 +433,12 @@ class Witness:
             # swarm-wide pause takes it, once per limit shown, not once per capture. One
             # shown while the agent is limited already is only noted.
             found = screen_signal(text, runtime.patterns, at)
-            new = found is not None and found.key != watched.limit_seen
-            if found is not None and new and pane.agent not in limited:
+            seen = found.key if found else None
+            if found is not None and seen != watched.limit_seen and pane.agent not in limited:
                 limit_agent(self.store, pane.agent, found.signal, at)
                 report.actions.append(f"{pane.agent}: {found.signal.reason} (on screen)")
                 self.log(f"{pane.agent}: limited, its screen says: {found.line[:160]}")
-            watched.limit_seen = found.key if found else None
+            watched.limit_seen = seen
 
     # -- decisions ---------------------------------------------------------------------
 
