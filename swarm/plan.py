@@ -130,6 +130,7 @@ class RoleSpec:
     loop: str | None = None  # the swarm loop a `builtin` role runs (witness, refinery)
     key: str | None = None  # its key in the swarm key table (prefix g, then this key)
     first_message: str = ""  # what its agents are told first (a template, like `prompt`)
+    nice: int = 0  # how far below the swarm's own processes its agents run (0-19)
 
 
 @dataclass(frozen=True)

@@ -77,9 +77,7 @@ def task_prompt(agent: str, task: Task) -> str:
     return "\n".join(lines)
 
 
-def finish_work(
-    instance: SwarmInstance, store: Store, agent: str
-) -> MergeRequest | PushRequest:
+def finish_work(instance: SwarmInstance, store: Store, agent: str) -> MergeRequest | PushRequest:
     """`swarm done`: the agent's branch has commits; queue it and free the polecat (in a
     team: its machine's controller pushes the branch first, then queues it)."""
     record = store.get_agent(agent)

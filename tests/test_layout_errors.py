@@ -45,6 +45,11 @@ CASES: list[tuple[str, str, str]] = [
         "{file}:2:20: roles.polecat.count: expected an integer from 0 to 100, got 101",
     ),
     (
+        "priority-above-nice-19",
+        "roles:\n  polecat: {nice: 20}\n",
+        "{file}:2:19: roles.polecat.nice: expected an integer from 0 to 19, got 20",
+    ),
+    (
         "negative-count",
         "roles:\n  polecat:\n    count: -1\n",
         "{file}:3:12: roles.polecat.count: expected an integer from 0 to 100, got -1",

@@ -136,6 +136,48 @@ def test_agent_environment_and_start_directory(repo: Path, tmux_socket: str) -> 
     assert "@swarm_agent" in fmt and "@swarm_role" in fmt
 
 
+def _nice_of_session(proc: psutil.Process) -> int | None:
+    """The nice value of the process's session group, where the kernel has them."""
+    try:
+        text = Path(f"/proc/{proc.pid}/autogroup").read_text()
+    except OSError:
+        return None
+    return int(text.split("nice")[-1])
+
+
+def test_polecats_run_below_the_swarm_and_the_mayor(repo: Path, tmux_socket: str) -> None:
+    """A hundred busy polecats must not starve the controller or the person's mayor: the
+    bundled polecat role runs at nice 10, its pane's session group too (autogroup)."""
+    result = up("solo", repo)
+    panes = agent_panes(tmux_socket, result.plan.session)
+    found: dict[str, psutil.Process] = {}
+    deadline = time.monotonic() + 15
+    for name in ("polecat-1", "mayor"):
+        pane = psutil.Process(number(panes[name].pane_pid))
+        while (proc := _agent(pane)) is None:
+            assert time.monotonic() < deadline, f"{name} still {pane.name()}"
+            time.sleep(0.05)
+        found[name] = proc
+    assert found["polecat-1"].nice() == 10
+    assert found["mayor"].nice() == 0
+    groups = {name: _nice_of_session(proc) for name, proc in found.items()}
+    if groups["polecat-1"] is not None:
+        assert groups == {"polecat-1": 10, "mayor": 0}
+    controller = psutil.Process(number(panes["controller"].pane_pid))
+    assert controller.nice() == 0
+
+
+def test_a_layout_can_keep_polecats_at_the_swarm_s_priority(repo: Path, tmux_socket: str) -> None:
+    result = up("solo", repo, overrides(polecat={"nice": 0}))
+    panes = agent_panes(tmux_socket, result.plan.session)
+    pane = psutil.Process(number(panes["polecat-1"].pane_pid))
+    deadline = time.monotonic() + 15
+    while (proc := _agent(pane)) is None:
+        assert time.monotonic() < deadline, f"still {pane.name()}"
+        time.sleep(0.05)
+    assert proc.nice() == 0
+
+
 def test_up_twice_duplicates_nothing(repo: Path, tmux_socket: str) -> None:
     first = up("team", repo)
     before = {n: p.pane_id for n, p in agent_panes(tmux_socket, first.plan.session).items()}

@@ -92,6 +92,16 @@ class RoleBody:
     first_message: str = field(
         default="", metadata={"help": "what its agents are told first (placeholders as prompt)"}
     )
+    nice: int = field(
+        default=0,
+        metadata={
+            "min": 0,
+            "max": 19,
+            "help": "CPU priority of its agents below the swarm's own processes and yours "
+            "(0: the same, 19: the lowest); under load the controller, witness, refinery and "
+            "sidebar keep their share",
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -245,6 +255,7 @@ def resolve_role(
         loop=merged.loop,
         key=merged.key,
         first_message=merged.first_message,
+        nice=merged.nice,
     )
     return ResolvedRole(spec=spec, count=count)
 

@@ -262,9 +262,7 @@ async def wait_for_store(store: Store, since: int, until: float, last_pass: floa
         return
     left = until - time.monotonic()
     if left > 0:
-        await anyio.to_thread.run_sync(
-            store.wait_for_change, since, left, abandon_on_cancel=True
-        )
+        await anyio.to_thread.run_sync(store.wait_for_change, since, left, abandon_on_cancel=True)
     gap = last_pass + TICK - time.monotonic()
     if gap > 0:
         await anyio.sleep(gap)

@@ -57,6 +57,26 @@ def in_worktree(argv: tuple[str, ...], worktree: Path, ctx: LaunchContext) -> tu
     return (*prelude, str(worktree), str(ctx.repo), ctx.base_ref, *argv)
 
 
+# Run by /bin/sh first when a role lowers its agents' priority (`nice`). Each pane is a
+# session, and where the kernel schedules sessions as groups (autogroup, the default on
+# desktop Linux) a process's nice value counts only inside its own session: a hundred busy
+# agent sessions would each get as much CPU as the controller's. So the session's group is
+# lowered too (any user may lower their own; a kernel without autogroup has no file), and
+# the agent, and all it starts, runs niced for a kernel that schedules processes alone.
+_LOWER_PRIORITY = """\
+n=$1; shift
+{ echo "$n" > /proc/self/autogroup; } 2>/dev/null
+exec nice -n "$n" "$@"
+"""
+
+
+def at_priority(argv: tuple[str, ...], nice: int) -> tuple[str, ...]:
+    """`argv` run `nice` steps below the swarm's own processes (as it is, for 0)."""
+    if nice <= 0:
+        return argv
+    return ("/bin/sh", "-c", _LOWER_PRIORITY, "swarm-agent", str(nice), *argv)
+
+
 def controller_command() -> tuple[str, ...]:
     """The controller restarts itself: its pane runs a tiny shell loop around it."""
     python = shlex.quote(sys.executable)
@@ -79,7 +99,7 @@ def launch_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
     worktree = agent_worktree(agent, ctx)
     argv = runtime_command(agent, replace(ctx, worktree=worktree))
     if worktree is None:
-        return argv
+        return at_priority(argv, agent.role.nice)
     if agent.role.sandbox:  # confined by the OS once its worktree exists (swarm.sandbox)
         argv = sandbox.launch_argv(
             argv,
@@ -88,7 +108,7 @@ def launch_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
             state_dir=ctx.state_dir,
             agent=agent.name,
         )
-    return in_worktree(argv, worktree, ctx)
+    return at_priority(in_worktree(argv, worktree, ctx), agent.role.nice)
 
 
 def runtime_command(agent: AgentSpec, ctx: LaunchContext) -> tuple[str, ...]:
