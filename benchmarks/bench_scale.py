@@ -290,8 +290,10 @@ def run_size(size: int, args: argparse.Namespace, work: Path, env: dict[str, str
     run_env = {**env, "SWARM_TMUX_SOCKET": socket}
     swarm = [sys.executable, "-m", "swarm"]
     started = time.perf_counter()
-    subprocess.run([*swarm, "up", str(path), "--detach"], cwd=repo, env=run_env, check=True,
-                   capture_output=True)  # fmt: skip
+    built = subprocess.run([*swarm, "up", str(path), "--detach"], cwd=repo, env=run_env,
+                           capture_output=True, text=True)  # fmt: skip
+    if built.returncode != 0:
+        raise SystemExit(f"swarm up of {size} polecats failed: {built.stderr.strip()}")
     up = time.perf_counter() - started
     state = repo / ".swarm"
     duplicates = 0
@@ -407,8 +409,10 @@ def time_trivial_up(size: int, work: Path, env: dict[str, str]) -> float:
     run_env = {**env, "SWARM_TMUX_SOCKET": f"bench-trivial-{size}"}
     swarm = [sys.executable, "-m", "swarm"]
     started = time.perf_counter()
-    subprocess.run([*swarm, "up", str(path), "--detach"], cwd=repo, env=run_env, check=True,
-                   capture_output=True)  # fmt: skip
+    built = subprocess.run([*swarm, "up", str(path), "--detach"], cwd=repo, env=run_env,
+                           capture_output=True, text=True)  # fmt: skip
+    if built.returncode != 0:
+        raise SystemExit(f"swarm up of {size} polecats failed: {built.stderr.strip()}")
     elapsed = time.perf_counter() - started
     subprocess.run([*swarm, "down"], cwd=repo, env=run_env, capture_output=True)
     return elapsed

@@ -173,10 +173,14 @@ def main() -> int:
     again = statistics.median(again_times)
     ready = statistics.median(ready_times)
     print(f"\ntmuxp load -d, 34 panes:                         {t:.3f}s median")
-    print(f"swarm up factory, first time (30 worktrees made): {first:.3f}s median, "
-          f"every agent started at {ready:.3f}s -> ratio {ready / t:.3f}")
-    print(f"swarm up factory, again (worktrees exist):        {again:.3f}s median "
-          f"-> ratio {again / t:.3f}")
+    print(
+        f"swarm up factory, first time (30 worktrees made): {first:.3f}s median, "
+        f"every agent started at {ready:.3f}s -> ratio {ready / t:.3f}"
+    )
+    print(
+        f"swarm up factory, again (worktrees exist):        {again:.3f}s median "
+        f"-> ratio {again / t:.3f}"
+    )
     verdict = "OK" if again / t <= 0.1 else "MISSED"
     print(f"goal swarm/tmuxp <= 0.100: again {again / t:.3f} {verdict}; first time {ready / t:.3f}")
     return 0

@@ -23,7 +23,7 @@ from swarm.config.roles import check_role_file
 from swarm.config.yamlpos import parse_document
 from swarm.errors import NotFoundError
 from swarm.plan import SwarmPlan
-from swarm.runtimes.launch import controller_command, swarm_argv
+from swarm.runtimes.launch import PRIORITY_PRELUDE, controller_command, swarm_argv
 from swarm.runtimes.registry import runtime_names
 
 BUNDLED = ("demo", "factory", "solo", "team")
@@ -130,9 +130,9 @@ def test_demo_layout_runs_without_claude(repo: Path) -> None:
     ]  # fmt: skip
     commands = {p.name: p.command for p in plan.pane_specs()}
     assert commands["mayor"] == swarm_argv("agent", "sim", "--files-tasks")
-    # a polecat enters its worktree first, then becomes the sim agent
-    assert commands["polecat-3"][0] == "/bin/sh"
-    assert commands["polecat-3"][4].endswith("/.swarm/worktrees/polecat-3")
+    # a polecat lowers its priority, enters its worktree, then becomes the sim agent
+    assert commands["polecat-3"][:5] == ("/bin/sh", "-c", PRIORITY_PRELUDE, "swarm-agent", "10")
+    assert commands["polecat-3"][9].endswith("/.swarm/worktrees/polecat-3")
     assert commands["polecat-3"][-len(swarm_argv("agent", "sim")) :] == swarm_argv("agent", "sim")
     assert commands["witness"] == swarm_argv("witness")
     assert commands["refinery"] == swarm_argv("refinery")

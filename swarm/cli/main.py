@@ -6,42 +6,34 @@ import argparse
 import sqlite3
 import sys
 from collections.abc import Sequence
+from importlib import import_module
 from pathlib import Path
 from typing import NoReturn
 
 from swarm import __version__
-from swarm.cli import (
-    agents,
-    daemons,
-    demo,
-    inbox,
-    layouts,
-    lifecycle,
-    mq,
-    runtime_cmds,
-    store_cmds,
-    tasks,
-    usage,
-)
 from swarm.cli.plumbing import EPILOG
 from swarm.errors import EXIT_FAILURE, EXIT_USAGE, SwarmError
 from swarm.textsafe import one_line
 
-# Each module adds its subcommands (their handlers import what they need only when run, so
-# `swarm report` in an agent's pane stays fast); handlers are stored as `func`.
-COMMAND_MODULES = [
-    lifecycle,
-    tasks,
-    inbox,
-    mq,
-    agents,
-    daemons,
-    runtime_cmds,
-    layouts,
-    demo,
-    store_cmds,
-    usage,
-]
+# Each module of swarm.cli adds its subcommands (their handlers import what they need only
+# when run); handlers are stored as `func`.
+COMMAND_MODULES = (
+    "lifecycle",
+    "tasks",
+    "inbox",
+    "mq",
+    "agents",
+    "daemons",
+    "runtime_cmds",
+    "layouts",
+    "demo",
+    "store_cmds",
+    "usage",
+)
+# What an agent's runtime runs on every event (Claude Code: a report per prompt and turn's
+# end, the guard and a report per tool call): a process each, thirty agents at once, so each
+# parses with its own module alone instead of importing the whole CLI.
+HOOK_COMMANDS = {"report": "agents", "guard": "runtime_cmds"}
 
 # Commands that find their swarm another way (the pane's SWARM_HOME, a folder argument)
 # or that act on no one repository.
@@ -58,7 +50,7 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="swarm",
         description="A tmux swarm of coding agents: mayor, polecats, witness, refinery.",
@@ -67,8 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"swarm {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for module in COMMAND_MODULES:
-        module.register(sub)
+    for name in modules:
+        import_module(f"swarm.cli.{name}").register(sub)
     for name, command in sub.choices.items():
         if name not in NO_REPO:
             add_repo_option(command)
@@ -97,7 +89,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bad:
         print(f"swarm: {bad}", file=sys.stderr)
         return EXIT_USAGE
-    parser = build_parser()
+    hook = HOOK_COMMANDS.get(arguments[0]) if arguments else None
+    parser = build_parser((hook,) if hook else COMMAND_MODULES)
     args = parser.parse_args(arguments)
     try:
         code = args.func(args)

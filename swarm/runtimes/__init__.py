@@ -1,5 +1,5 @@
-"""Runtimes: what runs in an agent's pane, and how it is launched."""
+"""Runtimes: what runs in an agent's pane (`registry`), and how it is launched (`launch`).
 
-from swarm.runtimes.launch import LaunchContext, launch_command
-
-__all__ = ["LaunchContext", "launch_command"]
+Nothing is imported here: an agent's hook (`swarm report`, a process per event) asks the
+registry for its runtime's facts and must not pay for the launch code as well.
+"""

@@ -19,11 +19,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from swarm.errors import ConfigError, SwarmError
-from swarm.plan import AgentSpec
 from swarm.runtimes.patterns import GENERIC, ScreenPatterns, ScreenVerdict, classify
+
+if TYPE_CHECKING:
+    from swarm.plan import AgentSpec
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,10 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from swarm.atomic import write_atomic
 from swarm.errors import ConfigError
-from swarm.plan import AgentSpec
 from swarm.resume import SessionPlan, plan_from_environment
 from swarm.runtimes.base import (
     LaunchContext,
@@ -50,6 +49,9 @@ from swarm.runtimes.patterns import (
     Pattern,
     ScreenPatterns,
 )
+
+if TYPE_CHECKING:
+    from swarm.plan import AgentSpec
 
 # Claude Code's hook events the swarm listens to (each becomes `swarm report EVENT`, see
 # swarm.reports), with their matcher (None: every one). A permission menu is reported by

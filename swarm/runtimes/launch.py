@@ -63,7 +63,7 @@ def in_worktree(argv: tuple[str, ...], worktree: Path, ctx: LaunchContext) -> tu
 # agent sessions would each get as much CPU as the controller's. So the session's group is
 # lowered too (any user may lower their own; a kernel without autogroup has no file), and
 # the agent, and all it starts, runs niced for a kernel that schedules processes alone.
-_LOWER_PRIORITY = """\
+PRIORITY_PRELUDE = """\
 n=$1; shift
 { echo "$n" > /proc/self/autogroup; } 2>/dev/null
 exec nice -n "$n" "$@"
@@ -74,7 +74,7 @@ def at_priority(argv: tuple[str, ...], nice: int) -> tuple[str, ...]:
     """`argv` run `nice` steps below the swarm's own processes (as it is, for 0)."""
     if nice <= 0:
         return argv
-    return ("/bin/sh", "-c", _LOWER_PRIORITY, "swarm-agent", str(nice), *argv)
+    return ("/bin/sh", "-c", PRIORITY_PRELUDE, "swarm-agent", str(nice), *argv)
 
 
 def controller_command() -> tuple[str, ...]:

@@ -13,7 +13,7 @@ outside a runtime's own module decides anything by a runtime's name.
 from __future__ import annotations
 
 from functools import cache
-from importlib.metadata import entry_points
+from importlib import import_module
 
 from swarm.errors import ConfigError
 from swarm.runtimes.base import Runtime
@@ -22,32 +22,37 @@ ENTRY_POINT_GROUP = "swarm.runtimes"
 DEFAULT_RUNTIME = "claude"  # what the bundled layouts run (`swarm doctor` checks it by default)
 
 
-def _builtin() -> list[Runtime]:
-    from swarm.runtimes.claude import ClaudeRuntime
-    from swarm.runtimes.others import (
-        AiderRuntime,
-        BuiltinRuntime,
-        CodexRuntime,
-        CommandRuntime,
-        GeminiRuntime,
-    )
-    from swarm.runtimes.sim import SimRuntime
+# The built-in runtimes, by name: the module and class of each. A module is imported when its
+# runtime is first asked for: an agent's hook process (`swarm report`, one per event) needs
+# its own runtime's facts only, not the launch code of all seven.
+BUILTIN: dict[str, tuple[str, str]] = {
+    "sim": ("swarm.runtimes.sim", "SimRuntime"),
+    "claude": ("swarm.runtimes.claude", "ClaudeRuntime"),
+    "codex": ("swarm.runtimes.others", "CodexRuntime"),
+    "gemini": ("swarm.runtimes.others", "GeminiRuntime"),
+    "aider": ("swarm.runtimes.others", "AiderRuntime"),
+    "command": ("swarm.runtimes.others", "CommandRuntime"),
+    "builtin": ("swarm.runtimes.others", "BuiltinRuntime"),
+}
 
-    return [
-        SimRuntime(),
-        ClaudeRuntime(),
-        CodexRuntime(),
-        GeminiRuntime(),
-        AiderRuntime(),
-        CommandRuntime(),
-        BuiltinRuntime(),
-    ]
+
+@cache
+def _builtin(name: str) -> Runtime:
+    module, cls = BUILTIN[name]
+    runtime: Runtime = getattr(import_module(module), cls)()
+    return runtime
+
+
+def builtin_runtimes() -> dict[str, Runtime]:
+    return {name: _builtin(name) for name in BUILTIN}
 
 
 @cache
 def runtimes() -> dict[str, Runtime]:
     """Every runtime by name: built-in ones first; a package cannot replace one of them."""
-    found = {runtime.name: runtime for runtime in _builtin()}
+    found = dict(builtin_runtimes())
+    from importlib.metadata import entry_points  # ~10 ms: only when a plugin may be asked for
+
     for entry in entry_points(group=ENTRY_POINT_GROUP):
         if entry.name in found:
             continue
@@ -65,13 +70,19 @@ def runtimes() -> dict[str, Runtime]:
     return found
 
 
+def _named(name: str) -> Runtime | None:
+    """A built-in runtime without reading the installed packages' entry points (an agent's
+    every hook asks), a plugin's only when no built-in one has the name."""
+    return _builtin(name) if name in BUILTIN else runtimes().get(name)
+
+
 def runtime_names() -> tuple[str, ...]:
     return tuple(runtimes())
 
 
 def get_runtime(name: str) -> Runtime:
     """The runtime called `name`; an unknown name is a configuration error."""
-    found = runtimes().get(name)
+    found = _named(name)
     if found is None:
         raise ConfigError(
             f"unknown runtime '{name}' (expected one of: {', '.join(runtime_names())})"
@@ -82,4 +93,4 @@ def get_runtime(name: str) -> Runtime:
 def runtime_for(name: str) -> Runtime:
     """For agents already running: their runtime, or a generic one if it was uninstalled
     since (a running swarm keeps going on screen patterns rather than stopping)."""
-    return runtimes().get(name) or Runtime()
+    return _named(name) or Runtime()

@@ -31,12 +31,11 @@ import time
 import tty
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from swarm import envnames
 from swarm.atomic import write_atomic
 from swarm.inbox import from_the_swarm
-from swarm.plan import AgentSpec
 from swarm.refinery import BOUNCE_MARK
 from swarm.runtimes.base import LaunchContext, Runtime, swarm_argv
 from swarm.runtimes.patterns import (
@@ -49,6 +48,9 @@ from swarm.runtimes.patterns import (
     screen_lines,
 )
 from swarm.textsafe import one_line, visible
+
+if TYPE_CHECKING:
+    from swarm.plan import AgentSpec
 
 # "0": a task without a ```sh block is given up instead of answered with a note file
 # `tasks/<id>.md` (the tests' stand-in for work); `swarm demo`, `swarm init` and
