@@ -32,7 +32,7 @@ average is printed) shows in every figure: compare sizes within one run.
 
     python benchmarks/bench_scale.py [--sizes 10,30,60,100] [--tasks 300] [--idle 20]
                                      [--until merged|started] [--think SECONDS]
-                                     [--nice-agents N] [--no-tmuxp]
+                                     [--nice N] [--no-tmuxp]
 """
 
 from __future__ import annotations
@@ -48,7 +48,6 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,15 +67,18 @@ def make_repo(path: Path) -> None:
         subprocess.run(["git", "-C", str(path), "config", key, value], check=True)
 
 
-def layout(polecats: int, trivial: bool = False) -> dict[str, object]:
-    agent = {"runtime": "command", "command": ["sleep", "600"]} if trivial else {}
+def layout(polecats: int, trivial: bool = False, nice: int | None = None) -> dict[str, object]:
+    agent: dict[str, object] = (
+        {"runtime": "command", "command": ["sleep", "600"]} if trivial else {}
+    )
+    priority = {} if nice is None else {"nice": nice}
     return {
         "description": f"{polecats} sim polecats (bench_scale)",
         "runtime": "command" if trivial else "sim",
         "polecats_per_window": 10,
         "roles": {
             "mayor": {"count": 0, **agent},
-            "polecat": {"count": polecats, **agent},
+            "polecat": {"count": polecats, **agent, **priority},
             "witness": {"count": 1, **agent},
             "refinery": {"count": 1, **agent},
         },
@@ -166,21 +168,6 @@ def agent_pids(socket: str, env: dict[str, str]) -> dict[str, int]:
         if agent.startswith("polecat") and pid.isdigit():
             pids[agent] = int(pid)
     return pids
-
-
-def renice(pids: Iterable[int], by: int) -> None:
-    """Lower the agents' priority (their processes and every one they start later). Each
-    pane is a session, and where the kernel groups sessions (autogroup, the default on
-    desktop Linux) a process's nice counts only inside its session: the session's group
-    is lowered too (allowed to any user for their own processes)."""
-    for pid in pids:
-        with contextlib.suppress(OSError):
-            Path(f"/proc/{pid}/autogroup").write_text(str(by))
-        with contextlib.suppress(psutil.Error):
-            proc = psutil.Process(pid)
-            for each in (proc, *proc.children(recursive=True)):
-                with contextlib.suppress(psutil.Error):
-                    each.nice(min(19, each.nice() + by))
 
 
 def measure(pids: dict[str, int], before: dict[str, float], elapsed: float) -> Usage:
@@ -285,7 +272,7 @@ def run_size(size: int, args: argparse.Namespace, work: Path, env: dict[str, str
     repo = work / f"repo-{size}"
     make_repo(repo)
     path = repo.parent / f"scale-{size}.yaml"
-    path.write_text(json.dumps(layout(size)))
+    path.write_text(json.dumps(layout(size, nice=args.nice)))
     socket = f"bench-scale-{size}"
     run_env = {**env, "SWARM_TMUX_SOCKET": socket}
     swarm = [sys.executable, "-m", "swarm"]
@@ -318,8 +305,6 @@ def run_size(size: int, args: argparse.Namespace, work: Path, env: dict[str, str
             pids = control_pids(state, socket, env)
             load = os.getloadavg()[0]
             polecats = agent_pids(socket, env)
-            if args.nice_agents:
-                renice(polecats.values(), args.nice_agents)
             agents_before = cpu_seconds(polecats)
             before, at = cpu_seconds(pids), time.perf_counter()
             with store.transaction():
@@ -485,11 +470,10 @@ def main() -> int:
         "the agents' own git and `swarm done`",
     )
     parser.add_argument(
-        "--nice-agents",
+        "--nice",
         type=int,
-        default=0,
-        help="lower the polecats' priority by this much before the burst (an experiment: "
-        "the control plane and a person's commands ahead of the agents' own work)",
+        help="the polecats' `nice` (default: the bundled role's); 0 runs them at the swarm's "
+        "own priority, as before roles had one",
     )
     parser.add_argument(
         "--no-tmuxp", action="store_true", help="skip the `swarm up` vs `tmuxp load` timings"
