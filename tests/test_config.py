@@ -131,7 +131,7 @@ def test_demo_layout_runs_without_claude(repo: Path) -> None:
     commands = {p.name: p.command for p in plan.pane_specs()}
     assert commands["mayor"] == swarm_argv("agent", "sim", "--files-tasks")
     # a polecat lowers its priority, enters its worktree, then becomes the sim agent
-    assert commands["polecat-3"][:5] == ("/bin/sh", "-c", PRIORITY_PRELUDE, "swarm-agent", "10")
+    assert commands["polecat-3"][:5] == ("/bin/sh", "-c", PRIORITY_PRELUDE, "swarm-agent", "19")
     assert commands["polecat-3"][9].endswith("/.swarm/worktrees/polecat-3")
     assert commands["polecat-3"][-len(swarm_argv("agent", "sim")) :] == swarm_argv("agent", "sim")
     assert commands["witness"] == swarm_argv("witness")

@@ -147,7 +147,7 @@ def _nice_of_session(proc: psutil.Process) -> int | None:
 
 def test_polecats_run_below_the_swarm_and_the_mayor(repo: Path, tmux_socket: str) -> None:
     """A hundred busy polecats must not starve the controller or the person's mayor: the
-    bundled polecat role runs at nice 10, its pane's session group too (autogroup)."""
+    bundled polecat role runs at nice 19, its pane's session group too (autogroup)."""
     result = up("solo", repo)
     panes = agent_panes(tmux_socket, result.plan.session)
     found: dict[str, psutil.Process] = {}
@@ -158,11 +158,11 @@ def test_polecats_run_below_the_swarm_and_the_mayor(repo: Path, tmux_socket: str
             assert time.monotonic() < deadline, f"{name} still {pane.name()}"
             time.sleep(0.05)
         found[name] = proc
-    assert found["polecat-1"].nice() == 10
+    assert found["polecat-1"].nice() == 19
     assert found["mayor"].nice() == 0
     groups = {name: _nice_of_session(proc) for name, proc in found.items()}
     if groups["polecat-1"] is not None:
-        assert groups == {"polecat-1": 10, "mayor": 0}
+        assert groups == {"polecat-1": 19, "mayor": 0}
     controller = psutil.Process(number(panes["controller"].pane_pid))
     assert controller.nice() == 0
 
