@@ -27,6 +27,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from installed import compile_checkout
+
 HERE = Path(__file__).resolve().parent.parent
 EVENTS = ("UserPromptSubmit", "PostToolUse", "Stop")
 
@@ -96,6 +98,8 @@ def main() -> int:
         if not (args.against / "swarm" / "__init__.py").is_file():
             raise SystemExit(f"--against {args.against}: no swarm package there")
         checkouts["against"] = args.against.resolve()
+    for checkout in checkouts.values():
+        compile_checkout(checkout)
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         state, task_id = make_swarm(Path(tmp))
         floor = [

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from installed import compile_checkout
 
 CONTROL = ("controller", "witness", "refinery", "sidebar", "tmux")
 GOAL_IDLE, GOAL_BUSY, GOAL_P95, STRETCH_P95, GOAL_STATUS = 0.10, 0.25, 5.0, 1.0, 0.3
@@ -498,6 +499,9 @@ def main() -> int:
     if shutil.which("tmuxp") is None and not args.no_tmuxp:
         sys.exit("needs `tmuxp` on PATH: pip install -e '.[dev]'")
     sizes = [int(s) for s in args.sizes.split(",")]
+    import swarm
+
+    compile_checkout(Path(swarm.__file__).parent.parent)
 
     work = Path(tempfile.mkdtemp(prefix="bench-scale-"))
     tmux_dir = Path(tempfile.mkdtemp(prefix="bs-", dir="/tmp"))
