@@ -1,11 +1,16 @@
 """The SQLite backend: one `.swarm/swarm.db` file (WAL) shared by every process on a machine.
 
-Up to ~30 processes (agents calling `swarm done`, hooks, the controller, the sidebar) write
-to one file at once. So that they wait for each other instead of failing with
+Up to ~100 agents' processes (`swarm done`, hooks) and the controller, witness, refinery and
+sidebar write to one file at once. So that they wait for each other instead of failing with
 "database is locked":
 
 - WAL lets readers run while one writer writes.
-- `busy_timeout` makes a blocked writer wait (up to 30 s) instead of failing at once.
+- `busy_timeout` makes a blocked writer wait (up to 2 min) instead of failing at once. SQLite
+  does not queue writers: a waiter looks again after sleeps of up to 100 ms, so under heavy
+  contention one can miss its turn many times: at a burst of 100 sim polecats on 2 cores an
+  agent's `swarm done` waited out 30 s (the old limit) and failed, its finished task left
+  held (in 2 of 2 runs, before the witness batched its writes; in none of the runs since).
+  What fails now is a writer stuck for minutes.
 - Every change opens its transaction with `BEGIN IMMEDIATE`, taking the write lock *before*
   reading. A deferred transaction that reads first and writes later can be refused with
   SQLITE_BUSY without the busy handler ever running (its snapshot went stale), which is
@@ -26,7 +31,7 @@ from typing import Any
 
 from swarm.store.backend import Connection, Cursor, sqlite_url
 
-BUSY_TIMEOUT_MS = 30_000
+BUSY_TIMEOUT_MS = 120_000
 POLL = 0.05  # seconds between data_version looks while waiting for a change
 
 
