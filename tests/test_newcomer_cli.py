@@ -390,13 +390,20 @@ def test_ls_lists_the_running_swarms(repo: Path, monkeypatch: pytest.MonkeyPatch
         subprocess.run(["tmux", "-L", socket, "kill-server"], capture_output=True)
 
 
+def wait_until_idle(repo: Path, agent: str) -> None:
+    """Until the agent is up: its pane starts it only once its worktree is made and checked
+    out (the worktree's `.git` file appears first, while git still works on it)."""
+    deadline = time.monotonic() + 30
+    with Store.open(repo / ".swarm" / "swarm.db") as store:
+        while store.get_agent(agent).state != "idle":
+            assert time.monotonic() < deadline, f"{agent} never came up"
+            time.sleep(0.1)
+
+
 def test_down_clean_asks_then_removes_what_the_swarm_made(repo: Path, tmux_socket: str) -> None:
     assert run("up", "solo", "--detach", "--runtime", "sim", cwd=repo).returncode == 0
     worktree = repo / ".swarm" / "worktrees" / "polecat-1"
-    deadline = time.monotonic() + 30
-    while not (worktree / ".git").exists():
-        assert time.monotonic() < deadline, "the polecat's worktree never appeared"
-        time.sleep(0.1)
+    wait_until_idle(repo, "polecat-1")
     git(repo, "branch", "swarm/sw-merged", "main")
     git(repo, "checkout", "-q", "-b", "swarm/sw-open")
     (repo / "wip.txt").write_text("work in progress\n")
@@ -422,10 +429,7 @@ def test_diff_summary_and_shell_of_an_agent(repo: Path, tmux_socket: str) -> Non
     assert run("up", "solo", "--detach", "--runtime", "sim", cwd=repo).returncode == 0
     instance = SwarmInstance.load(repo / ".swarm")
     worktree = repo / ".swarm" / "worktrees" / "polecat-1"
-    deadline = time.monotonic() + 30
-    while not (worktree / ".git").exists():
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_until_idle(repo, "polecat-1")
     git(worktree, "checkout", "-q", "-b", "swarm/sw-diff")
     (worktree / "README.md").write_text("# test repo\nmore\n")
     git(worktree, "commit", "-qam", "more")
@@ -487,3 +491,22 @@ def test_a_sim_without_instructions_commits_nothing(repo: Path, tmux_socket: str
     assert git(repo, "rev-parse", "main") == before
     ahead = git(repo, "rev-list", "--count", f"main..swarm/{task.id}")
     assert ahead == "0"
+
+
+def test_each_command_is_parsed_by_the_module_that_adds_it() -> None:
+    """`COMMAND_MODULES` names, per module, exactly the commands it registers: a command
+    line is parsed with its module alone, so a command missing there would be unknown."""
+    from importlib import import_module
+
+    from swarm.cli.main import COMMAND_MODULES, OneLineParser
+
+    for module, names in COMMAND_MODULES.items():
+        parser = OneLineParser(prog="swarm")
+        sub = parser.add_subparsers(dest="command")
+        import_module(f"swarm.cli.{module}").register(sub)
+        assert sorted(sub.choices) == sorted(names), module
+    listed = [name for names in COMMAND_MODULES.values() for name in names]
+    assert len(listed) == len(set(listed))
+    every = build_parser()
+    commands = next(a for a in every._actions if isinstance(a, argparse._SubParsersAction))
+    assert sorted(commands.choices) == sorted(listed)

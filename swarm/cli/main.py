@@ -15,25 +15,35 @@ from swarm.cli.plumbing import EPILOG
 from swarm.errors import EXIT_FAILURE, EXIT_USAGE, SwarmError
 from swarm.textsafe import one_line
 
-# Each module of swarm.cli adds its subcommands (their handlers import what they need only
-# when run); handlers are stored as `func`.
-COMMAND_MODULES = (
-    "lifecycle",
-    "tasks",
-    "inbox",
-    "mq",
-    "agents",
-    "daemons",
-    "runtime_cmds",
-    "layouts",
-    "demo",
-    "store_cmds",
-    "usage",
-)
-# What an agent's runtime runs on every event (Claude Code: a report per prompt and turn's
-# end, the guard and a report per tool call): a process each, thirty agents at once, so each
-# parses with its own module alone instead of importing the whole CLI.
-HOOK_COMMANDS = {"report": "agents", "guard": "runtime_cmds"}
+# Each module of swarm.cli and the commands it adds (their handlers import what they need
+# only when run; they are stored as `func`). A command line is parsed with its command's
+# module alone: every agent runs `swarm report` per prompt and turn's end and `swarm guard`
+# per tool call, a process each, and `swarm status` is run in a loop; building all 45
+# parsers costs them more than their own work. (A test checks this table against what each
+# module registers.)
+COMMAND_MODULES: dict[str, tuple[str, ...]] = {
+    "lifecycle": ("up", "down", "status", "attach", "focus", "init", "ls"),
+    "tasks": ("task", "sling", "log"),
+    "inbox": ("inbox",),
+    "mq": ("mq",),
+    "agents": (
+        "nudge",
+        "done",
+        "report",
+        "approve",
+        "refuse",
+        "restart",
+        "agent",
+        "worktree-setup",
+    ),
+    "daemons": ("controller", "witness", "refinery", "sidebar"),
+    "runtime_cmds": ("guard", "doctor", "claude-start"),
+    "layouts": ("layouts", "validate"),
+    "demo": ("demo",),
+    "store_cmds": ("store",),
+    "usage": ("budget", "history"),
+}
+MODULE_OF = {command: module for module, names in COMMAND_MODULES.items() for command in names}
 
 # Commands that find their swarm another way (the pane's SWARM_HOME, a folder argument)
 # or that act on no one repository.
@@ -50,7 +60,7 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(EXIT_USAGE, f"{self.prog}: {one_line(message)} (see {self.prog} --help)\n")
 
 
-def build_parser(modules: Sequence[str] = COMMAND_MODULES) -> argparse.ArgumentParser:
+def build_parser(modules: Sequence[str] = tuple(COMMAND_MODULES)) -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="swarm",
         description="A tmux swarm of coding agents: mayor, polecats, witness, refinery.",
@@ -89,8 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if bad:
         print(f"swarm: {bad}", file=sys.stderr)
         return EXIT_USAGE
-    hook = HOOK_COMMANDS.get(arguments[0]) if arguments else None
-    parser = build_parser((hook,) if hook else COMMAND_MODULES)
+    module = MODULE_OF.get(arguments[0]) if arguments else None
+    parser = build_parser((module,) if module else tuple(COMMAND_MODULES))
     args = parser.parse_args(arguments)
     try:
         code = args.func(args)
