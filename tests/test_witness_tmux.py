@@ -185,7 +185,9 @@ def test_a_hang_is_nudged_then_restarted_and_the_task_finishes(
         e for e in swarm.events("agent.state", "polecat-1") if e.data.get("to") == "stalled"
     )
     started = swarm.events("task.started", "polecat-1")[0]
-    assert 3.5 <= stalled_at.ts - started.ts <= 8  # stall_after 4 s, seen within a few ticks
+    # stall_after 4 s: never sooner; later by the sim's own last output (it runs at nice 19,
+    # slow on a loaded machine) and a few ticks: a generous bound, not a timing claim
+    assert 3.5 <= stalled_at.ts - started.ts <= 30
 
 
 def test_a_permission_prompt_is_told_and_never_answered_by_default(
