@@ -228,3 +228,34 @@ def test_controller_pid_file_and_liveness(tmp_path: Path) -> None:
     assert watch.observe(0.0, pane()) == []
     pid_file.write_text("999999999\n")
     assert kinds(watch.observe(1.0, pane())) == ["Note"]
+
+
+def test_a_restart_that_dies_between_two_looks_is_a_new_death() -> None:
+    """A crash loop faster than the witness's tick: the restarted process runs and dies
+    before the next look, so the witness never sees it alive; its pane's new process id
+    says it is a new death, and the loop is given up like any other."""
+    memory = Memory()
+    now, pid = 100.0, 500
+    for _ in range(3):
+        note = recover("polecat-1", DEAD, "sw-1", memory, POLICY, now, process=pid)
+        assert isinstance(note[0], Note)
+        now = memory.restart_at or now
+        restart = recover("polecat-1", DEAD, "sw-1", memory, POLICY, now, process=pid)
+        assert kinds(restart) == ["Restart"]
+        now, pid = now + 0.5, pid + 1  # respawned: a new process, dead again at the next look
+    final = recover("polecat-1", DEAD, "sw-1", memory, POLICY, now, process=pid)
+    assert kinds(final) == ["GiveUp", "Escalate"]
+
+
+def test_a_restart_that_never_started_is_retried_not_counted() -> None:
+    memory = Memory()
+    recover("polecat-1", DEAD, "sw-1", memory, POLICY, 100.0, process=500)
+    assert kinds(recover("polecat-1", DEAD, "sw-1", memory, POLICY, 102.0, process=500)) == [
+        "Restart"
+    ]
+    # the same dead process at the next looks: the respawn failed; retried after the wait
+    assert recover("polecat-1", DEAD, "sw-1", memory, POLICY, 102.5, process=500) == []
+    assert kinds(recover("polecat-1", DEAD, "sw-1", memory, POLICY, 104.0, process=500)) == [
+        "Restart"
+    ]
+    assert len(memory.deaths) == 1

@@ -337,6 +337,7 @@ class Witness:
             pane_dead=self._dead(watched, pane, now),
             dead_status=pane.dead_status if pane is not None else None,
             dead_signal=pane.dead_signal if pane is not None else None,
+            pane_pid=pane.pid if pane is not None else None,
             last_output=last_output,
             proc_alive=alive,
             last_cpu=watched.last_cpu,
@@ -467,6 +468,7 @@ class Witness:
             self.policy(agent),
             now,
             pane_missing=not obs.pane_present,
+            process=obs.pane_pid,
             prompt=obs.screen.command if obs.screen is not None else None,
             screen_seen=obs.screen is not None,
         )

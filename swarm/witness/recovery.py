@@ -112,6 +112,7 @@ class Memory:
 
     deaths: list[float] = field(default_factory=list)
     dead_since: float | None = None
+    dead_process: int | None = None  # the pane's process that died at `dead_since`
     restart_at: float | None = None
     failed: str | None = None  # why the agent was given up on (a crash loop)
     stall_since: float | None = None
@@ -157,10 +158,13 @@ def recover(
     now: float,
     *,
     pane_missing: bool = False,
+    process: int | None = None,
     prompt: str | None = None,
     screen_seen: bool = False,
 ) -> list[Action]:
-    """All actions for one agent this tick (and `memory` updated)."""
+    """All actions for one agent this tick (and `memory` updated). `process`: the pane's
+    process id, so that a dead pane whose process is not the one that died (the restart
+    ran, and died again between two looks) is a new death, not the same one again."""
     if verdict.state not in ("dead", "done"):
         _alive_again(memory)
     if verdict.state != "stalled":
@@ -172,7 +176,7 @@ def recover(
     if verdict.state == "dead":
         if pane_missing:
             return [Reconcile(f"{name}'s pane is gone")] if policy.restartable else []
-        return on_dead(name, verdict, hook, memory, policy, now)
+        return on_dead(name, verdict, hook, memory, policy, now, process)
     if verdict.state == "stalled":
         return on_stalled(name, verdict, hook, memory, policy, now)
     if verdict.state == "waiting":
@@ -184,6 +188,7 @@ def recover(
 
 def _alive_again(memory: Memory) -> None:
     memory.dead_since = None
+    memory.dead_process = None
     memory.restart_at = None
     if memory.failed is not None:  # a person restarted it: a fresh start
         memory.failed = None
@@ -191,14 +196,24 @@ def _alive_again(memory: Memory) -> None:
 
 
 def on_dead(
-    name: str, verdict: Verdict, hook: str | None, memory: Memory, policy: Policy, now: float
+    name: str,
+    verdict: Verdict,
+    hook: str | None,
+    memory: Memory,
+    policy: Policy,
+    now: float,
+    process: int | None = None,
 ) -> list[Action]:
     if not policy.restartable or memory.failed is not None:
         return []
     health = policy.health
     actions: list[Action] = []
+    restarted = None not in (process, memory.dead_process) and process != memory.dead_process
+    if memory.dead_since is not None and restarted:  # it ran and died again between two looks
+        _alive_again(memory)
     if memory.dead_since is None:
         memory.dead_since = now
+        memory.dead_process = process
         memory.deaths = [t for t in memory.deaths if now - t < health.restart_window]
         memory.deaths.append(now)
         count = len(memory.deaths)

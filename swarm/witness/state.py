@@ -47,6 +47,7 @@ class Observation:
     pane_dead: bool = False
     dead_status: int | None = None
     dead_signal: int | None = None
+    pane_pid: int | None = None  # the pane's process (a respawn starts another)
     last_output: float | None = None  # pane output, echoes of our own keys left out
     proc_alive: bool | None = None  # None: not sampled (yet)
     last_cpu: float | None = None  # the last sample whose tree CPU was above CPU_BUSY
