@@ -97,11 +97,19 @@ def test_each_task_costs_what_the_server_reported_times_the_prices(
         expected = summed(*(rule.usage or {} for rule in rules))
         counts = as_counted(expected)
 
-        def counted(task_id: str = task_id, counts: dict[str, int] = counts) -> bool:
+        seen: dict[str, object] = {}
+
+        def counted(
+            task_id: str = task_id, counts: dict[str, int] = counts, seen: dict[str, object] = seen
+        ) -> bool:
+            seen.update({t: task_usage(swarm, t) for t in spent})
             usage = task_usage(swarm, task_id)
             return usage is not None and {k: usage[k] for k in counts} == counts
 
-        swarm.wait(f"{task_id}'s usage to be counted", counted, timeout=30)
+        try:
+            swarm.wait(f"{task_id}'s usage to be counted ({counts})", counted, timeout=60)
+        except pytest.fail.Exception as exc:
+            pytest.fail(f"{exc}\nlast seen: {seen}")
         usage = task_usage(swarm, task_id)
         assert usage is not None
         cost = (
