@@ -317,6 +317,32 @@ def test_usage_goes_to_the_task_held_when_it_was_spent_not_when_read(tmp_path: P
         assert store.usage_by("task")[""].input_tokens == 7
 
 
+def test_the_start_up_turn_read_after_a_task_was_hooked_is_not_the_task_s(
+    tmp_path: Path,
+) -> None:
+    """An agent is handed its first task the moment its start-up turn ends; the witness may
+    read that turn's usage only after the hand-over. It was spent before: no task's."""
+    from transcript_lines import Clock
+
+    clock = Clock(NOW)
+    with Store.open(tmp_path / "s" / "swarm.db", clock=clock) as store:
+        transcript = tmp_path / "p1.jsonl"
+        polecat(store, "polecat-1", transcript)
+        meter = UsageMeter(store)
+        clock.now = NOW + 10
+        task = store.add_task("First")
+        store.hook_task(task.id, "polecat-1")  # hooked at +10
+        append(
+            transcript,
+            assistant("m0", input_tokens=10, at=NOW + 5),  # the start-up turn, before
+            assistant("m1", input_tokens=100, at=NOW + 20),  # the task's
+        )
+        meter.tick(store.list_agents(), NOW + 25)
+        by_task = store.usage_by("task")
+        assert by_task[task.id].input_tokens == 100
+        assert by_task[""].input_tokens == 10
+
+
 FIXTURES = Path(__file__).parent / "fixtures" / "transcripts"
 
 

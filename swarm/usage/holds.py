@@ -61,6 +61,10 @@ class Holds:
             horizon = event.ts - KEEP
             self.by_agent[event.agent] = [h for h in holds if h.end is None or h.end >= horizon]
 
+    def knows(self, agent: str, task: str) -> bool:
+        """Has the log shown `agent` taking `task` (so `task_at` is the last word on it)?"""
+        return any(hold.task == task for hold in self.by_agent.get(agent, ()))
+
     def task_at(self, agent: str, when: float) -> str:
         """The task `agent` was working on at `when` ('' for none)."""
         for hold in reversed(self.by_agent.get(agent, ())):

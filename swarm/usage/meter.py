@@ -155,8 +155,11 @@ class UsageMeter:
                 priced = self.prices.cost(item.model, item.usage)
                 when = item.at if item.at is not None else now
                 task = self.holds.task_at(agent.name, when) if item.at is not None else None
-                if task is None or (not task and agent.hook and when >= now - AFTER_END):
-                    task = agent.hook or ""  # no time, or a hold the log has not shown yet
+                unseen = bool(agent.hook) and not self.holds.knows(agent.name, agent.hook or "")
+                if task is None or (not task and unseen and when >= now - AFTER_END):
+                    # No time, or a hold the log has not shown yet. (Spent before a hold the
+                    # log shows, it stays with no task: the start-up turn read late.)
+                    task = agent.hook or ""
                 rows.append((agent.name, agent.role, task, day_of(when), item.model, priced))
             for text, at in result.errors:
                 if at is not None and at < now - STALE_ERROR:
