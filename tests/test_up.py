@@ -113,16 +113,24 @@ def _agent(pane: psutil.Process) -> psutil.Process | None:
         return None
 
 
+def agent_process(
+    panes: dict[str, libtmux.Pane], name: str
+) -> tuple[psutil.Process, psutil.Process]:
+    """The agent's pane process and, once it runs, the agent's own: the pane first makes
+    its worktree, then becomes the agent (under bwrap where polecats run confined:
+    swarm/sandbox.py)."""
+    pane = psutil.Process(number(panes[name].pane_pid))
+    deadline = time.monotonic() + 15
+    while (proc := _agent(pane)) is None:
+        assert time.monotonic() < deadline, f"{name} still {pane.name()}"
+        time.sleep(0.05)
+    return pane, proc
+
+
 def test_agent_environment_and_start_directory(repo: Path, tmux_socket: str) -> None:
     result = up("solo", repo)
     panes = agent_panes(tmux_socket, result.plan.session)
-    pane = psutil.Process(number(panes["polecat-1"].pane_pid))
-    deadline = time.monotonic() + 15
-    # the pane first makes its worktree, then becomes the agent (under bwrap where polecats
-    # run confined: swarm/sandbox.py)
-    while (proc := _agent(pane)) is None:
-        assert time.monotonic() < deadline, f"still {pane.name()}"
-        time.sleep(0.05)
+    pane, proc = agent_process(panes, "polecat-1")
     assert pane.name() in ("sleep", "bwrap")
     env = proc.environ()
     assert env["SWARM_AGENT"] == "polecat-1"
@@ -150,14 +158,7 @@ def test_polecats_run_below_the_swarm_and_the_mayor(repo: Path, tmux_socket: str
     bundled polecat role runs at nice 19, its pane's session group too (autogroup)."""
     result = up("solo", repo)
     panes = agent_panes(tmux_socket, result.plan.session)
-    found: dict[str, psutil.Process] = {}
-    deadline = time.monotonic() + 15
-    for name in ("polecat-1", "mayor"):
-        pane = psutil.Process(number(panes[name].pane_pid))
-        while (proc := _agent(pane)) is None:
-            assert time.monotonic() < deadline, f"{name} still {pane.name()}"
-            time.sleep(0.05)
-        found[name] = proc
+    found = {name: agent_process(panes, name)[1] for name in ("polecat-1", "mayor")}
     assert found["polecat-1"].nice() == 19
     assert found["mayor"].nice() == 0
     groups = {name: _nice_of_session(proc) for name, proc in found.items()}
@@ -169,12 +170,7 @@ def test_polecats_run_below_the_swarm_and_the_mayor(repo: Path, tmux_socket: str
 
 def test_a_layout_can_keep_polecats_at_the_swarm_s_priority(repo: Path, tmux_socket: str) -> None:
     result = up("solo", repo, overrides(polecat={"nice": 0}))
-    panes = agent_panes(tmux_socket, result.plan.session)
-    pane = psutil.Process(number(panes["polecat-1"].pane_pid))
-    deadline = time.monotonic() + 15
-    while (proc := _agent(pane)) is None:
-        assert time.monotonic() < deadline, f"still {pane.name()}"
-        time.sleep(0.05)
+    _pane, proc = agent_process(agent_panes(tmux_socket, result.plan.session), "polecat-1")
     assert proc.nice() == 0
 
 

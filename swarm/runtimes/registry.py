@@ -43,14 +43,10 @@ def _builtin(name: str) -> Runtime:
     return runtime
 
 
-def builtin_runtimes() -> dict[str, Runtime]:
-    return {name: _builtin(name) for name in BUILTIN}
-
-
 @cache
 def runtimes() -> dict[str, Runtime]:
     """Every runtime by name: built-in ones first; a package cannot replace one of them."""
-    found = dict(builtin_runtimes())
+    found = {name: _builtin(name) for name in BUILTIN}
     from importlib.metadata import entry_points  # ~10 ms: only when a plugin may be asked for
 
     for entry in entry_points(group=ENTRY_POINT_GROUP):
