@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from swarm.errors import TmuxError
 from swarm.heal import build_lock, reconcile
 from swarm.lifecycle import UpResult, bring_up
 from swarm.store import Store
@@ -274,3 +275,30 @@ def test_one_pane_per_agent_at_the_maximum_layout(
     with Store.open(result.instance.db_path) as store:
         assert not [e.message for e in store.events(limit=None) if e.kind == "swarm.duplicate"]
         assert len(store.list_agents(role="polecat")) == MAX_POLECATS
+
+
+class FlakyListing(Tmux):
+    """`list-panes` fails once after `fail_after` good answers (tmux answers [] on any
+    error): what a healer sees when tmux is busy."""
+
+    def __init__(self, socket: str, fail_after: int) -> None:
+        super().__init__(socket)
+        self.left = fail_after
+
+    def list_panes(self, session: str) -> list[Any]:
+        self.left -= 1
+        return [] if self.left == -1 else super().list_panes(session)
+
+
+def test_a_healer_that_misreads_the_panes_never_ends_the_swarm(
+    repo: Path, tmux_socket: str, tmp_path: Path
+) -> None:
+    """A failed list-panes looked like a session to build from nothing; its build failed
+    (the session exists) and the cleanup of a half-built server killed the running swarm."""
+    result = bring_up(str(trivial_layout(tmp_path)), repo)
+    tmux, session = Tmux(tmux_socket), result.plan.session
+    tmux.run(("kill-pane", "-t", panes_of(tmux, session, "polecat-1")[0]))
+    with Store.open(result.instance.db_path) as store, pytest.raises(TmuxError):
+        reconcile(result.instance, FlakyListing(tmux_socket, 1), store, "gone", who="witness")
+    assert tmux.server_running()
+    assert len(panes_of(tmux, session, "polecat-2")) == 1

@@ -152,6 +152,9 @@ class SwarmBuilder:
         report = BuildReport()
         live = self.tmux.list_panes(self.plan.session)
         fresh = not live
+        # Torn down on a failure only if this build started it: an empty pane list may be a
+        # list-panes that failed on a running swarm (a healer must never end the swarm).
+        started_server = fresh and not only_missing and not self.tmux.server_running()
         try:
             extras = extra_panes(((p.agent, p.pane_id) for p in live), keep)
             gone = {pane_id for _agent, pane_id in extras}
@@ -172,8 +175,8 @@ class SwarmBuilder:
             self.on_progress("arranging windows and key bindings")
             self.tmux.run(*self._arrangement_commands(live, fresh))
         except TmuxError:
-            if fresh:
-                # Nothing half-built is left behind: the server is this swarm's own.
+            if started_server:
+                # Nothing half-built is left behind: the server is this build's own.
                 self.tmux.kill_server()
             raise
         report.panes = {p.agent: p for p in self.tmux.list_panes(self.plan.session) if p.agent}
