@@ -315,3 +315,24 @@ def test_an_idle_swarm_with_nothing_open_claims_nothing(
     task = store.add_task("Now there is one")
     assert [h.task.id for h in control.plan_handovers(pane())] == [task.id]
     assert claims == ["polecat-1"]
+
+
+def test_an_agent_that_never_takes_its_task_gives_it_back_and_rests(
+    store: Store, tmp_path: Path
+) -> None:
+    """Typed three times, restarted three times: the task goes back to the queue, and the
+    same agent is not handed it again at once (the store would give it the same best open
+    task, and it would be given back again: for ever, never reaching another agent)."""
+    store.upsert_agent("polecat-1", "polecat", "sim", "%1", 100)
+    handle_report(store, "polecat-1", "SessionStart", {"source": "startup"})
+    task = store.add_task("Crashes whoever takes it")
+    control = dispatcher(store, tmp_path)
+    for attempt in (1, 2, 3):
+        [handed] = control.plan_handovers(pane())
+        assert (handed.task.id, handed.attempt) == (task.id, attempt)
+        handle_report(store, "polecat-1", "SessionStart", {"source": "startup"})  # it died
+    assert control.plan_handovers(pane()) == []  # given back
+    assert store.get_task(task.id).status == "open"
+    assert control.plan_handovers(pane()) == []  # and not claimed by it again
+    assert store.get_task(task.id).status == "open"
+    assert [e.kind for e in store.events() if e.kind == "handover.failed"] == ["handover.failed"]

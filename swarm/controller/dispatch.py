@@ -48,6 +48,10 @@ TYPING_GRACE = 20.0
 # Hand-overs of one task to one agent in one controller's life: past this, the task goes
 # back to the queue and the agent is left for a person to look at.
 MAX_ATTEMPTS = 3
+# An agent that did not take a task MAX_ATTEMPTS times is handed nothing for this long (the
+# task goes to another agent meanwhile; the store claims the best open task for whoever
+# asks, so the same agent would get the same task back at once, forever).
+REST_AFTER_GIVE_BACK = 60.0
 # How long a typing thread waits, after Enter, for the prompt report beyond the Deliverer's
 # own confirmation window: a report slower than that still acknowledges the hand-over
 # (`sent` -> `acked`); the thread is not held for it.
@@ -107,6 +111,7 @@ class Dispatcher:
     # The swarm's roles by name; None: the running plan's (swarm.roster).
     roles: Callable[[], Mapping[str, RoleSpec]] | None = None
     acks: Acks = field(default_factory=Acks)
+    resting: dict[str, float] = field(default_factory=dict)  # agent -> handed nothing until
     _open: int | None = field(default=None, init=False)  # open tasks left in this pass
 
     def plan_handovers(
@@ -158,6 +163,8 @@ class Dispatcher:
                 self._open = self.store.task_counts()["open"]
             if self._open <= 0:
                 return None  # nothing to claim: no write transaction per idle agent
+            if self.resting.get(agent.name, 0.0) > time.time():
+                return None  # it did not take its last task: others first
             if dispatch_allowed(self.store, time.time(), agent) is not None:
                 return None  # a daily budget spent, or this agent's account at its usage limit
             if self.store.claim_next_task(agent.name) is None:
@@ -171,6 +178,8 @@ class Dispatcher:
         attempt = self.attempts.get(key, 0) + 1
         if attempt > MAX_ATTEMPTS:
             self._give_back(agent)
+            self.attempts.pop(key)
+            self.resting[agent.name] = time.time() + REST_AFTER_GIVE_BACK
             return None
         with self.store.transaction():
             fresh = self.store.get_agent(agent.name)
